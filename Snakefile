@@ -1,0 +1,23 @@
+# The mlbasics pipeline: datasets -> preprocess -> train (variant grid) -> evaluate -> reports.
+# Thin on purpose: the config is params.yaml (validated in common.smk), the rules live in workflow/rules/,
+# and the paths and per-stage settings come from the mlbasics package, which also writes dvc.yaml.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        pipeline.final_targets(PARAMS),

@@ -1,0 +1,160 @@
+"""params.yaml: load, validate against the JSON Schema (filling its defaults), resolve per-stage settings.
+
+This module is imported by the Snakefile, so it must stay light: no TensorFlow, no MLflow.
+Every stage reads params only through `stage_settings`, built from the keys `stage_param_keys` names,
+so the params a DVC stage declares are exactly the params it reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+STAGES = ("dataset", "preprocess", "train", "evaluate", "report", "summary")
+
+
+class ParamsError(ValueError):
+    """A problem in params.yaml; the message names the offending key and value."""
+
+
+def load_params(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Read a params YAML file and return it validated, with schema defaults filled in."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
+    return validate_params(params, schema_path)
+
+
+def load_schema(schema_path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(schema_path).read_text())
+
+
+def _with_defaults(cls):
+    """A validator class that also fills `default` values into the instance (the jsonschema FAQ recipe)."""
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+_DefaultingValidator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line: the dotted key, the offending value, what was expected."""
+    if error.validator == "required":
+        missing = [k for k in error.validator_value if k not in error.instance]
+        return f"{_key([*error.absolute_path, missing[0]])}: required key is missing"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"{_key([*error.absolute_path, extra[0]])}: unknown key"
+    value = error.instance
+    if error.validator == "enum":
+        return f"{_key(error.absolute_path)}: {value!r} is not one of {error.validator_value}"
+    if error.validator == "propertyNames":
+        return f"{_key(error.absolute_path)}: invalid name {value!r} ({error.message})"
+    return f"{_key(error.absolute_path)}: {value!r}: {error.message}"
+
+
+def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Validate a params mapping; return a copy with defaults filled. Raise ParamsError on the first problem."""
+    if not isinstance(params, dict):
+        raise ParamsError("params: expected a mapping at the top level")
+    params = copy.deepcopy(params)
+    validator = _DefaultingValidator(load_schema(schema_path))
+    errors = sorted(validator.iter_errors(params), key=lambda e: (list(e.absolute_path), e.validator))
+    if errors:
+        raise ParamsError(_describe(jsonschema.exceptions.best_match(errors)))
+    _check_semantics(params)
+    return params
+
+
+def _check_semantics(params: dict) -> None:
+    total = sum(params["split"].values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        fractions = ", ".join(f"{k}={v}" for k, v in params["split"].items())
+        raise ParamsError(f"split: fractions must sum to 1, got {total:g} ({fractions})")
+    for kind in ("datasets", "variants"):
+        for i, name in enumerate(params["run"][kind]):
+            if name not in params[kind]:
+                known = ", ".join(sorted(params[kind])) or "none"
+                raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {known})")
+
+
+def grid(params: dict) -> list[tuple[str, str]]:
+    """The (dataset, variant) pairs that run, in a stable order."""
+    return [(d, v) for d in params["run"]["datasets"] for v in params["run"]["variants"]]
+
+
+def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None) -> list[str]:
+    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`)."""
+    keys = {
+        "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
+        "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
+        "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
+        "evaluate": ["seed", "tracking", f"datasets.{dataset}.model", f"variants.{variant}"],
+        "report": ["run.variants"],
+        "summary": ["run"],
+    }
+    if stage not in keys:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    return keys[stage]
+
+
+def _get(params: dict, dotted: str) -> Any:
+    value = params
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def model_spec(params: dict, dataset: str, variant: str) -> dict:
+    """The dataset's base model with the variant's overrides applied."""
+    return {**params["datasets"][dataset]["model"], **params["variants"][variant]}
+
+
+def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """Everything a stage needs from params, read only through the keys `stage_param_keys` declares."""
+    keys = stage_param_keys(stage, dataset, variant)
+    view: dict = {}
+    for dotted in keys:  # a params tree holding only the declared keys
+        *parents, leaf = dotted.split(".")
+        node = view
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(_get(params, dotted))
+    if stage == "dataset":
+        ds = view["datasets"][dataset]
+        return {"dataset": dataset, "loader": ds["loader"], "options": ds["options"]}
+    if stage == "preprocess":
+        return {"dataset": dataset, "seed": view["seed"], "split": view["split"],
+                **view["datasets"][dataset]["preprocess"]}
+    if stage == "train":
+        return {"dataset": dataset, "variant": variant, "seed": view["seed"],
+                "model": model_spec(view, dataset, variant)}
+    if stage == "evaluate":
+        return {"dataset": dataset, "variant": variant, "seed": view["seed"], "tracking": view["tracking"],
+                "model": model_spec(view, dataset, variant)}
+    if stage == "report":
+        return {"dataset": dataset, "variants": view["run"]["variants"]}
+    return {"datasets": view["run"]["datasets"], "variants": view["run"]["variants"]}

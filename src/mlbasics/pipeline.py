@@ -1,0 +1,134 @@
+"""The stage graph, declared once: each stage's inputs, outputs and command.
+
+The Snakemake rules (workflow/rules/*.smk) take their input and output paths from here, and
+`dvc_yaml` generates dvc.yaml from the same declarations, so both engines run the same graph
+(tests/test_dag_equality.py checks it through the real engines). Light imports only.
+"""
+
+from __future__ import annotations
+
+from . import config
+
+# Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
+RAW = "data/raw/{dataset}.npz"
+PROCESSED = "data/processed/{dataset}/data.npz"
+SCALER = "data/processed/{dataset}/scaler.json"
+MODEL = "models/{dataset}/{variant}/model.keras"
+HISTORY = "models/{dataset}/{variant}/history.csv"
+METRICS = "reports/{dataset}/{variant}/metrics.json"
+CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
+PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
+CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
+CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
+DATASET_PAGE = "reports/{dataset}/index.html"
+COMPARISON_PNG = "reports/{dataset}/comparison.png"
+INDEX = "reports/index.html"
+SUMMARY = "reports/summary.csv"
+
+# stage -> (module that implements it, named outputs)
+OUTPUTS: dict[str, dict[str, str]] = {
+    "dataset": {"raw": RAW},
+    "preprocess": {"data": PROCESSED, "scaler": SCALER},
+    "train": {"model": MODEL, "history": HISTORY},
+    "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
+                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG},
+    "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
+    "summary": {"index": INDEX, "summary": SUMMARY},
+}
+MODULES = {"dataset": "datasets", "preprocess": "preprocess", "train": "train",
+           "evaluate": "evaluate", "report": "report", "summary": "report"}
+# Stages whose jobs run once per dataset x variant / once per dataset / once.
+PER_VARIANT = ("train", "evaluate")
+PER_DATASET = ("dataset", "preprocess", "report")
+
+
+def code(stage: str) -> str:
+    """The module a stage runs; an input, so editing it reruns the stage (in both engines)."""
+    return f"src/mlbasics/{MODULES[stage]}.py"
+
+
+def inputs(stage: str, variants: list[str], datasets: list[str],
+           dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str | list[str]]:
+    """Named inputs of one job. `variants`/`datasets` are the grid (aggregates read all of it)."""
+    def each_variant(template: str) -> list[str]:
+        return [template.format(dataset=dataset, variant=v) for v in variants]
+
+    def each_pair(template: str) -> list[str]:
+        return [template.format(dataset=d, variant=v) for d in datasets for v in variants]
+
+    one = {"dataset": dataset, "variant": variant}
+    io: dict[str, str | list[str]] = {
+        "dataset": {},
+        "preprocess": {"raw": RAW.format(**one)},
+        "train": {"data": PROCESSED.format(**one)},
+        "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
+                     "history": HISTORY.format(**one)},
+        "report": {"metrics": each_variant(METRICS), "history": each_variant(HISTORY),
+                   "curves": each_variant(CURVES_PNG), "confusion_png": each_variant(CONFUSION_PNG)},
+        "summary": {"metrics": each_pair(METRICS), "history": each_pair(HISTORY),
+                    "pages": [DATASET_PAGE.format(dataset=d) for d in datasets]},
+    }[stage]
+    return {**io, "code": code(stage)}
+
+
+def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str]:
+    return {k: v.format(dataset=dataset, variant=variant) for k, v in OUTPUTS[stage].items()}
+
+
+def final_targets(params: dict) -> list[str]:
+    """What `rule all` asks for: the aggregates (which pull in every job of the grid)."""
+    return [INDEX, SUMMARY]
+
+
+def flat(named: dict[str, str | list[str]]) -> list[str]:
+    out: list[str] = []
+    for value in named.values():
+        out.extend([value] if isinstance(value, str) else value)
+    return out
+
+
+def dvc_command(stage: str) -> str:
+    args = {"dataset": " --dataset ${item.dataset}",
+            "variant": " --dataset ${item.dataset} --variant ${item.variant}"}
+    if stage in PER_VARIANT:
+        return f"python -m mlbasics {stage} --params params.yaml" + args["variant"]
+    if stage in PER_DATASET:
+        return f"python -m mlbasics {stage} --params params.yaml" + args["dataset"]
+    return f"python -m mlbasics {stage} --params params.yaml"
+
+
+def dvc_yaml(params: dict) -> dict:
+    """dvc.yaml as a mapping: one foreach stage per pipeline stage, plus metrics and plots."""
+    datasets, variants = params["run"]["datasets"], params["run"]["variants"]
+    item = {"dataset": "${item.dataset}", "variant": "${item.variant}"}
+    stages: dict = {}
+    for stage in config.STAGES:
+        body = {
+            "cmd": dvc_command(stage),
+            "deps": flat(inputs(stage, variants, datasets, **item)),
+            "params": config.stage_param_keys(stage, **item),
+            "outs": list(outputs(stage, **item).values()),
+        }
+        if stage in PER_VARIANT:
+            items = {f"{d}-{v}": {"dataset": d, "variant": v} for d, v in config.grid(params)}
+            stages[stage] = {"foreach": items, "do": body}
+        elif stage in PER_DATASET:
+            stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
+        else:
+            body["params"] = config.stage_param_keys(stage)
+            stages[stage] = body
+    pairs = config.grid(params)
+    metrics = [METRICS.format(dataset=d, variant=v) for d, v in pairs]
+    plots = []
+    for d in datasets:
+        histories = {HISTORY.format(dataset=d, variant=v): ["loss", "val_loss"] for v in variants}
+        plots.append({f"loss-{d}": {"template": "linear", "x": "epoch", "y": histories,
+                                    "title": f"{d}: train and validation loss", "y_label": "loss"}})
+        accuracies = {HISTORY.format(dataset=d, variant=v): ["accuracy", "val_accuracy"] for v in variants}
+        plots.append({f"accuracy-{d}": {"template": "linear", "x": "epoch", "y": accuracies,
+                                        "title": f"{d}: train and validation accuracy",
+                                        "y_label": "accuracy"}})
+        predictions = {PREDICTIONS.format(dataset=d, variant=v): "predicted" for v in variants}
+        plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
+                                         "title": f"{d}: test confusion matrix"}})
+    return {"stages": stages, "metrics": metrics, "plots": plots}

@@ -1,0 +1,82 @@
+"""Shared fixtures: the repository root, a tiny copy of the project for the real engines, and the
+environment their subprocesses run in."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+# Tiny but real: two datasets (binary and 3-class), two variants, a few epochs.
+TINY_OVERRIDES = {
+    "run": {"datasets": ["gaussians", "iris"], "variants": ["baseline", "dropout"]},
+    "datasets": {
+        "gaussians": {"options": {"n_samples": 400, "seed": 7}, "model": {"hidden_layers": [8], "epochs": 4}},
+        "iris": {"model": {"hidden_layers": [8], "epochs": 4}},
+    },
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_default_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_params() -> dict:
+    return deep_merge(load_default_params(), TINY_OVERRIDES)
+
+
+def engine_env(**extra: str) -> dict[str, str]:
+    """The environment for engine subprocesses: our venv first on PATH, no stray MLflow URI."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SNAKEMAKE_", "DVC_"))}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env.update(extra)
+    return env
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 600, check: bool = True, **env: str):
+    """Run a command, print its output on failure, return the CompletedProcess."""
+    result = subprocess.run(cmd, cwd=cwd, env=engine_env(**env), capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n"
+                             f"{result.stderr[-4000:]}")
+    return result
+
+
+def copy_project(dest: Path, params: dict | None = None) -> Path:
+    """Copy the project's source files (what git tracks or would track) to dest, optionally with new params."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    if params is not None:
+        (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        run([sys.executable, "-m", "mlbasics", "dvc-yaml"], cwd=dest)
+    return dest
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project", tiny_params())

@@ -1,0 +1,117 @@
+import copy
+
+import pytest
+
+from mlbasics import config
+from tests.conftest import ROOT, load_default_params
+
+
+@pytest.fixture
+def params() -> dict:
+    return load_default_params()
+
+
+def error_of(params: dict) -> str:
+    with pytest.raises(config.ParamsError) as info:
+        config.validate_params(params)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_default_params_validate_and_fill_defaults(params):
+    resolved = config.validate_params(params)
+    assert resolved["datasets"]["iris"]["preprocess"]["pixel_scale"] is None
+    assert resolved["datasets"]["iris"]["model"]["activation"] == "relu"
+    # variants stay partial overrides: defaults must not be filled into them
+    assert resolved["variants"]["sigmoid"] == {"activation": "sigmoid"}
+    assert params == load_default_params(), "validation must not modify its input"
+
+
+def test_default_grid_is_four_datasets_by_four_variants(params):
+    pairs = config.grid(config.validate_params(params))
+    assert len(pairs) == 16
+    assert {d for d, _ in pairs} == {"gaussians", "iris", "digits", "mnist5k"}
+    assert {v for _, v in pairs} >= {"baseline", "sigmoid", "dropout", "l2"}
+
+
+def test_unknown_dataset_in_run(params):
+    params["run"]["datasets"].append("cifar100")
+    assert error_of(params) == (
+        "run.datasets[4]: unknown dataset 'cifar100' (defined in datasets: digits, gaussians, iris, mnist5k)")
+
+
+def test_unknown_loader(params):
+    params["datasets"]["iris"]["loader"] = "irs"
+    assert error_of(params).startswith("datasets.iris.loader: 'irs' is not one of")
+
+
+def test_unknown_activation_in_variant(params):
+    params["variants"]["sigmoid"]["activation"] = "sigmoidd"
+    message = error_of(params)
+    assert message.startswith("variants.sigmoid.activation: 'sigmoidd' is not one of")
+
+
+def test_unknown_optimizer(params):
+    params["datasets"]["digits"]["model"]["optimizer"] = "adamm"
+    assert error_of(params).startswith("datasets.digits.model.optimizer: 'adamm' is not one of")
+
+
+def test_split_must_sum_to_one(params):
+    params["split"] = {"train": 0.6, "validation": 0.3, "test": 0.2}
+    assert error_of(params) == "split: fractions must sum to 1, got 1.1 (train=0.6, validation=0.3, test=0.2)"
+
+
+def test_negative_learning_rate(params):
+    params["variants"]["l2"]["learning_rate"] = -0.01
+    assert error_of(params).startswith("variants.l2.learning_rate: -0.01:")
+
+
+def test_missing_key(params):
+    del params["seed"]
+    assert error_of(params) == "seed: required key is missing"
+    params = load_default_params()
+    del params["datasets"]["iris"]["model"]
+    assert error_of(params) == "datasets.iris.model: required key is missing"
+
+
+def test_unknown_key_is_named(params):
+    params["datasets"]["iris"]["model"]["learnin_rate"] = 0.1
+    assert error_of(params) == "datasets.iris.model.learnin_rate: unknown key"
+
+
+def test_load_params_missing_file(tmp_path):
+    with pytest.raises(config.ParamsError, match="params file not found"):
+        config.load_params(tmp_path / "nope.yaml")
+
+
+def test_model_spec_applies_variant_over_dataset_base(params):
+    resolved = config.validate_params(params)
+    spec = config.model_spec(resolved, "mnist5k", "dropout")
+    assert spec["dropout"] == 0.5
+    assert spec["hidden_layers"] == [256, 128]
+    assert spec["learning_rate"] == 0.001  # schema default
+
+
+def test_stage_settings_read_only_declared_keys(params):
+    resolved = config.validate_params(params)
+    train = config.stage_settings(resolved, "train", "iris", "l2")
+    assert train == {"dataset": "iris", "variant": "l2", "seed": 42,
+                     "model": config.model_spec(resolved, "iris", "l2")}
+    # changing a key the stage does not declare leaves its settings unchanged
+    changed = copy.deepcopy(resolved)
+    changed["variants"]["dropout"]["learning_rate"] = 0.5
+    changed["datasets"]["iris"]["preprocess"]["scaler"] = "robust"
+    assert config.stage_settings(changed, "train", "iris", "l2") == train
+    assert config.stage_settings(changed, "train", "iris", "dropout") != config.stage_settings(
+        resolved, "train", "iris", "dropout")
+
+
+def test_every_stage_has_settings(params):
+    resolved = config.validate_params(params)
+    for stage in config.STAGES:
+        assert config.stage_settings(resolved, stage, "digits", "baseline")
+
+
+def test_schema_is_the_file_in_workflow():
+    assert config.SCHEMA_PATH == ROOT / "workflow" / "schemas" / "params.schema.yaml"

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from mlbasics import datasets, preprocess
+
+SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
+
+
+def test_split_is_stratified_disjoint_seeded():
+    y = np.repeat(np.arange(3), 100)
+    parts = preprocess.split_indices(y, SPLIT, seed=1)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [180, 60, 60]
+    everything = np.concatenate(list(parts.values()))
+    assert len(set(everything.tolist())) == 300
+    for k in parts:
+        assert np.bincount(y[parts[k]]).tolist() == [len(parts[k]) // 3] * 3
+    again = preprocess.split_indices(y, SPLIT, seed=1)
+    assert all(np.array_equal(parts[k], again[k]) for k in parts)
+    other = preprocess.split_indices(y, SPLIT, seed=2)
+    assert not np.array_equal(parts["test"], other["test"])
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax", "robust", "none"])
+def test_scaler_is_fitted_on_train_only(kind):
+    ds = datasets.gaussians(n_samples=1000, seed=0)
+    shifted = datasets.Dataset(ds.x * 3 + 5, ds.y, ds.class_names)
+    arrays, scaler = preprocess.preprocess(shifted, split=SPLIT, seed=0, scaler=kind)
+    parts = preprocess.split_indices(shifted.y, SPLIT, 0)
+    x_train = shifted.x[parts["train"]]
+    if kind == "standard":
+        np.testing.assert_allclose(scaler.offset, x_train.mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(arrays["x_train"].mean(axis=0), 0, atol=1e-5)
+        assert np.abs(arrays["x_test"].mean(axis=0)).max() > 1e-4  # test data did not take part
+    if kind == "minmax":
+        assert arrays["x_train"].min() == 0 and arrays["x_train"].max() == pytest.approx(1)
+    if kind == "robust":
+        np.testing.assert_allclose(np.median(arrays["x_train"], axis=0), 0, atol=1e-5)
+    if kind == "none":
+        np.testing.assert_array_equal(arrays["x_train"], x_train)
+    np.testing.assert_allclose(scaler.transform(shifted.x[parts["test"]]), arrays["x_test"])
+
+
+def test_constant_feature_does_not_divide_by_zero():
+    x = np.zeros((100, 3), np.float32)
+    x[:, 0] = np.arange(100)
+    for kind in ("standard", "minmax", "robust"):
+        scaler = preprocess.fit_scaler(kind, x)
+        assert np.isfinite(scaler.transform(x)).all()
+
+
+def test_pixel_scale_and_flatten():
+    digits = datasets.make("digits")
+    arrays, _ = preprocess.preprocess(digits, split=SPLIT, seed=0, pixel_scale=16, flatten=True, scaler="none")
+    assert arrays["x_train"].shape[1] == 64 and arrays["x_train"].dtype == np.float32
+    assert arrays["x_train"].max() == 1.0
+
+
+def test_images_without_flatten_are_refused():
+    with pytest.raises(ValueError, match="flatten"):
+        preprocess.preprocess(datasets.make("digits"), split=SPLIT, seed=0, flatten=False)
+
+
+def test_save_load_roundtrip(tmp_path):
+    arrays, scaler = preprocess.preprocess(datasets.make("iris"), split=SPLIT, seed=0)
+    preprocess.save(arrays, ["a", "b", "c"], tmp_path / "d.npz", scaler, tmp_path / "s.json")
+    back, names = preprocess.load(tmp_path / "d.npz")
+    assert names == ["a", "b", "c"] and set(back) == set(arrays)
+    np.testing.assert_array_equal(back["x_val"], arrays["x_val"])
+    restored = preprocess.load_scaler(tmp_path / "s.json")
+    np.testing.assert_allclose(restored.offset, scaler.offset)

@@ -1,0 +1,71 @@
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics import pipeline, plots, report
+from mlbasics.io import read_csv, write_csv, write_json
+
+VARIANTS = ["baseline", "dropout"]
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.targets.append(attrs["src"])
+        if tag == "a" and not attrs["href"].startswith("#"):
+            self.targets.append(attrs["href"])
+
+
+def local_targets(page: Path) -> list[Path]:
+    parser = Links()
+    parser.feed(page.read_text())
+    return [page.parent / t for t in parser.targets]
+
+
+def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) -> None:
+    """Files as the train and evaluate stages write them (history, metrics, figures)."""
+    one = {"dataset": dataset, "variant": variant}
+    epochs = np.arange(1, 11)
+    val = 1 / epochs + (0.05 * epochs if overfit else 0)
+    rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val)]
+    history = root / pipeline.HISTORY.format(**one)
+    write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
+    write_json(root / pipeline.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
+               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9})
+    plots.training_curves(read_csv(history), variant, root / pipeline.CURVES_PNG.format(**one))
+    plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / pipeline.CONFUSION_PNG.format(**one))
+
+
+def prefixed(root: Path, named: dict) -> dict:
+    return {k: [root / p for p in v] if isinstance(v, list) else root / v for k, v in named.items()}
+
+
+def test_dataset_pages_index_and_summary(tmp_path):
+    datasets = ["toy", "iris"]
+    for d in datasets:
+        for v in VARIANTS:
+            fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
+        report.dataset_page(d, VARIANTS, prefixed(tmp_path, pipeline.inputs("report", VARIANTS, datasets, d)),
+                            prefixed(tmp_path, pipeline.outputs("report", d)))
+    outputs = prefixed(tmp_path, pipeline.outputs("summary"))
+    report.summary(datasets, VARIANTS, prefixed(tmp_path, pipeline.inputs("summary", VARIANTS, datasets)), outputs)
+
+    rows = read_csv(outputs["summary"])
+    assert [(r["dataset"], r["variant"]) for r in rows] == [(d, v) for d in datasets for v in VARIANTS]
+    assert float(rows[1]["accuracy"]) == 0.95 and int(rows[0]["epochs"]) == 10
+    index = outputs["index"].read_text()
+    assert "best test accuracy 0.9500 (dropout)" in index
+    for page in [outputs["index"], *(tmp_path / pipeline.DATASET_PAGE.format(dataset=d) for d in datasets)]:
+        targets = local_targets(page)
+        assert targets, page
+        missing = [t for t in targets if not t.exists()]
+        assert not missing, f"{page}: broken links {missing}"
+    toy = (tmp_path / "reports/toy/index.html").read_text()
+    assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy
+    assert not any(str(tmp_path) in t for t in (toy, index)), "links are relative (the folder can be zipped)"

@@ -1,0 +1,47 @@
+# Validation and small helpers shared by the rules. Imports stay light (no TensorFlow, no MLflow):
+# this file is parsed on every Snakemake invocation and by every cluster job.
+import json
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from mlbasics import config as params_config
+from mlbasics import pipeline
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
+try:
+    # the merged config (params.yaml plus any --configfile/--config), validated and with defaults filled
+    PARAMS = params_config.validate_params(config, SCHEMA)
+except params_config.ParamsError as exc:
+    raise WorkflowError(f"invalid params: {exc}") from None
+
+DATASETS = PARAMS["run"]["datasets"]
+VARIANTS = PARAMS["run"]["variants"]
+# The interpreter running Snakemake (its virtual environment holds mlbasics), used by every job.
+PYTHON = sys.executable
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    variant="|".join(VARIANTS),
+
+
+def settings(stage):
+    """Params for a rule: the stage's resolved settings as JSON, so changing them reruns exactly its jobs."""
+
+    def resolve(wildcards):
+        resolved = params_config.stage_settings(
+            PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant")
+        )
+        return json.dumps(resolved, sort_keys=True)
+
+    return resolve
+
+
+def stage_inputs(stage):
+    return pipeline.inputs(stage, VARIANTS, DATASETS)
+
+
+def stage_outputs(stage):
+    return pipeline.outputs(stage)

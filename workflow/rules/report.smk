@@ -1,0 +1,26 @@
+rule report:
+    """The HTML page comparing every variant of one dataset."""
+    input:
+        **stage_inputs("report"),
+    output:
+        **stage_outputs("report"),
+    params:
+        settings=settings("report"),
+    log:
+        "logs/report/{dataset}.log",
+    shell:
+        "{PYTHON} -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
+
+
+rule summary:
+    """reports/index.html linking every dataset, and reports/summary.csv (one row per dataset x variant)."""
+    input:
+        **stage_inputs("summary"),
+    output:
+        **stage_outputs("summary"),
+    params:
+        settings=settings("summary"),
+    log:
+        "logs/summary.log",
+    shell:
+        "{PYTHON} -m mlbasics summary --settings {params.settings:q} > {log} 2>&1"
