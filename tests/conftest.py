@@ -20,8 +20,9 @@ VENV_BIN = Path(sys.executable).parent
 TINY_OVERRIDES = {
     "run": {"datasets": ["gaussians", "iris"], "variants": ["baseline", "dropout"]},
     "datasets": {
-        "gaussians": {"options": {"n_samples": 400, "seed": 7}, "model": {"hidden_layers": [8], "epochs": 4}},
-        "iris": {"model": {"hidden_layers": [8], "epochs": 4}},
+        "gaussians": {"options": {"n_samples": 400, "seed": 7},
+                      "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}},
+        "iris": {"model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}},
     },
 }
 
@@ -75,6 +76,15 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         run([sys.executable, "-m", "mlbasics", "dvc-yaml"], cwd=dest)
     return dest
+
+
+def git_init(project: Path) -> Path:
+    """Make the copy a git repository with one commit, as a fresh clone is (DVC needs one)."""
+    git = shutil.which("git")
+    run([git, "init", "-q"], cwd=project)
+    run([git, "add", "-A"], cwd=project)
+    run([git, "-c", "user.name=test", "-c", "user.email=test@example.invalid", "commit", "-qm", "copy"], cwd=project)
+    return project
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_split_must_sum_to_one(params):
 
 def test_negative_learning_rate(params):
     params["variants"]["l2"]["learning_rate"] = -0.01
-    assert error_of(params).startswith("variants.l2.learning_rate: -0.01:")
+    assert error_of(params) == "variants.l2.learning_rate: -0.01 is less than or equal to the minimum of 0"
 
 
 def test_missing_key(params):

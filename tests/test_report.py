@@ -33,7 +33,7 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     one = {"dataset": dataset, "variant": variant}
     epochs = np.arange(1, 11)
     val = 1 / epochs + (0.05 * epochs if overfit else 0)
-    rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val)]
+    rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val, strict=True)]
     history = root / pipeline.HISTORY.format(**one)
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
     write_json(root / pipeline.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,

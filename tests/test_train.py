@@ -39,7 +39,7 @@ def test_optimizers(name, cls):
 
 
 def test_fit_learns_the_gaussians_and_records_every_epoch(gaussian_arrays):
-    model, rows = train.fit(gaussian_arrays, 2, SPEC, seed=0)
+    _model, rows = train.fit(gaussian_arrays, 2, SPEC, seed=0)
     assert len(rows) == SPEC["epochs"] and [r[0] for r in rows] == list(range(1, 9))
     assert all(len(r) == len(train.HISTORY_COLUMNS) for r in rows)
     assert rows[-1][1] < rows[0][1], "training loss falls"

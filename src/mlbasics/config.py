@@ -68,12 +68,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return f"{_key([*error.absolute_path, extra[0]])}: unknown key"
-    value = error.instance
-    if error.validator == "enum":
-        return f"{_key(error.absolute_path)}: {value!r} is not one of {error.validator_value}"
     if error.validator == "propertyNames":
-        return f"{_key(error.absolute_path)}: invalid name {value!r} ({error.message})"
-    return f"{_key(error.absolute_path)}: {value!r}: {error.message}"
+        return f"{_key(error.absolute_path)}: invalid name {error.instance!r} ({error.message})"
+    return f"{_key(error.absolute_path)}: {error.message}"  # jsonschema's message starts with the value
 
 
 def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:

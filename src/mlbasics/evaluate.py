@@ -23,7 +23,7 @@ def predict_classes(model, x: np.ndarray) -> np.ndarray:
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, float]:
     """Flat, DVC-friendly keys: accuracy, macro precision/recall/F1, and the same per class."""
     labels = list(range(len(class_names)))
-    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "n_test": int(len(y_true))}
+    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "n_test": len(y_true)}
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
     metrics.update(precision_macro=float(p), recall_macro=float(r), f1_macro=float(f))
     p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
@@ -58,7 +58,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     plots.confusion(matrix, class_names, f"{dataset} / {variant}: test set", outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
     write_csv(outputs["predictions"], ["actual", "predicted"],
-              [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred)])
+              [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)])
     write_json(outputs["metrics"], metrics)
 
     track = settings["tracking"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .io import atomic_path  # noqa: E402
+from .io import atomic_path
 
 
 def _save(fig, path: str | Path) -> None:
@@ -27,7 +27,7 @@ def training_curves(history: list[dict], title: str, path: str | Path) -> None:
     """Train vs validation loss and accuracy per epoch: the overtraining picture."""
     epochs = _column(history, "epoch")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.plot(epochs, _column(history, metric), label="train")
         ax.plot(epochs, _column(history, f"val_{metric}"), label="validation")
         ax.set_xlabel("epoch")
@@ -65,10 +65,10 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -
     for k, (variant, history) in enumerate(histories.items()):
         epochs = _column(history, "epoch")
         color = colors[k % len(colors)]
-        for ax, metric in zip(axes, ("loss", "accuracy")):
+        for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
             ax.plot(epochs, _column(history, f"val_{metric}"), color=color, label=variant)
             ax.plot(epochs, _column(history, metric), color=color, linestyle="--", alpha=0.6)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -35,12 +35,13 @@ def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) 
 
 def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
     """The per-dataset report: comparison figure, metrics table, each variant's curves and confusion matrix."""
-    histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"])}
-    rows = [variant_row(dataset, v, read_json(m), histories[v]) for v, m in zip(variants, inputs["metrics"])]
+    histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
+    rows = [variant_row(dataset, v, read_json(m), histories[v])
+            for v, m in zip(variants, inputs["metrics"], strict=True)]
     plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"])
     page = outputs["page"]
     sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page)}
-                for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"])]
+                for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"], strict=True)]
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=rows, metrics=TABLE_METRICS, sections=sections,
         comparison=_rel(outputs["comparison"], page))
@@ -51,12 +52,12 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
     """reports/summary.csv (one row per dataset x variant) and reports/index.html linking every dataset."""
     pairs = [(d, v) for d in datasets for v in variants]
     rows = [variant_row(d, v, read_json(m), read_csv(h))
-            for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"])]
+            for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)]
     header = list(rows[0])
     write_csv(outputs["summary"], header, [[row[k] for k in header] for row in rows])
     links = [{"dataset": d, "href": _rel(p, outputs["index"]),
               "best": max((r for r in rows if r["dataset"] == d), key=lambda r: r["accuracy"])}
-             for d, p in zip(datasets, inputs["pages"])]
+             for d, p in zip(datasets, inputs["pages"], strict=True)]
     html = _env().get_template("index.html.j2").render(
         links=links, rows=rows, metrics=TABLE_METRICS, summary=_rel(outputs["summary"], outputs["index"]))
     write_text(outputs["index"], html)

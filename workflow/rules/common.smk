@@ -1,6 +1,7 @@
 # Validation and small helpers shared by the rules. Imports stay light (no TensorFlow, no MLflow):
 # this file is parsed on every Snakemake invocation and by every cluster job.
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,8 +19,13 @@ except params_config.ParamsError as exc:
 
 DATASETS = PARAMS["run"]["datasets"]
 VARIANTS = PARAMS["run"]["variants"]
-# The interpreter running Snakemake (its virtual environment holds mlbasics), used by every job.
-PYTHON = sys.executable
+# Jobs run `python -m mlbasics`: put the environment Snakemake runs from (which holds mlbasics) first on
+# PATH, so `.venv/bin/snakemake` works without activating the virtual environment.
+envvars:
+    "PATH",
+
+
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 wildcard_constraints:

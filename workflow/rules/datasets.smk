@@ -9,4 +9,4 @@ rule dataset:
     log:
         "logs/dataset/{dataset}.log",
     shell:
-        "{PYTHON} -m mlbasics dataset --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics dataset --settings {params.settings:q} > {log} 2>&1"

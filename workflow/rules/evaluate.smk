@@ -10,4 +10,4 @@ rule evaluate:
     log:
         "logs/evaluate/{dataset}/{variant}.log",
     shell:
-        "{PYTHON} -m mlbasics evaluate --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        "python -m mlbasics evaluate --settings {params.settings:q} --threads {threads} > {log} 2>&1"

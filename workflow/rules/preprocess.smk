@@ -9,4 +9,4 @@ rule preprocess:
     log:
         "logs/preprocess/{dataset}.log",
     shell:
-        "{PYTHON} -m mlbasics preprocess --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics preprocess --settings {params.settings:q} > {log} 2>&1"

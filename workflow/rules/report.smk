@@ -9,7 +9,7 @@ rule report:
     log:
         "logs/report/{dataset}.log",
     shell:
-        "{PYTHON} -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
 
 
 rule summary:
@@ -23,4 +23,4 @@ rule summary:
     log:
         "logs/summary.log",
     shell:
-        "{PYTHON} -m mlbasics summary --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics summary --settings {params.settings:q} > {log} 2>&1"

@@ -10,4 +10,4 @@ rule train:
     log:
         "logs/train/{dataset}/{variant}.log",
     shell:
-        "{PYTHON} -m mlbasics train --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        "python -m mlbasics train --settings {params.settings:q} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,90 @@
+"""The CLI both engines call: stages from a params file, and bad input refused in one line, exit 2,
+before anything is written."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from mlbasics import config
+from tests.conftest import copy_project, run, tiny_params
+
+CLI = [sys.executable, "-m", "mlbasics"]
+
+
+@pytest.fixture
+def project(tmp_path):
+    return copy_project(tmp_path / "project", tiny_params())
+
+
+def write_params(project, params):
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_dataset_and_preprocess_stages_from_params(project):
+    run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
+    run([*CLI, "preprocess", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
+    assert (project / "data/raw/iris.npz").is_file()
+    scaler = json.loads((project / "data/processed/iris/scaler.json").read_text())
+    assert scaler["kind"] == "standard" and len(scaler["offset"]) == 4
+
+
+def test_settings_json_gives_the_same_result_as_params(project):
+    """What Snakemake passes (--settings) and what DVC passes (--params) are the same stage."""
+    params = config.load_params(project / "params.yaml")
+    settings = json.dumps(config.stage_settings(params, "dataset", "gaussians"))
+    run([*CLI, "dataset", "--settings", settings], cwd=project)
+    first = (project / "data/raw/gaussians.npz").read_bytes()
+    run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "gaussians"], cwd=project)
+    assert (project / "data/raw/gaussians.npz").read_bytes() == first
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--params", "params.yaml", "--dataset", "cifar100", "--variant", "baseline"],
+     "error: --dataset 'cifar100': not defined under datasets in params.yaml"),
+    (["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "huge"],
+     "error: --variant 'huge': not defined under variants in params.yaml"),
+    (["train", "--params", "params.yaml", "--dataset", "iris"], "error: train: --variant is required with --params"),
+    (["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "baseline"],
+     "error: train: missing input data/processed/iris/data.npz (run the pipeline: snakemake or dvc repro)"),
+    (["validate", "--params", "nope.yaml"], "error: nope.yaml: params file not found"),
+])
+def test_usage_errors_are_one_line(project, args, message):
+    result = run([*CLI, *args], cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+    assert not (project / "models").exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("activation", "sigmoidd", "error: variants.dropout.activation: 'sigmoidd' is not one of"),
+    ("optimizer", "adamm", "error: variants.dropout.optimizer: 'adamm' is not one of"),
+    ("learning_rate", -1, "error: variants.dropout.learning_rate: -1 is less than or equal to the minimum of 0"),
+])
+def test_bad_params_stop_the_stage_before_it_writes(project, key, value, message):
+    params = tiny_params()
+    params["variants"]["dropout"][key] = value
+    write_params(project, params)
+    result = run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "iris"], cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
+    assert not (project / "data").exists()
+
+
+def test_validate_prints_the_grid(project):
+    out = run([*CLI, "validate"], cwd=project).stdout
+    assert out.startswith("params.yaml: ok, 4 runs: gaussians/baseline, gaussians/dropout, iris/baseline")
+
+
+def test_dvc_yaml_check_detects_a_stale_file(project):
+    params = tiny_params()
+    params["run"]["variants"] = ["baseline"]
+    write_params(project, params)
+    result = run([*CLI, "dvc-yaml", "--check"], cwd=project, check=False)
+    assert result.returncode == 1 and "dvc.yaml is out of date" in result.stderr
+    run([*CLI, "dvc-yaml"], cwd=project)
+    assert run([*CLI, "dvc-yaml", "--check"], cwd=project, check=False).returncode == 0
+    assert "iris-dropout" not in (project / "dvc.yaml").read_text()

@@ -1,0 +1,52 @@
+"""Snakemake and DVC run the same graph: the same jobs (stage, dataset, variant) with the same inputs and
+outputs, read from the real engines on the default params.yaml, and dvc.yaml is up to date."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+
+import pytest
+
+from tests.conftest import ROOT, copy_project, git_init, run
+
+pytestmark = pytest.mark.engine
+Job = tuple[str, frozenset, frozenset]
+
+
+def snakemake_jobs(project) -> Counter[Job]:
+    """Every job of a dry run on an empty project: rule, input files, output files (logs excluded)."""
+    out = run([sys.executable, "-m", "snakemake", "--dry-run", "--cores", "1"], cwd=project).stdout
+    jobs: Counter[Job] = Counter()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if not rule or rule.group(1) == "all":
+            continue
+        fields = dict(re.findall(r"^    (input|output): (.*)$", block, flags=re.M))
+        jobs[(rule.group(1), frozenset(fields.get("input", "").split(", ")) - {""},
+              frozenset(fields["output"].split(", ")))] += 1
+    return jobs
+
+
+def dvc_jobs(project) -> Counter[Job]:
+    """Every stage DVC resolves from dvc.yaml: stage name (before '@'), file deps (not params), outs."""
+    from dvc.dependency import ParamsDependency
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        return Counter((stage.name.split("@")[0],
+                        frozenset(d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)),
+                        frozenset(o.def_path for o in stage.outs)) for stage in repo.index.stages)
+
+
+def test_dvc_yaml_is_generated_from_params():
+    result = run([sys.executable, "-m", "mlbasics", "dvc-yaml", "--check"], cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
+    project = git_init(copy_project(tmp_path / "project"))
+    snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
+    assert len(snakemake) == 45  # 4 datasets x (dataset, preprocess, report) + 16 x (train, evaluate) + summary
+    assert snakemake == dvc

@@ -1,0 +1,66 @@
+"""The real DVC on a tiny copy of the project (fresh `git init`; the copy carries .dvc/): `dvc repro`,
+metrics and plots, and precise reruns after a params change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from mlbasics import config, pipeline
+from tests.conftest import VENV_BIN, copy_project, git_init, run, tiny_params
+from tests.test_snakemake import expected_outputs, mtimes
+
+pytestmark = pytest.mark.engine
+DVC = [str(VENV_BIN / "dvc")]
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    project = git_init(copy_project(tmp_path_factory.mktemp("dvc") / "project", tiny_params()))
+    run([*DVC, "repro"], cwd=project, timeout=900)
+    return project
+
+
+def test_repro_writes_every_output_and_is_then_up_to_date(reproduced):
+    params = config.load_params(reproduced / "params.yaml")
+    assert not [f for f in expected_outputs(params) if not (reproduced / f).is_file()]
+    status = run([*DVC, "status", "--json"], cwd=reproduced)
+    assert json.loads(status.stdout) == {}
+
+
+def test_metrics_show_lists_every_variant(reproduced):
+    params = config.load_params(reproduced / "params.yaml")
+    shown = json.loads(run([*DVC, "metrics", "show", "--json"], cwd=reproduced).stdout)
+    files = shown[""]["data"]
+    for d, v in config.grid(params):
+        path = pipeline.METRICS.format(dataset=d, variant=v)
+        assert files[path]["data"]["accuracy"] > 0.3, path
+
+
+def test_plots_show_renders(reproduced, tmp_path):
+    run([*DVC, "plots", "show", "-o", str(tmp_path / "plots")], cwd=reproduced)
+    html = (tmp_path / "plots" / "index.html").read_text()
+    for d in tiny_params()["run"]["datasets"]:
+        assert f"loss-{d}" in html and f"confusion-{d}" in html
+
+
+def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
+    params = config.load_params(reproduced / "params.yaml")
+    everything = expected_outputs(params)
+    before = mtimes(reproduced, everything)
+    raw = yaml.safe_load((reproduced / "params.yaml").read_text())
+    raw["variants"]["dropout"]["learning_rate"] = 0.02
+    (reproduced / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
+    datasets = params["run"]["datasets"]
+    assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets}
+    run([*DVC, "repro"], cwd=reproduced, timeout=600)
+    after = mtimes(reproduced, everything)
+    changed = {f for f in everything if after[f] != before[f]}
+    dropout = {p for d in params["run"]["datasets"] for stage in pipeline.PER_VARIANT
+               for p in pipeline.outputs(stage, d, "dropout").values()}
+    aggregates = {p for d in params["run"]["datasets"] for p in pipeline.outputs("report", d).values()}
+    aggregates |= set(pipeline.outputs("summary").values())
+    assert changed == dropout | aggregates

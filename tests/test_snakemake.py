@@ -1,0 +1,131 @@
+"""The real Snakemake on a tiny copy of the project: every output, the MLflow runs, no-op reruns,
+precise reruns after a params change, and bad params refused before any job starts."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from mlbasics import config, pipeline
+from tests.conftest import copy_project, run, tiny_params
+
+pytestmark = pytest.mark.engine
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def expected_outputs(params: dict) -> list[str]:
+    pairs = config.grid(params)
+    datasets = params["run"]["datasets"]
+    files = [p for d in datasets for stage in ("dataset", "preprocess", "report")
+             for p in pipeline.outputs(stage, d).values()]
+    files += [p for d, v in pairs for stage in pipeline.PER_VARIANT for p in pipeline.outputs(stage, d, v).values()]
+    return files + list(pipeline.outputs("summary").values())
+
+
+def mtimes(root: Path, files: list[str]) -> dict[str, int]:
+    return {f: (root / f).stat().st_mtime_ns for f in files}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """The tiny pipeline, run once with --cores 8 against a store that does not exist yet."""
+    project = copy_project(tmp_path_factory.mktemp("snakemake") / "project", tiny_params())
+    assert not (project / "mlflow.db").exists()
+    run([*SNAKEMAKE, "--cores", "8"], cwd=project, timeout=900)
+    return project
+
+
+def test_every_output_is_written(finished):
+    params = config.load_params(finished / "params.yaml")
+    missing = [f for f in expected_outputs(params) if not (finished / f).is_file()]
+    assert not missing
+    leftovers = [p for p in finished.rglob("*.tmp*") if ".snakemake" not in p.parts]
+    assert not leftovers, "no temporary files left behind"
+    summary = (finished / pipeline.SUMMARY).read_text().splitlines()
+    assert len(summary) == 1 + len(config.grid(params))
+    metrics = json.loads((finished / pipeline.METRICS.format(dataset="gaussians", variant="baseline")).read_text())
+    assert metrics["accuracy"] > 0.8, "even the tiny run separates the Gaussians"
+    assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_class_0", "f1_class_1"}
+
+
+def test_each_variant_is_one_complete_mlflow_run(finished):
+    params = config.load_params(finished / "params.yaml")
+    client = MlflowClient(f"sqlite:///{finished / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(params["tracking"]["experiment"])
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted((r.data.tags["dataset"], r.info.run_name) for r in runs) == sorted(config.grid(params))
+    for r in runs:
+        dataset, variant = r.data.tags["dataset"], r.info.run_name
+        spec = config.model_spec(params, dataset, variant)
+        assert r.info.status == "FINISHED"
+        assert r.data.params["epochs"] == str(spec["epochs"]) and r.data.params["dropout"] == str(spec["dropout"])
+        assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
+        metrics = json.loads((finished / pipeline.METRICS.format(dataset=dataset, variant=variant)).read_text())
+        assert r.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert {"model.keras", "history.csv", "metrics.json", "curves.png", "confusion.png"} <= artifacts
+
+
+def test_second_run_does_nothing(finished):
+    start = time.perf_counter()
+    result = run([*SNAKEMAKE, "--cores", "2"], cwd=finished)
+    elapsed = time.perf_counter() - start
+    assert "Nothing to be done" in result.stdout + result.stderr
+    print(f"no-op snakemake: {elapsed:.2f} s")
+
+
+def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(finished):
+    params = config.load_params(finished / "params.yaml")
+    everything = expected_outputs(params)
+    before = mtimes(finished, everything)
+    raw = yaml.safe_load((finished / "params.yaml").read_text())
+    raw["variants"]["dropout"]["learning_rate"] = 0.02
+    (finished / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600)
+    after = mtimes(finished, everything)
+    changed = {f for f in everything if after[f] != before[f]}
+    dropout = {p for d in params["run"]["datasets"] for stage in pipeline.PER_VARIANT
+               for p in pipeline.outputs(stage, d, "dropout").values()}
+    aggregates = {p for d in params["run"]["datasets"] for p in pipeline.outputs("report", d).values()}
+    aggregates |= set(pipeline.outputs("summary").values())
+    assert changed == dropout | aggregates
+
+
+BAD_PARAMS = [
+    (lambda p: p["run"]["datasets"].append("cifar100"), "run.datasets[2]: unknown dataset 'cifar100'"),
+    (lambda p: p["variants"]["baseline"].update(activation="relux"),
+     "variants.baseline.activation: 'relux' is not one of"),
+    (lambda p: p["datasets"]["iris"]["model"].update(optimizer="adamw2"),
+     "datasets.iris.model.optimizer: 'adamw2' is not one of"),
+    (lambda p: p["split"].update(test=0.3), "split: fractions must sum to 1, got 1.1"),
+    (lambda p: p["variants"]["dropout"].update(learning_rate=-0.1),
+     "variants.dropout.learning_rate: -0.1 is less than or equal to the minimum of 0"),
+    (lambda p: p.pop("seed"), "seed: required key is missing"),
+]
+
+
+@pytest.mark.parametrize("break_params, message", BAD_PARAMS, ids=[m.split(":")[0] for _, m in BAD_PARAMS])
+def test_bad_params_stop_snakemake_before_any_job(tmp_path, break_params, message):
+    params = tiny_params()
+    break_params(params)
+    project = copy_project(tmp_path / "project")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run([*SNAKEMAKE, "--cores", "1"], cwd=project, check=False)
+    assert result.returncode != 0
+    assert any(line.startswith(f"invalid params: {message}") for line in result.stderr.splitlines()), result.stderr
+    assert not (project / "data").exists() and not (project / "logs").exists(), "no job started"
+
+
+def test_lint_has_only_the_deliberate_complaint(tmp_path):
+    """We pin software with requirements.lock (a venv), not per-rule conda/containers; nothing else may show."""
+    project = copy_project(tmp_path / "project")
+    result = run([*SNAKEMAKE, "--lint"], cwd=project, check=False)
+    output = result.stdout + result.stderr
+    messages = {line.strip()[2:] for line in output.splitlines() if line.startswith("    * ")}
+    assert messages == {"Specify a conda environment or container for each rule.:"}, output
