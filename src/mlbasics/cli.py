@@ -74,7 +74,8 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
     inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names)
-    missing = [p for p in pipeline.flat(inputs) if not Path(p).exists()]
+    data = {k: v for k, v in inputs.items() if k != "code"}  # the module is a dependency, not something read
+    missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
     module, func = RUNNERS[stage].split(":")
