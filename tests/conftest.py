@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,41 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
         (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         run([sys.executable, "-m", "mlbasics", "dvc-yaml"], cwd=dest)
     return dest
+
+
+def grid_outputs(params: dict) -> list[str]:
+    """Every output file the pipeline writes for this params' grid."""
+    from mlbasics import config, pipeline
+
+    datasets = params["run"]["datasets"]
+    files = [p for d in datasets for stage in ("dataset", "preprocess", "report")
+             for p in pipeline.outputs(stage, d).values()]
+    files += [p for d, v in config.grid(params) for stage in pipeline.PER_VARIANT
+              for p in pipeline.outputs(stage, d, v).values()]
+    return files + list(pipeline.outputs("summary").values())
+
+
+def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callable[[], object]) -> tuple[set, set]:
+    """Change one variant's learning rate in params.yaml and rerun the pipeline.
+
+    Returns (outputs that were rewritten, outputs that should have been: the variant's train and evaluate
+    outputs on every dataset, and the aggregates)."""
+    from mlbasics import config, pipeline
+
+    params = config.load_params(project / "params.yaml")
+    everything = grid_outputs(params)
+    before = {f: (project / f).stat().st_mtime_ns for f in everything}
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["variants"][variant]["learning_rate"] = 0.02
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    rerun()
+    changed = {f for f in everything if (project / f).stat().st_mtime_ns != before[f]}
+    datasets = params["run"]["datasets"]
+    expected = {p for d in datasets for stage in pipeline.PER_VARIANT
+                for p in pipeline.outputs(stage, d, variant).values()}
+    expected |= {p for d in datasets for p in pipeline.outputs("report", d).values()}
+    expected |= set(pipeline.outputs("summary").values())
+    return changed, expected
 
 
 def git_init(project: Path) -> Path:

@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from mlbasics import config, pipeline
-from tests.conftest import VENV_BIN, copy_project, git_init, run, tiny_params
-from tests.test_snakemake import expected_outputs, mtimes
+from tests.conftest import (
+    VENV_BIN,
+    copy_project,
+    git_init,
+    grid_outputs,
+    rerun_after_learning_rate_change,
+    run,
+    tiny_params,
+)
 
 pytestmark = pytest.mark.engine
 DVC = [str(VENV_BIN / "dvc")]
@@ -25,7 +31,7 @@ def reproduced(tmp_path_factory):
 
 def test_repro_writes_every_output_and_is_then_up_to_date(reproduced):
     params = config.load_params(reproduced / "params.yaml")
-    assert not [f for f in expected_outputs(params) if not (reproduced / f).is_file()]
+    assert not [f for f in grid_outputs(params) if not (reproduced / f).is_file()]
     status = run([*DVC, "status", "--json"], cwd=reproduced)
     assert json.loads(status.stdout) == {}
 
@@ -47,20 +53,12 @@ def test_plots_show_renders(reproduced, tmp_path):
 
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
-    params = config.load_params(reproduced / "params.yaml")
-    everything = expected_outputs(params)
-    before = mtimes(reproduced, everything)
-    raw = yaml.safe_load((reproduced / "params.yaml").read_text())
-    raw["variants"]["dropout"]["learning_rate"] = 0.02
-    (reproduced / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
-    datasets = params["run"]["datasets"]
-    assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets}
-    run([*DVC, "repro"], cwd=reproduced, timeout=600)
-    after = mtimes(reproduced, everything)
-    changed = {f for f in everything if after[f] != before[f]}
-    dropout = {p for d in params["run"]["datasets"] for stage in pipeline.PER_VARIANT
-               for p in pipeline.outputs(stage, d, "dropout").values()}
-    aggregates = {p for d in params["run"]["datasets"] for p in pipeline.outputs("report", d).values()}
-    aggregates |= set(pipeline.outputs("summary").values())
-    assert changed == dropout | aggregates
+    datasets = tiny_params()["run"]["datasets"]
+
+    def rerun():
+        stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
+        assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets}
+        run([*DVC, "repro"], cwd=reproduced, timeout=600)
+
+    changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)
+    assert changed == expected

@@ -13,23 +13,10 @@ import yaml
 from mlflow import MlflowClient
 
 from mlbasics import config, pipeline
-from tests.conftest import copy_project, run, tiny_params
+from tests.conftest import copy_project, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
 
 pytestmark = pytest.mark.engine
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def expected_outputs(params: dict) -> list[str]:
-    pairs = config.grid(params)
-    datasets = params["run"]["datasets"]
-    files = [p for d in datasets for stage in ("dataset", "preprocess", "report")
-             for p in pipeline.outputs(stage, d).values()]
-    files += [p for d, v in pairs for stage in pipeline.PER_VARIANT for p in pipeline.outputs(stage, d, v).values()]
-    return files + list(pipeline.outputs("summary").values())
-
-
-def mtimes(root: Path, files: list[str]) -> dict[str, int]:
-    return {f: (root / f).stat().st_mtime_ns for f in files}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +30,7 @@ def finished(tmp_path_factory) -> Path:
 
 def test_every_output_is_written(finished):
     params = config.load_params(finished / "params.yaml")
-    missing = [f for f in expected_outputs(params) if not (finished / f).is_file()]
+    missing = [f for f in grid_outputs(params) if not (finished / f).is_file()]
     assert not missing
     leftovers = [p for p in finished.rglob("*.tmp*") if ".snakemake" not in p.parts]
     assert not leftovers, "no temporary files left behind"
@@ -81,20 +68,9 @@ def test_second_run_does_nothing(finished):
 
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(finished):
-    params = config.load_params(finished / "params.yaml")
-    everything = expected_outputs(params)
-    before = mtimes(finished, everything)
-    raw = yaml.safe_load((finished / "params.yaml").read_text())
-    raw["variants"]["dropout"]["learning_rate"] = 0.02
-    (finished / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600)
-    after = mtimes(finished, everything)
-    changed = {f for f in everything if after[f] != before[f]}
-    dropout = {p for d in params["run"]["datasets"] for stage in pipeline.PER_VARIANT
-               for p in pipeline.outputs(stage, d, "dropout").values()}
-    aggregates = {p for d in params["run"]["datasets"] for p in pipeline.outputs("report", d).values()}
-    aggregates |= set(pipeline.outputs("summary").values())
-    assert changed == dropout | aggregates
+    changed, expected = rerun_after_learning_rate_change(
+        finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600))
+    assert changed == expected
 
 
 BAD_PARAMS = [
