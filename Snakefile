@@ -20,4 +20,4 @@ include: "workflow/rules/report.smk"
 rule all:
     default_target: True
     input:
-        pipeline.final_targets(PARAMS),
+        pipeline.final_targets(),

@@ -17,8 +17,8 @@ import yaml
 
 from . import config, pipeline
 
-RUNNERS = {"dataset": "datasets:run", "preprocess": "preprocess:run", "train": "train:run",
-           "evaluate": "evaluate:run", "report": "report:run", "summary": "report:run_summary"}
+# Each stage runs `run` of its module (pipeline.MODULES); report.py holds two stages.
+RUN_FUNCTION = {"summary": "run_summary"}
 HELP = {
     "dataset": "build data/raw/<dataset>.npz from an embedded source",
     "preprocess": "split, scale and save data/processed/<dataset>/",
@@ -78,8 +78,8 @@ def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
-    module, func = RUNNERS[stage].split(":")
-    runner = getattr(importlib.import_module(f"mlbasics.{module}"), func)
+    module = importlib.import_module(f"mlbasics.{pipeline.MODULES[stage]}")
+    runner = getattr(module, RUN_FUNCTION.get(stage, "run"))
     runner(settings, inputs, pipeline.outputs(stage, **names), threads=threads)
 
 

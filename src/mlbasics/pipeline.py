@@ -75,7 +75,7 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") 
     return {k: v.format(dataset=dataset, variant=variant) for k, v in OUTPUTS[stage].items()}
 
 
-def final_targets(params: dict) -> list[str]:
+def final_targets() -> list[str]:
     """What `rule all` asks for: the aggregates (which pull in every job of the grid)."""
     return [INDEX, SUMMARY]
 
