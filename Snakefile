@@ -1,4 +1,4 @@
-# The mlbasics pipeline: datasets -> preprocess -> train (variant grid) -> evaluate -> reports.
+# The mlbasics pipeline: download -> datasets -> preprocess -> train (variant grid) -> evaluate -> reports.
 # Thin on purpose: the config is params.yaml (validated in common.smk), the rules live in workflow/rules/,
 # and the paths and per-stage settings come from the mlbasics package, which also writes dvc.yaml.
 from snakemake.utils import min_version
@@ -10,6 +10,7 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"

@@ -20,7 +20,8 @@ from . import config, pipeline
 # Each stage runs `run` of its module (pipeline.MODULES); report.py holds two stages.
 RUN_FUNCTION = {"summary": "run_summary"}
 HELP = {
-    "dataset": "build data/raw/<dataset>.npz from an embedded source",
+    "download": "fetch and verify one dataset's files into the cache, write data/raw/<dataset>.download.json",
+    "dataset": "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
     "preprocess": "split, scale and save data/processed/<dataset>/",
     "train": "train one variant on one dataset",
     "evaluate": "test metrics, confusion matrix, figures and the MLflow run of one variant",
@@ -46,8 +47,13 @@ def _parser() -> argparse.ArgumentParser:
         if stage in pipeline.PER_VARIANT:
             p.add_argument("--variant", help="variant id (with --params)")
         p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
+    p = sub.add_parser("fetch", help="download and verify every dataset the params need, and nothing else")
+    p.add_argument("--params", type=Path, action="append",
+                   help="params file; repeat to merge several, later ones winning (default: params.yaml)")
+    p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     p = sub.add_parser("validate", help="check a params file against the schema; print the grid")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--params", type=Path, action="append",
+                   help="params file; repeat to merge several, later ones winning (default: params.yaml)")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))
@@ -73,7 +79,10 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 
 def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
+    if "loader" in settings:
+        names["source"] = pipeline.source_of(settings)
     inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names)
+    names.pop("source", None)
     data = {k: v for k, v in inputs.items() if k != "code"}  # the module is a dependency, not something read
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
@@ -101,12 +110,37 @@ def write_dvc_yaml(params_path: Path, output: Path, check: bool = False) -> int:
     return 0
 
 
+def fetch(params: dict, datasets: list[str] | None = None) -> int:
+    """Run the download stage of every dataset (or the ones named); report every failure, not just the first."""
+    from .download import DownloadError
+
+    chosen = datasets or params["run"]["datasets"]
+    for name in chosen:
+        if name not in params["datasets"]:
+            raise UsageError(f"--dataset {name!r}: not defined under datasets")
+    failed = 0
+    for name in chosen:
+        try:
+            run_stage("download", config.stage_settings(params, "download", name))
+        except DownloadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    print(f"fetch: {len(chosen) - failed} of {len(chosen)} datasets ready in {params['download']['cache_dir']}")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .download import DownloadError
+    from .formats import FormatError
+
     args = _parser().parse_args(argv)
     try:
-        if args.command == "validate":
-            params = config.load_params(args.params)
-            print(f"{args.params}: ok, {len(config.grid(params))} runs: "
+        if args.command in ("validate", "fetch"):
+            paths = args.params or [Path("params.yaml")]
+            params = config.load_params(paths)
+            if args.command == "fetch":
+                return fetch(params, args.dataset)
+            print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
                   + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
             return 0
         if args.command == "dvc-yaml":
@@ -116,3 +150,6 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ParamsError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (DownloadError, FormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

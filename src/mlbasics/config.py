@@ -15,24 +15,46 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import sources
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-STAGES = ("dataset", "preprocess", "train", "evaluate", "report", "summary")
+STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary")
 
 
 class ParamsError(ValueError):
     """A problem in params.yaml; the message names the offending key and value."""
 
 
-def load_params(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict:
-    """Read a params YAML file and return it validated, with schema defaults filled in."""
-    path = Path(path)
+def load_params(path: str | Path | list, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Read a params YAML file (or several, each deep-merged over the previous one, as Snakemake merges
+    `--configfile`) and return it validated, with schema defaults filled in."""
+    params: dict = {}
+    for one in path if isinstance(path, list) else [path]:
+        params = deep_merge(params, _read_yaml(Path(one)))
+    return validate_params(params, schema_path)
+
+
+def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        content = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}".splitlines()[0]) from exc
-    return validate_params(params, schema_path)
+    if not isinstance(content, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    return content
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Mappings merge key by key; anything else in `override` replaces what `base` has."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
 
 
 def load_schema(schema_path: str | Path = SCHEMA_PATH) -> dict:
@@ -87,6 +109,10 @@ def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:
 
 
 def _check_semantics(params: dict) -> None:
+    for name, dataset in params["datasets"].items():
+        problem = sources.check_options(dataset["loader"], dataset["options"])
+        if problem:
+            raise ParamsError(f"datasets.{name}.options.{problem}")
     total = sum(params["split"].values())
     if not math.isclose(total, 1.0, abs_tol=1e-9):
         fractions = ", ".join(f"{k}={v}" for k, v in params["split"].items())
@@ -106,6 +132,7 @@ def grid(params: dict) -> list[tuple[str, str]]:
 def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None) -> list[str]:
     """The dotted params keys a stage reads (what dvc.yaml lists under `params:`)."""
     keys = {
+        "download": ["download", f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
         "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
@@ -140,9 +167,12 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = copy.deepcopy(_get(params, dotted))
-    if stage == "dataset":
+    if stage in ("download", "dataset"):
         ds = view["datasets"][dataset]
-        return {"dataset": dataset, "loader": ds["loader"], "options": ds["options"]}
+        resolved = {"dataset": dataset, "loader": ds["loader"], "options": ds["options"],
+                    # the pinned files: a changed hash in the catalog reruns the stage
+                    "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])]}
+        return {**resolved, "download": view["download"]} if stage == "download" else resolved
     if stage == "preprocess":
         return {"dataset": dataset, "seed": view["seed"], "split": view["split"],
                 **view["datasets"][dataset]["preprocess"]}

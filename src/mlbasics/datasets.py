@@ -1,7 +1,9 @@
-"""Embedded datasets that need no network: the lecture's Gaussian toy, iris, 8x8 digits, MNIST 5k.
+"""The dataset stage: build data/raw/<dataset>.npz (and a preview figure) from the dataset's source.
 
-Each loader returns a `Dataset` (features, integer labels, class names); `save`/`load` keep it as an
-uncompressed, pickle-free .npz with arrays `x`, `y` and `class_names`.
+Embedded sources need no network: the lecture's Gaussian toy, iris, 8x8 digits, MNIST 5k. Downloaded
+sources (MNIST, Fashion-MNIST, CIFAR-10, IDX files, tables, TFDS) are read from the files the download
+stage verified and listed in its receipt. Each loader returns a `Dataset` (features, integer labels,
+class names); `save`/`load` keep it as an uncompressed, pickle-free .npz with arrays `x`, `y`, `class_names`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
+from . import formats, sources
+from .io import atomic_path, read_json
 
 
 @dataclass(frozen=True)
@@ -57,16 +60,120 @@ def mnist5k(seed: int = 0) -> Dataset:
     return Dataset(images, y[order].astype(np.int64), [str(i) for i in range(10)])
 
 
-LOADERS: dict[str, Callable[..., Dataset]] = {
+def _file(receipt: dict, name: str) -> Path:
+    """A file the download stage verified, checked again here: the pickle and archive readers trust it."""
+    from .download import sha256_file
+
+    for entry in receipt["files"]:
+        if entry["name"] == name:
+            path = Path(entry["path"])
+            if not path.is_file():
+                raise formats.FormatError(f"{name}: not in the cache at {path} (run the download stage again)")
+            if sha256_file(path) != entry["sha256"]:
+                raise formats.FormatError(f"{name}: {path} does not match its sha256 {entry['sha256']}")
+            return path
+    raise formats.FormatError(f"{name}: not in the download receipt of dataset {receipt['dataset']!r}")
+
+
+def mnist(receipt: dict) -> Dataset:
+    """Keras' MNIST (mnist.npz): 60,000 training + 10,000 test digits, 28x28."""
+    x, y = formats.read_keras_mnist(_file(receipt, "mnist.npz"))
+    return Dataset(x, y, [str(i) for i in range(10)])
+
+
+def _idx_files(receipt: dict, images: list[str], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [formats.read_idx_pair(_file(receipt, i), _file(receipt, lab))
+             for i, lab in zip(images, labels, strict=True)]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def fashion_mnist(receipt: dict) -> Dataset:
+    """Zalando's Fashion-MNIST (IDX): 70,000 28x28 greyscale clothes images, 10 classes."""
+    x, y = _idx_files(receipt, ["train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"],
+                      ["train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"])
+    return Dataset(x, y, list(sources.FASHION_MNIST_CLASSES))
+
+
+def idx(receipt: dict, images: list[str], labels: list[str], class_names: list[str] | None = None,
+        files: list | None = None) -> Dataset:
+    """Your own IDX files (MNIST layout): image and label files paired in order."""
+    x, y = _idx_files(receipt, images, labels)
+    names = class_names or [str(i) for i in range(int(y.max()) + 1)]
+    if int(y.max()) >= len(names):
+        raise formats.FormatError(f"labels go up to {int(y.max())} but class_names has {len(names)} names")
+    return Dataset(x, y, list(names))
+
+
+def cifar10(receipt: dict) -> Dataset:
+    """CIFAR-10 (python version): 60,000 32x32 colour images, 10 classes."""
+    x, y, names = formats.read_cifar10(_file(receipt, "cifar-10-python.tar.gz"))
+    return Dataset(x, y, names)
+
+
+def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None,
+          files: list | None = None) -> Dataset:
+    """Your own CSV or Parquet table: a label column and feature columns (class names from the labels)."""
+    source = Path(path) if path else _file(receipt, files[0]["name"])
+    x, y, names, _ = formats.read_table(source, label, features)
+    return Dataset(x, y, names)
+
+
+def tfds(receipt: dict, name: str, split: str = "all", data_dir: str | None = None,
+         resize: list[int] | None = None) -> Dataset:
+    """Any TensorFlow Datasets image classification set, prepared by the download stage (no network here)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds_lib
+
+    prepared = receipt["tfds"]
+    builder = tfds_lib.builder(prepared["name"], data_dir=prepared["data_dir"])
+    split = "+".join(builder.info.splits) if split == "all" else split
+    images, labels = [], []
+    for image, label in tfds_lib.as_numpy(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)):
+        if resize:
+            image = tf.image.resize(image, resize, antialias=True).numpy()
+        images.append(np.asarray(image))
+        labels.append(int(label))
+    x = np.stack(images)
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    names = list(builder.info.features["label"].names)
+    return Dataset(x.astype(np.uint8 if x.dtype == np.uint8 else np.float32), np.array(labels, np.int64), names)
+
+
+EMBEDDED: dict[str, Callable[..., Dataset]] = {
     "gaussians": gaussians, "iris": iris, "digits": digits, "mnist5k": mnist5k,
 }
+DOWNLOADED: dict[str, Callable[..., Dataset]] = {
+    "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "cifar10": cifar10, "table": table, "tfds": tfds,
+}
+# Options handled here for every loader, not passed to it.
+COMMON = ("max_samples", "color")
 
 
-def make(loader: str, options: dict | None = None) -> Dataset:
+def make(loader: str, options: dict | None = None, receipt: dict | None = None) -> Dataset:
     """Build a dataset by loader name with its options (as written in params.yaml)."""
-    if loader not in LOADERS:
-        raise ValueError(f"unknown dataset loader {loader!r} (known: {', '.join(LOADERS)})")
-    return LOADERS[loader](**(options or {}))
+    options = dict(options or {})
+    own = {k: v for k, v in options.items() if k not in COMMON}
+    if loader in EMBEDDED:
+        return EMBEDDED[loader](**own)
+    if loader not in DOWNLOADED:
+        raise ValueError(f"unknown dataset loader {loader!r} (known: {', '.join([*EMBEDDED, *DOWNLOADED])})")
+    if receipt is None:
+        raise ValueError(f"loader {loader!r} reads downloaded files: it needs the download stage's receipt")
+    own.pop("seed", None)  # downloaded sources have a fixed order; the seed only drives subsampling
+    return DOWNLOADED[loader](receipt, **own)
+
+
+def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
+    """A seeded random subset of at most max_samples examples (all of them when None)."""
+    if not max_samples or max_samples >= len(dataset.y):
+        return dataset
+    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
+    return Dataset(dataset.x[keep], dataset.y[keep], dataset.class_names)
+
+
+def is_colour(x: np.ndarray) -> bool:
+    return x.ndim == 4 and x.shape[-1] == 3
 
 
 def save(dataset: Dataset, path: str | Path) -> None:
@@ -80,5 +187,17 @@ def load(path: str | Path) -> Dataset:
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    """The dataset stage: build the embedded dataset, write data/raw/<dataset>.npz."""
-    save(make(settings["loader"], settings["options"]), outputs["raw"])
+    """The dataset stage: read the source, subsample, convert colour to greyscale unless asked not to,
+    write data/raw/<dataset>.npz and the preview figure."""
+    from . import plots
+
+    options = settings["options"]
+    receipt = read_json(inputs["receipt"])
+    dataset = make(settings["loader"], options, receipt)
+    dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
+    colour = None
+    if is_colour(dataset.x) and not options.get("color", False):
+        colour = dataset.x
+        dataset = Dataset(formats.to_greyscale(dataset.x), dataset.y, dataset.class_names)
+    plots.preview(dataset.x, dataset.y, dataset.class_names, settings["dataset"], outputs["preview"], colour=colour)
+    save(dataset, outputs["raw"])

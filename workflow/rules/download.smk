@@ -1,0 +1,23 @@
+rule download:
+    """Fetch and verify one dataset's pinned files into the download cache (mirrors first, then the origin);
+    write the receipt the dataset stage reads. The only rule that touches the network, so a local rule."""
+    localrule: True
+    input:
+        source=dataset_source,
+    output:
+        **stage_outputs("download"),
+    params:
+        settings=settings("download"),
+    log:
+        "logs/download/{dataset}.log",
+    shell:
+        # tee: the progress bar and any error show on the console, not only in the log
+        "python -m mlbasics download --settings {params.settings:q} 2>&1 | tee {log}"
+
+
+rule fetch:
+    """Download and verify everything the config needs, and nothing else (for login nodes):
+    snakemake fetch --cores 2"""
+    localrule: True
+    input:
+        pipeline.fetch_targets(DATASETS),
