@@ -48,3 +48,107 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as npz:  # loads with pickle disabled
         assert set(npz.files) == {"x", "y", "class_names"}
     assert [p.name for p in path.parent.iterdir()] == ["iris.npz"], "no temporary file left behind"
+
+
+# --- downloaded sources, through the real download stage and a loopback server ---------------------
+
+def _fetched(tmp_path, loader, files, options=None, dataset=None):
+    """Serve `files` on 127.0.0.1, pin their hashes, run the download stage; return the receipt."""
+    import hashlib
+
+    from mlbasics import download
+    from tests import loopback
+
+    pinned = [{"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+               "url": f"https://origin.invalid/{f.name}"} for f in files]
+    with loopback.serve(files[0].parent) as server:
+        policy = {"cache_dir": str(tmp_path / "cache"), "mirrors": [server.url], "retries": 0}
+        return download.fetch(dataset or loader, loader, {**(options or {}), "files": pinned}, policy)
+
+
+def test_mnist_from_the_keras_npz(tmp_path):
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    receipt = _fetched(tmp_path, "mnist", [loopback.write_keras_mnist(www / "mnist.npz", 60, 20)])
+    ds = datasets.make("mnist", {}, receipt)
+    assert ds.x.shape == (80, 28, 28) and ds.class_names == [str(i) for i in range(10)]
+
+
+def test_fashion_mnist_from_idx_files(tmp_path):
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    receipt = _fetched(tmp_path, "fashion_mnist", loopback.write_fashion_mnist(www, 30, 10))
+    ds = datasets.make("fashion_mnist", {}, receipt)
+    assert ds.x.shape == (40, 28, 28) and ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot"
+
+
+def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path):
+    from mlbasics import formats
+    from mlbasics.io import write_json
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    receipt = _fetched(tmp_path, "cifar10", [loopback.write_cifar10(www / "cifar-10-python.tar.gz", 10)])
+    write_json(tmp_path / "receipt.json", receipt)
+    outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png"}
+    settings = {"dataset": "cifar10", "loader": "cifar10", "options": {"files": [], "max_samples": 40}}
+    datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    ds = datasets.load(outputs["raw"])
+    assert ds.x.shape == (40, 32, 32) and ds.x.dtype == np.float32
+    colour = datasets.make("cifar10", {}, receipt)
+    subset = datasets.subsample(colour, 40, 0)
+    np.testing.assert_allclose(ds.x, formats.to_greyscale(subset.x))
+    from PIL import Image
+
+    width, height = Image.open(outputs["preview"]).size
+    assert width > 1.6 * height  # two 5x5 grids side by side: colour and greyscale
+
+    settings["options"]["color"] = True
+    datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    assert datasets.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
+
+
+def test_own_idx_files_and_tables(tmp_path):
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    x, y = loopback.images(30, 28, n_classes=3)
+    files = [loopback.write_idx(www / "imgs.gz", x), loopback.write_idx(www / "labs.gz", y)]
+    receipt = _fetched(tmp_path, "idx", files)
+    ds = datasets.make("idx", {"images": ["imgs.gz"], "labels": ["labs.gz"], "class_names": ["a", "b", "c"],
+                               "files": receipt["files"]}, receipt)
+    assert ds.x.shape == (30, 28, 28) and ds.class_names == ["a", "b", "c"]
+
+    csv, parquet = loopback.write_tables(www)
+    for table in (csv, parquet):
+        receipt = _fetched(tmp_path, "table", [table], dataset=f"events-{table.suffix[1:]}")
+        ds = datasets.make("table", {"label": "kind", "features": ["pt", "eta"], "files": receipt["files"]}, receipt)
+        assert ds.x.shape == (300, 2) and ds.class_names == ["background", "signal"]
+    local = datasets.make("table", {"label": "kind", "path": str(csv)}, {"dataset": "t", "files": []})
+    assert local.x.shape == (300, 3)
+
+
+def test_a_cached_file_that_changed_since_the_download_is_refused(tmp_path):
+    from mlbasics import formats
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    receipt = _fetched(tmp_path, "mnist", [loopback.write_keras_mnist(www / "mnist.npz", 10, 5)])
+    with open(receipt["files"][0]["path"], "ab") as fh:
+        fh.write(b"tampered")
+    with pytest.raises(formats.FormatError, match="does not match its sha256"):
+        datasets.make("mnist", {}, receipt)
+
+
+def test_subsample_is_seeded():
+    ds = datasets.make("iris")
+    a, b = datasets.subsample(ds, 50, 1), datasets.subsample(ds, 50, 1)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert len(a.y) == 50 and datasets.subsample(ds, None).x.shape == ds.x.shape

@@ -83,7 +83,8 @@ def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
         names["source"] = pipeline.source_of(settings)
     inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names)
     names.pop("source", None)
-    data = {k: v for k, v in inputs.items() if k != "code"}  # the module is a dependency, not something read
+    # modules (the code, the catalog) are dependencies, not something read from the working directory
+    data = {k: v for k, v in inputs.items() if k != "code" and v != pipeline.CATALOG}
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")

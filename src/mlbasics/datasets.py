@@ -94,8 +94,7 @@ def fashion_mnist(receipt: dict) -> Dataset:
     return Dataset(x, y, list(sources.FASHION_MNIST_CLASSES))
 
 
-def idx(receipt: dict, images: list[str], labels: list[str], class_names: list[str] | None = None,
-        files: list | None = None) -> Dataset:
+def idx(receipt: dict, images: list[str], labels: list[str], class_names: list[str] | None = None) -> Dataset:
     """Your own IDX files (MNIST layout): image and label files paired in order."""
     x, y = _idx_files(receipt, images, labels)
     names = class_names or [str(i) for i in range(int(y.max()) + 1)]
@@ -110,10 +109,9 @@ def cifar10(receipt: dict) -> Dataset:
     return Dataset(x, y, names)
 
 
-def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None,
-          files: list | None = None) -> Dataset:
+def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None) -> Dataset:
     """Your own CSV or Parquet table: a label column and feature columns (class names from the labels)."""
-    source = Path(path) if path else _file(receipt, files[0]["name"])
+    source = Path(path) if path else _file(receipt, receipt["files"][0]["name"])
     x, y, names, _ = formats.read_table(source, label, features)
     return Dataset(x, y, names)
 
@@ -146,8 +144,8 @@ EMBEDDED: dict[str, Callable[..., Dataset]] = {
 DOWNLOADED: dict[str, Callable[..., Dataset]] = {
     "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "cifar10": cifar10, "table": table, "tfds": tfds,
 }
-# Options handled here for every loader, not passed to it.
-COMMON = ("max_samples", "color")
+# Options handled here (or by the download stage: files) for every loader, not passed to it.
+COMMON = ("max_samples", "color", "files")
 
 
 def make(loader: str, options: dict | None = None, receipt: dict | None = None) -> Dataset:
