@@ -24,7 +24,8 @@ def write_params(project, params):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def test_dataset_and_preprocess_stages_from_params(project):
+def test_download_dataset_and_preprocess_stages_from_params(project):
+    run([*CLI, "download", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
     run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
     run([*CLI, "preprocess", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
     assert (project / "data/raw/iris.npz").is_file()
@@ -35,6 +36,7 @@ def test_dataset_and_preprocess_stages_from_params(project):
 def test_settings_json_gives_the_same_result_as_params(project):
     """What Snakemake passes (--settings) and what DVC passes (--params) are the same stage."""
     params = config.load_params(project / "params.yaml")
+    run([*CLI, "download", "--params", "params.yaml", "--dataset", "gaussians"], cwd=project)
     settings = json.dumps(config.stage_settings(params, "dataset", "gaussians"))
     run([*CLI, "dataset", "--settings", settings], cwd=project)
     first = (project / "data/raw/gaussians.npz").read_bytes()
@@ -88,3 +90,37 @@ def test_dvc_yaml_check_detects_a_stale_file(project):
     run([*CLI, "dvc-yaml"], cwd=project)
     assert run([*CLI, "dvc-yaml", "--check"], cwd=project, check=False).returncode == 0
     assert "iris-dropout" not in (project / "dvc.yaml").read_text()
+
+
+def test_fetch_reports_every_dataset_it_could_not_get(project):
+    from mlbasics import sources
+    from tests import loopback
+
+    params = tiny_params()
+    dead = loopback.dead_url()
+    for name, loader in (("digits-mnist", "mnist"), ("clothes", "fashion_mnist")):
+        params["datasets"][name] = {"loader": loader, "options": {}, "preprocess": {}, "model": {}}
+    params["run"]["datasets"] = ["iris", "digits-mnist", "clothes"]
+    params["download"] = {"mirrors": [dead], "retries": 0}
+    # pin the catalog's hashes but point the origins at a dead port too: offline whatever the network
+    for name in ("digits-mnist", "clothes"):
+        loader = params["datasets"][name]["loader"]
+        params["datasets"][name]["options"]["files"] = [
+            {**f.to_dict(), "url": f"{dead}/origin/{f.name}"} for f in sources.CATALOG[loader]]
+    write_params(project, params)
+    result = run([*CLI, "fetch"], cwd=project, check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("error: dataset 'digits-mnist'") == 1
+    assert result.stderr.count("error: dataset 'clothes'") == 1
+    assert "Traceback" not in result.stderr
+    assert "fetch: 1 of 3 datasets ready" in result.stdout
+    assert not [p for p in (project / "data" / "downloads").rglob("*") if p.is_file()]
+
+
+def test_options_a_loader_does_not_take_are_refused(project):
+    params = tiny_params()
+    params["datasets"]["iris"]["options"] = {"resize": [8, 8]}
+    write_params(project, params)
+    result = run([*CLI, "validate"], cwd=project, check=False)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: datasets.iris.options.resize: not an option of loader 'iris'")

@@ -144,7 +144,7 @@ def test_table_errors_name_the_column(tmp_path):
     bad.write_text("a,b,y\n1,2,0\n3,oops,1\n")
     with pytest.raises(formats.FormatError, match="column 'b'"):
         formats.read_table(bad, "y")
-    with pytest.raises(formats.FormatError, match="unknown table format '.xlsx'"):
+    with pytest.raises(formats.FormatError, match=r"unknown table format '\.xlsx'"):
         formats.read_table(tmp_path / "t.xlsx", "y")
 
 

@@ -51,6 +51,8 @@ def test_dataset_pages_index_and_summary(tmp_path):
     for d in datasets:
         for v in VARIANTS:
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
+        x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
+        plots.preview(x, y, ["a", "b"], d, tmp_path / pipeline.PREVIEW_PNG.format(dataset=d))
         report.dataset_page(d, VARIANTS, prefixed(tmp_path, pipeline.inputs("report", VARIANTS, datasets, d)),
                             prefixed(tmp_path, pipeline.outputs("report", d)))
     outputs = prefixed(tmp_path, pipeline.outputs("summary"))
@@ -67,5 +69,5 @@ def test_dataset_pages_index_and_summary(tmp_path):
         missing = [t for t in targets if not t.exists()]
         assert not missing, f"{page}: broken links {missing}"
     toy = (tmp_path / "reports/toy/index.html").read_text()
-    assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy
+    assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy and 'src="preview.png"' in toy
     assert not any(str(tmp_path) in t for t in (toy, index)), "links are relative (the folder can be zipped)"

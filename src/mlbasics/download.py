@@ -83,7 +83,7 @@ def fetch_file(file: sources.RemoteFile, dest: str | Path, urls: list[str], retr
                         raise ValueError(f"sha256 mismatch, expected {file.sha256}")
                     got.replace(dest)
                     return url
-                except Exception as exc:  # noqa: BLE001 - every failure is reported in the final error
+                except Exception as exc:
                     reason = _reason(exc)
                     if not _retryable(exc) or attempt == retries:
                         failures.append(f"{url} ({reason})")
@@ -149,7 +149,7 @@ def _prepare_tfds(dataset: str, options: dict, policy: dict) -> dict:
     try:
         builder = tfds.builder(options["name"], data_dir=data_dir)
         builder.download_and_prepare()
-    except Exception as exc:  # noqa: BLE001 - TFDS raises many kinds; all end the same way
+    except Exception as exc:
         reason = " ".join(str(exc).split())[:500]
         raise DownloadError(
             f"dataset {dataset!r}: TFDS could not prepare {options['name']!r} in {data_dir}: {reason}\n"

@@ -15,6 +15,7 @@ import pickle
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -76,7 +77,7 @@ def read_keras_mnist(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 class RestrictedUnpickler(pickle.Unpickler):
     """Resolves only what a CIFAR batch (a dict of bytes, lists and one uint8 array) needs."""
 
-    ALLOWED = {
+    ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
     }
@@ -90,7 +91,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 def safe_unpickle(data: bytes, what: str) -> object:
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except Exception as exc:  # noqa: BLE001 - anything a hostile pickle raises is a format error
+    except Exception as exc:
         raise FormatError(f"{what}: {exc}") from None
 
 

@@ -77,8 +77,9 @@ def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = 
         "train": {"data": PROCESSED.format(**one)},
         "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
                      "history": HISTORY.format(**one)},
-        "report": {"metrics": each_variant(METRICS), "history": each_variant(HISTORY),
-                   "curves": each_variant(CURVES_PNG), "confusion_png": each_variant(CONFUSION_PNG)},
+        "report": {"preview": PREVIEW_PNG.format(**one), "metrics": each_variant(METRICS),
+                   "history": each_variant(HISTORY), "curves": each_variant(CURVES_PNG),
+                   "confusion_png": each_variant(CONFUSION_PNG)},
         "summary": {"metrics": each_pair(METRICS), "history": each_pair(HISTORY),
                     "pages": [DATASET_PAGE.format(dataset=d) for d in datasets]},
     }[stage]

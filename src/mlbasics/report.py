@@ -44,7 +44,7 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
                 for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"], strict=True)]
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=rows, metrics=TABLE_METRICS, sections=sections,
-        comparison=_rel(outputs["comparison"], page))
+        comparison=_rel(outputs["comparison"], page), preview=_rel(inputs["preview"], page))
     write_text(page, html)
 
 
