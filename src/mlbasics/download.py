@@ -150,7 +150,7 @@ def _prepare_tfds(dataset: str, options: dict, policy: dict) -> dict:
         builder = tfds.builder(options["name"], data_dir=data_dir)
         builder.download_and_prepare()
     except Exception as exc:
-        reason = " ".join(str(exc).split())[:500]
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]  # not TFDS' list of every name
         raise DownloadError(
             f"dataset {dataset!r}: TFDS could not prepare {options['name']!r} in {data_dir}: {reason}\n"
             f"  To work offline, run `snakemake fetch` where there is internet and copy {data_dir}.") from None

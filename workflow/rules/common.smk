@@ -58,6 +58,10 @@ def dataset_source(wildcards):
     return pipeline.source_of(PARAMS["datasets"][wildcards.dataset])
 
 
+def download_inputs():
+    return {**stage_inputs("download"), "source": dataset_source}
+
+
 def dataset_inputs():
     named = stage_inputs("dataset")
     # ancient: a download job that reran (say, for a new mirror) but verified the same files must not

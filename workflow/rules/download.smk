@@ -3,7 +3,7 @@ rule download:
     write the receipt the dataset stage reads. The only rule that touches the network, so a local rule."""
     localrule: True
     input:
-        source=dataset_source,
+        **download_inputs(),
     output:
         **stage_outputs("download"),
     params:
