@@ -70,7 +70,10 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
                             text=True, check=True).stdout.split()
     for rel in listed:
         src = ROOT / rel
-        if src.is_file():
+        if src.is_symlink():  # e.g. profiles -> workflow/profiles
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).symlink_to(os.readlink(src))
+        elif src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     if params is not None:

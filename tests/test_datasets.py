@@ -152,3 +152,35 @@ def test_subsample_is_seeded():
     a, b = datasets.subsample(ds, 50, 1), datasets.subsample(ds, 50, 1)
     np.testing.assert_array_equal(a.x, b.x)
     assert len(a.y) == 50 and datasets.subsample(ds, None).x.shape == ds.x.shape
+
+
+def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path, monkeypatch):
+    """A CSV served by a loopback server and a local Parquet file, each through the real stage code."""
+    import hashlib
+
+    from mlbasics import config, preprocess
+    from mlbasics.cli import run_stage
+    from tests import loopback
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    csv, parquet = loopback.write_tables(tmp_path)
+    raw = config.load_params(ROOT / "params.yaml")
+    model = {"hidden_layers": [8], "epochs": 1}
+    pinned = {"name": csv.name, "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
+              "url": f"{loopback.dead_url()}/{csv.name}"}
+    raw["datasets"]["events-csv"] = {"loader": "table", "options": {"files": [pinned], "label": "kind",
+                                     "features": ["pt", "eta"]}, "preprocess": {}, "model": model}
+    raw["datasets"]["events-parquet"] = {"loader": "table", "options": {"path": parquet.name, "label": "kind"},
+                                         "preprocess": {"scaler": "minmax"}, "model": model}
+    with loopback.serve(tmp_path) as server:
+        raw["download"] = {"mirrors": [server.url], "retries": 0}
+        params = config.validate_params(raw)
+        for name, n_features in (("events-csv", 2), ("events-parquet", 3)):
+            for stage in ("download", "dataset", "preprocess"):
+                run_stage(stage, config.stage_settings(params, stage, name))
+            arrays, class_names = preprocess.load(f"data/processed/{name}/data.npz")
+            assert class_names == ["background", "signal"] and arrays["x_train"].shape == (180, n_features)
+        assert server.requests == ["/events.csv"]  # the local table is read in place
+    receipt = (tmp_path / "data/raw/events-parquet.download.json").read_text()
+    assert hashlib.sha256(parquet.read_bytes()).hexdigest() in receipt  # its hash is recorded

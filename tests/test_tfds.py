@@ -23,9 +23,9 @@ def write_tfds_dataset(data_dir, name="toy_pictures"):
         return tf.data.Dataset.from_tensor_slices({"image": images[rows], "label": labels[rows]})
     features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(40, 30, 3)),
                                            "label": tfds.features.ClassLabel(names=["horse", "human"])})
+    splits = {"train": part(slice(0, 15)), "test": part(slice(15, 20))}
     tfds.dataset_builders.store_as_tfds_dataset(name=name, version="1.0.0", data_dir=str(data_dir),
-                                                features=features, description="test pictures",
-                                                split_datasets={"train": part(slice(0, 15)), "test": part(slice(15, 20))})
+                                                features=features, description="test pictures", split_datasets=splits)
 
 
 def params_with(options):

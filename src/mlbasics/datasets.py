@@ -68,7 +68,8 @@ def _file(receipt: dict, name: str) -> Path:
         if entry["name"] == name:
             path = Path(entry["path"])
             if not path.is_file():
-                raise formats.FormatError(f"{name}: not in the cache at {path} (run the download stage again)")
+                raise formats.FormatError(f"{name}: not in the cache at {path}; download it again "
+                                          f"(snakemake --forcerun download, or dvc repro -f download@<dataset>)")
             if sha256_file(path) != entry["sha256"]:
                 raise formats.FormatError(f"{name}: {path} does not match its sha256 {entry['sha256']}")
             return path

@@ -28,7 +28,12 @@ DEFAULT_POLICY = {"cache_dir": "data/downloads", "mirrors": [], "retries": 2, "t
 
 
 class DownloadError(RuntimeError):
-    """No URL produced a file with the pinned hash; the message lists every URL tried and why."""
+    """No URL produced a file with the pinned hash; the message lists every URL tried and why.
+    `detail` is the part about one file, for an error that gathers a dataset's files."""
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
 
 
 def sha256_file(path: str | Path) -> str:
@@ -96,30 +101,39 @@ def fetch_file(file: sources.RemoteFile, dest: str | Path, urls: list[str], retr
         socket.setdefaulttimeout(previous_timeout)
     with contextlib.suppress(OSError):
         dest.parent.rmdir()  # only if empty: leave no trace of a failed download
-    tried = "\n".join(f"  - {f}" for f in failures)
-    raise DownloadError(
-        f"dataset {dataset!r}: could not download {file.name} (sha256 {file.sha256}); tried:\n{tried}\n"
-        f"  To work offline, pre-seed the cache: run `snakemake fetch` (or `python -m mlbasics fetch`) where "
-        f"there is internet, then copy the cache directory; or place the file with this sha256 at {dest}.")
+    detail = _describe_failure(file, failures)
+    raise DownloadError(f"dataset {dataset!r}: {detail}\n{_hint(dest.parent)}", detail)
+
+
+def _describe_failure(file: sources.RemoteFile, failures: list[str]) -> str:
+    return f"could not download {file.name} (sha256 {file.sha256}); tried:\n" + "\n".join(
+        f"    - {f}" for f in failures)
+
+
+def _hint(where: str | Path) -> str:
+    return (f"  To work offline, pre-seed the cache: run `snakemake fetch` (or `python -m mlbasics fetch`) where there "
+            f"is internet and copy the cache directory, or put files with the sha256 above in {where}.")
 
 
 def fetch(dataset: str, loader: str, options: dict, policy: dict) -> dict:
     """Fetch every remote file of one dataset; return the receipt (files, hashes, cache paths)."""
     policy = {**DEFAULT_POLICY, **policy}
     files = []
-    errors = []
+    failed = []
     for file in sources.remote_files(loader, options):
         dest = sources.cache_path(policy["cache_dir"], dataset, file.name)
         urls = sources.candidate_urls(file, policy["mirrors"], dataset)
         try:
             origin = fetch_file(file, dest, urls, policy["retries"], policy["timeout"], dataset)
         except DownloadError as exc:
-            errors.append(str(exc))
+            failed.append(exc.detail)
             continue
         print(f"{dataset}: {file.name} ok ({'cached' if origin == 'cache' else 'from ' + origin})")
         files.append({"name": file.name, "sha256": file.sha256, "path": dest})
-    if errors:
-        raise DownloadError("\n".join(errors))
+    if failed:  # one error for the dataset, naming every missing file and every URL tried
+        total = len(failed) + len(files)
+        raise DownloadError(f"dataset {dataset!r}: {len(failed)} of {total} files missing:\n  "
+                            + "\n  ".join(failed) + "\n" + _hint(Path(policy["cache_dir"]) / dataset))
     receipt = {"dataset": dataset, "loader": loader, "files": files}
     local = sources.local_file(loader, options)
     if local is not None:

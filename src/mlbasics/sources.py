@@ -108,7 +108,7 @@ def candidate_urls(file: RemoteFile, mirrors: list[str], dataset: str) -> list[s
             urls.append(mirror.format(dataset=dataset, file=file.name))
         else:
             urls.append(mirror.format(dataset=dataset).rstrip("/") + "/" + file.name)
-    return [*urls, file.url]
+    return list(dict.fromkeys([*urls, file.url]))  # in order, each URL once
 
 
 def cache_path(cache_dir: str, dataset: str, name: str) -> str:

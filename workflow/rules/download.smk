@@ -11,8 +11,9 @@ rule download:
     log:
         "logs/download/{dataset}.log",
     shell:
-        # tee: the progress bar and any error show on the console, not only in the log
-        "python -m mlbasics download --settings {params.settings:q} 2>&1 | tee {log}"
+        # progress (stdout) shows on the console as well; errors go to the log, which the default profile
+        # prints when the job fails (show-failed-logs), so each appears once
+        ": > {log}; python -m mlbasics download --settings {params.settings:q} 2>> {log} | tee -a {log}"
 
 
 rule fetch:
