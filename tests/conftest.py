@@ -129,3 +129,11 @@ def git_init(project: Path) -> Path:
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project", tiny_params())
+
+
+def settings_for(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """A stage's settings as the CLI builds them from a params file (the download stage also gets its fetch policy)."""
+    from mlbasics import config
+
+    settings = config.stage_settings(params, stage, dataset, variant)
+    return {**settings, "policy": config.fetch_policy(params)} if stage == "download" else settings

@@ -161,7 +161,7 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
     from mlbasics import config, preprocess
     from mlbasics.cli import run_stage
     from tests import loopback
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, settings_for
 
     monkeypatch.chdir(tmp_path)
     csv, parquet = loopback.write_tables(tmp_path)
@@ -178,7 +178,7 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
         params = config.validate_params(raw)
         for name, n_features in (("events-csv", 2), ("events-parquet", 3)):
             for stage in ("download", "dataset", "preprocess"):
-                run_stage(stage, config.stage_settings(params, stage, name))
+                run_stage(stage, settings_for(params, stage, name))
             arrays, class_names = preprocess.load(f"data/processed/{name}/data.npz")
             assert class_names == ["background", "signal"] and arrays["x_train"].shape == (180, n_features)
         assert server.requests == ["/events.csv"]  # the local table is read in place

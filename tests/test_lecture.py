@@ -83,6 +83,12 @@ def test_lecture_config_downloads_from_a_loopback_mirror_and_reports(tmp_path, w
         assert sorted(server.requests) == sorted(f"/{f.name}" for d in DATASETS for f in sources.CATALOG[d])
     assert_full_run(project)
     assert cache_files(project) == expected_cache()
+    # the mirrors, retries and timeout decide how files are fetched, not what they are: changing them reruns nothing
+    raw = yaml.safe_load((project / "test-overrides.yaml").read_text())
+    raw["download"] = {"mirrors": [loopback.dead_url()], "retries": 3, "timeout": 5}
+    (project / "test-overrides.yaml").write_text(yaml.safe_dump(raw))
+    dry = run([*SNAKEMAKE, "--dry-run", *configfiles(project)], cwd=project)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
 
 
 def test_offline_with_an_empty_cache_fails_clearly_per_dataset(tmp_path, www):

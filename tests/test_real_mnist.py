@@ -7,7 +7,7 @@ import pytest
 
 from mlbasics import cli, config, datasets, evaluate, preprocess, train
 from tests import loopback
-from tests.conftest import ROOT
+from tests.conftest import ROOT, settings_for
 
 SHARED = ROOT.parent / "shared" / "data" / "mnist-t10k"
 # sha256 of this (recompressed) copy's .gz files, from its README; the canonical origin is the real one
@@ -33,7 +33,7 @@ def test_real_mnist_digits_through_a_loopback_mirror_reach_90_percent(tmp_path, 
         raw["download"] = {"cache_dir": "cache", "mirrors": [server.url], "retries": 0, "timeout": 30}
         params = config.validate_params(raw)
         for stage in ("download", "dataset", "preprocess"):
-            cli.run_stage(stage, config.stage_settings(params, stage, "t10k"))
+            cli.run_stage(stage, settings_for(params, stage, "t10k"))
         assert server.requests == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz"]
 
     digits = datasets.load("data/raw/t10k.npz")

@@ -99,9 +99,12 @@ def test_bad_params_stop_snakemake_before_any_job(tmp_path, break_params, messag
 
 
 def test_lint_has_only_the_deliberate_complaint(tmp_path):
-    """We pin software with requirements.lock (a venv), not per-rule conda/containers; nothing else may show."""
+    """Two deliberate complaints, nothing else: we pin software with requirements.lock (a venv), not per-rule
+    conda/containers; and the download rule takes its fetch policy (mirrors, retries, timeout) from outside
+    its params, so that changing a mirror reruns nothing (tests/test_lecture.py checks that)."""
     project = copy_project(tmp_path / "project")
     result = run([*SNAKEMAKE, "--lint"], cwd=project, check=False)
     output = result.stdout + result.stderr
     messages = {line.strip()[2:] for line in output.splitlines() if line.startswith("    * ")}
-    assert messages == {"Specify a conda environment or container for each rule.:"}, output
+    assert messages == {"Specify a conda environment or container for each rule.:",
+                        "Shell command directly uses variable FETCH_POLICY from outside of the rule:"}, output

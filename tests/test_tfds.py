@@ -8,7 +8,7 @@ import pytest
 
 from mlbasics import config, datasets, download
 from mlbasics.cli import run_stage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, settings_for
 
 
 def write_tfds_dataset(data_dir, name="toy_pictures"):
@@ -40,7 +40,7 @@ def test_a_tfds_dataset_by_name_with_resize(tmp_path, monkeypatch):
     write_tfds_dataset(tmp_path / "tfds")
     params = params_with({"name": "toy_pictures", "data_dir": str(tmp_path / "tfds"), "resize": [16, 12]})
     for stage in ("download", "dataset"):
-        run_stage(stage, config.stage_settings(params, stage, "pictures"))
+        run_stage(stage, settings_for(params, stage, "pictures"))
     ds = datasets.load("data/raw/pictures.npz")
     assert ds.x.shape == (20, 16, 12) and ds.class_names == ["horse", "human"]  # greyscale by default
     assert sorted(np.bincount(ds.y).tolist()) == [10, 10]

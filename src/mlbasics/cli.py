@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         if stage in pipeline.PER_VARIANT:
             p.add_argument("--variant", help="variant id (with --params)")
         p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
+        if stage == "download":
+            p.add_argument("--fetch-policy", help="mirrors, retries, timeout as JSON (with --settings)")
     p = sub.add_parser("fetch", help="download and verify every dataset the params need, and nothing else")
     p.add_argument("--params", type=Path, action="append",
                    help="params file; repeat to merge several, later ones winning (default: params.yaml)")
@@ -63,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args: argparse.Namespace) -> dict:
     if args.settings is not None:
-        return json.loads(args.settings)
+        settings = json.loads(args.settings)
+        if getattr(args, "fetch_policy", None):
+            settings["policy"] = json.loads(args.fetch_policy)
+        return settings
     params = config.load_params(args.params)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
     if args.command in pipeline.PER_DATASET + pipeline.PER_VARIANT and not dataset:
@@ -74,7 +79,10 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
     if variant and variant not in params["variants"]:
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
-    return config.stage_settings(params, args.command, dataset, variant)
+    settings = config.stage_settings(params, args.command, dataset, variant)
+    if args.command == "download":
+        settings["policy"] = config.fetch_policy(params)
+    return settings
 
 
 def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
@@ -122,7 +130,8 @@ def fetch(params: dict, datasets: list[str] | None = None) -> int:
     failed = 0
     for name in chosen:
         try:
-            run_stage("download", config.stage_settings(params, "download", name))
+            settings = config.stage_settings(params, "download", name)
+            run_stage("download", {**settings, "policy": config.fetch_policy(params)})
         except DownloadError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1

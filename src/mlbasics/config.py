@@ -132,7 +132,7 @@ def grid(params: dict) -> list[tuple[str, str]]:
 def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None) -> list[str]:
     """The dotted params keys a stage reads (what dvc.yaml lists under `params:`)."""
     keys = {
-        "download": ["download", f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
+        "download": ["download.cache_dir", f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
         "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
@@ -157,6 +157,15 @@ def model_spec(params: dict, dataset: str, variant: str) -> dict:
     return {**params["datasets"][dataset]["model"], **params["variants"][variant]}
 
 
+FETCH_POLICY_KEYS = ("mirrors", "retries", "timeout")
+
+
+def fetch_policy(params: dict) -> dict:
+    """How the download stage fetches (mirrors, retries, timeout): deliberately not stage settings, since it
+    does not change what lands in the cache, so editing it reruns nothing."""
+    return {k: params["download"][k] for k in FETCH_POLICY_KEYS}
+
+
 def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
     """Everything a stage needs from params, read only through the keys `stage_param_keys` declares."""
     keys = stage_param_keys(stage, dataset, variant)
@@ -172,7 +181,7 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
         resolved = {"dataset": dataset, "loader": ds["loader"], "options": ds["options"],
                     # the pinned files: a changed hash in the catalog reruns the stage
                     "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])]}
-        return {**resolved, "download": view["download"]} if stage == "download" else resolved
+        return {**resolved, "cache_dir": view["download"]["cache_dir"]} if stage == "download" else resolved
     if stage == "preprocess":
         return {"dataset": dataset, "seed": view["seed"], "split": view["split"],
                 **view["datasets"][dataset]["preprocess"]}

@@ -173,5 +173,6 @@ def _prepare_tfds(dataset: str, options: dict, policy: dict) -> dict:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The download stage: fetch and verify one dataset's files, write its receipt."""
-    receipt = fetch(settings["dataset"], settings["loader"], settings["options"], settings["download"])
+    policy = {**settings.get("policy", {}), "cache_dir": settings["cache_dir"]}
+    receipt = fetch(settings["dataset"], settings["loader"], settings["options"], policy)
     write_json(outputs["receipt"], receipt)

@@ -18,6 +18,7 @@ except params_config.ParamsError as exc:
     raise WorkflowError(f"invalid params: {exc}") from None
 
 DATASETS = PARAMS["run"]["datasets"]
+FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
 VARIANTS = PARAMS["run"]["variants"]
 # Jobs run `python -m mlbasics`: put the environment Snakemake runs from (which holds mlbasics) first on
 # PATH, so `.venv/bin/snakemake` works without activating the virtual environment.
@@ -64,8 +65,5 @@ def download_inputs():
 
 def dataset_inputs():
     named = stage_inputs("dataset")
-    # ancient: a download job that reran (say, for a new mirror) but verified the same files must not
-    # retrain everything downstream; changed files show up in the dataset rule's params instead.
-    named["receipt"] = ancient(named["receipt"])
     named["source"] = dataset_source
     return named

@@ -13,7 +13,9 @@ rule download:
     shell:
         # progress (stdout) shows on the console as well; errors go to the log, which the default profile
         # prints when the job fails (show-failed-logs), so each appears once
-        ": > {log}; python -m mlbasics download --settings {params.settings:q} 2>> {log} | tee -a {log}"
+        # the fetch policy (mirrors, retries, timeout) is not a param: changing it must not rerun anything
+        ": > {log}; python -m mlbasics download --settings {params.settings:q} --fetch-policy {FETCH_POLICY:q}"
+        " 2>> {log} | tee -a {log}"
 
 
 rule fetch:
