@@ -79,6 +79,7 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -
 
 def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> None:
     axes = fig.subplots(5, 5, gridspec_kw={"wspace": 0.05, "hspace": 0.45})
+    vmax = float(images[:25].max()) or 1.0  # one grey scale for all 25, so brightness compares across images
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k >= len(images):
@@ -87,7 +88,7 @@ def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[s
         if image.ndim == 3:  # colour: matplotlib wants uint8 (or floats in 0..1)
             ax.imshow(np.clip(image, 0, 255).astype(np.uint8))
         else:
-            ax.imshow(image, cmap="gray")
+            ax.imshow(image, cmap="gray", vmin=0, vmax=vmax)
         ax.set_title(class_names[int(labels[k])], fontsize=7)
     fig.suptitle(title)
 
