@@ -3,13 +3,17 @@ real download, dataset and preprocess stages; a short training run scores >= 0.9
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from mlbasics import cli, config, datasets, evaluate, preprocess, train
 from tests import loopback
 from tests.conftest import ROOT, settings_for
 
-SHARED = ROOT.parent / "shared" / "data" / "mnist-t10k"
+# the workplace's copy next to the checkout; MNIST_T10K_DIR points elsewhere (e.g. from a clone in /tmp)
+SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k"))
 # sha256 of this (recompressed) copy's .gz files, from its README; the canonical origin is the real one
 FILES = [
     {"name": "t10k-images-idx3-ubyte.gz", "sha256": "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b",
