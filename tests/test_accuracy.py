@@ -18,7 +18,7 @@ def test_baseline_test_accuracy(dataset):
     arrays, _ = preprocess.preprocess(raw, split=prep["split"], seed=prep["seed"], pixel_scale=prep["pixel_scale"],
                                       flatten=prep["flatten"], scaler=prep["scaler"])
     settings = config.stage_settings(params, "train", dataset, "baseline")
-    model, _ = train.fit(arrays, len(raw.class_names), settings["model"], settings["seed"])
+    model, _, _ = train.fit(arrays, len(raw.class_names), settings["model"], settings["seed"])
     predicted = evaluate.predict_classes(model, arrays["x_test"])
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, raw.class_names)["accuracy"]
     assert accuracy >= MINIMUM[dataset], f"{dataset} baseline test accuracy {accuracy:.4f}"

@@ -45,7 +45,7 @@ def test_real_mnist_digits_through_a_loopback_mirror_reach_90_percent(tmp_path, 
     assert digits.y.tolist().count(1) == 1135 and abs(digits.x.mean() - 33.79) < 0.01  # the README's numbers
     arrays, class_names = preprocess.load("data/processed/t10k/data.npz")
     settings = config.stage_settings(params, "train", "t10k", "baseline")
-    model, _ = train.fit(arrays, len(class_names), settings["model"], settings["seed"])
+    model, _, _ = train.fit(arrays, len(class_names), settings["model"], settings["seed"])
     predicted = evaluate.predict_classes(model, arrays["x_test"])
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, class_names)["accuracy"]
     assert accuracy >= 0.90, f"test accuracy on real digits {accuracy:.4f}"

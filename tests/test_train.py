@@ -1,10 +1,12 @@
+"""The training engine: every activation, optimizer, schedule, initialiser and regulariser builds and trains;
+determinism; early stopping; warm start; the run statistics."""
+
 import numpy as np
 import pytest
 
-from mlbasics import datasets, preprocess, train
+from mlbasics import config, datasets, preprocess, train
 
-SPEC = {"hidden_layers": [8, 8], "activation": "relu", "dropout": 0.0, "l2": 0.0, "optimizer": "adam",
-        "learning_rate": 0.01, "momentum": 0.0, "epochs": 8, "batch_size": 32}
+SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -18,50 +20,141 @@ def test_output_layer_follows_the_task():
     binary = train.build_mlp(2, 2, SPEC)
     assert binary.layers[-1].units == 1 and binary.layers[-1].activation.__name__ == "sigmoid"
     assert binary.loss == "binary_crossentropy"
-    multi = train.build_mlp(4, 3, {**SPEC, "dropout": 0.5, "l2": 0.01, "activation": "tanh"})
+    multi = train.build_mlp(4, 3, {**SPEC, "dropout": [0.5, 0.2], "l2": 0.01, "activation": "tanh"})
     assert multi.layers[-1].units == 3 and multi.layers[-1].activation.__name__ == "softmax"
     assert multi.loss == "sparse_categorical_crossentropy"
     names = [layer.name for layer in multi.layers]
-    assert names == ["features", "hidden_1", "dropout_1", "hidden_2", "dropout_2", "output"]
+    assert names == ["features", "hidden_1", "activation_1", "dropout_1", "hidden_2", "activation_2", "dropout_2",
+                     "output"]
+    assert [multi.get_layer(f"dropout_{i}").rate for i in (1, 2)] == [0.5, 0.2]  # per-layer dropout
     assert multi.get_layer("hidden_1").kernel_regularizer is not None
     with pytest.raises(ValueError, match="at least 2 classes"):
         train.build_mlp(4, 1, SPEC)
 
 
-@pytest.mark.parametrize("name, cls", [("sgd", "SGD"), ("adam", "Adam"), ("rmsprop", "RMSprop"),
-                                       ("adagrad", "Adagrad")])
-def test_optimizers(name, cls):
-    opt = train.make_optimizer({**SPEC, "optimizer": name, "learning_rate": 0.05, "momentum": 0.9})
-    assert type(opt).__name__ == cls
-    assert float(opt.learning_rate) == pytest.approx(0.05)
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu", "selu",
+                                        "gelu"])
+def test_every_activation_builds_trains_and_reloads(tmp_path, gaussian_arrays, activation):
+    import keras
+
+    spec = {**SPEC, "activation": activation, "epochs": 1, "leaky_slope": 0.2, "swish_beta": 2.0, "elu_alpha": 0.5}
+    model, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    assert len(rows) == 1 and np.isfinite(rows[0][1])
+    train.save_model(model, tmp_path / "m.keras")
+    train.register_custom_layers()
+    again = keras.saving.load_model(tmp_path / "m.keras")
+    x = gaussian_arrays["x_val"][:5]
+    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_parameterised_activations_compute_the_lecture_formulas():
+    import keras
+
+    x = np.array([[-2.0, -0.5, 0.0, 1.5]], dtype=np.float32)
+    leaky = train.activation_layer({"activation": "leaky_relu", "leaky_slope": 0.1}, "a")(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(leaky), [[-0.2, -0.05, 0.0, 1.5]], rtol=1e-6)
+    swish = train.activation_layer({"activation": "swish", "swish_beta": 2.0}, "b")(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(swish), x / (1 + np.exp(-2.0 * x)), rtol=1e-5)
+    elu = train.activation_layer({"activation": "elu", "elu_alpha": 0.5}, "c")(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(elu), np.where(x > 0, x, 0.5 * (np.exp(x) - 1)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, cls", [("sgd", "SGD"), ("adagrad", "Adagrad"), ("rmsprop", "RMSprop"),
+                                       ("adam", "Adam"), ("adadelta", "Adadelta"), ("ftrl", "Ftrl")])
+def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
+    spec = {**SPEC, "optimizer": name, "learning_rate": 0.05, "momentum": 0.9 if name == "sgd" else 0.0,
+            "nesterov": name == "sgd", "epochs": 1}
+    opt = train.make_optimizer(spec)
+    assert type(opt).__name__ == cls and float(opt.learning_rate) == pytest.approx(0.05)
     if name == "sgd":
-        assert opt.momentum == pytest.approx(0.9)
+        assert opt.momentum == pytest.approx(0.9) and opt.nesterov
+    _, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    assert np.isfinite(rows[0][1])
+
+
+@pytest.mark.parametrize("schedule, after_4_epochs", [
+    ({"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 2}, 0.25),
+    ({"kind": "step", "drop": 0.1, "every": 3}, 0.1),
+    ({"kind": "cosine", "alpha": 0.0}, 0.5),  # half-way through 8 epochs: cos(pi/2) -> lr/2
+])
+def test_learning_rate_schedules_follow_epochs(schedule, after_4_epochs):
+    lr = train.learning_rate({**SPEC, "learning_rate": 1.0, "lr_schedule": schedule}, steps_per_epoch=10)
+    assert float(lr(40)) == pytest.approx(after_4_epochs, rel=1e-5)
+
+
+@pytest.mark.parametrize("initializer", ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
+                                         "random_normal", "random_uniform"])
+def test_every_initialiser_builds_and_trains(gaussian_arrays, initializer):
+    spec = {**SPEC, "initializer": initializer, "init_scale": 0.3, "hidden_layers": [400], "epochs": 1}
+    kernel = train.build_mlp(2, 2, spec).get_layer("hidden_1").get_weights()[0]
+    if initializer == "random_normal":
+        assert kernel.std() == pytest.approx(0.3, rel=0.1)
+    if initializer == "random_uniform":
+        assert kernel.min() >= -0.3 and kernel.max() <= 0.3 and kernel.max() > 0.29
+    if initializer == "he_normal":  # truncated normal, stddev sqrt(2 / fan_in) before truncation
+        assert kernel.std() == pytest.approx(np.sqrt(2 / 2) * 0.88, rel=0.15)
+    _, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    assert np.isfinite(rows[0][1])
 
 
 def test_fit_learns_the_gaussians_and_records_every_epoch(gaussian_arrays):
-    _model, rows = train.fit(gaussian_arrays, 2, SPEC, seed=0)
+    _model, rows, stats = train.fit(gaussian_arrays, 2, SPEC, seed=0)
     assert len(rows) == SPEC["epochs"] and [r[0] for r in rows] == list(range(1, 9))
     assert all(len(r) == len(train.HISTORY_COLUMNS) for r in rows)
     assert rows[-1][1] < rows[0][1], "training loss falls"
     assert rows[-1][4] > 0.85, "validation accuracy of the Gaussian toy (Bayes limit ~0.92)"
+    assert stats["epochs_run"] == 8 and stats["samples_per_s"] > 0 and stats["peak_rss_mb"] > 0
 
 
-def test_same_seed_same_history(gaussian_arrays):
-    _, first = train.fit(gaussian_arrays, 2, SPEC, seed=5)
-    _, second = train.fit(gaussian_arrays, 2, SPEC, seed=5)
+def test_same_seed_same_history_and_weights(gaussian_arrays):
+    spec = {**SPEC, "dropout": 0.3}
+    first_model, first, _ = train.fit(gaussian_arrays, 2, spec, seed=5)
+    second_model, second, _ = train.fit(gaussian_arrays, 2, spec, seed=5)
     assert first == second
+    for a, b in zip(first_model.get_weights(), second_model.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+    _, other, _ = train.fit(gaussian_arrays, 2, spec, seed=6)
+    assert other != first
 
 
-def test_run_writes_model_and_history(tmp_path, gaussian_arrays):
+def test_early_stopping_stops_and_restores_the_best_weights(gaussian_arrays):
+    spec = {**SPEC, "epochs": 60, "learning_rate": 0.05, "hidden_layers": [64, 64],
+            "early_stopping": {"patience": 3, "min_delta": 0.0, "restore_best_weights": True}}
+    model, rows, stats = train.fit(gaussian_arrays, 2, spec, seed=0)
+    assert stats["stopped_early"] and len(rows) < 60
+    val_losses = [r[3] for r in rows]
+    best = int(np.argmin(val_losses))
+    assert len(rows) - 1 - best == 3, "stopped `patience` epochs after the best one"
+    restored = model.evaluate(gaussian_arrays["x_val"], gaussian_arrays["y_val"], verbose=0, return_dict=True)
+    assert restored["loss"] == pytest.approx(val_losses[best], rel=1e-4)
+
+
+def test_warm_start_loads_the_parent_weights(tmp_path, gaussian_arrays):
+    parent, _, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 3}, seed=0)
+    train.save_model(parent, tmp_path / "parent.keras")
+    child = train.build_mlp(2, 2, SPEC)
+    train.warm_start(child, tmp_path / "parent.keras")
+    for a, b in zip(child.get_weights(), parent.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"warm start from .*parent\.keras"):
+        train.warm_start(train.build_mlp(2, 2, {**SPEC, "hidden_layers": [4]}), tmp_path / "parent.keras")
+
+
+def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path, gaussian_arrays):
+    import json
+
     import keras
 
     data = tmp_path / "data.npz"
     scaler = preprocess.fit_scaler("none", gaussian_arrays["x_train"])
     preprocess.save(gaussian_arrays, ["a", "b"], data, scaler, tmp_path / "scaler.json")
-    outputs = {"model": tmp_path / "m" / "model.keras", "history": tmp_path / "m" / "history.csv"}
+    folder = tmp_path / "m"
+    outputs = {"model": folder / "model.keras", "history": folder / "history.csv", "stats": folder / "run_stats.json"}
     train.run({"model": {**SPEC, "epochs": 2}, "seed": 0}, {"data": data}, outputs, threads=1)
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"])
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
-    assert sorted(p.name for p in outputs["model"].parent.iterdir()) == ["history.csv", "model.keras"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model.keras", "run_stats.json"]
+    stats = json.loads(outputs["stats"].read_text())
+    assert stats["threads"] == 1 and stats["epochs_run"] == 2 and stats["train_wall_s"] > 0

@@ -77,7 +77,7 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"{args.command}: --variant is required with --params")
     if dataset and dataset not in params["datasets"]:
         raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
-    if variant and variant not in params["variants"]:
+    if variant and variant not in config.expand_variants(params["variants"]):
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
     settings = config.stage_settings(params, args.command, dataset, variant)
     if args.command == "download":

@@ -8,7 +8,9 @@ so the params a DVC stage declares are exactly the params it reads.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +106,74 @@ def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:
     errors = sorted(validator.iter_errors(params), key=lambda e: (list(e.absolute_path), e.validator))
     if errors:
         raise ParamsError(_describe(jsonschema.exceptions.best_match(errors)))
-    _check_semantics(params)
+    _check_semantics(params, validator)
     return params
 
 
-def _check_semantics(params: dict) -> None:
+def _value_id(value: Any) -> str:
+    """A value as it reads in a variant id: 0.001 -> 0p001, [64, 32] -> 64x32, True -> true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "x".join(_value_id(v) for v in value)
+    if isinstance(value, dict):
+        return "-".join(_value_id(v) for v in value.values())
+    text = format(value, "g") if isinstance(value, float) else str(value)
+    return re.sub(r"[^a-z0-9_-]", "", text.lower().replace(".", "p").replace("-", "m"))
+
+
+def expand_variants(variants: dict) -> dict[str, tuple[str, dict]]:
+    """Variant id -> (the name it is defined under, its model overrides). A variant with `sweep` becomes one
+    variant per value, or per combination of several keys' values, with stable readable ids."""
+    expanded: dict[str, tuple[str, dict]] = {}
+    for name, override in variants.items():
+        if "sweep" not in override:
+            expanded[name] = (name, override)
+            continue
+        fixed = {k: v for k, v in override.items() if k != "sweep"}
+        keys = list(override["sweep"])
+        for combo in itertools.product(*(override["sweep"][k] for k in keys)):
+            if len(keys) == 1:
+                vid = f"{name}-{_value_id(combo[0])}"
+            else:
+                vid = "-".join([name, *(f"{k}_{_value_id(v)}" for k, v in zip(keys, combo, strict=True))])
+            expanded[vid] = (name, {**fixed, **dict(zip(keys, combo, strict=True))})
+    return expanded
+
+
+def run_variants(params: dict) -> list[str]:
+    """The variant ids that run: run.variants, each sweep name replaced by the ids it expands to."""
+    expanded = expand_variants(params["variants"])
+    ids: list[str] = []
+    for name in params["run"]["variants"]:
+        members = [vid for vid, (source, _) in expanded.items() if source == name and name in params["variants"]]
+        ids.extend(members if members else [name])
+    return list(dict.fromkeys(ids))
+
+
+def _check_sweeps(params: dict, validator) -> None:
+    schema = validator.schema["$defs"]["model_override"]
+    for name, override in params["variants"].items():
+        for key, values in override.get("sweep", {}).items():
+            if key not in schema["properties"] or key == "sweep":
+                raise ParamsError(f"variants.{name}.sweep.{key}: unknown model key")
+            if key in override:
+                raise ParamsError(f"variants.{name}.sweep.{key}: also set outside the sweep")
+            for i, value in enumerate(values):
+                sub = validator.evolve(schema=schema)
+                error = jsonschema.exceptions.best_match(sub.iter_errors({key: value}))
+                if error is not None:
+                    raise ParamsError(f"variants.{name}.sweep.{key}[{i}]: {error.message}")
+    ids = expand_variants(params["variants"])
+    for vid in ids:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", vid):
+            raise ParamsError(f"variants: the sweep id {vid!r} is not a valid id; rename the variant")
+    clash = set(ids) & {k for k, v in params["variants"].items() if "sweep" in v}
+    if clash:
+        raise ParamsError(f"variants: {sorted(clash)[0]!r} is both a sweep and one of its members")
+
+
+def _check_semantics(params: dict, validator=None) -> None:
     for name, dataset in params["datasets"].items():
         problem = sources.check_options(dataset["loader"], dataset["options"])
         if problem:
@@ -117,28 +182,45 @@ def _check_semantics(params: dict) -> None:
     if not math.isclose(total, 1.0, abs_tol=1e-9):
         fractions = ", ".join(f"{k}={v}" for k, v in params["split"].items())
         raise ParamsError(f"split: fractions must sum to 1, got {total:g} ({fractions})")
-    for kind in ("datasets", "variants"):
+    if validator is not None:
+        _check_sweeps(params, validator)
+    expanded = expand_variants(params["variants"])
+    for kind, known in (("datasets", params["datasets"]), ("variants", {**params["variants"], **expanded})):
         for i, name in enumerate(params["run"][kind]):
-            if name not in params[kind]:
-                known = ", ".join(sorted(params[kind])) or "none"
-                raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {known})")
+            if name not in known:
+                names = ", ".join(sorted(params[kind])) or "none"
+                raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {names})")
+    for vid, (_, override) in expanded.items():
+        for dname, dataset in params["datasets"].items():
+            spec = {**dataset["model"], **override}
+            if isinstance(spec["dropout"], list) and len(spec["dropout"]) != len(spec["hidden_layers"]):
+                raise ParamsError(f"variants.{vid}.dropout: {len(spec['dropout'])} rates for "
+                                  f"{len(spec['hidden_layers'])} hidden layers (dataset {dname})")
 
 
 def grid(params: dict) -> list[tuple[str, str]]:
-    """The (dataset, variant) pairs that run, in a stable order."""
-    return [(d, v) for d in params["run"]["datasets"] for v in params["run"]["variants"]]
+    """The (dataset, variant id) pairs that run, in a stable order."""
+    return [(d, v) for d in params["run"]["datasets"] for v in run_variants(params)]
 
 
-def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None) -> list[str]:
-    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`)."""
+def variant_source(params: dict, variant: str) -> str:
+    """The name under `variants:` that defines a variant id (itself, or the sweep it comes from)."""
+    return expand_variants(params["variants"])[variant][0]
+
+
+def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None,
+                     source: str | None = None) -> list[str]:
+    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
+    `variant_source` (default: the variant itself)."""
+    variant = source or variant
     keys = {
         "download": ["download.cache_dir", f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
         "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
         "evaluate": ["seed", "tracking", f"datasets.{dataset}.model", f"variants.{variant}"],
-        "report": ["run.variants"],
-        "summary": ["run"],
+        "report": ["run.variants", "variants"],
+        "summary": ["run", "variants"],
     }
     if stage not in keys:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
@@ -154,7 +236,13 @@ def _get(params: dict, dotted: str) -> Any:
 
 def model_spec(params: dict, dataset: str, variant: str) -> dict:
     """The dataset's base model with the variant's overrides applied."""
-    return {**params["datasets"][dataset]["model"], **params["variants"][variant]}
+    return {**params["datasets"][dataset]["model"], **expand_variants(params["variants"])[variant][1]}
+
+
+def model_defaults(schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Every model key with its schema default (what a dataset's `model: {}` becomes)."""
+    properties = load_schema(schema_path)["$defs"]["model"]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in properties.items() if "default" in v}
 
 
 FETCH_POLICY_KEYS = ("mirrors", "retries", "timeout")
@@ -168,7 +256,8 @@ def fetch_policy(params: dict) -> dict:
 
 def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
     """Everything a stage needs from params, read only through the keys `stage_param_keys` declares."""
-    keys = stage_param_keys(stage, dataset, variant)
+    source = variant_source(params, variant) if variant else None
+    keys = stage_param_keys(stage, dataset, variant, source)
     view: dict = {}
     for dotted in keys:  # a params tree holding only the declared keys
         *parents, leaf = dotted.split(".")
@@ -192,5 +281,5 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
         return {"dataset": dataset, "variant": variant, "seed": view["seed"], "tracking": view["tracking"],
                 "model": model_spec(view, dataset, variant)}
     if stage == "report":
-        return {"dataset": dataset, "variants": view["run"]["variants"]}
-    return {"datasets": view["run"]["datasets"], "variants": view["run"]["variants"]}
+        return {"dataset": dataset, "variants": run_variants(view)}
+    return {"datasets": view["run"]["datasets"], "variants": run_variants(view)}

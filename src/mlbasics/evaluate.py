@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from . import plots, preprocess, tracking
-from .io import read_csv, write_csv, write_json
+from .io import read_csv, read_json, write_csv, write_json
 
 
 def predict_classes(model, x: np.ndarray) -> np.ndarray:
@@ -41,11 +41,12 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    from .train import configure_tensorflow
+    from .train import configure_tensorflow, register_custom_layers
 
     configure_tensorflow(threads)
     import keras
 
+    register_custom_layers()
     arrays, class_names = preprocess.load(inputs["data"])
     model = keras.saving.load_model(inputs["model"])
     y_true, y_pred = arrays["y_test"], predict_classes(model, arrays["x_test"])
@@ -61,12 +62,14 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
               [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)])
     write_json(outputs["metrics"], metrics)
 
+    stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
     track = settings["tracking"]
     params = {**{k: json.dumps(v) if isinstance(v, list) else v for k, v in settings["model"].items()},
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
     run_id = tracking.log_run(
         tracking.resolve_uri(track["uri"]), track["experiment"], variant,
         tags={"dataset": dataset, "variant": variant}, params=params, history=history,
-        metrics=metrics, artifacts=[inputs["model"], inputs["history"], *(outputs[k] for k in outputs)],
+        metrics=metrics, stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
+        artifacts=[inputs["model"], inputs["history"], *(outputs[k] for k in outputs)],
     )
     print(f"{dataset}/{variant}: test accuracy {metrics['accuracy']:.4f}, MLflow run {run_id}")

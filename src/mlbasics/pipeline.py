@@ -17,6 +17,7 @@ PROCESSED = "data/processed/{dataset}/data.npz"
 SCALER = "data/processed/{dataset}/scaler.json"
 MODEL = "models/{dataset}/{variant}/model.keras"
 HISTORY = "models/{dataset}/{variant}/history.csv"
+RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
 METRICS = "reports/{dataset}/{variant}/metrics.json"
 CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
 PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
@@ -32,7 +33,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "download": {"receipt": RECEIPT},
     "dataset": {"raw": RAW, "preview": PREVIEW_PNG},
     "preprocess": {"data": PROCESSED, "scaler": SCALER},
-    "train": {"model": MODEL, "history": HISTORY},
+    "train": {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
     "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
                  "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG},
     "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
@@ -76,7 +77,7 @@ def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = 
         "preprocess": {"raw": RAW.format(**one)},
         "train": {"data": PROCESSED.format(**one)},
         "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
-                     "history": HISTORY.format(**one)},
+                     "history": HISTORY.format(**one), "stats": RUN_STATS.format(**one)},
         "report": {"preview": PREVIEW_PNG.format(**one), "metrics": each_variant(METRICS),
                    "history": each_variant(HISTORY), "curves": each_variant(CURVES_PNG),
                    "confusion_png": each_variant(CONFUSION_PNG)},
@@ -119,18 +120,19 @@ def dvc_command(stage: str) -> str:
 
 def dvc_yaml(params: dict) -> dict:
     """dvc.yaml as a mapping: one foreach stage per pipeline stage, plus metrics and plots."""
-    datasets, variants = params["run"]["datasets"], params["run"]["variants"]
+    datasets, variants = params["run"]["datasets"], config.run_variants(params)
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
     stages: dict = {}
     for stage in config.STAGES:
         body = {
             "cmd": dvc_command(stage),
             "deps": flat(inputs(stage, variants, datasets, **item)),
-            "params": config.stage_param_keys(stage, item["dataset"], item["variant"]),
+            "params": config.stage_param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
         }
         if stage in PER_VARIANT:
-            items = {f"{d}-{v}": {"dataset": d, "variant": v} for d, v in config.grid(params)}
+            items = {f"{d}-{v}": {"dataset": d, "variant": v, "defined_in": config.variant_source(params, v)}
+                     for d, v in config.grid(params)}
             stages[stage] = {"foreach": items, "do": body}
         elif stage in ("download", "dataset"):
             items = {d: {"dataset": d, "source": source_of(params["datasets"][d])} for d in datasets}

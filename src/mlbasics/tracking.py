@@ -54,8 +54,10 @@ def _chunks(items: list, size: int) -> list[list]:
 
 
 def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], params: dict,
-            history: list[dict], metrics: dict[str, float], artifacts: list[str | Path]) -> str:
-    """One run: params, per-epoch curves (step = epoch), final metrics, artifacts. Returns the run id."""
+            history: list[dict], metrics: dict[str, float], artifacts: list[str | Path],
+            stats: dict[str, float] | None = None) -> str:
+    """One run: params, per-epoch curves (step = epoch), final test metrics (prefixed test_), run statistics
+    (wall time, speed, memory; prefixed run_), artifacts. Returns the run id."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
@@ -68,6 +70,7 @@ def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], p
         epoch_metrics = [Metric(key, float(row[key]), now, int(row["epoch"]))
                          for row in history for key in row if key != "epoch"]
         final = [Metric(f"test_{k}", float(v), now, 0) for k, v in metrics.items()]
+        final += [Metric(f"run_{k}", float(v), now, 0) for k, v in (stats or {}).items()]
         client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
         for batch in _chunks(epoch_metrics + final, MAX_BATCH):

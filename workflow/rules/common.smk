@@ -19,7 +19,7 @@ except params_config.ParamsError as exc:
 
 DATASETS = PARAMS["run"]["datasets"]
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
-VARIANTS = PARAMS["run"]["variants"]
+VARIANTS = params_config.run_variants(PARAMS)  # sweeps expanded to their variant ids
 # Jobs run `python -m mlbasics`: put the environment Snakemake runs from (which holds mlbasics) first on
 # PATH, so `.venv/bin/snakemake` works without activating the virtual environment.
 envvars:
