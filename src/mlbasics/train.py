@@ -270,8 +270,8 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
     validation = tf.data.Dataset.from_tensor_slices((arrays["x_val"], arrays["y_val"])).batch(
         max(spec["batch_size"], 256)).prefetch(tf.data.AUTOTUNE)
     stopping = spec.get("early_stopping")
-    started, trained = time.perf_counter(), 0
-    for epoch in range(record["epoch"], spec["epochs"]):
+    started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
+    for epoch in range(start_epoch, spec["epochs"]):
         if record["stopped_early"]:
             break
         _reset_dropout_seeds(model, seed, epoch)
@@ -296,7 +296,7 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
     elapsed = time.perf_counter() - started
     stats = {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
              "epochs_run": record["epoch"], "stopped_early": record["stopped_early"],
-             "resumed_from_epoch": resumed[1]["epoch"] if resumed else 0,
+             "resumed_from_epoch": start_epoch,
              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     return model, record["history"], stats
 
