@@ -20,7 +20,7 @@ def test_split_is_stratified_disjoint_seeded():
     assert not np.array_equal(parts["test"], other["test"])
 
 
-@pytest.mark.parametrize("kind", ["standard", "minmax", "robust", "none"])
+@pytest.mark.parametrize("kind", preprocess.SCALERS)
 def test_scaler_is_fitted_on_train_only(kind):
     ds = datasets.gaussians(n_samples=1000, seed=0)
     shifted = datasets.Dataset(ds.x * 3 + 5, ds.y, ds.class_names)
@@ -37,13 +37,52 @@ def test_scaler_is_fitted_on_train_only(kind):
         np.testing.assert_allclose(np.median(arrays["x_train"], axis=0), 0, atol=1e-5)
     if kind == "none":
         np.testing.assert_array_equal(arrays["x_train"], x_train)
-    np.testing.assert_allclose(scaler.transform(shifted.x[parts["test"]]), arrays["x_test"])
+    if kind == "pca_whiten":  # decorrelated, unit variance on the training split
+        np.testing.assert_allclose(np.cov(arrays["x_train"], rowvar=False), np.eye(2), atol=1e-4)
+    np.testing.assert_allclose(scaler.transform(shifted.x[parts["test"]]), arrays["x_test"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", preprocess.SCALERS)
+def test_scalers_never_see_validation_or_test_data(kind):
+    """Wreck the validation and test rows: the fitted scaler (and the training arrays) must not change."""
+    ds = datasets.gaussians(n_samples=600, seed=0)
+    x = np.abs(ds.x) * 4  # non-negative, as log_standard expects
+    parts = preprocess.split_indices(ds.y, SPLIT, 0)
+    wrecked = x.copy()
+    wrecked[parts["val"]] = 1e6
+    wrecked[parts["test"]] = -1e6
+    _, clean = preprocess.preprocess(datasets.Dataset(x, ds.y, ds.class_names), split=SPLIT, seed=0, scaler=kind)
+    arrays, dirty = preprocess.preprocess(datasets.Dataset(wrecked, ds.y, ds.class_names), split=SPLIT, seed=0,
+                                          scaler=kind)
+    assert clean.to_dict() == dirty.to_dict()
+    np.testing.assert_array_equal(arrays["x_train"], clean.transform(x[parts["train"]]))
+
+
+def test_log_standard_tames_data_piling_up_at_zero():
+    rng = np.random.default_rng(0)
+    x = rng.exponential(1.0, size=(5000, 1)) ** 3  # heavy tail, most values near 0
+    scaler = preprocess.fit_scaler("log_standard", x)
+    z = scaler.transform(x)[:, 0]
+    plain = preprocess.fit_scaler("standard", x).transform(x)[:, 0]
+    assert abs(z.mean()) < 1e-6 and z.std() == pytest.approx(1, rel=1e-4)
+    assert z.max() < plain.max() / 3, "the log pulls in the tail"
+    assert np.isfinite(scaler.transform(x - 10)).all(), "values below the training minimum stay finite"
+
+
+def test_pca_whitening_drops_flat_directions():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(500, 2))
+    x = np.column_stack([a[:, 0], a[:, 0] + a[:, 1], np.zeros(500)])  # correlated, plus a constant pixel
+    scaler = preprocess.fit_scaler("pca_whiten", x)
+    z = scaler.transform(x)
+    assert z.shape == (500, 2)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.eye(2), atol=1e-6)
 
 
 def test_constant_feature_does_not_divide_by_zero():
     x = np.zeros((100, 3), np.float32)
     x[:, 0] = np.arange(100)
-    for kind in ("standard", "minmax", "robust"):
+    for kind in preprocess.SCALERS:
         scaler = preprocess.fit_scaler(kind, x)
         assert np.isfinite(scaler.transform(x)).all()
 

@@ -41,6 +41,10 @@ def weights(folder):
     return [w.tobytes() for w in model.get_weights()]
 
 
+def history(folder) -> bytes:
+    return (folder / "models/toy/v/history.csv").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     folder = prepare(tmp_path_factory.mktemp("uninterrupted"))
@@ -51,7 +55,7 @@ def uninterrupted(tmp_path_factory):
 def test_two_runs_give_identical_bytes(tmp_path, uninterrupted):
     again = prepare(tmp_path)
     subprocess.run(train_command(), cwd=again, env=engine_env(), check=True, capture_output=True)
-    assert (again / "models/toy/v/history.csv").read_bytes() == (uninterrupted / "models/toy/v/history.csv").read_bytes()
+    assert history(again) == history(uninterrupted)
     assert weights(again) == weights(uninterrupted)
 
 
@@ -75,6 +79,6 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
     stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
     assert stats["resumed_from_epoch"] == killed_at and stats["epochs_run"] == SPEC["epochs"]
     assert weights(folder) == weights(uninterrupted)
-    assert (folder / "models/toy/v/history.csv").read_bytes() == (uninterrupted / "models/toy/v/history.csv").read_bytes()
+    assert history(folder) == history(uninterrupted)
     assert not (folder / "models/toy/v/checkpoint").exists(), "the checkpoint goes once the job is done"
     assert np.isfinite(stats["samples_per_s"])

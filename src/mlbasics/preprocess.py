@@ -18,40 +18,70 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Scaler:
-    """x -> (x - offset) / scale, per feature. kind 'none' is offset 0, scale 1."""
+    """x -> ((log1p(max(x - log_shift, 0)) if log_shift) - offset) / scale [@ matrix], fitted on the training split.
+
+    kind 'none' is offset 0, scale 1; 'log_standard' adds the log step (for features piling up at zero);
+    'pca_whiten' adds the matrix (decorrelated, unit-variance components). Saved as plain numbers, no pickle."""
 
     kind: str
     offset: np.ndarray
     scale: np.ndarray
+    log_shift: np.ndarray | None = None
+    matrix: np.ndarray | None = None
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.offset) / self.scale).astype(np.float32)
+        x = x.astype(np.float64)
+        if self.log_shift is not None:
+            x = np.log1p(np.maximum(x - self.log_shift, 0.0))
+        z = (x - self.offset) / self.scale
+        if self.matrix is not None:
+            z = z @ self.matrix
+        return z.astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+        d = {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+        if self.log_shift is not None:
+            d["log_shift"] = self.log_shift.tolist()
+        if self.matrix is not None:
+            d["matrix"] = self.matrix.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Scaler:
-        return cls(d["kind"], np.asarray(d["offset"], np.float32), np.asarray(d["scale"], np.float32))
+        optional = {k: np.asarray(d[k], np.float64) for k in ("log_shift", "matrix") if k in d}
+        return cls(d["kind"], np.asarray(d["offset"], np.float64), np.asarray(d["scale"], np.float64), **optional)
+
+
+SCALERS = ("standard", "minmax", "robust", "log_standard", "pca_whiten", "none")
 
 
 def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
-    """Fit with scikit-learn, keep only the affine parameters (constant features get scale 1)."""
+    """Fit with scikit-learn on the training split only; keep just the numbers (constant features get scale 1)."""
+    from sklearn.decomposition import PCA
+
+    x_train = x_train.astype(np.float64)
     n = x_train.shape[1]
     if kind == "none":
-        return Scaler(kind, np.zeros(n, np.float32), np.ones(n, np.float32))
+        return Scaler(kind, np.zeros(n), np.ones(n))
     if kind == "standard":
         s = StandardScaler().fit(x_train)
-        offset, scale = s.mean_, s.scale_
-    elif kind == "minmax":
+        return Scaler(kind, s.mean_, s.scale_)
+    if kind == "minmax":
         s = MinMaxScaler().fit(x_train)
-        offset, scale = s.data_min_, np.where(s.data_range_ == 0, 1.0, s.data_range_)
-    elif kind == "robust":
+        return Scaler(kind, s.data_min_, np.where(s.data_range_ == 0, 1.0, s.data_range_))
+    if kind == "robust":  # median and interquartile range
         s = RobustScaler().fit(x_train)
-        offset, scale = s.center_, s.scale_
-    else:
-        raise ValueError(f"unknown scaler {kind!r} (known: standard, minmax, robust, none)")
-    return Scaler(kind, np.asarray(offset, np.float32), np.asarray(scale, np.float32))
+        return Scaler(kind, s.center_, s.scale_)
+    if kind == "log_standard":
+        shift = x_train.min(axis=0)
+        s = StandardScaler().fit(np.log1p(x_train - shift))
+        return Scaler(kind, s.mean_, s.scale_, log_shift=shift)
+    if kind == "pca_whiten":
+        pca = PCA(whiten=True, svd_solver="full").fit(x_train)
+        keep = pca.explained_variance_ > 1e-9 * max(pca.explained_variance_.max(), 1e-30)  # drop flat directions
+        matrix = (pca.components_[keep] / np.sqrt(pca.explained_variance_[keep])[:, None]).T
+        return Scaler(kind, pca.mean_, np.ones(n), matrix=matrix)
+    raise ValueError(f"unknown scaler {kind!r} (known: {', '.join(SCALERS)})")
 
 
 def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
