@@ -87,10 +87,12 @@ def settings_from_args(args: argparse.Namespace) -> dict:
 
 def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
+    extra = {}
     if "loader" in settings:
-        names["source"] = pipeline.source_of(settings)
-    inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names)
-    names.pop("source", None)
+        extra["source"] = pipeline.source_of(settings)
+    if stage == "train" and settings["model"].get("warm_start"):
+        extra["init"] = pipeline.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
+    inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names, **extra)
     # modules (the code, the catalog) are dependencies, not something read from the working directory
     data = {k: v for k, v in inputs.items() if k != "code" and v != pipeline.CATALOG}
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]

@@ -185,6 +185,12 @@ def _check_semantics(params: dict, validator=None) -> None:
     if validator is not None:
         _check_sweeps(params, validator)
     expanded = expand_variants(params["variants"])
+    running = run_variants(params) if all(v in {**params["variants"], **expanded} for v in params["run"]["variants"]) \
+        else []
+    for vid in running:
+        parent = expanded[vid][1].get("warm_start")
+        if parent and parent in expanded and parent not in running:
+            raise ParamsError(f"run.variants: {vid!r} warm-starts from {parent!r}, which must run too")
     for kind, known in (("datasets", params["datasets"]), ("variants", {**params["variants"], **expanded})):
         for i, name in enumerate(params["run"][kind]):
             if name not in known:
@@ -192,15 +198,38 @@ def _check_semantics(params: dict, validator=None) -> None:
                 raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {names})")
     for vid, (_, override) in expanded.items():
         for dname, dataset in params["datasets"].items():
-            spec = {**dataset["model"], **override}
-            if isinstance(spec["dropout"], list) and len(spec["dropout"]) != len(spec["hidden_layers"]):
-                raise ParamsError(f"variants.{vid}.dropout: {len(spec['dropout'])} rates for "
-                                  f"{len(spec['hidden_layers'])} hidden layers (dataset {dname})")
+            problem = _model_problem({**dataset["model"], **override}, expanded)
+            if problem:
+                raise ParamsError(f"variants.{vid}.{problem} (on dataset {dname})")
+
+
+def _model_problem(spec: dict, variants: dict) -> str | None:
+    """A combination of model keys that cannot work, as 'key: why', or None."""
+    if isinstance(spec["dropout"], list) and len(spec["dropout"]) != len(spec["hidden_layers"]):
+        return f"dropout: {len(spec['dropout'])} rates for {len(spec['hidden_layers'])} hidden layers"
+    if spec["backend"] == "numpy":
+        if spec["optimizer"] != "sgd":
+            return f"optimizer: the numpy backend trains with sgd (optionally momentum), not {spec['optimizer']!r}"
+        for key in ("dropout", "lr_schedule", "early_stopping", "warm_start"):
+            if spec[key]:
+                return f"{key}: not available with the numpy backend"
+    parent = spec["warm_start"]
+    if parent is not None:
+        if parent not in variants:
+            return f"warm_start: unknown variant {parent!r}"
+        if variants[parent][1].get("warm_start"):
+            return f"warm_start: {parent!r} is itself warm-started; start from a variant trained from scratch"
+    return None
 
 
 def grid(params: dict) -> list[tuple[str, str]]:
     """The (dataset, variant id) pairs that run, in a stable order."""
     return [(d, v) for d in params["run"]["datasets"] for v in run_variants(params)]
+
+
+def warm_start_parent(params: dict, dataset: str, variant: str) -> str | None:
+    """The variant whose trained model this one starts from, if any."""
+    return model_spec(params, dataset, variant).get("warm_start")
 
 
 def variant_source(params: dict, variant: str) -> str:

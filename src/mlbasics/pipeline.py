@@ -27,6 +27,7 @@ DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
+ACTIVATIONS_PNG = "reports/activations.png"
 
 # stage -> (module that implements it, named outputs)
 OUTPUTS: dict[str, dict[str, str]] = {
@@ -37,7 +38,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
                  "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG},
     "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
-    "summary": {"index": INDEX, "summary": SUMMARY},
+    "summary": {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
 }
 MODULES = {"download": "download", "dataset": "datasets", "preprocess": "preprocess", "train": "train",
            "evaluate": "evaluate", "report": "report", "summary": "report"}
@@ -55,15 +56,21 @@ def code(stage: str) -> str | list[str]:
     return f"src/mlbasics/{MODULES[stage]}.py"
 
 
+def init_model(params: dict, dataset: str, variant: str) -> str | None:
+    """The parent model a warm-started variant trains from (DVC lists the data again for the others)."""
+    parent = config.warm_start_parent(params, dataset, variant)
+    return MODEL.format(dataset=dataset, variant=parent) if parent else None
+
+
 def source_of(dataset: dict) -> str:
     """The file a dataset's data is defined by: the user's own table, or else the catalog."""
     return sources.local_file(dataset["loader"], dataset["options"]) or CATALOG
 
 
 def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = "{dataset}",
-           variant: str = "{variant}", source: str = CATALOG) -> dict[str, str | list[str]]:
+           variant: str = "{variant}", source: str = CATALOG, init: str | None = None) -> dict[str, str | list[str]]:
     """Named inputs of one job. `variants`/`datasets` are the grid (aggregates read all of it);
-    `source` is the dataset's `source_of`."""
+    `source` is the dataset's `source_of`; `init` the model a warm-started training job starts from."""
     def each_variant(template: str) -> list[str]:
         return [template.format(dataset=dataset, variant=v) for v in variants]
 
@@ -75,7 +82,7 @@ def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = 
         "download": {"source": source},
         "dataset": {"receipt": RECEIPT.format(**one), "source": source},
         "preprocess": {"raw": RAW.format(**one)},
-        "train": {"data": PROCESSED.format(**one)},
+        "train": {"data": PROCESSED.format(**one), **({"init": init} if init else {})},
         "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
                      "history": HISTORY.format(**one), "stats": RUN_STATS.format(**one)},
         "report": {"preview": PREVIEW_PNG.format(**one), "metrics": each_variant(METRICS),
@@ -126,12 +133,13 @@ def dvc_yaml(params: dict) -> dict:
     for stage in config.STAGES:
         body = {
             "cmd": dvc_command(stage),
-            "deps": flat(inputs(stage, variants, datasets, **item)),
+            "deps": flat(inputs(stage, variants, datasets, **item, init="${item.init}")),
             "params": config.stage_param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
         }
         if stage in PER_VARIANT:
-            items = {f"{d}-{v}": {"dataset": d, "variant": v, "defined_in": config.variant_source(params, v)}
+            items = {f"{d}-{v}": {"dataset": d, "variant": v, "defined_in": config.variant_source(params, v),
+                                  "init": init_model(params, d, v) or PROCESSED.format(dataset=d)}
                      for d, v in config.grid(params)}
             stages[stage] = {"foreach": items, "do": body}
         elif stage in ("download", "dataset"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import plots
+from . import activations, plots
 from .io import read_csv, read_json, write_csv, write_text
 
 TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
@@ -58,8 +58,10 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
     links = [{"dataset": d, "href": _rel(p, outputs["index"]),
               "best": max((r for r in rows if r["dataset"] == d), key=lambda r: r["accuracy"])}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
+    activations.figure(outputs["activations"])
     html = _env().get_template("index.html.j2").render(
-        links=links, rows=rows, metrics=TABLE_METRICS, summary=_rel(outputs["summary"], outputs["index"]))
+        links=links, rows=rows, metrics=TABLE_METRICS, summary=_rel(outputs["summary"], outputs["index"]),
+        activations=_rel(outputs["activations"], outputs["index"]))
     write_text(outputs["index"], html)
 
 

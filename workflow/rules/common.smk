@@ -67,3 +67,8 @@ def dataset_inputs():
     named = stage_inputs("dataset")
     named["source"] = dataset_source
     return named
+
+
+def warm_start_model(wildcards):
+    """The parent's model for a warm-started variant, nothing otherwise."""
+    return pipeline.init_model(PARAMS, wildcards.dataset, wildcards.variant) or []

@@ -2,6 +2,7 @@ rule train:
     """Train one variant of the dataset's MLP; the validation split is evaluated every epoch."""
     input:
         **stage_inputs("train"),
+        init=warm_start_model,
     output:
         **stage_outputs("train"),
     params:
