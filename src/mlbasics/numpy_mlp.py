@@ -9,6 +9,8 @@ softmax (cross-entropy). Computed in float64: this backend is for reading and ch
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
@@ -21,7 +23,7 @@ def init_weights(sizes: list[int], spec: dict, rng: np.random.Generator) -> Para
     """Kernels from the spec's initialiser (the same formulas as Keras), biases zero."""
     kind, width = spec.get("initializer", "glorot_uniform"), spec.get("init_scale", 0.05)
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         if kind == "glorot_uniform":
             limit = np.sqrt(6 / (fan_in + fan_out))
             w = rng.uniform(-limit, limit, (fan_in, fan_out))
