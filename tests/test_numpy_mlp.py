@@ -24,7 +24,8 @@ def keras_gradients(params, x, y, spec, n_classes):
         with tf.GradientTape() as tape:
             out = model(x, training=True)
             target = y.reshape(-1, 1).astype(np.float64) if n_classes == 2 else y
-            value = tf.cast(loss_fn(target, out), tf.float64) + tf.add_n([*model.losses, tf.constant(0.0, tf.float64)])
+            penalties = [tf.cast(v, tf.float64) for v in model.losses] + [tf.constant(0.0, tf.float64)]
+            value = tf.cast(loss_fn(target, out), tf.float64) + tf.add_n(penalties)
         grads = tape.gradient(value, model.trainable_weights)
     finally:
         keras.config.set_floatx("float32")

@@ -24,8 +24,9 @@ def test_output_layer_follows_the_task():
     assert multi.layers[-1].units == 3 and multi.layers[-1].activation.__name__ == "softmax"
     assert multi.loss == "sparse_categorical_crossentropy"
     names = [layer.name for layer in multi.layers]
-    assert names == ["features", "hidden_1", "activation_1", "dropout_1", "hidden_2", "activation_2", "dropout_2",
-                     "output"]
+    assert names == ["features", "hidden_1", "dropout_1", "hidden_2", "dropout_2", "output"]  # tanh fused in Dense
+    leaky = train.build_mlp(4, 3, {**SPEC, "activation": "leaky_relu"})
+    assert [layer.name for layer in leaky.layers][1:3] == ["hidden_1", "activation_1"]
     assert [multi.get_layer(f"dropout_{i}").rate for i in (1, 2)] == [0.5, 0.2]  # per-layer dropout
     assert multi.get_layer("hidden_1").kernel_regularizer is not None
     with pytest.raises(ValueError, match="at least 2 classes"):

@@ -35,6 +35,15 @@ def gaussians(n_samples: int = 2000, seed: int = 0) -> Dataset:
     return Dataset(x[order].astype(np.float32), y[order], ["class 0", "class 1"])
 
 
+def regression_toy(n_samples: int = 2000, noise: float = 0.1, seed: int = 0) -> Dataset:
+    """A small regression toy: y = sin(2 x1) + 0.5 x2^2 + 0.3 x1 x2 + noise, x uniform on [-2, 2]^2.
+    Float targets and no class names: the task is regression."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(n_samples, 2))
+    y = np.sin(2 * x[:, 0]) + 0.5 * x[:, 1] ** 2 + 0.3 * x[:, 0] * x[:, 1] + rng.normal(0, noise, n_samples)
+    return Dataset(x.astype(np.float32), y.astype(np.float32), [])
+
+
 def iris() -> Dataset:
     from sklearn.datasets import load_iris
 
@@ -146,7 +155,7 @@ def tfds(receipt: dict, name: str, split: str = "all", data_dir: str | None = No
 
 
 EMBEDDED: dict[str, Callable[..., Dataset]] = {
-    "gaussians": gaussians, "iris": iris, "digits": digits, "mnist5k": mnist5k,
+    "gaussians": gaussians, "iris": iris, "digits": digits, "mnist5k": mnist5k, "regression_toy": regression_toy,
 }
 DOWNLOADED: dict[str, Callable[..., Dataset]] = {
     "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "cifar10": cifar10, "table": table, "tfds": tfds,

@@ -33,6 +33,27 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: 
     return metrics
 
 
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    return {"mse": float(mean_squared_error(y_true, y_pred)), "mae": float(mean_absolute_error(y_true, y_pred)),
+            "r2": float(r2_score(y_true, y_pred)), "n_test": len(y_true)}
+
+
+def calibration_rows(y_true: np.ndarray, y_pred: np.ndarray, bins: int = 10) -> list[list]:
+    """Regression's stand-in for a confusion matrix: the test set in bins of the true value, with the mean
+    prediction in each."""
+    edges = np.quantile(y_true, np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, y_true, side="right") - 1, 0, bins - 1)
+    rows = []
+    for k in range(bins):
+        mask = which == k
+        if mask.any():
+            rows.append([f"{edges[k]:.4g}", f"{edges[k + 1]:.4g}", int(mask.sum()), float(y_true[mask].mean()),
+                         float(y_pred[mask].mean())])
+    return rows
+
+
 def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
     """Matrix as CSV: one row per true class, one column per predicted class."""
     rows = [[name, *map(int, matrix[i])] for i, name in enumerate(class_names)]
@@ -49,17 +70,25 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     register_custom_layers()
     arrays, class_names = preprocess.load(inputs["data"])
     model = keras.saving.load_model(inputs["model"])
-    y_true, y_pred = arrays["y_test"], predict_classes(model, arrays["x_test"])
-    metrics = classification_metrics(y_true, y_pred, class_names)
-    matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
-
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"])
-    plots.confusion(matrix, class_names, f"{dataset} / {variant}: test set", outputs["confusion_png"])
-    write_confusion(outputs["confusion"], matrix, class_names)
-    write_csv(outputs["predictions"], ["actual", "predicted"],
-              [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)])
+    y_true = arrays["y_test"]
+    if class_names:
+        y_pred = predict_classes(model, arrays["x_test"])
+        metrics = classification_metrics(y_true, y_pred, class_names)
+        matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+        plots.confusion(matrix, class_names, f"{dataset} / {variant}: test set", outputs["confusion_png"])
+        write_confusion(outputs["confusion"], matrix, class_names)
+        pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
+    else:  # regression: predicted vs true instead of a confusion matrix
+        y_pred = model.predict(arrays["x_test"], verbose=0)[:, 0].astype(np.float64)
+        metrics = regression_metrics(y_true, y_pred)
+        plots.predicted_vs_true(y_true, y_pred, f"{dataset} / {variant}: test set", outputs["confusion_png"])
+        write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
+                  calibration_rows(y_true, y_pred))
+        pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
+    write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     write_json(outputs["metrics"], metrics)
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
@@ -72,4 +101,5 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         metrics=metrics, stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["model"], inputs["history"], *(outputs[k] for k in outputs)],
     )
-    print(f"{dataset}/{variant}: test accuracy {metrics['accuracy']:.4f}, MLflow run {run_id}")
+    headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
+    print(f"{dataset}/{variant}: test {headline}, MLflow run {run_id}")

@@ -102,6 +102,8 @@ def accuracy(params: Params, x: np.ndarray, y: np.ndarray, activation: str, spec
 def train(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int) -> tuple[Params, list[list]]:
     """Mini-batch gradient descent (with optional momentum); returns the weights and one history row per epoch
     (epoch, loss, accuracy, val_loss, val_accuracy), like the Keras backend."""
+    if n_classes < 2:
+        raise ValueError("the numpy backend does classification (sigmoid or softmax output); use keras for regression")
     rng = np.random.default_rng(seed)
     x, y = arrays["x_train"].astype(np.float64), arrays["y_train"].astype(np.int64)
     xv, yv = arrays["x_val"].astype(np.float64), arrays["y_val"].astype(np.int64)

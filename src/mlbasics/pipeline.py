@@ -157,11 +157,16 @@ def dvc_yaml(params: dict) -> dict:
         histories = {HISTORY.format(dataset=d, variant=v): ["loss", "val_loss"] for v in variants}
         plots.append({f"loss-{d}": {"template": "linear", "x": "epoch", "y": histories,
                                     "title": f"{d}: train and validation loss", "y_label": "loss"}})
-        accuracies = {HISTORY.format(dataset=d, variant=v): ["accuracy", "val_accuracy"] for v in variants}
-        plots.append({f"accuracy-{d}": {"template": "linear", "x": "epoch", "y": accuracies,
-                                        "title": f"{d}: train and validation accuracy",
-                                        "y_label": "accuracy"}})
+        regression = sources.is_regression(params["datasets"][d])
+        metric = "mae" if regression else "accuracy"
+        curves = {HISTORY.format(dataset=d, variant=v): [metric, f"val_{metric}"] for v in variants}
+        plots.append({f"{metric}-{d}": {"template": "linear", "x": "epoch", "y": curves,
+                                        "title": f"{d}: train and validation {metric}", "y_label": metric}})
         predictions = {PREDICTIONS.format(dataset=d, variant=v): "predicted" for v in variants}
-        plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
-                                         "title": f"{d}: test confusion matrix"}})
+        if regression:
+            plots.append({f"predicted-{d}": {"template": "scatter", "x": "actual", "y": predictions,
+                                             "title": f"{d}: predicted vs true on the test set"}})
+        else:
+            plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
+                                             "title": f"{d}: test confusion matrix"}})
     return {"stages": stages, "metrics": metrics, "plots": plots}

@@ -23,11 +23,16 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
+def history_metric(history: list[dict]) -> str:
+    """The task's metric in a history: accuracy (classification) or mae (regression)."""
+    return "mae" if "mae" in history[0] else "accuracy"
+
+
 def training_curves(history: list[dict], title: str, path: str | Path) -> None:
-    """Train vs validation loss and accuracy per epoch: the overtraining picture."""
+    """Train vs validation loss and accuracy (or MAE) per epoch: the overtraining picture."""
     epochs = _column(history, "epoch")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    for ax, metric in zip(axes, ("loss", history_metric(history)), strict=True):
         ax.plot(epochs, _column(history, metric), label="train")
         ax.plot(epochs, _column(history, f"val_{metric}"), label="validation")
         ax.set_xlabel("epoch")
@@ -62,13 +67,14 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -
     """All variants overlaid: validation (solid) and train (dashed) loss and accuracy."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = ("loss", history_metric(next(iter(histories.values()))))
     for k, (variant, history) in enumerate(histories.items()):
         epochs = _column(history, "epoch")
         color = colors[k % len(colors)]
-        for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for ax, metric in zip(axes, names, strict=True):
             ax.plot(epochs, _column(history, f"val_{metric}"), color=color, label=variant)
             ax.plot(epochs, _column(history, metric), color=color, linestyle="--", alpha=0.6)
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+    for ax, metric in zip(axes, names, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
@@ -107,13 +113,19 @@ def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, pa
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     features = x.reshape(len(x), -1)
     shown = slice(0, 2000)  # enough points to see the classes, few enough to stay legible
+    if not class_names:  # regression: colour by the target value
+        second = features[shown, 1] if features.shape[1] > 1 else np.zeros(len(features[shown]))
+        points = ax.scatter(features[shown, 0], second, c=y[shown], s=6, cmap="viridis")
+        fig.colorbar(points, ax=ax, label="target")
+        class_names = []
     for k, name in enumerate(class_names):
         mask = y[shown] == k
         second = features[shown, 1][mask] if features.shape[1] > 1 else np.zeros(mask.sum())
         ax.scatter(features[shown, 0][mask], second, s=6, alpha=0.6, label=name)
     ax.set_xlabel("feature 0")
     ax.set_ylabel("feature 1" if features.shape[1] > 1 else "")
-    ax.legend(fontsize=7, markerscale=2)
+    if class_names:
+        ax.legend(fontsize=7, markerscale=2)
     ax.set_title(f"{title}: first two features")
     _save(fig, path)
 
@@ -138,4 +150,17 @@ def activation_table(functions: dict, path: str | Path) -> None:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("hidden-layer activations and their derivatives")
     fig.tight_layout()
+    _save(fig, path)
+
+
+def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: str | Path) -> None:
+    """Regression on the test set: each point a sample, the diagonal a perfect prediction."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.scatter(y_true, y_pred, s=6, alpha=0.5)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([low, high], [low, high], color="black", lw=1)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
     _save(fig, path)

@@ -85,11 +85,15 @@ def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
 
 
 def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Stratified, seeded split into train/val/test index arrays with the given fractions."""
+    """Seeded split into train/val/test index arrays with the given fractions; stratified by class for
+    classification (integer labels), plain random for regression (float targets)."""
     idx = np.arange(len(y))
-    rest, test = train_test_split(idx, test_size=fractions["test"], stratify=y, random_state=seed)
+    classes = np.issubdtype(y.dtype, np.integer)
+    rest, test = train_test_split(idx, test_size=fractions["test"], stratify=y if classes else None,
+                                  random_state=seed)
     val_share = fractions["validation"] / (fractions["train"] + fractions["validation"])
-    train, val = train_test_split(rest, test_size=val_share, stratify=y[rest], random_state=seed)
+    train, val = train_test_split(rest, test_size=val_share, stratify=y[rest] if classes else None,
+                                  random_state=seed)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 

@@ -13,6 +13,7 @@ from . import activations, plots
 from .io import read_csv, read_json, write_csv, write_text
 
 TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+REGRESSION_METRICS = ["mse", "mae", "r2"]
 
 
 def _env() -> Environment:
@@ -24,13 +25,26 @@ def _rel(path: str | Path, start: str | Path) -> str:
     return Path(os.path.relpath(path, Path(start).parent)).as_posix()
 
 
+def table_metrics(metrics: dict) -> list[str]:
+    return REGRESSION_METRICS if "mse" in metrics else TABLE_METRICS
+
+
 def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) -> dict:
     """One line of the comparison: test metrics plus the last epoch's train and validation numbers."""
-    last = history[-1]
-    return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in TABLE_METRICS},
+    last, name = history[-1], plots.history_metric(history)
+    return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(metrics)},
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
             "train_loss": float(last["loss"]), "val_loss": float(last["val_loss"]),
-            "train_accuracy": float(last["accuracy"]), "val_accuracy": float(last["val_accuracy"])}
+            f"train_{name}": float(last[name]), f"val_{name}": float(last[f"val_{name}"])}
+
+
+def best(rows: list[dict]) -> tuple[dict, str]:
+    """The best variant of one dataset: highest test accuracy, or lowest test MSE; and how to say it."""
+    if "mse" in rows[0]:
+        top = min(rows, key=lambda r: r["mse"])
+        return top, f"lowest test MSE {top['mse']:.4g} ({top['variant']})"
+    top = max(rows, key=lambda r: r["accuracy"])
+    return top, f"best test accuracy {top['accuracy']:.4f} ({top['variant']})"
 
 
 def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
@@ -42,8 +56,9 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
     page = outputs["page"]
     sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page)}
                 for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"], strict=True)]
+    metric = plots.history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
-        dataset=dataset, rows=rows, metrics=TABLE_METRICS, sections=sections,
+        dataset=dataset, rows=rows, metrics=table_metrics(rows[0]), metric=metric, sections=sections,
         comparison=_rel(outputs["comparison"], page), preview=_rel(inputs["preview"], page))
     write_text(page, html)
 
@@ -53,14 +68,15 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
     pairs = [(d, v) for d in datasets for v in variants]
     rows = [variant_row(d, v, read_json(m), read_csv(h))
             for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)]
-    header = list(rows[0])
-    write_csv(outputs["summary"], header, [[row[k] for k in header] for row in rows])
+    header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
+    write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
     links = [{"dataset": d, "href": _rel(p, outputs["index"]),
-              "best": max((r for r in rows if r["dataset"] == d), key=lambda r: r["accuracy"])}
+              "best": best([r for r in rows if r["dataset"] == d])[1]}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
     activations.figure(outputs["activations"])
+    columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss")]
     html = _env().get_template("index.html.j2").render(
-        links=links, rows=rows, metrics=TABLE_METRICS, summary=_rel(outputs["summary"], outputs["index"]),
+        links=links, rows=rows, columns=columns, summary=_rel(outputs["summary"], outputs["index"]),
         activations=_rel(outputs["activations"], outputs["index"]))
     write_text(outputs["index"], html)
 

@@ -48,6 +48,7 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 COMMON_OPTIONS = {"max_samples", "color"}
 LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "gaussians": {"allowed": {"n_samples", "seed"}, "required": set()},
+    "regression_toy": {"allowed": {"n_samples", "noise", "seed"}, "required": set()},
     "iris": {"allowed": set(), "required": set()},
     "digits": {"allowed": set(), "required": set()},
     "mnist5k": {"allowed": {"seed"}, "required": set()},
@@ -61,6 +62,12 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
 LOADERS = tuple(LOADER_OPTIONS)
+REGRESSION_LOADERS = ("regression_toy",)  # float targets
+
+
+def is_regression(dataset: dict) -> bool:
+    """Whether a dataset's task is regression: a loader with float targets, or `model.task: regression`."""
+    return dataset["loader"] in REGRESSION_LOADERS or dataset.get("model", {}).get("task") == "regression"
 
 
 def check_options(loader: str, options: dict) -> str | None:

@@ -28,8 +28,9 @@ import numpy as np
 from . import preprocess
 from .io import atomic_path, read_json, write_csv, write_json
 
-HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]  # classification; see history_columns
 STEPS_PER_EXECUTION = 32
+PARAMETRISED = ("leaky_relu", "swish", "elu")  # activations with a parameter: a layer of their own
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -46,10 +47,22 @@ def configure_tensorflow(threads: int) -> None:
             pass
 
 
-def task_for(n_classes: int) -> str:
-    if n_classes < 2:
-        raise ValueError(f"need at least 2 classes, got {n_classes}")
-    return "binary" if n_classes == 2 else "multiclass"
+def task_for(n_classes: int, requested: str = "auto") -> str:
+    """binary, multiclass or regression: from the data (no class names = float targets = regression), or as
+    requested, which must fit the data."""
+    found = "regression" if n_classes == 0 else "binary" if n_classes == 2 else "multiclass"
+    if n_classes == 1:
+        raise ValueError("need at least 2 classes, got 1")
+    if requested not in ("auto", found):
+        raise ValueError(f"task: {requested!r} does not fit the data, which is {found}"
+                         + (f" ({n_classes} classes)" if n_classes else " (float targets)"))
+    return found
+
+
+def history_columns(task: str) -> list[str]:
+    """history.csv's header: loss and the task's metric (accuracy, or mean absolute error), train and validation."""
+    metric = "mae" if task == "regression" else "accuracy"
+    return ["epoch", "loss", metric, "val_loss", f"val_{metric}"]
 
 
 @functools.cache
@@ -157,21 +170,28 @@ def build_mlp(n_features: int, n_classes: int, spec: dict, steps_per_epoch: int 
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
     for i, (units, rate) in enumerate(zip(spec["hidden_layers"], _dropout_rates(spec), strict=True)):
-        x = layers.Dense(units, kernel_initializer=make_initializer(spec), kernel_regularizer=l2,
-                         name=f"hidden_{i + 1}")(x)
-        if spec["activation"] != "linear":
+        # plain activations go inside the Dense layer, where TensorFlow fuses them with the matmul
+        fused = spec["activation"] not in PARAMETRISED
+        x = layers.Dense(units, activation=spec["activation"] if fused else None, name=f"hidden_{i + 1}",
+                         kernel_initializer=make_initializer(spec), kernel_regularizer=l2)(x)
+        if not fused:
             x = activation_layer(spec, f"activation_{i + 1}")(x)
         if rate:
             x = layers.Dropout(rate, name=f"dropout_{i + 1}")(x)
     out_init = make_initializer(spec)
-    if task_for(n_classes) == "binary":
+    task = task_for(n_classes, spec.get("task", "auto"))
+    if task == "binary":
         outputs = layers.Dense(1, activation="sigmoid", kernel_initializer=out_init, name="output")(x)
         loss = "binary_crossentropy"
-    else:
+    elif task == "multiclass":
         outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=out_init, name="output")(x)
         loss = "sparse_categorical_crossentropy"
+    else:  # regression: a linear unit and the mean squared error
+        outputs = layers.Dense(1, kernel_initializer=out_init, name="output")(x)
+        loss = "mean_squared_error"
     model = keras.Model(inputs, outputs, name="mlp")
-    model.compile(optimizer=make_optimizer(spec, steps_per_epoch), loss=loss, metrics=["accuracy"],
+    model.compile(optimizer=make_optimizer(spec, steps_per_epoch), loss=loss,
+                  metrics=["mae" if task == "regression" else "accuracy"],
                   steps_per_execution=STEPS_PER_EXECUTION)
     return model
 
@@ -184,12 +204,14 @@ def _reset_dropout_seeds(model, seed: int, epoch: int) -> None:
             generator.state.assign(np.array([seed * 7919 + epoch, i], dtype=generator.state.dtype))
 
 
-def _epoch_data(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, epoch: int):
-    """This epoch's shuffled batches: the permutation comes from (seed, epoch) alone."""
+def _epoch_data(x, y, batch_size: int, seed: int, epoch: int):
+    """This epoch's shuffled batches: the permutation comes from (seed, epoch) alone. `x`, `y` are tensors made
+    once; each batch is gathered from them, so no epoch copies the data."""
     import tensorflow as tf
 
-    order = np.random.default_rng([seed, epoch]).permutation(len(y))
-    return tf.data.Dataset.from_tensor_slices((x[order], y[order])).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    order = np.random.default_rng([seed, epoch]).permutation(int(y.shape[0]))
+    batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+    return batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i))).prefetch(tf.data.AUTOTUNE)
 
 
 def fingerprint(arrays: dict[str, np.ndarray], spec: dict, seed: int) -> str:
@@ -269,9 +291,13 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
             warm_start(model, init_model)
         record = {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}
         best_weights = None
+    if n_classes == 0:
+        y = y.astype(np.float32)
+    x, y = tf.constant(x), tf.constant(y)  # once: the epochs gather their batches from these
     validation = tf.data.Dataset.from_tensor_slices((arrays["x_val"], arrays["y_val"])).batch(
         max(spec["batch_size"], 256)).prefetch(tf.data.AUTOTUNE)
     stopping = spec.get("early_stopping")
+    columns = history_columns(task_for(n_classes, spec.get("task", "auto")))
     started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
     for epoch in range(start_epoch, spec["epochs"]):
         if record["stopped_early"]:
@@ -279,9 +305,9 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
         _reset_dropout_seeds(model, seed, epoch)
         result = model.fit(_epoch_data(x, y, spec["batch_size"], seed, epoch), validation_data=validation,
                            epochs=epoch + 1, initial_epoch=epoch, verbose=verbose, shuffle=False)
-        trained += len(y)
+        trained += int(y.shape[0])
         h = result.history
-        record["history"].append([epoch + 1, *(float(h[k][-1]) for k in HISTORY_COLUMNS[1:])])
+        record["history"].append([epoch + 1, *(float(h[k][-1]) for k in columns[1:])])
         record["epoch"] = epoch + 1
         if stopping:
             val_loss = float(h["val_loss"][-1])
@@ -348,6 +374,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     model, rows, stats = fit(arrays, len(class_names), settings["model"], settings["seed"], verbose=2,
                              checkpoint_dir=folder, init_model=inputs.get("init"))
     save_model(model, outputs["model"])
-    write_csv(outputs["history"], HISTORY_COLUMNS, rows)
+    write_csv(outputs["history"], history_columns(task_for(len(class_names), settings["model"].get("task", "auto"))),
+              rows)
     write_json(outputs["stats"], {**stats, "threads": threads})
     Checkpoint(folder, "").clear()
