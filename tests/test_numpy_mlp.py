@@ -20,10 +20,11 @@ def keras_gradients(params, x, y, spec, n_classes):
     try:
         model = train.build_mlp(x.shape[1], n_classes, spec)
         model.set_weights([a for layer in params for a in layer])
-        loss_fn = keras.losses.BinaryCrossentropy() if n_classes == 2 else keras.losses.SparseCategoricalCrossentropy()
+        loss_fn = {0: keras.losses.MeanSquaredError(), 2: keras.losses.BinaryCrossentropy()}.get(
+            n_classes, keras.losses.SparseCategoricalCrossentropy())
         with tf.GradientTape() as tape:
             out = model(x, training=True)
-            target = y.reshape(-1, 1).astype(np.float64) if n_classes == 2 else y
+            target = y.reshape(-1, 1).astype(np.float64) if n_classes in (0, 2) else y
             penalties = [tf.cast(v, tf.float64) for v in model.losses] + [tf.constant(0.0, tf.float64)]
             value = tf.cast(loss_fn(target, out), tf.float64) + tf.add_n(penalties)
         grads = tape.gradient(value, model.trainable_weights)
@@ -33,17 +34,18 @@ def keras_gradients(params, x, y, spec, n_classes):
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh", "leaky_relu", "swish", "elu", "gelu"])
-@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("n_classes", [0, 2, 3])
 def test_backprop_matches_gradient_tape(activation, n_classes):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 3))
-    y = rng.integers(0, n_classes, 16)
+    y = rng.normal(size=16) if n_classes == 0 else rng.integers(0, n_classes, 16)
     spec = {**SPEC, "activation": activation, "l2": 0.01}
-    params = numpy_mlp.init_weights([3, 5, 4, 1 if n_classes == 2 else n_classes], spec, rng)
+    params = numpy_mlp.init_weights([3, 5, 4, n_classes if n_classes > 2 else 1], spec, rng)
+    regression = n_classes == 0
     params = [(w, rng.normal(0, 0.1, b.shape)) for w, b in params]  # non-zero biases exercise db too
     tf_loss, tf_grads = keras_gradients(params, x, y, spec, n_classes)
-    assert numpy_mlp.loss(params, x, y, activation, 0.01, spec) == pytest.approx(tf_loss, abs=1e-5)
-    ours = [g for layer in numpy_mlp.gradients(params, x, y, activation, 0.01, spec) for g in layer]
+    assert numpy_mlp.loss(params, x, y, activation, 0.01, spec, regression) == pytest.approx(tf_loss, abs=1e-5)
+    ours = [g for layer in numpy_mlp.gradients(params, x, y, activation, 0.01, spec, regression) for g in layer]
     for mine, theirs in zip(ours, tf_grads, strict=True):
         np.testing.assert_allclose(mine, theirs, atol=1e-5, rtol=1e-5)
 
