@@ -1,0 +1,71 @@
+"""config/model-space.yaml names every option of the model space (activations, optimizers, schedules,
+initialisers, dropout per layer, L2, early stopping, scalers, regression, sweeps, warm start, the NumPy
+backend); it runs through the real Snakemake and the real DVC (tiny epochs, shortened sweeps)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from mlbasics import config, pipeline
+from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
+from tests.conftest import ROOT as REPO
+
+pytestmark = pytest.mark.engine
+MODEL_SPACE = yaml.safe_load((REPO / "config" / "model-space.yaml").read_text())
+TINY = {
+    "datasets": {name: {"model": {"hidden_layers": [8, 8], "epochs": 2, "batch_size": 64}}
+                 for name in ("gaussians", "iris", "wave")},
+    "variants": {  # sgd, rmsprop, adam and the plain activations are covered by the other variants
+        "activations": {"sweep": {"activation": ["linear", "leaky_relu", "swish", "elu"]}},
+        "optimizers": {"sweep": {"optimizer": ["adagrad", "adadelta", "ftrl"]}},
+    },
+}
+
+
+def model_space(datasets: list[str]) -> dict:
+    params = deep_merge(deep_merge(load_default_params(), MODEL_SPACE), TINY)
+    params["run"]["datasets"] = datasets
+    params["datasets"]["wave"]["options"]["n_samples"] = 400
+    return params
+
+
+def test_the_model_space_config_names_every_option():
+    params = config.validate_params(deep_merge(load_default_params(), MODEL_SPACE))
+    specs = [config.model_spec(params, d, v) for d, v in config.grid(params)]
+    named = {key: {json.dumps(s[key], sort_keys=True) for s in specs} for key in specs[0]}
+    assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu"} <= {json.loads(a) for a in
+                                                                                  named["activation"]}
+    assert {json.loads(o) for o in named["optimizer"]} == {"sgd", "adagrad", "rmsprop", "adam", "adadelta", "ftrl"}
+    assert {json.loads(i) for i in named["initializer"]} == {"glorot_uniform", "glorot_normal", "he_normal",
+                                                             "random_normal", "random_uniform"} | {"glorot_uniform"}
+    assert {json.loads(s)["kind"] for s in named["lr_schedule"] if s != "null"} == {"exponential", "cosine", "step"}
+    assert any(json.loads(d) and isinstance(json.loads(d), list) for d in named["dropout"])
+    assert "true" in named["nesterov"] and any(s != "null" for s in named["early_stopping"])
+    assert '"numpy"' in named["backend"] and '"baseline"' in named["warm_start"]
+    scalers = {params["datasets"][d]["preprocess"]["scaler"] for d in params["run"]["datasets"]}
+    assert {"pca_whiten", "robust", "log_standard"} <= scalers
+    assert "activations-leaky_relu" in config.run_variants(params)
+
+
+def test_the_model_space_runs_through_snakemake(tmp_path):
+    params = model_space(["gaussians", "wave"])
+    project = copy_project(tmp_path / "project", params)
+    run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, timeout=1200)
+    validated = config.validate_params(params)
+    for d, v in config.grid(validated):
+        metrics = json.loads((project / pipeline.METRICS.format(dataset=d, variant=v)).read_text())
+        assert ("mse" if d == "wave" else "accuracy") in metrics, (d, v)
+    stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
+    assert stats["epochs_run"] == 2 and stats["samples_per_s"] > 0
+
+
+def test_the_model_space_runs_through_dvc(tmp_path):
+    project = git_init(copy_project(tmp_path / "project", model_space(["wave"])))
+    run([str(VENV_BIN / "dvc"), "repro"], cwd=project, timeout=1200)
+    status = run([str(VENV_BIN / "dvc"), "status", "--json"], cwd=project)
+    assert json.loads(status.stdout) == {}
+    assert (project / pipeline.METRICS.format(dataset="wave", variant="from-scratch")).is_file()
