@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mlbasics import config, pipeline
-from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 from tests.conftest import ROOT as REPO
+from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 MODEL_SPACE = yaml.safe_load((REPO / "config" / "model-space.yaml").read_text())

@@ -52,11 +52,19 @@ def uninterrupted(tmp_path_factory):
     return folder
 
 
+def evaluate(folder) -> bytes:
+    settings = {**SETTINGS, "tracking": {"uri": f"sqlite:///{folder}/mlflow.db", "experiment": "resume"}}
+    subprocess.run([sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(settings)], cwd=folder,
+                   env=engine_env(), check=True, capture_output=True)
+    return (folder / "reports/toy/v/metrics.json").read_bytes()
+
+
 def test_two_runs_give_identical_bytes(tmp_path, uninterrupted):
     again = prepare(tmp_path)
     subprocess.run(train_command(), cwd=again, env=engine_env(), check=True, capture_output=True)
     assert history(again) == history(uninterrupted)
     assert weights(again) == weights(uninterrupted)
+    assert evaluate(again) == evaluate(uninterrupted)
 
 
 def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, uninterrupted):
