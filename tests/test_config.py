@@ -115,3 +115,51 @@ def test_every_stage_has_settings(params):
 
 def test_schema_is_the_file_in_workflow():
     assert config.SCHEMA_PATH == ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+
+def test_a_sweep_expands_to_stable_readable_ids(params):
+    params["variants"]["act"] = {"sweep": {"activation": ["relu", "tanh", "leaky_relu"]}, "epochs": 3}
+    params["variants"]["grid"] = {"sweep": {"learning_rate": [0.01, 0.001], "hidden_layers": [[64], [32, 16]]}}
+    params["run"]["variants"] = ["baseline", "act", "grid"]
+    validated = config.validate_params(params)
+    ids = config.run_variants(validated)
+    assert ids == ["baseline", "act-relu", "act-tanh", "act-leaky_relu",
+                   "grid-learning_rate_0p01-hidden_layers_64", "grid-learning_rate_0p01-hidden_layers_32x16",
+                   "grid-learning_rate_0p001-hidden_layers_64", "grid-learning_rate_0p001-hidden_layers_32x16"]
+    assert ids == config.run_variants(config.validate_params(params)), "the same ids every time"
+    spec = config.model_spec(validated, "iris", "act-tanh")
+    assert spec["activation"] == "tanh" and spec["epochs"] == 3
+    assert config.model_spec(validated, "iris", "grid-learning_rate_0p001-hidden_layers_32x16")["hidden_layers"] == [
+        32, 16]
+    assert config.stage_param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1] == \
+        "variants.act"  # DVC tracks a swept variant through its definition
+    assert len(config.grid(validated)) == 4 * 8
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"sweep": {"activation": ["relu", "nope"]}}, "variants.bad.sweep.activation[1]: 'nope' is not one of"),
+    ({"sweep": {"colour": [1]}}, "variants.bad.sweep.colour: unknown model key"),
+    ({"sweep": {"dropout": [0.2]}, "dropout": 0.1}, "variants.bad.sweep.dropout: also set outside the sweep"),
+    ({"sweep": {"learning_rate": [-1]}}, "variants.bad.sweep.learning_rate[0]: -1 is less than or equal to"),
+    ({"sweep": {"activation": []}}, "variants.bad.sweep.activation: [] should be non-empty"),
+])
+def test_bad_sweeps_are_named(params, sweep, message):
+    params["variants"]["bad"] = sweep
+    assert error_of(params).startswith(message)
+
+
+@pytest.mark.parametrize("variant, message", [
+    ({"dropout": [0.1, 0.2, 0.3]}, "variants.bad.dropout: 3 rates for"),
+    ({"backend": "numpy"}, "variants.bad.optimizer: the numpy backend trains with sgd"),
+    ({"backend": "numpy", "optimizer": "sgd", "dropout": 0.5}, "variants.bad.dropout: not available with the numpy"),
+    ({"warm_start": "nowhere"}, "variants.bad.warm_start: unknown variant 'nowhere'"),
+])
+def test_impossible_model_combinations_are_named(params, variant, message):
+    params["variants"]["bad"] = variant
+    assert error_of(params).startswith(message)
+
+
+def test_a_warm_started_variant_needs_its_parent_in_the_run(params):
+    params["variants"]["tuned"] = {"warm_start": "sigmoid"}
+    params["run"]["variants"] = ["baseline", "tuned"]
+    assert error_of(params) == "run.variants: 'tuned' warm-starts from 'sigmoid', which must run too"
