@@ -117,7 +117,6 @@ def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, pa
         second = features[shown, 1] if features.shape[1] > 1 else np.zeros(len(features[shown]))
         points = ax.scatter(features[shown, 0], second, c=y[shown], s=6, cmap="viridis")
         fig.colorbar(points, ax=ax, label="target")
-        class_names = []
     for k, name in enumerate(class_names):
         mask = y[shown] == k
         second = features[shown, 1][mask] if features.shape[1] > 1 else np.zeros(mask.sum())
