@@ -86,7 +86,7 @@ def run(script: str, data: Path, threads: int, epochs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="a few: the fixed costs weigh more on fewer")
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each; the best counts")
     args = parser.parse_args()
