@@ -159,3 +159,11 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model.keras", "run_stats.json"]
     stats = json.loads(outputs["stats"].read_text())
     assert stats["threads"] == 1 and stats["epochs_run"] == 2 and stats["train_wall_s"] > 0
+
+
+@pytest.mark.parametrize("scaler", preprocess.SCALERS)
+def test_every_scaler_feeds_a_training_epoch(scaler):
+    ds = datasets.make("iris")
+    arrays, _ = preprocess.preprocess(ds, split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0, scaler=scaler)
+    _, rows, _ = train.fit(arrays, 3, {**SPEC, "epochs": 1}, seed=0)
+    assert len(rows) == 1 and np.isfinite(rows[0][1])
