@@ -247,7 +247,7 @@ def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None
         "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
         "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
-        "evaluate": ["seed", "tracking", f"datasets.{dataset}.model", f"variants.{variant}"],
+        "evaluate": ["seed", "tracking", "overtraining", f"datasets.{dataset}.model", f"variants.{variant}"],
         "report": ["run.variants", "variants"],
         "summary": ["run", "variants"],
     }
@@ -308,7 +308,7 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
                 "model": model_spec(view, dataset, variant)}
     if stage == "evaluate":
         return {"dataset": dataset, "variant": variant, "seed": view["seed"], "tracking": view["tracking"],
-                "model": model_spec(view, dataset, variant)}
+                "overtraining": view["overtraining"], "model": model_spec(view, dataset, variant)}
     if stage == "report":
         return {"dataset": dataset, "variants": run_variants(view)}
     return {"datasets": view["run"]["datasets"], "variants": run_variants(view)}

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from . import plots, preprocess, tracking
+from . import overtraining, plots, preprocess, tracking
 from .io import read_csv, read_json, write_csv, write_json
 
 
@@ -89,7 +89,8 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                   calibration_rows(y_true, y_pred))
         pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
-    write_json(outputs["metrics"], metrics)
+    judged = overtraining.analyse(history, settings.get("overtraining"))
+    write_json(outputs["metrics"], {**metrics, **judged})
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
     track = settings["tracking"]
@@ -97,9 +98,11 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
     run_id = tracking.log_run(
         tracking.resolve_uri(track["uri"]), track["experiment"], variant,
-        tags={"dataset": dataset, "variant": variant}, params=params, history=history,
-        metrics=metrics, stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
+        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"]}, params=params, history=history,
+        metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict"}},
+        stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["model"], inputs["history"], *(outputs[k] for k in outputs)],
     )
     headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
-    print(f"{dataset}/{variant}: test {headline}, MLflow run {run_id}")
+    since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
+    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, MLflow run {run_id}")

@@ -33,6 +33,8 @@ def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) 
     """One line of the comparison: test metrics plus the last epoch's train and validation numbers."""
     last, name = history[-1], plots.history_metric(history)
     return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(metrics)},
+            "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
+            "overfitting_since": metrics.get("overfitting_since", ""),
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
             "train_loss": float(last["loss"]), "val_loss": float(last["val_loss"]),
             f"train_{name}": float(last[name]), f"val_{name}": float(last[f"val_{name}"])}
@@ -74,7 +76,8 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
               "best": best([r for r in rows if r["dataset"] == d])[1]}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
     activations.figure(outputs["activations"])
-    columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss")]
+    columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss",
+                                              "verdict", "best_epoch", "overfitting_since")]
     html = _env().get_template("index.html.j2").render(
         links=links, rows=rows, columns=columns, summary=_rel(outputs["summary"], outputs["index"]),
         activations=_rel(outputs["activations"], outputs["index"]))

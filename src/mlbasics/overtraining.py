@@ -1,0 +1,49 @@
+"""Overtraining analytics of one run, from its per-epoch history: the lecture's closing question - "do you see
+overfitting?" - answered with numbers and a verdict.
+
+- best_epoch: the epoch with the lowest validation loss;
+- overfitting_since: the first epoch after it, when from there on the validation loss stayed above its best for
+  at least `patience` epochs while the training loss kept falling (0: never);
+- loss_gap_final / loss_gap_best: validation minus training loss, at the last and at the best epoch;
+- <metric>_gap_final: training minus validation accuracy (classification) or validation minus training MAE
+  (regression), at the last epoch - positive means the model does better on data it has seen;
+- verdict: overfitting (since an epoch, or a final loss gap above `max_loss_gap`), underfitting (the training
+  loss improved by less than `min_improvement` of its first value, or a final training accuracy below
+  `min_train_accuracy`), else ok.
+"""
+
+from __future__ import annotations
+
+DEFAULT_RULES = {"patience": 3, "max_loss_gap": 0.25, "min_improvement": 0.1, "min_train_accuracy": 0.6}
+
+
+def _series(history: list[dict], key: str) -> list[float]:
+    return [float(row[key]) for row in history]
+
+
+def analyse(history: list[dict], rules: dict | None = None) -> dict:
+    """Flat, DVC-friendly numbers and a verdict for one run's history rows (dicts with epoch, loss, val_loss,
+    and accuracy/val_accuracy or mae/val_mae)."""
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    loss, val = _series(history, "loss"), _series(history, "val_loss")
+    epochs = [int(float(row["epoch"])) for row in history]
+    best = min(range(len(val)), key=lambda i: (val[i], i))
+    since = 0
+    after = range(best + 1, len(val))
+    if len(after) >= rules["patience"] and all(val[i] > val[best] for i in after) and loss[-1] < loss[best]:
+        since = epochs[best + 1]
+    metric = "mae" if "mae" in history[0] else "accuracy"
+    train_metric, val_metric = _series(history, metric), _series(history, f"val_{metric}")
+    metric_gap = (train_metric[-1] - val_metric[-1]) if metric == "accuracy" else (val_metric[-1] - train_metric[-1])
+    improvement = (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
+    loss_gap = val[-1] - loss[-1]
+    if since or loss_gap > rules["max_loss_gap"]:
+        verdict = "overfitting"
+    elif improvement < rules["min_improvement"] or (metric == "accuracy"
+                                                     and train_metric[-1] < rules["min_train_accuracy"]):
+        verdict = "underfitting"
+    else:
+        verdict = "ok"
+    return {"best_epoch": epochs[best], "overfitting_since": since, "loss_gap_final": loss_gap,
+            "loss_gap_best": val[best] - loss[best], f"{metric}_gap_final": metric_gap,
+            "train_loss_improvement": improvement, "verdict": verdict}
