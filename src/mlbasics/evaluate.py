@@ -72,7 +72,8 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     model = keras.saving.load_model(inputs["model"])
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
-    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"])
+    judged = overtraining.analyse(history, settings.get("overtraining"))
+    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     y_true = arrays["y_test"]
     if class_names:
         y_pred = predict_classes(model, arrays["x_test"])
@@ -89,7 +90,6 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                   calibration_rows(y_true, y_pred))
         pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
-    judged = overtraining.analyse(history, settings.get("overtraining"))
     write_json(outputs["metrics"], {**metrics, **judged})
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}

@@ -28,18 +28,24 @@ def history_metric(history: list[dict]) -> str:
     return "mae" if "mae" in history[0] else "accuracy"
 
 
-def training_curves(history: list[dict], title: str, path: str | Path) -> None:
-    """Train vs validation loss and accuracy (or MAE) per epoch: the overtraining picture."""
+def training_curves(history: list[dict], title: str, path: str | Path, judged: dict | None = None) -> None:
+    """Train vs validation loss and accuracy (or MAE) per epoch: the overtraining picture. With the
+    overtraining analytics (`judged`), the best validation epoch is marked and the overfitting region shaded."""
     epochs = _column(history, "epoch")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("loss", history_metric(history)), strict=True):
         ax.plot(epochs, _column(history, metric), label="train")
         ax.plot(epochs, _column(history, f"val_{metric}"), label="validation")
+        if judged:
+            ax.axvline(judged["best_epoch"], color="green", ls=":", label=f"best epoch {judged['best_epoch']}")
+            if judged["overfitting_since"]:
+                ax.axvspan(judged["overfitting_since"], epochs[-1], color="red", alpha=0.08,
+                           label=f"overfitting since {judged['overfitting_since']}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{title}: {judged['verdict']}" if judged else title)
     _save(fig, path)
 
 
