@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import pipeline, plots, report
+from mlbasics import overtraining, pipeline, plots, report
 from mlbasics.io import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -32,12 +32,13 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     """Files as the train and evaluate stages write them (history, metrics, figures)."""
     one = {"dataset": dataset, "variant": variant}
     epochs = np.arange(1, 11)
-    val = 1 / epochs + (0.05 * epochs if overfit else 0)
+    val = 1 / epochs + (0.04 * epochs if overfit else 0)  # overfit: best at epoch 5, rising from 6
     rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val, strict=True)]
     history = root / pipeline.HISTORY.format(**one)
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
     write_json(root / pipeline.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
-               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9})
+               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9,
+               **overtraining.analyse(read_csv(history))})
     plots.training_curves(read_csv(history), variant, root / pipeline.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / pipeline.CONFUSION_PNG.format(**one))
 
@@ -69,5 +70,10 @@ def test_dataset_pages_index_and_summary(tmp_path):
         missing = [t for t in targets if not t.exists()]
         assert not missing, f"{page}: broken links {missing}"
     toy = (tmp_path / "reports/toy/index.html").read_text()
+    # the lecture's question answered on the page: baseline overfits since epoch 6, dropout helped
+    assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in toy
+    helped = "(a smaller train&ndash;validation loss gap than the baseline at a test score no worse):\n    dropout."
+    assert helped in toy
+    assert toy.index(">dropout</a>") < toy.index(">baseline</a>"), "the leaderboard lists the better variant first"
     assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy and 'src="preview.png"' in toy
     assert not any(str(tmp_path) in t for t in (toy, index)), "links are relative (the folder can be zipped)"

@@ -49,6 +49,36 @@ def best(rows: list[dict]) -> tuple[dict, str]:
     return top, f"best test accuracy {top['accuracy']:.4f} ({top['variant']})"
 
 
+def leaderboard(rows: list[dict]) -> list[dict]:
+    """The variants best first: by test accuracy, or by test MSE for regression."""
+    if "mse" in rows[0]:
+        return sorted(rows, key=lambda r: r["mse"])
+    return sorted(rows, key=lambda r: -r["accuracy"])
+
+
+def answer(rows: list[dict]) -> dict:
+    """The lecture's question in words: which variants overfit (since when), and which changes to the baseline
+    helped - a smaller final train-validation loss gap at a test score no worse than the baseline's."""
+    overfit = [f"{r['variant']} (since epoch {r['overfitting_since']})" if r["overfitting_since"] else r["variant"]
+               for r in rows if r["verdict"] == "overfitting"]
+    underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
+    base = next((r for r in rows if r["variant"] == "baseline"), None)
+    helped, compared = [], []
+    if base is not None:
+        score = "mse" if "mse" in base else "accuracy"
+        for r in rows:
+            if r is base:
+                continue
+            gap, base_gap = r["val_loss"] - r["train_loss"], base["val_loss"] - base["train_loss"]
+            better = r[score] <= base[score] if score == "mse" else r[score] >= base[score]
+            compared.append({"variant": r["variant"], "score": score, "delta": r[score] - base[score],
+                             "gap": gap, "base_gap": base_gap, "verdict": r["verdict"]})
+            if gap < base_gap and better:
+                helped.append(r["variant"])
+    return {"overfit": overfit, "underfit": underfit, "helped": helped, "compared": compared,
+            "has_baseline": base is not None}
+
+
 def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
     """The per-dataset report: comparison figure, metrics table, each variant's curves and confusion matrix."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
@@ -60,7 +90,8 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
                 for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"], strict=True)]
     metric = plots.history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
-        dataset=dataset, rows=rows, metrics=table_metrics(rows[0]), metric=metric, sections=sections,
+        dataset=dataset, rows=leaderboard(rows), metrics=table_metrics(rows[0]), metric=metric, sections=sections,
+        answer=answer(rows),
         comparison=_rel(outputs["comparison"], page), preview=_rel(inputs["preview"], page))
     write_text(page, html)
 
