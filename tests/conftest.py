@@ -3,7 +3,6 @@ environment their subprocesses run in."""
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from mlbasics.config import deep_merge  # the merge Snakemake does with --configfile
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -26,16 +27,6 @@ TINY_OVERRIDES = {
         "iris": {"model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}},
     },
 }
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def load_default_params() -> dict:

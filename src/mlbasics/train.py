@@ -280,7 +280,8 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
         return _fit_numpy(arrays, n_classes, spec, seed)
     x, y = arrays["x_train"], arrays["y_train"]
     steps_per_epoch = math.ceil(len(y) / spec["batch_size"])
-    checkpoint = Checkpoint(checkpoint_dir, fingerprint(arrays, spec, seed))
+    # hashing the data costs a pass over it: only when there is a checkpoint to match
+    checkpoint = Checkpoint(checkpoint_dir, fingerprint(arrays, spec, seed) if checkpoint_dir else "")
     resumed = checkpoint.load()
     if resumed:
         model, record = resumed
