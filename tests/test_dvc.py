@@ -50,6 +50,9 @@ def test_plots_show_renders(reproduced, tmp_path):
     html = (tmp_path / "plots" / "index.html").read_text()
     for d in tiny_params()["run"]["datasets"]:
         assert f"loss-{d}" in html and f"confusion-{d}" in html
+        assert f"reports/{d}/baseline/diagnostics.png" in html, "the figures are shown as images"
+    images = list((tmp_path / "plots" / "static").glob("*.png"))
+    assert len(images) == 2 * len(config.grid(tiny_params())), images
 
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
@@ -57,9 +60,9 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
 
     def rerun():
         stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
-        # the reports read the variant definitions too (a sweep's ids come from them), so they are stale at once
+        # the reports and the check read the variant definitions too (a sweep's ids come from them): stale at once
         assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets} | {
-            f"report@{d}" for d in datasets} | {"summary"}
+            f"report@{d}" for d in datasets} | {"summary", "check"}
         run([*DVC, "repro"], cwd=reproduced, timeout=600)
 
     changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)

@@ -44,3 +44,65 @@ def test_confusion_csv_layout(tmp_path):
     rows = read_csv(tmp_path / "c.csv")
     assert rows == [{"true\\predicted": "cat", "cat": "3", "dog": "1"},
                     {"true\\predicted": "dog", "cat": "0", "dog": "4"}]
+
+
+def test_roc_binary_and_multiclass_match_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    p = np.clip(0.5 + 0.35 * (2 * y - 1) + rng.normal(0, 0.3, 200), 0, 1)
+    curves, auc = evaluate.roc(y, p[:, None], ["neg", "pos"])
+    assert auc == pytest.approx(roc_auc_score(y, p)) and 0.8 < auc < 1.0
+    assert list(curves) == ["pos vs neg"]
+    y3 = np.arange(300) % 3
+    scores = rng.dirichlet(np.ones(3), 300) + np.eye(3)[y3]
+    scores /= scores.sum(axis=1, keepdims=True)
+    curves, auc = evaluate.roc(y3, scores, ["a", "b", "c"])
+    assert list(curves) == ["a", "b", "c"]
+    assert auc == pytest.approx(roc_auc_score(y3, scores, multi_class="ovr", average="macro"))
+    assert evaluate.roc(np.zeros(5, int), np.full((5, 1), 0.3), ["a", "b"]) == ({}, None)  # one class: no ROC
+
+
+def _mlp(n_in: int, n_out: int):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((n_in,)), keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(n_out, activation="sigmoid" if n_out == 1 else "softmax")])
+
+
+@pytest.mark.parametrize("kind", ["binary-2d", "multiclass-images", "multiclass-table"])
+def test_diagnostic_panels_for_each_task_kind(kind, tmp_path):
+    """Which panels a run gets: ROC always (classification), the decision boundary for 2-D data, test images
+    and first-layer weights for images. Each figure is drawn for real and saved."""
+    from mlbasics import plots
+
+    rng = np.random.default_rng(1)
+    n_features, n_classes, shape = {"binary-2d": (2, 2, ()), "multiclass-images": (64, 3, (8, 8)),
+                                    "multiclass-table": (4, 3, ())}[kind]
+    x = rng.normal(size=(60, n_features)).astype(np.float32)
+    y = np.arange(60) % n_classes
+    model = _mlp(n_features, 1 if n_classes == 2 else n_classes)
+    scores = model.predict(x, verbose=0)
+    names = [f"c{k}" for k in range(n_classes)]
+    curves, auc = evaluate.roc(y, scores, names)
+    panels = evaluate.classification_panels(model, x, y, evaluate.classes_of(scores), curves, names, shape)
+    drawn = [p.func.__name__ for p in panels]
+    expected = {"binary-2d": ["roc_panel", "boundary_panel"],
+                "multiclass-images": ["roc_panel", "test_images_panel", "weights_panel"],
+                "multiclass-table": ["roc_panel"]}[kind]
+    assert drawn == expected and 0 <= auc <= 1
+    out = tmp_path / "diagnostics.png"
+    plots.diagnostics(kind, panels, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_regression_diagnostics_are_residuals(tmp_path):
+    from functools import partial
+
+    from mlbasics import plots
+
+    y = np.linspace(0, 1, 50)
+    plots.diagnostics("reg", [partial(plots.residuals_panel, y_true=y, y_pred=y + 0.01)], tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000

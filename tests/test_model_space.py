@@ -23,6 +23,7 @@ TINY = {
         "activations": {"sweep": {"activation": ["linear", "leaky_relu", "swish", "elu"]}},
         "optimizers": {"sweep": {"optimizer": ["adagrad", "adadelta", "ftrl"]}},
     },
+    "gates": {"gaussians": {"accuracy": {"min": 0.0}}, "iris": {"accuracy": {"min": 0.0}}},
 }
 
 

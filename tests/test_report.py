@@ -1,3 +1,4 @@
+from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
                **overtraining.analyse(read_csv(history))})
     plots.training_curves(read_csv(history), variant, root / pipeline.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / pipeline.CONFUSION_PNG.format(**one))
+    curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}
+    plots.diagnostics(variant, [partial(plots.roc_panel, curves=curve)], root / pipeline.DIAGNOSTICS_PNG.format(**one))
 
 
 def prefixed(root: Path, named: dict) -> dict:

@@ -20,12 +20,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """The tiny pipeline, run once with --cores 8 against a store that does not exist yet."""
-    project = copy_project(tmp_path_factory.mktemp("snakemake") / "project", tiny_params())
-    assert not (project / "mlflow.db").exists()
-    run([*SNAKEMAKE, "--cores", "8"], cwd=project, timeout=900)
-    return project
+def finished(snakemake_run) -> Path:
+    return snakemake_run
 
 
 def test_every_output_is_written(finished):
@@ -67,10 +63,48 @@ def test_second_run_does_nothing(finished):
     print(f"no-op snakemake: {elapsed:.2f} s")
 
 
+def test_snakemake_report_shows_every_figure_with_its_caption(finished):
+    run([*SNAKEMAKE, "--report", "report.html"], cwd=finished)
+    html = (finished / "report.html").read_text()
+    params = config.load_params(finished / "params.yaml")
+    for d, v in config.grid(params):  # every run's figures, labelled with its dataset and variant
+        assert f'"labels": {{"dataset": "{d}", "variant": "{v}", "figure": "diagnostics"}}' in html, (d, v)
+    for name in ("curves.png", "confusion.png", "diagnostics.png", "metrics.json", "comparison.png", "preview.png",
+                 "summary.csv", "activations.png", "checks.json"):
+        assert f'"name": "{name}"' in html, name
+    assert "overtraining" in html and "decision boundary" in html, "captions are rendered"
+    assert html.count("data:image/png;") >= len(config.grid(params)) * 3, "figures embedded: one file to mail"
+
+
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(finished):
     changed, expected = rerun_after_learning_rate_change(
         finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600))
     assert changed == expected
+
+
+def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(finished):
+    """Raising a threshold reruns only the check; it fails, names each run that misses it, and leaves no
+    reports/checks.json behind. Put back, the check passes again."""
+    original = (finished / "params.yaml").read_text()
+    raw = yaml.safe_load(original)
+    raw["gates"]["iris"] = {"accuracy": {"min": 1.01}}
+    (finished / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        result = run([*SNAKEMAKE, "--cores", "2"], cwd=finished, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        violations = sorted({line.strip() for line in output.splitlines() if line.strip().startswith("gate failed")})
+        assert len(violations) == len(raw["run"]["variants"]), output
+        for variant, line in zip(sorted(raw["run"]["variants"]), violations, strict=True):
+            assert line.startswith(f"gate failed: dataset iris, variant {variant}: accuracy = ")
+            assert line.endswith("below the minimum 1.01")
+        assert "rule train" not in output and "rule evaluate" not in output, "only the check reran"
+        assert not (finished / pipeline.CHECKS).exists()
+    finally:
+        (finished / "params.yaml").write_text(original)
+    run([*SNAKEMAKE, "--cores", "2"], cwd=finished)
+    checks = json.loads((finished / pipeline.CHECKS).read_text())
+    assert checks["passed"] == checks["gates"] == len(config.grid(raw)), "one gate per dataset, on every run"
 
 
 BAD_PARAMS = [
@@ -83,6 +117,9 @@ BAD_PARAMS = [
     (lambda p: p["variants"]["dropout"].update(learning_rate=-0.1),
      "variants.dropout.learning_rate: -0.1 is less than or equal to the minimum of 0"),
     (lambda p: p.pop("seed"), "seed: required key is missing"),
+    (lambda p: p["gates"]["iris"].update(mse={"max": 1}),
+     "gates.iris.mse: not a classification metric (gates take: accuracy,"),
+    (lambda p: p["gates"].update(cifar100={"accuracy": {"min": 0.5}}), "gates.cifar100: unknown dataset 'cifar100'"),
 ]
 
 

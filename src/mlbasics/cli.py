@@ -27,6 +27,7 @@ HELP = {
     "evaluate": "test metrics, confusion matrix, figures and the MLflow run of one variant",
     "report": "the HTML page comparing a dataset's variants",
     "summary": "reports/index.html and reports/summary.csv",
+    "check": "hold every run's metrics against the quality gates in params; fail with one line per violation",
 }
 
 
@@ -142,6 +143,7 @@ def fetch(params: dict, datasets: list[str] | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .check import GateError
     from .download import DownloadError
     from .formats import FormatError
 
@@ -164,4 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (DownloadError, FormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except GateError as exc:
+        print(exc, file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ import yaml
 from . import sources
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary")
+STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check")
 
 
 class ParamsError(ValueError):
@@ -196,11 +196,26 @@ def _check_semantics(params: dict, validator=None) -> None:
             if name not in known:
                 names = ", ".join(sorted(params[kind])) or "none"
                 raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {names})")
+    _check_gates(params)
     for vid, (_, override) in expanded.items():
         for dname, dataset in params["datasets"].items():
             problem = _model_problem({**dataset["model"], **override}, expanded)
             if problem:
                 raise ParamsError(f"variants.{vid}.{problem} (on dataset {dname})")
+
+
+def _check_gates(params: dict) -> None:
+    from .check import gate_problem
+
+    for name, gates in params["gates"].items():
+        if name not in params["datasets"]:
+            raise ParamsError(f"gates.{name}: unknown dataset {name!r} (defined in datasets: "
+                              f"{', '.join(sorted(params['datasets']))})")
+        regression = sources.is_regression(params["datasets"][name])
+        for metric, bounds in gates.items():
+            problem = gate_problem(metric, bounds, regression)
+            if problem:
+                raise ParamsError(f"gates.{name}.{problem}")
 
 
 def _model_problem(spec: dict, variants: dict) -> str | None:
@@ -250,6 +265,7 @@ def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None
         "evaluate": ["seed", "tracking", "overtraining", f"datasets.{dataset}.model", f"variants.{variant}"],
         "report": ["run.variants", "variants"],
         "summary": ["run", "variants"],
+        "check": ["run", "variants", "gates"],
     }
     if stage not in keys:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
@@ -311,4 +327,6 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
                 "overtraining": view["overtraining"], "model": model_spec(view, dataset, variant)}
     if stage == "report":
         return {"dataset": dataset, "variants": run_variants(view)}
+    if stage == "check":
+        return {"datasets": view["run"]["datasets"], "variants": run_variants(view), "gates": view["gates"]}
     return {"datasets": view["run"]["datasets"], "variants": run_variants(view)}

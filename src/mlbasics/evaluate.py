@@ -4,20 +4,68 @@ per-variant figures, and one MLflow run holding params, curves, metrics and arti
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from . import overtraining, plots, preprocess, tracking
 from .io import read_csv, read_json, write_csv, write_json
 
 
-def predict_classes(model, x: np.ndarray) -> np.ndarray:
-    """Class indices: threshold 0.5 for a single sigmoid unit, argmax for softmax."""
-    scores = model.predict(x, verbose=0)
+def classes_of(scores: np.ndarray) -> np.ndarray:
+    """Class indices from model outputs: threshold 0.5 for a single sigmoid unit, argmax for softmax."""
     if scores.shape[-1] == 1:
         return (scores[:, 0] > 0.5).astype(np.int64)
     return scores.argmax(axis=1).astype(np.int64)
+
+
+def predict_classes(model, x: np.ndarray) -> np.ndarray:
+    return classes_of(model.predict(x, verbose=0))
+
+
+def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str]) -> tuple[dict, float | None]:
+    """ROC curves {name: (fpr, tpr, auc)} and the AUC (binary) or macro one-vs-rest AUC (multi-class) over
+    the classes present in the test set; no curves when fewer than two classes are present."""
+    probabilities = np.c_[1 - scores[:, 0], scores[:, 0]] if scores.shape[-1] == 1 else scores
+    present = [k for k in range(len(class_names)) if (y_true == k).any()]
+    if len(present) < 2:
+        return {}, None
+    if len(class_names) == 2:
+        fpr, tpr, _ = roc_curve(y_true, probabilities[:, 1])
+        auc = float(roc_auc_score(y_true, probabilities[:, 1]))
+        return {f"{class_names[1]} vs {class_names[0]}": (fpr, tpr, auc)}, auc
+    curves = {}
+    for k in present:
+        fpr, tpr, _ = roc_curve(y_true == k, probabilities[:, k])
+        curves[class_names[k]] = (fpr, tpr, float(roc_auc_score(y_true == k, probabilities[:, k])))
+    return curves, float(np.mean([c[2] for c in curves.values()]))
+
+
+def first_kernel(model) -> np.ndarray | None:
+    """The input weights (features x units) of the model's first dense layer."""
+    for layer in model.layers:
+        if getattr(layer, "kernel", None) is not None:
+            return np.asarray(layer.kernel)
+    return None
+
+
+def classification_panels(model, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, curves: dict,
+                          class_names: list[str], image_shape: tuple[int, ...]) -> list:
+    """The diagnostics that apply: ROC; for images the test images and first-layer weights; for 2-D data
+    the decision boundary."""
+    panels = [partial(plots.roc_panel, curves=curves)] if curves else []
+    if image_shape:
+        images = x[:25].reshape(-1, *image_shape)
+        panels.append(partial(plots.test_images_panel, images=images, y_true=y_true[:25], y_pred=y_pred[:25],
+                              class_names=class_names))
+        kernel = first_kernel(model)
+        if kernel is not None and kernel.shape[0] == int(np.prod(image_shape)):
+            panels.append(partial(plots.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
+    if x.shape[1] == 2:
+        panels.append(partial(plots.boundary_panel, x=x, y=y_true, class_names=class_names,
+                              predict=lambda grid: classes_of(model.predict(grid, verbose=0, batch_size=4096))))
+    return panels
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, float]:
@@ -75,21 +123,30 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     judged = overtraining.analyse(history, settings.get("overtraining"))
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     y_true = arrays["y_test"]
+    title = f"{dataset} / {variant}: test set"
     if class_names:
-        y_pred = predict_classes(model, arrays["x_test"])
+        scores = model.predict(arrays["x_test"], verbose=0)
+        y_pred = classes_of(scores)
         metrics = classification_metrics(y_true, y_pred, class_names)
+        curves, auc = roc(y_true, scores, class_names)
+        if auc is not None:
+            metrics["roc_auc"] = auc
+        panels = classification_panels(model, arrays["x_test"], y_true, y_pred, curves, class_names,
+                                       preprocess.image_shape(inputs["data"]))
         matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
-        plots.confusion(matrix, class_names, f"{dataset} / {variant}: test set", outputs["confusion_png"])
+        plots.confusion(matrix, class_names, title, outputs["confusion_png"])
         write_confusion(outputs["confusion"], matrix, class_names)
         pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
     else:  # regression: predicted vs true instead of a confusion matrix
         y_pred = model.predict(arrays["x_test"], verbose=0)[:, 0].astype(np.float64)
         metrics = regression_metrics(y_true, y_pred)
-        plots.predicted_vs_true(y_true, y_pred, f"{dataset} / {variant}: test set", outputs["confusion_png"])
+        panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
+        plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
         write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
                   calibration_rows(y_true, y_pred))
         pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
+    plots.diagnostics(title, panels, outputs["diagnostics"])
     write_json(outputs["metrics"], {**metrics, **judged})
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}

@@ -23,11 +23,13 @@ CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
 PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
 CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
 CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
+DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
 ACTIVATIONS_PNG = "reports/activations.png"
+CHECKS = "reports/checks.json"
 
 # stage -> (module that implements it, named outputs)
 OUTPUTS: dict[str, dict[str, str]] = {
@@ -36,12 +38,13 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "preprocess": {"data": PROCESSED, "scaler": SCALER},
     "train": {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
     "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
-                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG},
+                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG},
     "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
     "summary": {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
+    "check": {"checks": CHECKS},
 }
 MODULES = {"download": "download", "dataset": "datasets", "preprocess": "preprocess", "train": "train",
-           "evaluate": "evaluate", "report": "report", "summary": "report"}
+           "evaluate": "evaluate", "report": "report", "summary": "report", "check": "check"}
 # Stages whose jobs run once per dataset x variant / once per dataset / once.
 PER_VARIANT = ("train", "evaluate")
 PER_DATASET = ("download", "dataset", "preprocess", "report")
@@ -87,9 +90,10 @@ def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = 
                      "history": HISTORY.format(**one), "stats": RUN_STATS.format(**one)},
         "report": {"preview": PREVIEW_PNG.format(**one), "metrics": each_variant(METRICS),
                    "history": each_variant(HISTORY), "curves": each_variant(CURVES_PNG),
-                   "confusion_png": each_variant(CONFUSION_PNG)},
+                   "confusion_png": each_variant(CONFUSION_PNG), "diagnostics": each_variant(DIAGNOSTICS_PNG)},
         "summary": {"metrics": each_pair(METRICS), "history": each_pair(HISTORY),
                     "pages": [DATASET_PAGE.format(dataset=d) for d in datasets]},
+        "check": {"metrics": each_pair(METRICS)},
     }[stage]
     return {**io, "code": code(stage)}
 
@@ -99,8 +103,8 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") 
 
 
 def final_targets() -> list[str]:
-    """What `rule all` asks for: the aggregates (which pull in every job of the grid)."""
-    return [INDEX, SUMMARY]
+    """What `rule all` asks for: the aggregates (which pull in every job of the grid) and the quality gates."""
+    return [INDEX, SUMMARY, CHECKS]
 
 
 def fetch_targets(datasets: list[str]) -> list[str]:
@@ -169,4 +173,6 @@ def dvc_yaml(params: dict) -> dict:
         else:
             plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
                                              "title": f"{d}: test confusion matrix"}})
+    # the same figures as the HTML report and Snakemake's report, shown by `dvc plots show` as images
+    plots += [template.format(dataset=d, variant=v) for d, v in pairs for template in (CURVES_PNG, DIAGNOSTICS_PNG)]
     return {"stages": stages, "metrics": metrics, "plots": plots}

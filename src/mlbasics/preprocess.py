@@ -117,17 +117,28 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
 
 
 def save(arrays: dict[str, np.ndarray], class_names: list[str], data_path: str | Path,
-         scaler: Scaler, scaler_path: str | Path) -> None:
+         scaler: Scaler, scaler_path: str | Path, image_shape: tuple[int, ...] = ()) -> None:
+    """`image_shape`: one sample's shape before flattening, for images (the report draws them again)."""
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, class_names=np.array(class_names, dtype=str), **arrays)
+        np.savez(fh, class_names=np.array(class_names, dtype=str),
+                 image_shape=np.array(image_shape, dtype=np.int64), **arrays)
     write_json(scaler_path, scaler.to_dict())
+
+
+META = ("class_names", "image_shape")
 
 
 def load(path: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
     """Arrays x_train, y_train, x_val, y_val, x_test, y_test and the class names."""
     with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files if k != "class_names"}
+        arrays = {k: npz[k] for k in npz.files if k not in META}
         return arrays, [str(c) for c in npz["class_names"]]
+
+
+def image_shape(path: str | Path) -> tuple[int, ...]:
+    """One sample's image shape (height, width[, channels]); () for tabular data."""
+    with np.load(path, allow_pickle=False) as npz:
+        return tuple(int(n) for n in npz["image_shape"]) if "image_shape" in npz.files else ()
 
 
 def load_scaler(path: str | Path) -> Scaler:
@@ -142,4 +153,5 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     arrays, scaler = preprocess(raw, split=settings["split"], seed=settings["seed"],
                                 pixel_scale=settings["pixel_scale"], flatten=settings["flatten"],
                                 scaler=settings["scaler"])
-    save(arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"])
+    shape = raw.x.shape[1:] if raw.x.ndim >= 3 else ()
+    save(arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"], shape)

@@ -26,7 +26,9 @@ def _rel(path: str | Path, start: str | Path) -> str:
 
 
 def table_metrics(metrics: dict) -> list[str]:
-    return REGRESSION_METRICS if "mse" in metrics else TABLE_METRICS
+    if "mse" in metrics:
+        return REGRESSION_METRICS
+    return TABLE_METRICS + (["roc_auc"] if "roc_auc" in metrics else [])
 
 
 def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) -> dict:
@@ -86,8 +88,9 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
             for v, m in zip(variants, inputs["metrics"], strict=True)]
     plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"])
     page = outputs["page"]
-    sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page)}
-                for v, c, m in zip(variants, inputs["curves"], inputs["confusion_png"], strict=True)]
+    sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page)}
+                for v, c, m, g in zip(variants, inputs["curves"], inputs["confusion_png"], inputs["diagnostics"],
+                                      strict=True)]
     metric = plots.history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=leaderboard(rows), metrics=table_metrics(rows[0]), metric=metric, sections=sections,

@@ -50,8 +50,33 @@ def stage_inputs(stage):
     return pipeline.inputs(stage, VARIANTS, DATASETS)
 
 
+# Outputs shown by `snakemake --report report.html`: (stage, output) -> category, subcategory, figure label.
+# Captions live in workflow/report/<output>.rst.
+REPORTED = {
+    ("dataset", "preview"): ("{dataset}", "the data", "preview"),
+    ("evaluate", "curves"): ("{dataset}", "{variant}", "learning curves"),
+    ("evaluate", "confusion_png"): ("{dataset}", "{variant}", "confusion matrix"),
+    ("evaluate", "diagnostics"): ("{dataset}", "{variant}", "diagnostics"),
+    ("evaluate", "metrics"): ("{dataset}", "{variant}", "metrics"),
+    ("report", "comparison"): ("{dataset}", "all variants", "comparison"),
+    ("summary", "summary"): ("all datasets", None, "summary table"),
+    ("summary", "activations"): ("all datasets", None, "activations"),
+    ("check", "checks"): ("all datasets", None, "quality gates"),
+}
+CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+
+
 def stage_outputs(stage):
-    return pipeline.outputs(stage)
+    """The stage's named outputs, the ones in REPORTED flagged for Snakemake's report."""
+    named = pipeline.outputs(stage)
+    for name, path in named.items():
+        if (stage, name) in REPORTED:
+            category, subcategory, figure = REPORTED[(stage, name)]
+            caption = CAPTIONS / f"{'confusion' if name == 'confusion_png' else name}.rst"
+            labels = {"dataset": "{dataset}", "variant": "{variant}"} if subcategory == "{variant}" else {}
+            named[name] = report(path, caption=str(caption), category=category, subcategory=subcategory,
+                                 labels={**labels, "figure": figure})
+    return named
 
 
 def dataset_source(wildcards):

@@ -12,6 +12,24 @@ rule report:
         "python -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
 
 
+localrules:
+    check,
+
+
+rule check:
+    """The quality gates (params `gates`): fails, one line per violation, when a run misses one."""
+    input:
+        **stage_inputs("check"),
+    output:
+        **stage_outputs("check"),
+    params:
+        settings=settings("check"),
+    log:
+        "logs/check.log",
+    shell:
+        "python -m mlbasics check --settings {params.settings:q} > {log} 2>&1"
+
+
 rule summary:
     """reports/index.html linking every dataset, and reports/summary.csv (one row per dataset x variant)."""
     input:

@@ -1,0 +1,62 @@
+"""Quality gates: the `check` stage holds every run's metrics.json against the thresholds in params
+(`gates: {dataset: {metric: {min: x, max: y}}}`) and fails the pipeline with one line per violated gate.
+Passing, it writes reports/checks.json with every comparison made."""
+
+from __future__ import annotations
+
+from .io import read_json, write_json
+
+# The metrics a gate may name, by task: the test metrics and the overtraining numbers of metrics.json.
+OVERTRAINING = ["loss_gap_final", "loss_gap_best", "train_loss_improvement", "best_epoch"]
+CLASSIFICATION = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "accuracy_gap_final",
+                  *OVERTRAINING]
+REGRESSION = ["mse", "mae", "r2", "mae_gap_final", *OVERTRAINING]
+
+
+class GateError(Exception):
+    """One or more gates failed; the message holds one line per violation."""
+
+
+def gate_problem(metric: str, bounds: dict, regression: bool) -> str | None:
+    """Why a gate in params cannot work, or None."""
+    allowed = REGRESSION if regression else CLASSIFICATION
+    if metric not in allowed:
+        task = "regression" if regression else "classification"
+        return f"{metric}: not a {task} metric (gates take: {', '.join(allowed)})"
+    if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+        return f"{metric}: min {bounds['min']} is above max {bounds['max']}"
+    return None
+
+
+def judge(gates: dict, runs: dict[tuple[str, str], dict]) -> list[dict]:
+    """Every gate applied to every run of its dataset: rows of dataset, variant, metric, value, bound,
+    threshold and whether it passed. A metric missing from a run (e.g. ROC AUC with one class) fails."""
+    rows = []
+    for (dataset, variant), metrics in runs.items():
+        for metric, bounds in gates.get(dataset, {}).items():
+            value = metrics.get(metric)
+            for bound, threshold in sorted(bounds.items()):
+                ok = value is not None and (value >= threshold if bound == "min" else value <= threshold)
+                rows.append({"dataset": dataset, "variant": variant, "metric": metric, "value": value,
+                             "bound": bound, "threshold": threshold, "passed": ok})
+    return rows
+
+
+def describe(row: dict) -> str:
+    """One line per violation: dataset, variant, metric, value, threshold."""
+    value = "missing" if row["value"] is None else f"{row['value']:.4g}"
+    side = "below the minimum" if row["bound"] == "min" else "above the maximum"
+    return (f"gate failed: dataset {row['dataset']}, variant {row['variant']}: {row['metric']} = {value}, "
+            f"{side} {row['threshold']:g}")
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The check stage: every run's metrics in; reports/checks.json out, or GateError naming each violation."""
+    pairs = [(d, v) for d in settings["datasets"] for v in settings["variants"]]
+    runs = {pair: read_json(path) for pair, path in zip(pairs, inputs["metrics"], strict=True)}
+    rows = judge(settings["gates"], runs)
+    failed = [describe(r) for r in rows if not r["passed"]]
+    if failed:
+        raise GateError("\n".join(failed))
+    write_json(outputs["checks"], {"gates": len(rows), "passed": len(rows), "results": rows})
+    print(f"check: {len(rows)} gates passed over {len(runs)} runs")

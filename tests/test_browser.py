@@ -1,0 +1,113 @@
+"""A real browser (Debian's headless Chromium, driven by Selenium through Debian's chromedriver) opens
+reports/index.html of the tiny Snakemake run, follows every link, and checks that every image loads and no
+link is broken. Screenshots of every page land in artifacts/browser/ (a CI artifact).
+
+.ci/run installs chromium and chromium-driver. Elsewhere the test skips when they are missing; under CI
+(CI=true) a missing browser is a failure, so the check cannot silently vanish."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pytest
+
+from mlbasics import pipeline
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.engine
+ARTIFACTS = Path(os.environ.get("MLBASICS_ARTIFACTS", ROOT / "artifacts")) / "browser"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+         "--disable-dev-shm-usage", "--window-size=1400,1000"]
+
+
+def _browser():
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (binary and driver):
+        message = "Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in FLAGS:
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _browser()
+    yield driver
+    driver.quit()
+
+
+PAGE_STATE = """
+return {
+  images: Array.from(document.images).map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]),
+  links: Array.from(document.links).map(a => a.href),
+  ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
+  height: document.documentElement.scrollHeight,
+};
+"""
+
+
+def _local_path(url: str) -> Path:
+    parsed = urlparse(url)
+    assert parsed.scheme == "file", f"link leaves the report folder: {url}"
+    return Path(unquote(parsed.path))
+
+
+def crawl(driver, start: Path, shots: Path) -> dict[Path, dict]:
+    """Every page reachable from `start` by links, each with its images, links and element ids."""
+    pages: dict[Path, dict] = {}
+    queue = [start.resolve()]
+    while queue:
+        page = queue.pop(0)
+        if page in pages:
+            continue
+        driver.get(page.as_uri())
+        state = driver.execute_script(PAGE_STATE)
+        pages[page] = state
+        driver.set_window_size(1400, min(int(state["height"]) + 120, 12000))
+        name = page.relative_to(start.parent).as_posix().replace("/", "_").replace(".html", ".png")
+        driver.save_screenshot(str(shots / name))
+        for href in state["links"]:
+            target = _local_path(urldefrag(href).url)
+            if target.suffix == ".html" and target.exists():
+                queue.append(target.resolve())
+    return pages
+
+
+def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser, snakemake_run):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    index = snakemake_run / pipeline.INDEX
+    pages = crawl(browser, index, ARTIFACTS)
+    datasets = ["gaussians", "iris"]
+    assert {p.relative_to(snakemake_run).as_posix() for p in pages} == {
+        pipeline.INDEX, *(pipeline.DATASET_PAGE.format(dataset=d) for d in datasets)}
+    broken, unloaded, images = [], [], 0
+    for page, state in pages.items():
+        for src, loaded in state["images"]:
+            images += 1
+            if not loaded:
+                unloaded.append(f"{page.name} in {page.parent.name}: {src}")
+        for href in state["links"]:
+            url, fragment = urldefrag(href)
+            target = _local_path(url)
+            if not target.exists():
+                broken.append(f"{page}: {href}")
+            elif fragment and fragment not in pages.get(target.resolve(), {}).get("ids", []):
+                broken.append(f"{page}: {href} (no element with id {fragment!r})")
+    assert not unloaded, f"images that did not load: {unloaded}"
+    assert not broken, f"broken links: {broken}"
+    # index: the activations figure; each dataset page: preview, comparison, and per variant curves,
+    # confusion matrix and diagnostics (2 variants here)
+    assert images == 1 + len(datasets) * (2 + 2 * 3)
+    assert len(list(ARTIFACTS.glob("*.png"))) >= len(pages)
