@@ -67,6 +67,12 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert float(rows[1]["accuracy"]) == 0.95 and int(rows[0]["epochs"]) == 10
     index = outputs["index"].read_text()
     assert "best test accuracy 0.9500 (dropout)" in index
+    # the index alone answers the question for every dataset: who overfits since when, what helped
+    glance = index[index.index("Overtraining at a glance"):index.index("All runs")]
+    for d in datasets:
+        row = glance[glance.index(f">{d}</a>"):]
+        row = row[:row.index("</tr>")]
+        assert "<td>baseline (since epoch 6)</td>" in row and "<td>dropout</td>" in row, row
     for page in [outputs["index"], *(tmp_path / pipeline.DATASET_PAGE.format(dataset=d) for d in datasets)]:
         targets = local_targets(page)
         assert targets, page

@@ -107,7 +107,8 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
     header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
     write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
     links = [{"dataset": d, "href": _rel(p, outputs["index"]),
-              "best": best([r for r in rows if r["dataset"] == d])[1]}
+              "best": best([r for r in rows if r["dataset"] == d])[1],
+              "answer": answer([r for r in rows if r["dataset"] == d])}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
     activations.figure(outputs["activations"])
     columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss",
