@@ -84,7 +84,7 @@ def grid_outputs(params: dict) -> list[str]:
              for p in pipeline.outputs(stage, d).values()]
     files += [p for d, v in config.grid(params) for stage in pipeline.PER_VARIANT
               for p in pipeline.outputs(stage, d, v).values()]
-    return files + list(pipeline.outputs("summary").values()) + list(pipeline.outputs("check").values())
+    return files + [p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()]
 
 
 def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callable[[], object]) -> tuple[set, set]:
@@ -106,7 +106,7 @@ def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callabl
     expected = {p for d in datasets for stage in pipeline.PER_VARIANT
                 for p in pipeline.outputs(stage, d, variant).values()}
     expected |= {p for d in datasets for p in pipeline.outputs("report", d).values()}
-    expected |= set(pipeline.outputs("summary").values()) | set(pipeline.outputs("check").values())
+    expected |= {p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()}
     return changed, expected
 
 

@@ -24,9 +24,38 @@ DVC = [str(VENV_BIN / "dvc")]
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
-    project = git_init(copy_project(tmp_path_factory.mktemp("dvc") / "project", tiny_params()))
-    run([*DVC, "repro"], cwd=project, timeout=900)
+    """The tiny pipeline through `dvc repro`, tracking offline: the jobs only record their runs and the
+    final track stage imports them."""
+    params = tiny_params()
+    params["tracking"]["mode"] = "offline"
+    project = git_init(copy_project(tmp_path_factory.mktemp("dvc") / "project", params))
+    result = run([*DVC, "repro"], cwd=project, timeout=900)
+    (project.parent / "repro.out").write_text(result.stdout + result.stderr)
     return project
+
+
+def test_offline_runs_are_imported_once_under_one_dvc_parent(reproduced):
+    from mlflow import MlflowClient
+
+    params = config.load_params(reproduced / "params.yaml")
+    tracked = json.loads((reproduced / pipeline.TRACKED).read_text())
+    output = (reproduced.parent / "repro.out").read_text()
+    assert output.count("run recorded offline in reports/") == len(config.grid(params)), "the jobs logged nothing"
+    n = tracked["runs"]
+    assert f"track: {n} runs in sqlite:///mlflow.db (experiment mlbasics), {n} imported now" in output
+    for _ in range(2):  # importing again, by hand, changes nothing
+        again = run([str(VENV_BIN / "python"), "-m", "mlbasics", "track", "--params", "params.yaml"], cwd=reproduced)
+        assert f"{len(config.grid(params))} runs in sqlite:///mlflow.db" in again.stdout
+        assert "0 imported now" in again.stdout
+    client = MlflowClient(f"sqlite:///{reproduced / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
+    runs = client.search_runs([experiment])
+    parents = [r for r in runs if r.data.tags["mlbasics.role"] == "pipeline"]
+    children = [r for r in runs if r.data.tags["mlbasics.role"] == "variant"]
+    assert len(parents) == 1 and parents[0].data.tags["engine"] == "dvc"
+    assert sorted((r.data.tags["dataset"], r.info.run_name) for r in children) == sorted(config.grid(params))
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert all(r.data.tags["engine"] == "dvc" and len(r.data.tags["git_commit"]) == 40 for r in children)
 
 
 def test_repro_writes_every_output_and_is_then_up_to_date(reproduced):
@@ -60,9 +89,9 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
 
     def rerun():
         stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
-        # the reports and the check read the variant definitions too (a sweep's ids come from them): stale at once
+        # the reports, the check and the track read the variant definitions too (sweep ids come from them)
         assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets} | {
-            f"report@{d}" for d in datasets} | {"summary", "check"}
+            f"report@{d}" for d in datasets} | {"summary", "check", "track"}
         run([*DVC, "repro"], cwd=reproduced, timeout=600)
 
     changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)

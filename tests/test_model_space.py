@@ -23,7 +23,9 @@ TINY = {
         "activations": {"sweep": {"activation": ["linear", "leaky_relu", "swish", "elu"]}},
         "optimizers": {"sweep": {"optimizer": ["adagrad", "adadelta", "ftrl"]}},
     },
-    "gates": {"gaussians": {"accuracy": {"min": 0.0}}, "iris": {"accuracy": {"min": 0.0}}},
+    # two epochs do not reach the config's gates; the check stage still runs every gate (and passes)
+    "gates": {"gaussians": {"accuracy": {"min": 0.0}}, "iris": {"accuracy": {"min": 0.0}},
+              "wave": {"r2": {"min": -1e9}}},
 }
 
 

@@ -37,22 +37,70 @@ def test_every_output_is_written(finished):
     assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_class_0", "f1_class_1"}
 
 
-def test_each_variant_is_one_complete_mlflow_run(finished):
-    params = config.load_params(finished / "params.yaml")
-    client = MlflowClient(f"sqlite:///{finished / 'mlflow.db'}")
+PROVENANCE = {"git_commit", "git_dirty", "params_sha256", "data_sha256", "fingerprint", "host", "device",
+              "python_version", "tensorflow_version", "keras_version", "mlflow_version", "engine", "dataset",
+              "variant", "verdict"}
+
+
+def _runs(project: Path, role: str):
+    params = config.load_params(project / "params.yaml")
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"])
-    runs = client.search_runs([experiment.experiment_id])
+    return client, client.search_runs([experiment.experiment_id], filter_string=f"tags.`mlbasics.role` = '{role}'")
+
+
+def test_one_parent_run_and_one_complete_child_per_variant(finished):
+    params = config.load_params(finished / "params.yaml")
+    client, runs = _runs(finished, "variant")
+    _, parents = _runs(finished, "pipeline")
+    assert len(parents) == 1 and parents[0].data.tags["engine"] == "snakemake"
     assert sorted((r.data.tags["dataset"], r.info.run_name) for r in runs) == sorted(config.grid(params))
     for r in runs:
         dataset, variant = r.data.tags["dataset"], r.info.run_name
         spec = config.model_spec(params, dataset, variant)
         assert r.info.status == "FINISHED"
+        assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert set(r.data.tags) >= PROVENANCE, PROVENANCE - set(r.data.tags)
         assert r.data.params["epochs"] == str(spec["epochs"]) and r.data.params["dropout"] == str(spec["dropout"])
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
         metrics = json.loads((finished / pipeline.METRICS.format(dataset=dataset, variant=variant)).read_text())
         assert r.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+        assert r.data.tags["fingerprint"] == metrics["fingerprint"], "the same fingerprint in metrics.json"
+        assert r.data.tags["data_sha256"] == metrics["data_sha256"]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
-        assert {"model.keras", "history.csv", "metrics.json", "curves.png", "confusion.png"} <= artifacts
+        assert {"history.csv", "metrics.json", "curves.png", "confusion.png", "diagnostics.png"} <= artifacts
+    tracked = json.loads((finished / pipeline.TRACKED).read_text())
+    assert tracked["runs"] == len(runs)
+    assert f"{len(runs)} runs in" in (finished / "logs/track.log").read_text()
+    assert "0 imported now" in (finished / "logs/track.log").read_text(), "online: every job logged its own run"
+
+
+def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictions(finished):
+    import mlflow.pyfunc
+    import numpy as np
+
+    from mlbasics import preprocess
+
+    _, runs = _runs(finished, "variant")
+    run = next(r for r in runs if r.data.tags["dataset"] == "iris" and r.info.run_name == "baseline")
+    mlflow.set_tracking_uri(f"sqlite:///{finished / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert model.metadata.signature is not None
+    assert model.metadata.get_input_schema().input_types()[0] == np.float32
+    arrays, names = preprocess.load(finished / pipeline.PROCESSED.format(dataset="iris"))
+    predicted = np.asarray(model.predict(arrays["x_test"])).argmax(axis=1)
+    rows = (finished / pipeline.PREDICTIONS.format(dataset="iris", variant="baseline")).read_text().splitlines()[1:]
+    assert [names[k] for k in predicted] == [line.split(",")[1] for line in rows]
+
+
+def test_compare_prints_and_writes_the_leaderboard_from_mlflow(finished, tmp_path):
+    params = config.load_params(finished / "params.yaml")
+    result = run([sys.executable, "-m", "mlbasics", "compare", "--csv", str(tmp_path / "board.csv")], cwd=finished)
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["dataset", "variant", "accuracy"]
+    assert len(lines) == 1 + len(config.grid(params)) + 1  # header, runs, "wrote ..."
+    board = (tmp_path / "board.csv").read_text().splitlines()
+    assert len(board) == 1 + len(config.grid(params)) and "verdict" in board[0] and "train_wall_s" in board[0]
 
 
 def test_second_run_does_nothing(finished):
@@ -80,6 +128,18 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
     changed, expected = rerun_after_learning_rate_change(
         finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600))
     assert changed == expected
+    # MLflow: the rerun is a second invocation - a new parent holding the rerun variant's runs, each linked
+    # to the run it replaces; the leaderboard shows only the current runs
+    _, runs = _runs(finished, "variant")
+    _, parents = _runs(finished, "pipeline")
+    assert len(parents) == 2
+    newest = max(parents, key=lambda r: r.info.start_time).info.run_id
+    rerun = [r for r in runs if r.data.tags["mlflow.parentRunId"] == newest]
+    assert sorted(r.info.run_name for r in rerun) == ["dropout", "dropout"]
+    by_id = {r.info.run_id: r for r in runs}
+    for r in rerun:
+        old = by_id[r.data.tags["mlbasics.replaces"]]
+        assert old.data.tags["mlbasics.replaced_by"] == r.info.run_id and old.info.run_name == "dropout"
 
 
 def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(finished):

@@ -1,7 +1,9 @@
+import json
 import subprocess
 import sys
 import textwrap
 
+import pytest
 from mlflow import MlflowClient
 
 from mlbasics import tracking
@@ -33,11 +35,14 @@ def test_log_run_records_params_curves_metrics_artifacts(tmp_path):
     curve = client.get_metric_history(run_id, "val_loss")
     assert sorted(m.step for m in curve) == [1, 2, 3, 4, 5]
     assert [a.path for a in client.list_artifacts(run_id)] == ["metrics.json"]
+    parent = client.get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["mlbasics.role"] == "pipeline" and parent.info.status == "FINISHED"
 
 
 def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
     """The measured failure: 8 processes creating a new sqlite store at once. The lock must prevent it."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = engine_env(MLBASICS_INVOCATION="snakemake-test-1", MLBASICS_ENGINE="snakemake")
     script = textwrap.dedent(f"""
         import sys
         from mlbasics import tracking
@@ -45,14 +50,101 @@ def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
         tracking.log_run({uri!r}, "parallel", "job" + sys.argv[1], tags={{"job": sys.argv[1]}},
                          params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}}, artifacts=[])
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=engine_env(), stderr=subprocess.PIPE,
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE,
                               text=True) for i in range(8)]
     failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=300) != 0]
     assert not failures, failures[0]
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("parallel")
-    runs = client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`mlbasics.role` = 'variant'")
     assert sorted(r.info.run_name for r in runs) == [f"job{i}" for i in range(8)]
+    parents = client.search_runs([experiment.experiment_id], filter_string="tags.`mlbasics.role` = 'pipeline'")
+    assert len(parents) == 1, "one invocation, one parent, even when 8 jobs race to create it"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parents[0].info.run_id}
     for r in runs:
         assert r.info.status == "FINISHED"
         assert len(client.get_metric_history(r.info.run_id, "loss")) == 10
+
+
+def _record(uid_tag: str = "", dataset: str = "iris", variant: str = "baseline", invocation: str = "dvc-1-1") -> dict:
+    record = tracking.make_record(run_name=variant, tags={"dataset": dataset, "variant": variant, "verdict": "ok"},
+                                  params={"epochs": 5}, history=HISTORY, metrics={"accuracy": 0.9},
+                                  stats={"train_wall_s": 1.5}, artifacts=[])
+    record["invocation"] = {"id": invocation, "engine": "dvc"}
+    return record
+
+
+def test_importing_a_record_twice_creates_one_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = _record()
+    first, new = tracking.import_record(uri, "exp", record)
+    again, new_again = tracking.import_record(uri, "exp", record)
+    assert (first, new, new_again) == (again, True, False)
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    assert len(runs) == 2, "the child and its parent"
+
+
+def test_a_half_logged_run_is_replaced_on_retry(tmp_path):
+    """An attempt that died mid-way leaves a run that is not FINISHED; the next attempt deletes it and logs
+    the record again, so no run misses metrics."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = _record()
+    client = MlflowClient(uri)
+    experiment_id = tracking.ensure_experiment(uri, "exp")
+    broken = client.create_run(experiment_id, run_name="baseline", tags={"mlbasics.uid": record["uid"]})
+    run_id, new = tracking.import_record(uri, "exp", record)
+    assert new and run_id != broken.info.run_id
+    assert client.get_run(broken.info.run_id).info.lifecycle_stage == "deleted"
+    assert len(client.get_metric_history(run_id, "val_loss")) == 5
+
+
+def test_a_rerun_attaches_to_a_new_parent_and_links_the_run_it_replaces(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    old, _ = tracking.import_record(uri, "exp", _record(invocation="dvc-1-1"))
+    other, _ = tracking.import_record(uri, "exp", _record(variant="dropout", invocation="dvc-1-1"))
+    new, _ = tracking.import_record(uri, "exp", _record(invocation="dvc-2-2"))
+    client = MlflowClient(uri)
+    old_run, new_run = client.get_run(old), client.get_run(new)
+    assert new_run.data.tags["mlbasics.replaces"] == old and old_run.data.tags["mlbasics.replaced_by"] == new
+    assert new_run.data.tags["mlflow.parentRunId"] != old_run.data.tags["mlflow.parentRunId"]
+    assert "mlbasics.replaces" not in client.get_run(other).data.tags
+    rows = tracking.leaderboard(uri, "exp")
+    assert sorted(r["run_id"] for r in rows) == sorted([new, other]), "replaced runs are left out"
+    assert len(tracking.leaderboard(uri, "exp", include_replaced=True)) == 3
+
+
+def test_an_unreachable_store_keeps_the_run_and_says_how_it_gets_imported(tmp_path, capsys):
+    from tests.loopback import dead_url
+
+    record = _record()
+    path = tmp_path / "mlflow_run.json"
+    tracking.write_record(path, record)
+    assert tracking.log_online(dead_url(), "exp", record, path, retries=1, backoff=0.1) is None
+    message = capsys.readouterr().out
+    assert "could not log to MLflow" in message and str(path) in message and "track" in message
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the store is back (here: another one): the track stage logs it
+    summary = tracking.sync(uri, "exp", [path], tmp_path / "runs.json")
+    assert summary["imported_now"] == 1
+    assert tracking.sync(uri, "exp", [path], tmp_path / "runs.json")["imported_now"] == 0
+
+
+def test_preflight_names_the_server_and_the_ways_out():
+    from tests.loopback import dead_url
+
+    tracking.preflight("sqlite:///anything.db")  # local stores need no server
+    with pytest.raises(tracking.TrackingError, match="unreachable") as caught:
+        tracking.preflight(dead_url(), timeout=2)
+    assert "python -m mlbasics server" in str(caught.value) and "tracking.mode: offline" in str(caught.value)
+
+
+def test_fingerprint_depends_on_what_decides_the_result_only():
+    git = {"git_commit": "abc", "git_dirty": "false"}
+    software = {"tensorflow_version": "2.21.0"}
+    a = tracking.fingerprint({"seed": 1}, "d" * 64, git, software)
+    assert a == tracking.fingerprint({"seed": 1}, "d" * 64, {**git, "git_dirty": "true"}, software)
+    assert a["fingerprint"] != tracking.fingerprint({"seed": 2}, "d" * 64, git, software)["fingerprint"]
+    assert a["fingerprint"] != tracking.fingerprint({"seed": 1}, "e" * 64, git, software)["fingerprint"]
+    tags = tracking.provenance_tags(a, git, software)
+    assert {"host", "device", "git_dirty", "data_sha256", "params_sha256"} <= set(tags)
+    assert json.dumps(tags)  # plain strings

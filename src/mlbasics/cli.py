@@ -18,7 +18,7 @@ import yaml
 from . import config, pipeline
 
 # Each stage runs `run` of its module (pipeline.MODULES); report.py holds two stages.
-RUN_FUNCTION = {"summary": "run_summary"}
+RUN_FUNCTION = {"summary": "run_summary", "track": "run_track"}
 HELP = {
     "download": "fetch and verify one dataset's files into the cache, write data/raw/<dataset>.download.json",
     "dataset": "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
@@ -28,6 +28,7 @@ HELP = {
     "report": "the HTML page comparing a dataset's variants",
     "summary": "reports/index.html and reports/summary.csv",
     "check": "hold every run's metrics against the quality gates in params; fail with one line per violation",
+    "track": "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
 }
 
 
@@ -57,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a params file against the schema; print the grid")
     p.add_argument("--params", type=Path, action="append",
                    help="params file; repeat to merge several, later ones winning (default: params.yaml)")
+    p = sub.add_parser("server", help="start `mlflow server` on 127.0.0.1 (settings: tracking.server in params)")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--port", type=int, help="default: tracking.server.port")
+    p.add_argument("--backend-store-uri", help="default: tracking.server.backend_store_uri")
+    p.add_argument("--artifacts-destination", help="default: tracking.server.artifacts_destination")
+    p = sub.add_parser("compare", help="leaderboard of the runs in MLflow: print it, optionally write it as CSV")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="for tracking.uri and .experiment")
+    p.add_argument("--uri", help="tracking URI (default: MLFLOW_TRACKING_URI, else tracking.uri)")
+    p.add_argument("--experiment", help="default: tracking.experiment")
+    p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
+    p.add_argument("--all", action="store_true", help="also runs that a rerun has replaced")
+    p.add_argument("--csv", type=Path, help="also write the leaderboard to this CSV file")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))
@@ -83,6 +96,12 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     settings = config.stage_settings(params, args.command, dataset, variant)
     if args.command == "download":
         settings["policy"] = config.fetch_policy(params)
+    if args.command == "evaluate":  # how to log, not what: kept out of the stage's settings (see tracking)
+        settings["tracking"] = params["tracking"]
+    if args.command == "train" and params["tracking"]["mode"] == "online":
+        from . import tracking  # DVC has no start hook: fail before training, not after it
+
+        tracking.preflight(tracking.resolve_uri(params["tracking"]["uri"]))
     return settings
 
 
@@ -142,10 +161,45 @@ def fetch(params: dict, datasets: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def serve(args: argparse.Namespace, track: dict) -> int:
+    """Run `mlflow server` on 127.0.0.1 in the foreground (Ctrl-C stops it)."""
+    import os
+
+    from . import tracking
+
+    server = track["server"]
+    command = tracking.server_command(args.port or server["port"],
+                                      args.backend_store_uri or server["backend_store_uri"],
+                                      args.artifacts_destination or server["artifacts_destination"])
+    print(f"mlflow server on http://127.0.0.1:{command[command.index('--port') + 1]} "
+          f"(point the pipeline at it: tracking.uri or MLFLOW_TRACKING_URI)", flush=True)
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def compare(args: argparse.Namespace, track: dict) -> int:
+    from . import tracking
+
+    uri = args.uri or tracking.resolve_uri(track["uri"])
+    rows = tracking.leaderboard(uri, args.experiment or track["experiment"], include_replaced=args.all)
+    if args.dataset:
+        rows = [r for r in rows if r["dataset"] in args.dataset]
+    if not rows:
+        raise UsageError(f"no runs in {uri} (experiment {args.experiment or track['experiment']})")
+    print(tracking.write_leaderboard(rows, args.csv))
+    if args.csv:
+        print(f"wrote {args.csv} ({len(rows)} runs)")
+    return 0
+
+
+SERVICES = {"server": serve, "compare": compare}
+
+
 def main(argv: list[str] | None = None) -> int:
     from .check import GateError
     from .download import DownloadError
     from .formats import FormatError
+    from .tracking import TrackingError
 
     args = _parser().parse_args(argv)
     try:
@@ -159,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "dvc-yaml":
             return write_dvc_yaml(args.params, args.output, args.check)
+        if args.command in ("server", "compare"):
+            return SERVICES[args.command](args, config.load_params(args.params)["tracking"])
         run_stage(args.command, settings_from_args(args), args.threads)
         return 0
     except (config.ParamsError, UsageError) as exc:
@@ -169,4 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except GateError as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except TrackingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ import yaml
 from . import sources
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check")
+STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
 
 
 class ParamsError(ValueError):
@@ -262,10 +262,11 @@ def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None
         "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
         "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
         "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
-        "evaluate": ["seed", "tracking", "overtraining", f"datasets.{dataset}.model", f"variants.{variant}"],
+        "evaluate": ["seed", "overtraining", f"datasets.{dataset}.model", f"variants.{variant}"],
         "report": ["run.variants", "variants"],
         "summary": ["run", "variants"],
         "check": ["run", "variants", "gates"],
+        "track": ["run", "variants", "tracking"],
     }
     if stage not in keys:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
@@ -323,10 +324,12 @@ def stage_settings(params: dict, stage: str, dataset: str | None = None, variant
         return {"dataset": dataset, "variant": variant, "seed": view["seed"],
                 "model": model_spec(view, dataset, variant)}
     if stage == "evaluate":
-        return {"dataset": dataset, "variant": variant, "seed": view["seed"], "tracking": view["tracking"],
+        return {"dataset": dataset, "variant": variant, "seed": view["seed"],
                 "overtraining": view["overtraining"], "model": model_spec(view, dataset, variant)}
     if stage == "report":
         return {"dataset": dataset, "variants": run_variants(view)}
     if stage == "check":
         return {"datasets": view["run"]["datasets"], "variants": run_variants(view), "gates": view["gates"]}
+    if stage == "track":
+        return {"datasets": view["run"]["datasets"], "variants": run_variants(view), "tracking": view["tracking"]}
     return {"datasets": view["run"]["datasets"], "variants": run_variants(view)}

@@ -71,7 +71,7 @@ def mnist5k(seed: int = 0) -> Dataset:
 
 def _file(receipt: dict, name: str) -> Path:
     """A file the download stage verified, checked again here: the pickle and archive readers trust it."""
-    from .download import sha256_file
+    from .io import sha256_file
 
     for entry in receipt["files"]:
         if entry["name"] == name:

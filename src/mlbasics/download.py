@@ -12,7 +12,6 @@ The receipt (data/raw/<dataset>.download.json) lists the files and hashes the da
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shutil
 import socket
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import sources
-from .io import write_json
+from .io import sha256_file, write_json
 
 DEFAULT_POLICY = {"cache_dir": "data/downloads", "mirrors": [], "retries": 2, "timeout": 60}
 
@@ -34,14 +33,6 @@ class DownloadError(RuntimeError):
     def __init__(self, message: str, detail: str = ""):
         super().__init__(message)
         self.detail = detail or message
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _get(url: str, file: sources.RemoteFile, workdir: Path) -> Path:

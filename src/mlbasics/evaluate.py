@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
 from . import overtraining, plots, preprocess, tracking
-from .io import read_csv, read_json, write_csv, write_json
+from .io import read_csv, read_json, sha256_file, write_csv, write_json
 
 
 def classes_of(scores: np.ndarray) -> np.ndarray:
@@ -147,19 +147,31 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
-    write_json(outputs["metrics"], {**metrics, **judged})
+    git, software = tracking.git_state(), tracking.versions()
+    model_settings = {k: v for k, v in settings.items() if k != "tracking"}
+    prints = tracking.fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
+    write_json(outputs["metrics"], {**metrics, **judged, **prints})
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
-    track = settings["tracking"]
     params = {**{k: json.dumps(v) if isinstance(v, list) else v for k, v in settings["model"].items()},
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
-    run_id = tracking.log_run(
-        tracking.resolve_uri(track["uri"]), track["experiment"], variant,
-        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"]}, params=params, history=history,
-        metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict"}},
+    record = tracking.make_record(
+        run_name=variant, params=params, history=history,
+        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"],
+              **tracking.provenance_tags(prints, git, software)},
+        metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
-        artifacts=[inputs["model"], inputs["history"], *(outputs[k] for k in outputs)],
-    )
+        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
+        model={"path": str(inputs["model"]), "data": str(inputs["data"])})
+    tracking.write_record(outputs["run"], record)
+    track = tracking.settings_from_env(settings.get("tracking") or {})
     headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
-    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, MLflow run {run_id}")
+    if track.get("mode", "online") == "online":
+        run_id = tracking.log_online(tracking.resolve_uri(track["uri"]), track["experiment"], record, outputs["run"],
+                                     retries=track.get("retries", 4))
+        where = f"MLflow run {run_id}" if run_id else f"run kept in {outputs['run']}"
+    else:
+        where = f"run recorded offline in {outputs['run']}"
+    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
+

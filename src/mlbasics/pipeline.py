@@ -24,12 +24,14 @@ PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
 CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
 CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
 DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
+RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
 ACTIVATIONS_PNG = "reports/activations.png"
 CHECKS = "reports/checks.json"
+TRACKED = "reports/mlflow_runs.json"
 
 # stage -> (module that implements it, named outputs)
 OUTPUTS: dict[str, dict[str, str]] = {
@@ -38,13 +40,16 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "preprocess": {"data": PROCESSED, "scaler": SCALER},
     "train": {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
     "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
-                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG},
+                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG,
+                 "run": RUN_RECORD},
     "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
     "summary": {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
     "check": {"checks": CHECKS},
+    "track": {"runs": TRACKED},
 }
 MODULES = {"download": "download", "dataset": "datasets", "preprocess": "preprocess", "train": "train",
-           "evaluate": "evaluate", "report": "report", "summary": "report", "check": "check"}
+           "evaluate": "evaluate", "report": "report", "summary": "report", "check": "check",
+           "track": "tracking"}
 # Stages whose jobs run once per dataset x variant / once per dataset / once.
 PER_VARIANT = ("train", "evaluate")
 PER_DATASET = ("download", "dataset", "preprocess", "report")
@@ -94,6 +99,7 @@ def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = 
         "summary": {"metrics": each_pair(METRICS), "history": each_pair(HISTORY),
                     "pages": [DATASET_PAGE.format(dataset=d) for d in datasets]},
         "check": {"metrics": each_pair(METRICS)},
+        "track": {"runs": each_pair(RUN_RECORD)},
     }[stage]
     return {**io, "code": code(stage)}
 
@@ -103,8 +109,9 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") 
 
 
 def final_targets() -> list[str]:
-    """What `rule all` asks for: the aggregates (which pull in every job of the grid) and the quality gates."""
-    return [INDEX, SUMMARY, CHECKS]
+    """What `rule all` asks for: the aggregates (which pull in every job of the grid), the quality gates and
+    the runs in MLflow."""
+    return [INDEX, SUMMARY, CHECKS, TRACKED]
 
 
 def fetch_targets(datasets: list[str]) -> list[str]:

@@ -1,25 +1,60 @@
-"""MLflow tracking: a side module the stages call; no stage's outputs depend on it.
+"""MLflow tracking: one parent run per pipeline invocation, one child run per (dataset, variant), provenance
+tags on every run, and nothing lost when the store is busy, unreachable or far away.
 
-A new sqlite store crashes in schema migration when several processes create it at once (measured:
-8 fresh writers, 0-1 survive), while an existing store takes parallel writers fine. So the store and
-the experiment are created under a file lock, by whichever job comes first.
+Every evaluate job first writes its run as a record, reports/<d>/<v>/mlflow_run.json: tags, params, per-epoch
+and test metrics, artifacts, and a unique id. Online (`tracking.mode: online`, the default) the job then logs
+the record to the store at once, retrying with backoff; if the store stays away the record is kept and the job
+goes on. Offline (`tracking.mode: offline`, for compute nodes with no route to the server) the job only writes
+the record. The last stage, `track` (a local rule), logs every record not yet in the store: importing is
+idempotent (a record's uid is a tag of its run), so runs written offline or during an outage land there,
+exactly once.
+
+A new sqlite store crashes in schema migration when several processes create it at once (measured: 8 fresh
+writers, 0-1 survive), while an existing store takes parallel writers fine. So the store, the experiment and
+each invocation's parent run are created under a file lock.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import time
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
 from filelock import FileLock
 
+from .io import read_json, write_json
+
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
+LOCK = Path(".mlbasics") / "tracking.lock"  # for stores that are not a local file (servers)
+ENV_INVOCATION, ENV_ENGINE, ENV_TRACKING = "MLBASICS_INVOCATION", "MLBASICS_ENGINE", "MLBASICS_TRACKING"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or written; the message says what to do."""
+
+
+# MLflow's client retries a refused connection 7 times with backoff up to 2 minutes each, per request, and
+# times out after 120 s. Our own retries (log_online) redo the whole, idempotent import instead, so keep
+# MLflow's short (the environment can still override these).
+MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                        "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+for _key, _value in MLFLOW_HTTP_DEFAULTS.items():
+    os.environ.setdefault(_key, _value)
 
 
 def resolve_uri(configured: str) -> str:
     """MLFLOW_TRACKING_URI, when set, wins over the URI in params.yaml."""
     return os.environ.get("MLFLOW_TRACKING_URI") or configured
+
+
+def is_server(uri: str) -> bool:
+    return urlparse(uri).scheme in ("http", "https")
 
 
 def _local_store(uri: str) -> Path | None:
@@ -32,53 +67,376 @@ def _local_store(uri: str) -> Path | None:
     return None
 
 
+def _lock(uri: str) -> FileLock:
+    store = _local_store(uri)
+    path = Path(str(store) + ".lock") if store else LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
+
+
+def preflight(uri: str, timeout: float = 5.0) -> None:
+    """Fail early, with what to do, when a tracking server does not answer its health check."""
+    if not is_server(uri):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise TrackingError(
+        f"MLflow tracking server {uri} is unreachable ({problem}): start it (python -m mlbasics server), "
+        "point tracking.uri or MLFLOW_TRACKING_URI elsewhere, or set tracking.mode: offline to log later")
+
+
 def ensure_experiment(uri: str, name: str) -> str:
     """Create the store (if local and new) and the experiment once, safely under parallel jobs."""
     from mlflow import MlflowClient
 
-    store = _local_store(uri)
-    if store is None:
-        return _get_or_create(MlflowClient(uri), name)
-    store.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(store) + ".lock"):
-        return _get_or_create(MlflowClient(uri), name)
+    with _lock(uri):
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name(name)
+        return experiment.experiment_id if experiment else client.create_experiment(name)
 
 
-def _get_or_create(client, name: str) -> str:
-    experiment = client.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment else client.create_experiment(name)
+# --- who is running: the invocation (one parent run each) ---------------------------------------------------
+
+def invocation() -> dict:
+    """This job's pipeline invocation: set by the Snakefile for every job it starts (MLBASICS_INVOCATION);
+    under DVC the `dvc` process this job descends from; otherwise this process alone."""
+    if os.environ.get(ENV_INVOCATION):
+        return {"id": os.environ[ENV_INVOCATION], "engine": os.environ.get(ENV_ENGINE, "snakemake")}
+    import psutil
+
+    for parent in psutil.Process().parents():
+        try:  # `dvc repro`, `python -m dvc exp run`, `.venv/bin/python .venv/bin/dvc ...`
+            is_dvc = parent.name() == "dvc" or "dvc" in [Path(c).name for c in parent.cmdline()[:3]]
+            if is_dvc:
+                return {"id": f"dvc-{parent.pid}-{int(parent.create_time())}", "engine": "dvc"}
+        except psutil.Error:
+            continue
+    return {"id": f"cli-{os.getpid()}-{uuid.uuid4().hex[:8]}", "engine": "cli"}
 
 
-def _chunks(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+def new_invocation_id(engine: str) -> str:
+    return f"{engine}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], params: dict,
-            history: list[dict], metrics: dict[str, float], artifacts: list[str | Path],
-            stats: dict[str, float] | None = None) -> str:
-    """One run: params, per-epoch curves (step = epoch), final test metrics (prefixed test_), run statistics
-    (wall time, speed, memory; prefixed run_), artifacts. Returns the run id."""
+# --- provenance ---------------------------------------------------------------------------------------------
+
+def git_state(cwd: str | Path = ".") -> dict[str, str]:
+    """The commit checked out and whether the working tree differs from it ('unknown' outside git)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git_commit": "unknown", "git_dirty": "unknown"}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
+
+
+def device() -> str:
+    """What trained: the GPU model(s) TensorFlow sees, else the CPU model."""
+    try:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+        if names:
+            return "GPU: " + ", ".join(names)
+    except Exception:
+        pass
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu} x{os.cpu_count()}"
+
+
+def versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python_version": platform.python_version()}
+    for package in ("tensorflow", "keras", "mlflow"):
+        try:
+            found[f"{package}_version"] = version(package)
+        except PackageNotFoundError:
+            found[f"{package}_version"] = "none"
+    return found
+
+
+def fingerprint(settings: dict, data_sha256: str, git: dict[str, str], software: dict[str, str]) -> dict[str, str]:
+    """What decides a run's result, hashed: its resolved settings, its data, the code and the software. The
+    same on every machine and every rerun of the same thing, so it goes into metrics.json too."""
+    import hashlib
+
+    params_sha = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    whole = json.dumps([params_sha, data_sha256, git["git_commit"], software], sort_keys=True)
+    return {"fingerprint": hashlib.sha256(whole.encode()).hexdigest()[:16], "params_sha256": params_sha,
+            "data_sha256": data_sha256, "git_commit": git["git_commit"]}
+
+
+def provenance_tags(prints: dict[str, str], git: dict[str, str], software: dict[str, str]) -> dict[str, str]:
+    """Tags for a run: the fingerprint's parts plus where and how it ran."""
+    tags = {**prints, **git, **software, "host": socket.gethostname(), "device": device()}
+    if os.environ.get("SLURM_JOB_ID"):
+        tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
+    return tags
+
+
+# --- records: a run as data ---------------------------------------------------------------------------------
+
+def make_record(*, run_name: str, tags: dict[str, str], params: dict, history: list[dict],
+                metrics: dict[str, float], stats: dict[str, float] | None, artifacts: list[str | Path],
+                model: dict | None = None, started: float | None = None) -> dict:
+    """Everything one MLflow run will hold, as JSON: the per-epoch curves (step = epoch), the test metrics
+    (prefixed test_), run statistics (prefixed run_), artifact paths, and the model to log with its signature
+    (`model`: paths of the .keras file and of the data whose first test rows are the input example)."""
+    now = int(time.time() * 1000)
+    curves = [[key, float(row[key]), int(float(row["epoch"]))] for row in history for key in row if key != "epoch"]
+    final = [[f"test_{k}", float(v), 0] for k, v in metrics.items()]
+    final += [[f"run_{k}", float(v), 0] for k, v in (stats or {}).items()]
+    return {"uid": uuid.uuid4().hex, "run_name": run_name, "invocation": invocation(),
+            "start_time": int((started or time.time()) * 1000), "end_time": now,
+            "tags": {k: str(v) for k, v in tags.items()}, "params": {k: str(v) for k, v in params.items()},
+            "metrics": curves + final, "artifacts": [str(p) for p in artifacts], "model": model}
+
+
+def _find_uid(client, experiment_id: str, uid: str):
+    runs = client.search_runs([experiment_id], filter_string=f"tags.`mlbasics.uid` = '{uid}'", max_results=5)
+    return runs[0] if runs else None
+
+
+def parent_run(client, uri: str, experiment_id: str, inv: dict) -> str:
+    """The invocation's parent run, created by whichever of its jobs comes first."""
+    with _lock(uri):
+        found = client.search_runs(
+            [experiment_id], max_results=1,
+            filter_string=f"tags.`mlbasics.invocation` = '{inv['id']}' and tags.`mlbasics.role` = 'pipeline'")
+        if found:
+            return found[0].info.run_id
+        name = f"{inv['engine']} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        run = client.create_run(experiment_id, run_name=name, tags={
+            "mlbasics.role": "pipeline", "mlbasics.invocation": inv["id"], "engine": inv["engine"],
+            "host": socket.gethostname(), **git_state()})
+        client.set_terminated(run.info.run_id, status="FINISHED")
+        return run.info.run_id
+
+
+def _previous(client, experiment_id: str, tags: dict) -> str | None:
+    """The latest run of the same dataset and variant that nothing has replaced yet."""
+    query = (f"tags.dataset = '{tags['dataset']}' and tags.variant = '{tags['variant']}' "
+             "and tags.`mlbasics.role` = 'variant'")
+    for run in client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"],
+                                  max_results=20):
+        if "mlbasics.replaced_by" not in run.data.tags:
+            return run.info.run_id
+    return None
+
+
+def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
+    """Log a record as a child of its invocation's parent run, unless a finished run holds it already.
+    Returns (run id, whether it was logged now). A half-logged run (an earlier attempt that died) is deleted
+    and logged again, so a retry never leaves a run with missing metrics."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     experiment_id = ensure_experiment(uri, experiment)
     client = MlflowClient(uri)
-    run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+    existing = _find_uid(client, experiment_id, record["uid"])
+    if existing is not None and existing.info.status == "FINISHED":
+        return existing.info.run_id, False
+    if existing is not None:
+        client.delete_run(existing.info.run_id)
+    parent = parent_run(client, uri, experiment_id, record["invocation"])
+    replaces = _previous(client, experiment_id, record["tags"]) if "dataset" in record["tags"] else None
+    tags = {**record["tags"], "mlflow.parentRunId": parent, "mlbasics.uid": record["uid"],
+            "mlbasics.role": "variant", "mlbasics.invocation": record["invocation"]["id"],
+            "engine": record["invocation"]["engine"], **({"mlbasics.replaces": replaces} if replaces else {})}
+    run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record["start_time"], tags=tags)
     run_id = run.info.run_id
     try:
-        now = int(time.time() * 1000)
-        epoch_metrics = [Metric(key, float(row[key]), now, int(row["epoch"]))
-                         for row in history for key in row if key != "epoch"]
-        final = [Metric(f"test_{k}", float(v), now, 0) for k, v in metrics.items()]
-        final += [Metric(f"run_{k}", float(v), now, 0) for k, v in (stats or {}).items()]
-        client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()],
+        stamp = record["end_time"]
+        metrics = [Metric(k, v, stamp, step) for k, v, step in record["metrics"]]
+        client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
-        for batch in _chunks(epoch_metrics + final, MAX_BATCH):
-            client.log_batch(run_id, metrics=batch)
-        for path in artifacts:
-            client.log_artifact(run_id, str(path))
+        for start in range(0, len(metrics), MAX_BATCH):
+            client.log_batch(run_id, metrics=metrics[start:start + MAX_BATCH])
+        for path in record["artifacts"]:
+            client.log_artifact(run_id, path)
+        if record.get("model"):
+            log_model(uri, run_id, record["model"])
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
-    client.set_terminated(run_id, status="FINISHED")
-    return run_id
+    client.set_terminated(run_id, status="FINISHED", end_time=record["end_time"])
+    if replaces:
+        client.set_tag(replaces, "mlbasics.replaced_by", run_id)
+    client.set_terminated(parent, status="FINISHED")  # the parent ends with its latest child
+    return run_id, True
+
+
+def log_model(uri: str, run_id: str, model: dict) -> None:
+    """The Keras model in MLflow's tensorflow flavour, with a signature and the first test rows as the input
+    example, so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
+    import keras
+    import mlflow
+    import mlflow.tensorflow
+    import numpy as np
+    from mlflow.models import infer_signature
+
+    from . import preprocess
+    from .train import register_custom_layers
+
+    register_custom_layers()
+    loaded = keras.saving.load_model(model["path"])
+    arrays, _ = preprocess.load(model["data"])
+    example = np.asarray(arrays["x_test"][:5], dtype=np.float32)
+    signature = infer_signature(example, loaded.predict(example, verbose=0))
+    requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in versions().items()
+                    if p in ("tensorflow_version", "keras_version")]
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.tensorflow.log_model(loaded, name="model", signature=signature, input_example=example,
+                                    pip_requirements=requirements)
+
+
+def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
+               backoff: float = 2.0) -> str | None:
+    """Log a record now, retrying with exponential backoff; None (and a message saying where the run is kept
+    and how it gets imported) if the store stays unreachable."""
+    for attempt in range(retries + 1):
+        try:
+            return import_record(uri, experiment, record)[0]
+        except Exception as exc:
+            if attempt == retries:
+                print(f"warning: could not log to MLflow at {uri} after {retries + 1} attempts "
+                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); the run is kept "
+                      f"in {record_path} and the pipeline's track stage imports it "
+                      "(or: python -m mlbasics track --params params.yaml)")
+                return None
+            time.sleep(backoff * 2 ** attempt)
+    return None
+
+
+def write_record(path: str | Path, record: dict) -> None:
+    write_json(path, record)
+
+
+def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str | Path) -> dict:
+    """The track stage: make sure every record is a finished run in the store; write the run ids."""
+    preflight(uri)
+    rows, imported = [], 0
+    for path in record_paths:
+        record = read_json(path)
+        try:
+            run_id, new = import_record(uri, experiment, record)
+        except Exception as exc:
+            raise TrackingError(f"{path}: could not log to MLflow at {uri}: {exc}".splitlines()[0]) from exc
+        imported += new
+        rows.append({"record": str(path), "uid": record["uid"], "run_id": run_id,
+                     "dataset": record["tags"].get("dataset"), "variant": record["tags"].get("variant")})
+    summary = {"uri": uri, "experiment": experiment, "runs": len(rows), "records": rows}
+    write_json(output, summary)  # the same file whenever the store holds the same runs (DVC: up to date)
+    return {**summary, "imported_now": imported}
+
+
+def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], params: dict,
+            history: list[dict], metrics: dict[str, float], artifacts: list[str | Path],
+            stats: dict[str, float] | None = None) -> str:
+    """One run logged at once (no record file, no retries): for scripts and tests."""
+    record = make_record(run_name=run_name, tags=tags, params=params, history=history, metrics=metrics,
+                         stats=stats, artifacts=artifacts)
+    return import_record(uri, experiment, record)[0]
+
+
+def settings_from_env(default: dict) -> dict:
+    """The tracking settings a Snakemake job got from its pipeline (MLBASICS_TRACKING), else `default`.
+    They travel outside the stage's settings so that changing the URI reruns no evaluation (the track stage
+    reruns and imports every run into the new store)."""
+    raw = os.environ.get(ENV_TRACKING)
+    return json.loads(raw) if raw else default
+
+
+def run_track(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The track stage (last, local): every run record of the grid into the store, each exactly once."""
+    track = settings["tracking"]
+    uri = resolve_uri(track["uri"])
+    summary = sync(uri, track["experiment"], inputs["runs"], outputs["runs"])
+    print(f"track: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
+          f"{summary['imported_now']} imported now")
+
+
+# --- the tracking server and comparisons without the UI -----------------------------------------------------
+
+def server_command(port: int, backend_store_uri: str, artifacts_destination: str, workers: int = 1) -> list[str]:
+    """`mlflow server` bound to 127.0.0.1 (never all interfaces), serving artifacts itself so that jobs need
+    only its URL."""
+    import sys
+
+    return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", backend_store_uri, "--artifacts-destination", artifacts_destination,
+            "--workers", str(workers)]
+
+
+LEADERBOARD = ["dataset", "variant", "accuracy", "f1_macro", "roc_auc", "mse", "r2", "verdict",
+               "overfitting_since", "train_wall_s", "run_id", "start_time"]
+
+
+def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> list[dict]:
+    """One row per (dataset, variant) run in the store - the current ones unless `include_replaced` -
+    best first within each dataset (test accuracy, or lowest test MSE for regression)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise TrackingError(f"no experiment {experiment!r} in {uri}")
+    runs = client.search_runs([found.experiment_id], filter_string="tags.`mlbasics.role` = 'variant'",
+                              max_results=50000)
+    rows = []
+    for run in runs:
+        if run.data.tags.get("mlbasics.replaced_by") and not include_replaced:
+            continue
+        m = run.data.metrics
+        rows.append({"dataset": run.data.tags.get("dataset"), "variant": run.data.tags.get("variant"),
+                     **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2",
+                                                        "overfitting_since")},
+                     "verdict": run.data.tags.get("verdict"), "train_wall_s": m.get("run_train_wall_s"),
+                     "run_id": run.info.run_id,
+                     "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))})
+
+    def rank(row: dict) -> tuple:
+        score = -row["accuracy"] if row["accuracy"] is not None else (row["mse"] or 0.0)
+        return row["dataset"] or "", score
+
+    return sorted(rows, key=rank)
+
+
+
+def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
+    """The leaderboard as text for the terminal (the columns some run fills) and, optionally, as CSV."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=LEADERBOARD).dropna(axis=1, how="all")
+    if csv_path:
+        from .io import atomic_path
+
+        with atomic_path(csv_path) as tmp:
+            frame.to_csv(tmp, index=False)
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")

@@ -9,6 +9,7 @@ from snakemake.exceptions import WorkflowError
 
 from mlbasics import config as params_config
 from mlbasics import pipeline
+from mlbasics import tracking
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 try:
@@ -20,10 +21,30 @@ except params_config.ParamsError as exc:
 DATASETS = PARAMS["run"]["datasets"]
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
 VARIANTS = params_config.run_variants(PARAMS)  # sweeps expanded to their variant ids
+# What every job inherits from this invocation: its id (one MLflow parent run per invocation; a cluster job
+# re-reading this file keeps the id it was given) and how to track. Tracking travels here, not in the rules'
+# params, so that pointing MLflow elsewhere reruns no evaluation - only the track rule, which imports every run.
+os.environ.setdefault(tracking.ENV_INVOCATION, tracking.new_invocation_id("snakemake"))
+os.environ.setdefault(tracking.ENV_ENGINE, "snakemake")
+os.environ[tracking.ENV_TRACKING] = json.dumps(PARAMS["tracking"], sort_keys=True)
+
+
 # Jobs run `python -m mlbasics`: put the environment Snakemake runs from (which holds mlbasics) first on
 # PATH, so `.venv/bin/snakemake` works without activating the virtual environment.
 envvars:
     "PATH",
+    tracking.ENV_INVOCATION,
+    tracking.ENV_ENGINE,
+    tracking.ENV_TRACKING,
+
+
+onstart:
+    # online tracking needs its server now: fail before any job rather than after the training
+    if PARAMS["tracking"]["mode"] == "online":
+        try:
+            tracking.preflight(tracking.resolve_uri(PARAMS["tracking"]["uri"]))
+        except tracking.TrackingError as exc:
+            raise WorkflowError(str(exc)) from None
 
 
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -14,6 +14,22 @@ rule report:
 
 localrules:
     check,
+    track,
+
+
+rule track:
+    """Every run record into MLflow, exactly once, under this invocation's parent run (local: the login node
+    reaches the tracking server; compute nodes may not)."""
+    input:
+        **stage_inputs("track"),
+    output:
+        **stage_outputs("track"),
+    params:
+        settings=settings("track"),
+    log:
+        "logs/track.log",
+    shell:
+        "python -m mlbasics track --settings {params.settings:q} > {log} 2>&1"
 
 
 rule check:
