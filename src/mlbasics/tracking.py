@@ -330,7 +330,10 @@ def log_online(uri: str, experiment: str, record: dict, record_path: str | Path,
                       f"in {record_path} and the pipeline's track stage imports it "
                       "(or: python -m mlbasics track --params params.yaml)")
                 return None
-            time.sleep(backoff * 2 ** attempt)
+            wait = backoff * 2 ** attempt
+            print(f"MLflow at {uri} failed ({type(exc).__name__}), attempt {attempt + 1} of {retries + 1}: "
+                  f"retrying in {wait:g} s", flush=True)
+            time.sleep(wait)
     return None
 
 
