@@ -417,9 +417,10 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         if run.data.tags.get("mlbasics.replaced_by") and not include_replaced:
             continue
         m = run.data.metrics
+        since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
         rows.append({"dataset": run.data.tags.get("dataset"), "variant": run.data.tags.get("variant"),
-                     **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2",
-                                                        "overfitting_since")},
+                     **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
+                     "overfitting_since": since,
                      "verdict": run.data.tags.get("verdict"), "train_wall_s": m.get("run_train_wall_s"),
                      "run_id": run.info.run_id,
                      "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))})
@@ -437,6 +438,8 @@ def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=LEADERBOARD).dropna(axis=1, how="all")
+    if "overfitting_since" in frame:
+        frame["overfitting_since"] = frame["overfitting_since"].astype("Int64")
     if csv_path:
         from .io import atomic_path
 
