@@ -135,8 +135,8 @@ def tiny_project(tmp_path: Path) -> Path:
 
 
 def settings_for(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
-    """A stage's settings as the CLI builds them from a params file (the download stage also gets its fetch policy)."""
+    """A stage's settings as the CLI builds them from a params file (with the download stage's fetch policy and
+    the evaluate stage's tracking)."""
     from mlbasics import config
 
-    settings = config.stage_settings(params, stage, dataset, variant)
-    return {**settings, "policy": config.fetch_policy(params)} if stage == "download" else settings
+    return config.job_settings(params, stage, dataset, variant)

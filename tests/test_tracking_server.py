@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -120,3 +121,26 @@ def test_a_server_down_at_start_stops_the_pipeline_before_any_job(tmp_path):
 def test_the_server_command_binds_to_loopback_only():
     command = tracking.server_command(5000, "sqlite:///mlflow.db", "mlartifacts")
     assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_eight_parallel_jobs_log_complete_runs_to_a_server(server):
+    script = textwrap.dedent(f"""
+        import sys
+        from mlbasics import tracking
+        history = [{{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e}} for e in range(1, 11)]
+        tracking.log_run({server.url!r}, "parallel", "job" + sys.argv[1], tags={{"job": sys.argv[1]}},
+                         params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}}, artifacts=[])
+    """)
+    env = engine_env(MLBASICS_INVOCATION="snakemake-server-test", MLBASICS_ENGINE="snakemake")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE, text=True)
+             for i in range(8)]
+    failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=300) != 0]
+    assert not failures, failures[0]
+    client = MlflowClient(server.url)
+    experiment = client.get_experiment_by_name("parallel").experiment_id
+    runs = client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'")
+    assert sorted(r.info.run_name for r in runs) == [f"job{i}" for i in range(8)]
+    assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert len(client.get_metric_history(r.info.run_id, "val_loss")) == 10

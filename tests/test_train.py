@@ -167,3 +167,22 @@ def test_every_scaler_feeds_a_training_epoch(scaler):
     arrays, _ = preprocess.preprocess(ds, split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0, scaler=scaler)
     _, rows, _ = train.fit(arrays, 3, {**SPEC, "epochs": 1}, seed=0)
     assert len(rows) == 1 and np.isfinite(rows[0][1])
+
+
+def test_mixed_precision_trains_with_a_float32_output_and_leaves_the_policy_as_it_was(gaussian_arrays):
+    """The GPU option runs unchanged on a CPU: float16 hidden layers, float32 output and loss."""
+    import keras
+
+    try:
+        model, rows, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 2, "mixed_precision": True}, seed=0)
+        assert model.get_layer("hidden_1").compute_dtype == "float16"
+        assert model.get_layer("output").compute_dtype == "float32" and model.output.dtype == "float32"
+        assert np.isfinite(rows[-1][1])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model, _, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 1}, seed=0)
+    assert model.get_layer("hidden_1").compute_dtype == "float32"
+
+
+def test_one_device_trains_without_a_distribution_strategy():
+    assert train.distribution_strategy() is None, "CPU-only here: the same code path as a single GPU"

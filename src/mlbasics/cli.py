@@ -93,11 +93,7 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
     if variant and variant not in config.expand_variants(params["variants"]):
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
-    settings = config.stage_settings(params, args.command, dataset, variant)
-    if args.command == "download":
-        settings["policy"] = config.fetch_policy(params)
-    if args.command == "evaluate":  # how to log, not what: kept out of the stage's settings (see tracking)
-        settings["tracking"] = params["tracking"]
+    settings = config.job_settings(params, args.command, dataset, variant)
     if args.command == "train" and params["tracking"]["mode"] == "online":
         from . import tracking  # DVC has no start hook: fail before training, not after it
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,39 @@ def fetch_policy(params: dict) -> dict:
     """How the download stage fetches (mirrors, retries, timeout): deliberately not stage settings, since it
     does not change what lands in the cache, so editing it reruns nothing."""
     return {k: params["download"][k] for k in FETCH_POLICY_KEYS}
+
+
+SLURM_SITE_DEFAULTS = {"partition": "", "account": "", "gpu_partition": "", "gpus": 1, "gpu_model": "",
+                       "cpus_per_gpu": 2}
+
+
+def slurm_site(path: str | Path, environ: dict | None = None) -> dict[str, str]:
+    """The slurm profile's site settings as MLBASICS_SLURM_<KEY> variables: the environment, else the site
+    file, else the defaults. An unknown key in the site file is an error naming it."""
+    environ = os.environ if environ is None else environ
+    site = dict(SLURM_SITE_DEFAULTS)
+    if Path(path).is_file():
+        given = _read_yaml(Path(path))
+        unknown = sorted(set(given) - set(site))
+        if unknown:
+            raise ParamsError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(site)})")
+        site.update({k: v for k, v in given.items() if v is not None})
+    resolved = {f"MLBASICS_SLURM_{k.upper()}": str(environ.get(f"MLBASICS_SLURM_{k.upper()}", v))
+                for k, v in site.items()}
+    if not resolved["MLBASICS_SLURM_GPU_PARTITION"]:
+        resolved["MLBASICS_SLURM_GPU_PARTITION"] = resolved["MLBASICS_SLURM_PARTITION"]
+    return resolved
+
+
+def job_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """A job's stage settings plus what it needs that must not rerun it when changed: the download stage's
+    fetch policy, the evaluate stage's tracking settings (Snakemake passes both from outside the rule's params)."""
+    settings = stage_settings(params, stage, dataset, variant)
+    if stage == "download":
+        settings["policy"] = fetch_policy(params)
+    if stage == "evaluate":
+        settings["tracking"] = params["tracking"]
+    return settings
 
 
 def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:

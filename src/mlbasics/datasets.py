@@ -77,8 +77,11 @@ def _file(receipt: dict, name: str) -> Path:
         if entry["name"] == name:
             path = Path(entry["path"])
             if not path.is_file():
-                raise formats.FormatError(f"{name}: not in the cache at {path}; download it again "
-                                          f"(snakemake --forcerun download, or dvc repro -f download@<dataset>)")
+                raise formats.FormatError(
+                    f"{name}: not in the cache at {path}. Jobs never download (on a cluster the compute nodes "
+                    "may have no network): fetch on a machine that has it - `snakemake fetch --cores 1` (or "
+                    "--forcerun download) on the login node, `dvc repro -f download@<dataset>` - and keep the "
+                    "cache on a filesystem the compute nodes share")
             if sha256_file(path) != entry["sha256"]:
                 raise formats.FormatError(f"{name}: {path} does not match its sha256 {entry['sha256']}")
             return path

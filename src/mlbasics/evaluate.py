@@ -158,13 +158,14 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     record = tracking.make_record(
         run_name=variant, params=params, history=history,
         tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"],
-              **tracking.provenance_tags(prints, git, software)},
+              **tracking.provenance_tags(prints, git, software),
+              **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
         model={"path": str(inputs["model"]), "data": str(inputs["data"])})
     tracking.write_record(outputs["run"], record)
-    track = tracking.settings_from_env(settings.get("tracking") or {})
+    track = tracking.settings_from_env(settings.get("tracking"))
     headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     if track.get("mode", "online") == "online":

@@ -368,12 +368,17 @@ def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], p
     return import_record(uri, experiment, record)[0]
 
 
-def settings_from_env(default: dict) -> dict:
+def settings_from_env(default: dict | None) -> dict:
     """The tracking settings a Snakemake job got from its pipeline (MLBASICS_TRACKING), else `default`.
     They travel outside the stage's settings so that changing the URI reruns no evaluation (the track stage
     reruns and imports every run into the new store)."""
     raw = os.environ.get(ENV_TRACKING)
-    return json.loads(raw) if raw else default
+    if raw:
+        return json.loads(raw)
+    if default is None:
+        raise TrackingError(f"no tracking settings: run through the pipeline, or give them ({ENV_TRACKING} or "
+                            "the CLI's --params)")
+    return default
 
 
 def run_track(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:

@@ -13,6 +13,7 @@ The epoch loop is ours, so that it is
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -45,6 +46,27 @@ def configure_tensorflow(threads: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # TF already ran ops in this process (a library caller): keep its pools
             pass
+    # the GPUs this job may use (SLURM sets CUDA_VISIBLE_DEVICES): take memory as needed, not the whole card,
+    # so that several jobs can share one
+    for gpu in tf.config.list_physical_devices("GPU"):
+        with contextlib.suppress(RuntimeError):  # already initialised in this process
+            tf.config.experimental.set_memory_growth(gpu, True)
+
+
+def distribution_strategy():
+    """Data-parallel training over every visible GPU when there are several; None (the default strategy)
+    on one GPU or on CPUs."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else None
+
+
+def set_precision(spec: dict) -> None:
+    """Keras' global dtype policy for this model: mixed_float16 when asked for, float32 otherwise."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16" if spec.get("mixed_precision") else "float32")
 
 
 def task_for(n_classes: int, requested: str = "auto") -> str:
@@ -181,13 +203,16 @@ def build_mlp(n_features: int, n_classes: int, spec: dict, steps_per_epoch: int 
     out_init = make_initializer(spec)
     task = task_for(n_classes, spec.get("task", "auto"))
     if task == "binary":
-        outputs = layers.Dense(1, activation="sigmoid", kernel_initializer=out_init, name="output")(x)
+        outputs = layers.Dense(1, activation="sigmoid", kernel_initializer=out_init, name="output",
+                               dtype="float32")(x)
         loss = "binary_crossentropy"
     elif task == "multiclass":
-        outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=out_init, name="output")(x)
+        outputs = layers.Dense(n_classes, activation="softmax", kernel_initializer=out_init, name="output",
+                               dtype="float32")(x)
         loss = "sparse_categorical_crossentropy"
     else:  # regression: a linear unit and the mean squared error
-        outputs = layers.Dense(1, kernel_initializer=out_init, name="output")(x)
+        outputs = layers.Dense(1, kernel_initializer=out_init, name="output",
+                               dtype="float32")(x)
         loss = "mean_squared_error"
     model = keras.Model(inputs, outputs, name="mlp")
     model.compile(optimizer=make_optimizer(spec, steps_per_epoch), loss=loss,
@@ -287,7 +312,10 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
         model, record = resumed
         best_weights = checkpoint.best_weights()
     else:
-        model = build_mlp(x.shape[1], n_classes, spec, steps_per_epoch)
+        set_precision(spec)
+        strategy = distribution_strategy()
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            model = build_mlp(x.shape[1], n_classes, spec, steps_per_epoch)
         if init_model:
             warm_start(model, init_model)
         record = {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}
@@ -377,5 +405,10 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     save_model(model, outputs["model"])
     write_csv(outputs["history"], history_columns(task_for(len(class_names), settings["model"].get("task", "auto"))),
               rows)
-    write_json(outputs["stats"], {**stats, "threads": threads})
+    from .tracking import device
+
+    # where it trained (a GPU node, a SLURM job): evaluation may run elsewhere, so it is recorded here
+    where = {"device": device(), **{key: os.environ[name] for key, name in (
+        ("slurm_job_id", "SLURM_JOB_ID"), ("cuda_visible_devices", "CUDA_VISIBLE_DEVICES")) if name in os.environ}}
+    write_json(outputs["stats"], {**stats, "threads": threads, **where})
     Checkpoint(folder, "").clear()

@@ -29,6 +29,12 @@ os.environ.setdefault(tracking.ENV_ENGINE, "snakemake")
 os.environ[tracking.ENV_TRACKING] = json.dumps(PARAMS["tracking"], sort_keys=True)
 
 
+# Site settings for the slurm profile (its resources read MLBASICS_SLURM_*): the environment wins over
+# workflow/profiles/slurm/site.yaml. Harmless for local runs, which ignore SLURM resources.
+for key, value in params_config.slurm_site(Path(workflow.basedir) / "workflow" / "profiles" / "slurm" / "site.yaml").items():
+    os.environ[key] = value
+
+
 # Jobs run `python -m mlbasics`: put the environment Snakemake runs from (which holds mlbasics) first on
 # PATH, so `.venv/bin/snakemake` works without activating the virtual environment.
 envvars:

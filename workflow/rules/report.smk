@@ -12,7 +12,10 @@ rule report:
         "python -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
 
 
+# aggregates and bookkeeping run where Snakemake runs (the login node), not as cluster jobs
 localrules:
+    report,
+    summary,
     check,
     track,
 
