@@ -1,0 +1,154 @@
+"""The tiny pipeline through the slurm profile on a real single-node SLURM with two fake GPUs (tests/
+slurm_cluster.py): every non-local job is a SLURM job, training gets a GPU, a failing job fails the run, and a
+training job requeued mid-run resumes from its checkpoint and ends where an uninterrupted run ends.
+
+Skips when not root or when SLURM is not installed; under CI (CI=true) that is a failure instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from mlbasics import pipeline
+from tests.conftest import copy_project, engine_env, tiny_params
+from tests.slurm_cluster import Cluster, missing
+
+pytestmark = pytest.mark.engine
+# the test overrides of the profile: poll often (the plugin's defaults wait 40 s+), squeue instead of sacct
+# (no accounting daemon here), and a bound on everything
+SLURM = [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm", "--jobs", "4",
+         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "4",
+         "--seconds-between-status-checks", "3", "--latency-wait", "5"]
+SITE = {"MLBASICS_SLURM_PARTITION": "debug", "MLBASICS_SLURM_ACCOUNT": "ci", "MLBASICS_SLURM_GPUS": "1",
+        "MLBASICS_SLURM_CPUS_PER_GPU": "1"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"SLURM test cannot run: {reason}")
+        pytest.skip(reason)
+    started = Cluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        started.start()
+        yield started
+    finally:
+        started.stop()
+
+
+def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout")) -> Path:
+    params = tiny_params()
+    params["run"] = {"datasets": ["gaussians"], "variants": list(variants)}
+    params["datasets"]["gaussians"]["model"]["epochs"] = epochs
+    return copy_project(root / "project", params)
+
+
+def _snakemake(project: Path, timeout: int = 600, **popen) -> subprocess.Popen:
+    return subprocess.Popen(["timeout", "-k", "10", str(timeout), *SLURM], cwd=project,
+                            env=engine_env(**SITE), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)
+
+
+def test_the_pipeline_runs_through_slurm_with_gpus_and_a_failing_job_fails_the_run(cluster, tmp_path):
+    """The grid: gaussians x (baseline, dropout), which must complete, and a table dataset whose label column
+    does not exist, whose dataset job must fail - reported, and the run exits non-zero (keep-going finishes
+    the rest)."""
+    params = tiny_params()
+    (tmp_path / "bad.csv").write_text("x1,x2,species\n1,2,a\n3,4,b\n")
+    params["datasets"]["table"] = {"loader": "table", "options": {"path": str(tmp_path / "bad.csv"), "label": "kind"},
+                                   "preprocess": {}, "model": {}}
+    params["run"] = {"datasets": ["gaussians", "table"], "variants": ["baseline", "dropout"]}
+    params["datasets"]["gaussians"]["model"]["epochs"] = 5
+    project = copy_project(tmp_path / "project", params)
+    engine = _snakemake(project)
+    output, _ = engine.communicate(timeout=700)
+    assert engine.returncode not in (0, 124), output[-5000:] + cluster.logs()
+    assert "Error in rule dataset" in output and "kind" in output, output[-5000:]
+
+    # every non-local job ran under SLURM: one log per SLURM job, named after its job id
+    logs = project / "logs" / "slurm"
+    slurm_logs = {p.relative_to(logs).parts[0] for p in logs.rglob("*.log")}
+    assert {"rule_dataset", "rule_preprocess", "rule_train", "rule_evaluate"} <= slurm_logs, slurm_logs
+    assert not {"rule_download", "rule_report", "rule_summary", "rule_check", "rule_track"} & slurm_logs
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
+    runs = {r.info.run_name: r for r in client.search_runs(
+        [experiment], filter_string="tags.`mlbasics.role` = 'variant'")}
+    assert sorted(runs) == ["baseline", "dropout"]
+    for variant, run in runs.items():
+        stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant=variant)).read_text())
+        job = cluster.job(stats["slurm_job_id"])
+        assert "gres/gpu=1" in job or "gpu:1" in job, job  # the training job was allocated a GPU
+        assert stats["cuda_visible_devices"] in ("0", "1"), "and saw its own GPU"
+        assert run.data.tags["train_slurm_job_id"] == stats["slurm_job_id"]
+        assert run.data.tags["slurm_job_id"] != stats["slurm_job_id"], "evaluation was a SLURM job of its own"
+        assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "val_loss")) == 5
+
+
+EPOCHS = 80  # long enough to requeue mid-training
+
+
+def _checkpointed_epoch(folder: Path) -> int:
+    try:
+        return json.loads((folder / "state.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(cluster, tmp_path):
+    """`scontrol requeue` of a running training job: SLURM restarts it, training resumes from its last
+    checkpoint, and history and metrics equal those of the same training run locally without interruption."""
+    project = _project(tmp_path / "slurm", epochs=EPOCHS, variants=("baseline",))
+    began = time.monotonic()
+    engine = _snakemake(project, timeout=900)
+    checkpoints = project / "models" / "gaussians" / "baseline" / "checkpoint"
+    try:
+        deadline = time.monotonic() + 600
+        while _checkpointed_epoch(checkpoints) < 2:  # a few epochs in
+            assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()[-3000:]
+            time.sleep(0.2)
+        jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.splitlines()
+        train = [line.split()[0] for line in jobs if "rule_train" in line]
+        assert train, jobs
+        subprocess.run(["scontrol", "requeue", train[0]], check=True)
+        # SLURM holds a requeued job back for ~2 minutes (BeginTime) once it is pending again; a test has no
+        # such patience
+        for _ in range(60):
+            state = cluster.job(train[0])
+            if "JobState=PENDING" in state and "Reason=BeginTime" in state:
+                subprocess.run(["scontrol", "update", f"jobid={train[0]}", "StartTime=now"], check=True)
+                break
+            time.sleep(0.5)
+        requeued = time.monotonic()
+        output, _ = engine.communicate(timeout=900)
+        print(f"requeue after {requeued - began:.0f} s, pipeline done {time.monotonic() - requeued:.0f} s later")
+    finally:
+        if engine.poll() is None:
+            engine.kill()
+    assert engine.returncode == 0, output[-5000:] + cluster.logs()
+    assert "Restarts=1" in cluster.job(train[0])
+    stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
+    assert stats["resumed_from_epoch"] > 0, stats
+
+    local = time.monotonic()
+    reference = _project(tmp_path / "local", epochs=EPOCHS, variants=("baseline",))
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", pipeline.METRICS.format(
+        dataset="gaussians", variant="baseline")], cwd=reference, env=engine_env(), check=True, capture_output=True,
+        timeout=600)
+    print(f"local reference: {time.monotonic() - local:.0f} s")
+    for template in (pipeline.HISTORY, pipeline.METRICS):
+        path = template.format(dataset="gaussians", variant="baseline")
+        assert (project / path).read_bytes() == (reference / path).read_bytes(), path
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("mlbasics").experiment_id
+    assert len(client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'")) == 1
