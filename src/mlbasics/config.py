@@ -8,7 +8,9 @@ so the params a DVC stage declares are exactly the params it reads.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
+import json
 import math
 import os
 import re
@@ -22,6 +24,9 @@ from . import sources
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
+
+
+ID_PATTERN = "[a-z0-9][a-z0-9_-]*"  # dataset and variant ids (the schema's $defs/id)
 
 
 class ParamsError(ValueError):
@@ -125,7 +130,15 @@ def _value_id(value: Any) -> str:
 
 def expand_variants(variants: dict) -> dict[str, tuple[str, dict]]:
     """Variant id -> (the name it is defined under, its model overrides). A variant with `sweep` becomes one
-    variant per value, or per combination of several keys' values, with stable readable ids."""
+    variant per value, or per combination of several keys' values, with stable readable ids. Read-only: the
+    result is shared between calls (every job of a 1,000-variant grid asks; expanding each time made
+    `snakemake -n` quadratic)."""
+    return _expand_cached(json.dumps(variants))  # key order kept: it orders the ids
+
+
+@functools.lru_cache(maxsize=32)
+def _expand_cached(variants_json: str) -> dict[str, tuple[str, dict]]:
+    variants = json.loads(variants_json)
     expanded: dict[str, tuple[str, dict]] = {}
     for name, override in variants.items():
         if "sweep" not in override:

@@ -56,9 +56,11 @@ onstart:
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
+# ids as the schema defines them (no '/' or '.'), not alternations of every name: matching a path against a
+# 1,000-way alternation is what made `snakemake -n` slow on large grids
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    variant="|".join(VARIANTS),
+    dataset=params_config.ID_PATTERN,
+    variant=params_config.ID_PATTERN,
 
 
 def settings(stage):
