@@ -147,6 +147,22 @@ def test_a_cached_file_that_changed_since_the_download_is_refused(tmp_path):
         datasets.make("mnist", {}, receipt)
 
 
+def test_a_job_that_finds_its_download_missing_says_to_fetch_where_there_is_network(tmp_path):
+    """A compute node never downloads: the dataset job names the missing file and the fetch target."""
+    from pathlib import Path
+
+    from mlbasics import formats
+    from tests import loopback
+
+    www = tmp_path / "www"
+    www.mkdir()
+    receipt = _fetched(tmp_path, "mnist", [loopback.write_keras_mnist(www / "mnist.npz", 10, 5)])
+    Path(receipt["files"][0]["path"]).unlink()  # e.g. the cache is not on a filesystem this node shares
+    with pytest.raises(formats.FormatError, match=r"mnist\.npz: not in the cache") as caught:
+        datasets.make("mnist", {}, receipt)
+    assert "snakemake fetch" in str(caught.value) and "login node" in str(caught.value)
+
+
 def test_subsample_is_seeded():
     ds = datasets.make("iris")
     a, b = datasets.subsample(ds, 50, 1), datasets.subsample(ds, 50, 1)
