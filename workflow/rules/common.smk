@@ -56,7 +56,7 @@ onstart:
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
-# ids as the schema defines them (no '/' or '.'), not alternations of every name: matching a path against a
+# ids as the schema defines them (no slashes, no dots), not alternations of every name: matching a path against a
 # 1,000-way alternation is what made `snakemake -n` slow on large grids
 wildcard_constraints:
     dataset=params_config.ID_PATTERN,
