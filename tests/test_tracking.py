@@ -39,21 +39,27 @@ def test_log_run_records_params_curves_metrics_artifacts(tmp_path):
     assert parent.data.tags["mlbasics.role"] == "pipeline" and parent.info.status == "FINISHED"
 
 
-def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
-    """The measured failure: 8 processes creating a new sqlite store at once. The lock must prevent it."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = engine_env(MLBASICS_INVOCATION="snakemake-test-1", MLBASICS_ENGINE="snakemake")
+def parallel_writers(uri: str, invocation: str, jobs: int = 8) -> None:
+    """`jobs` processes of one invocation, each logging a run of 10 epochs to `uri` at the same moment, as the
+    jobs of `snakemake --cores 8` do (also used against a real server in test_tracking_server.py)."""
+    env = engine_env(MLBASICS_INVOCATION=invocation, MLBASICS_ENGINE="snakemake")
     script = textwrap.dedent(f"""
         import sys
         from mlbasics import tracking
-        history = [{{"epoch": e, "loss": 1.0 / e}} for e in range(1, 11)]
+        history = [{{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e}} for e in range(1, 11)]
         tracking.log_run({uri!r}, "parallel", "job" + sys.argv[1], tags={{"job": sys.argv[1]}},
                          params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}}, artifacts=[])
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE,
-                              text=True) for i in range(8)]
+                              text=True) for i in range(jobs)]
     failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=300) != 0]
     assert not failures, failures[0]
+
+
+def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
+    """The measured failure: 8 processes creating a new sqlite store at once. The lock must prevent it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parallel_writers(uri, "snakemake-test-1")
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("parallel")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.`mlbasics.role` = 'variant'")
@@ -66,7 +72,7 @@ def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
         assert len(client.get_metric_history(r.info.run_id, "loss")) == 10
 
 
-def _record(uid_tag: str = "", dataset: str = "iris", variant: str = "baseline", invocation: str = "dvc-1-1") -> dict:
+def _record(dataset: str = "iris", variant: str = "baseline", invocation: str = "dvc-1-1") -> dict:
     record = tracking.make_record(run_name=variant, tags={"dataset": dataset, "variant": variant, "verdict": "ok"},
                                   params={"epochs": 5}, history=HISTORY, metrics={"accuracy": 0.9},
                                   stats={"train_wall_s": 1.5}, artifacts=[])

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ from mlflow import MlflowClient
 from mlbasics import config, pipeline, tracking
 from tests.conftest import copy_project, engine_env, run, tiny_params
 from tests.loopback import dead_url
+from tests.test_tracking import parallel_writers
 
 pytestmark = pytest.mark.engine
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -124,18 +124,7 @@ def test_the_server_command_binds_to_loopback_only():
 
 
 def test_eight_parallel_jobs_log_complete_runs_to_a_server(server):
-    script = textwrap.dedent(f"""
-        import sys
-        from mlbasics import tracking
-        history = [{{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e}} for e in range(1, 11)]
-        tracking.log_run({server.url!r}, "parallel", "job" + sys.argv[1], tags={{"job": sys.argv[1]}},
-                         params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}}, artifacts=[])
-    """)
-    env = engine_env(MLBASICS_INVOCATION="snakemake-server-test", MLBASICS_ENGINE="snakemake")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE, text=True)
-             for i in range(8)]
-    failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=300) != 0]
-    assert not failures, failures[0]
+    parallel_writers(server.url, "snakemake-server-test")
     client = MlflowClient(server.url)
     experiment = client.get_experiment_by_name("parallel").experiment_id
     runs = client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'")
