@@ -107,6 +107,52 @@ def test_fit_learns_the_gaussians_and_records_every_epoch(gaussian_arrays):
     assert stats["epochs_run"] == 8 and stats["samples_per_s"] > 0 and stats["peak_rss_mb"] > 0
 
 
+def test_fused_adam_takes_the_same_steps_as_keras_adam():
+    """The engine runs Adam as TensorFlow's fused kernel on Keras' own moment variables (private attributes):
+    this pins it to Keras' update, learning-rate schedule and step counter, so a Keras upgrade that moves
+    them fails here and not silently in training."""
+    import keras
+
+    spec = {**SPEC, "optimizer": "adam", "learning_rate": 0.05,
+            "lr_schedule": {"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 1}}
+    ours, theirs = (train.build_mlp(3, 2, spec, steps_per_epoch=2) for _ in range(2))
+    theirs.set_weights(ours.get_weights())
+    fused = train.fused_adam(ours.optimizer)
+    assert fused is not None and train.fused_adam(theirs.optimizer) is not None
+    for model in (ours, theirs):
+        model.optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        grads = [rng.normal(size=v.shape).astype(np.float32) for v in ours.trainable_variables]
+        fused(grads, ours.trainable_variables)
+        theirs.optimizer.apply(grads, theirs.trainable_variables)
+    assert int(ours.optimizer.iterations) == int(theirs.optimizer.iterations) == 6
+    for a, b in zip(ours.get_weights() + [v.numpy() for v in ours.optimizer.variables],
+                    theirs.get_weights() + [v.numpy() for v in theirs.optimizer.variables], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=5e-6)  # float rounding; a step of lr is 1e-2
+    # what the kernel lacks goes through Keras' own update
+    assert train.fused_adam(keras.optimizers.Adam(amsgrad=True)) is None
+    assert train.fused_adam(keras.optimizers.Adam(clipnorm=1.0)) is None
+    assert train.fused_adam(keras.optimizers.SGD()) is None
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_compiled_epoch_reports_what_keras_evaluate_does(task):
+    """Loss (L2 penalty included) and metric of the compiled loop equal Keras' evaluate, with a last partial
+    batch, for each task's metric (accuracy with its 0.5 threshold, argmax accuracy, mean absolute error)."""
+    data = {"binary": (datasets.gaussians(301, seed=2), 2), "multiclass": (datasets.iris(), 3),
+            "regression": (datasets.regression_toy(301, seed=2), 0)}[task]
+    arrays, _ = preprocess.preprocess(data[0], split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0)
+    model, _, _ = train.fit(arrays, data[1], {**SPEC, "epochs": 2, "l2": 0.01}, seed=0)
+    y = arrays["y_val"].astype(np.float32 if task == "regression" else arrays["y_val"].dtype)
+    loop = train.EpochLoop(model, task, batch_size=32, eval_batch_size=7)  # 7 does not divide the rows
+    loss, metric = (float(v) for v in loop.evaluate(arrays["x_val"], y))
+    keras_scores = model.evaluate(arrays["x_val"], y, batch_size=7, verbose=0, return_dict=True)
+    name = "mae" if task == "regression" else "accuracy"
+    assert loss == pytest.approx(keras_scores["loss"], rel=1e-5)
+    assert metric == pytest.approx(keras_scores[name], rel=1e-6)
+
+
 def test_same_seed_same_history_and_weights(gaussian_arrays):
     spec = {**SPEC, "dropout": 0.3}
     first_model, first, _ = train.fit(gaussian_arrays, 2, spec, seed=5)
