@@ -1,5 +1,6 @@
 """Snakemake and DVC run the same graph: the same jobs (stage, dataset, variant) with the same inputs and
-outputs, read from the real engines on the default params.yaml, and dvc.yaml is up to date."""
+outputs, read from the real engines on the default params.yaml and on the whole model space
+(config/model-space.yaml), and dvc.yaml is up to date."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import sys
 from collections import Counter
 
 import pytest
+import yaml
 
-from tests.conftest import ROOT, copy_project, git_init, run
+from tests.conftest import ROOT, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 Job = tuple[str, frozenset, frozenset]
@@ -50,4 +52,14 @@ def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
     snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
     # 4 datasets x (download, dataset, preprocess, report) + 16 x (train, evaluate) + summary + check + track
     assert len(snakemake) == 51
+    assert snakemake == dvc
+
+
+def test_the_whole_model_space_has_the_same_graph_in_both_engines(tmp_path):
+    """Every dataset, sweep point and warm-start edge of config/model-space.yaml (the run tests share its
+    datasets out between the engines)."""
+    params = deep_merge(load_default_params(), yaml.safe_load((ROOT / "config" / "model-space.yaml").read_text()))
+    project = git_init(copy_project(tmp_path / "project", params))
+    snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
+    assert sum(1 for job in snakemake if job[0] == "train") == 3 * 20  # 3 datasets x 20 variants, sweeps expanded
     assert snakemake == dvc

@@ -448,12 +448,12 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
     # hashing the data costs a pass over it: only when there is a checkpoint to match
     checkpoint = Checkpoint(checkpoint_dir, fingerprint(arrays, spec, seed) if checkpoint_dir else "")
     resumed = checkpoint.load()
+    strategy = distribution_strategy()
     if resumed:
         model, record = resumed
         best_weights = checkpoint.best_weights()
     else:
         set_precision(spec)
-        strategy = distribution_strategy()
         with strategy.scope() if strategy else contextlib.nullcontext():
             model = build_mlp(x.shape[1], n_classes, spec, steps_per_epoch)
         if init_model:
@@ -466,7 +466,7 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
     columns = history_columns(task)
     x_val, y_val = arrays["x_val"], arrays["y_val"].astype(y.dtype)
     # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
-    epochs_with = KerasEpochs if tf.distribute.has_strategy() or distribution_strategy() else EpochLoop
+    epochs_with = KerasEpochs if strategy else EpochLoop
     loop = epochs_with(model, task, spec["batch_size"], max(spec["batch_size"], 256))
     # once (convert_to_tensor copies 3x faster than tf.constant): every epoch gathers from these
     x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in (x, y, x_val, y_val))
