@@ -26,9 +26,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "pa
 STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
 
 
-ID_PATTERN = "[a-z0-9][a-z0-9_-]*"  # dataset and variant ids (the schema's $defs/id)
-
-
 class ParamsError(ValueError):
     """A problem in params.yaml; the message names the offending key and value."""
 
@@ -67,6 +64,11 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def load_schema(schema_path: str | Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(Path(schema_path).read_text())
+
+
+def id_pattern(schema_path: str | Path = SCHEMA_PATH) -> str:
+    """The regex of dataset and variant ids (the schema's $defs/id), unanchored: for Snakemake's wildcards."""
+    return load_schema(schema_path)["$defs"]["id"]["pattern"].removeprefix("^").removesuffix("$")
 
 
 def _with_defaults(cls):

@@ -270,7 +270,8 @@ def fused_adam(optimizer):
     plain = (type(optimizer) is keras.optimizers.Adam and not optimizer.amsgrad and not optimizer.use_ema
              and not optimizer.weight_decay and not optimizer.gradient_accumulation_steps
              and optimizer.clipnorm is None and optimizer.clipvalue is None and optimizer.global_clipnorm is None
-             and optimizer.loss_scale_factor is None)
+             and optimizer.loss_scale_factor is None
+             and all(v.dtype == "float32" for v in optimizer._trainable_variables))
     if not plain:
         return None
 
@@ -287,8 +288,6 @@ def fused_adam(optimizer):
                 epsilon=optimizer.epsilon, grad=tf.cast(grad, tf.float32))
         optimizer.iterations.assign_add(1)
 
-    if any(v.dtype != "float32" for v in optimizer._trainable_variables):
-        return None
     return apply
 
 
@@ -326,15 +325,18 @@ class EpochLoop:
                 loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, training=True)
                 scaled = optimizer.scale_loss(loss)  # mixed precision: Keras' loss scaling
             apply(tape.gradient(scaled, variables), variables)
-            count = tf.cast(stop - start, tf.float64)
-            return loss_sum + tf.cast(loss, tf.float64) * count, metric_sum + _metric_sum(task, yb, y_pred)
+            return add(loss_sum, metric_sum, loss, yb, y_pred)
 
         def eval_batch(x, y, start, stop, loss_sum, metric_sum):
             xb, yb = x[start:stop], y[start:stop]
             y_pred = model(xb, training=False)
             loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, training=False)
-            count = tf.cast(stop - start, tf.float64)
-            return loss_sum + tf.cast(loss, tf.float64) * count, metric_sum + _metric_sum(task, yb, y_pred)
+            return add(loss_sum, metric_sum, loss, yb, y_pred)
+
+        def add(loss_sum, metric_sum, loss, y, y_pred):
+            """The batch's share of the sums: its mean loss times its rows, its summed metric."""
+            count = tf.cast(tf.shape(y)[0], tf.float64)
+            return loss_sum + tf.cast(loss, tf.float64) * count, metric_sum + _metric_sum(task, y, y_pred)
 
         def means(n, sums):
             return [total / tf.cast(n, tf.float64) for total in sums]

@@ -59,8 +59,8 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 # ids as the schema defines them (no slashes, no dots), not alternations of every name: matching a path against a
 # 1,000-way alternation is what made `snakemake -n` slow on large grids
 wildcard_constraints:
-    dataset=params_config.ID_PATTERN,
-    variant=params_config.ID_PATTERN,
+    dataset=params_config.id_pattern(),
+    variant=params_config.id_pattern(),
 
 
 def settings(stage):
