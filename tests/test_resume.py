@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, preprocess
+from mlbasics import config, datasets, preprocess, train
 from tests.conftest import engine_env
 
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
@@ -69,18 +69,18 @@ def test_two_runs_give_identical_bytes(tmp_path, uninterrupted):
 
 def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, uninterrupted):
     folder = prepare(tmp_path)
-    state = folder / "models/toy/v/checkpoint/state.json"
+    checkpoints = folder / "models/toy/v/checkpoint"
     job = subprocess.Popen(train_command(), cwd=folder, env=engine_env(), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["epoch"] >= 3:
+        if train.Checkpoint.last_epoch(checkpoints) >= 3:
             break
         time.sleep(0.05)
     assert job.poll() is None, "the job finished before it could be killed; make it longer"
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
-    killed_at = json.loads(state.read_text())["epoch"]
+    killed_at = train.Checkpoint.last_epoch(checkpoints)
     assert 3 <= killed_at < SPEC["epochs"] and not (folder / "models/toy/v/model.keras").exists()
 
     subprocess.run(train_command(), cwd=folder, env=engine_env(), check=True, capture_output=True)
@@ -90,3 +90,53 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
     assert history(folder) == history(uninterrupted)
     assert not (folder / "models/toy/v/checkpoint").exists(), "the checkpoint goes once the job is done"
     assert np.isfinite(stats["samples_per_s"])
+
+
+# The fault injector: SIGKILL this training job right after one step of one epoch's checkpoint save.
+KILL_AT = """
+import os, signal, sys
+from mlbasics import cli, train
+step, epoch = sys.argv[1], int(sys.argv[2])
+def reached(self, at, at_epoch):
+    if (at, at_epoch) == (step, epoch):
+        os.kill(os.getpid(), signal.SIGKILL)
+train.Checkpoint.reached = reached
+sys.exit(cli.main(sys.argv[3:]))
+"""
+# Trains (or resumes) and evaluates in each folder in turn, in one process: one TensorFlow import for all.
+FINISH = """
+import os, sys
+from mlbasics import cli
+for folder in sys.argv[2:]:
+    os.chdir(folder)
+    for stage in ("train", "evaluate"):
+        assert cli.main([stage, "--settings", sys.argv[1], "--threads", "1"]) == 0, (folder, stage)
+"""
+STOPPING = {**SETTINGS, "model": {**SPEC, "epochs": 5, "early_stopping": {"patience": 50}},
+            "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "resume", "mode": "offline"}}
+
+
+def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp_path):
+    """SIGKILL after each step of epoch 3's save (temporary folder made, model, best weights, record written,
+    epoch committed, older epochs pruned): every resumed run ends byte-identical to an uninterrupted one."""
+    settings = json.dumps(STOPPING)
+    reference = prepare(tmp_path / "reference")
+    killed = {}
+    for step in train.Checkpoint.SAVE_STEPS:
+        folder = killed[step] = prepare(tmp_path / step)
+        job = subprocess.run([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
+                              "--threads", "1"], cwd=folder, env=engine_env(), capture_output=True, text=True)
+        assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
+        committed = train.Checkpoint.last_epoch(folder / "models/toy/v/checkpoint")
+        assert committed == (3 if step in ("commit", "prune") else 2), step
+        assert not (folder / "models/toy/v/model.keras").exists()
+    subprocess.run([sys.executable, "-c", FINISH, settings, str(reference), *map(str, killed.values())],
+                   env=engine_env(), check=True, capture_output=True)
+    for step, folder in killed.items():
+        stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
+        assert stats["resumed_from_epoch"] == (3 if step in ("commit", "prune") else 2), step
+        assert history(folder) == history(reference), step
+        assert weights(folder) == weights(reference), step
+        metrics = "reports/toy/v/metrics.json"
+        assert (folder / metrics).read_bytes() == (reference / metrics).read_bytes(), step
+        assert not (folder / "models/toy/v/checkpoint").exists()

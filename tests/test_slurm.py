@@ -99,10 +99,9 @@ EPOCHS = 80  # long enough to requeue mid-training
 
 
 def _checkpointed_epoch(folder: Path) -> int:
-    try:
-        return json.loads((folder / "state.json").read_text())["epoch"]
-    except (OSError, ValueError, KeyError):
-        return 0
+    from mlbasics.train import Checkpoint
+
+    return Checkpoint.last_epoch(folder)
 
 
 def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(cluster, tmp_path):
