@@ -1,9 +1,17 @@
 # The mlbasics pipeline: download -> datasets -> preprocess -> train (variant grid) -> evaluate -> reports.
 # Thin on purpose: the config is params.yaml (validated in common.smk), the rules live in workflow/rules/,
 # and the paths and per-stage settings come from the mlbasics package, which also writes dvc.yaml.
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
+from mlbasics.config import ParamsError, check_yaml_files
+
 min_version("9.0")
+
+try:  # Snakemake's own reader names no file or line, and keeps the last of two equal keys
+    check_yaml_files(["params.yaml"])
+except ParamsError as exc:
+    raise WorkflowError(f"invalid params: {exc}") from None
 
 
 configfile: "params.yaml"

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 
@@ -163,3 +164,82 @@ def test_a_warm_started_variant_needs_its_parent_in_the_run(params):
     params["variants"]["tuned"] = {"warm_start": "sigmoid"}
     params["run"]["variants"] = ["baseline", "tuned"]
     assert error_of(params) == "run.variants: 'tuned' warm-starts from 'sigmoid', which must run too"
+
+
+@pytest.mark.parametrize("defined", ["before", "after"])
+def test_a_sweep_id_that_is_also_a_variant_is_an_error_naming_both(params, defined):
+    variants = {"act": {"sweep": {"activation": ["relu", "tanh"]}}}
+    params["variants"] = ({"act-relu": {"activation": "relu"}, **variants} if defined == "before"
+                          else {**variants, "act-relu": {"activation": "relu"}})
+    params["run"]["variants"] = ["act", "act-relu"]
+    assert error_of(params) == ("variants.act: its sweep makes the id 'act-relu', which is also the name of a "
+                                "variant defined under variants; rename one of them")
+
+
+def test_two_sweeps_making_one_id_is_an_error(params):
+    params["variants"] = {"a": {"sweep": {"lr_schedule": [{"kind": "step", "every": 2}]}},
+                          "a-step": {"sweep": {"epochs": [2]}}}
+    params["run"]["variants"] = ["a", "a-step"]
+    assert error_of(params) == ("variants.a: its sweep makes the id 'a-step-2', which the sweep of variant "
+                                "'a-step' makes too; rename one of them")
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_yaml_mistakes_name_file_line_and_key(tmp_path):
+    base = write(tmp_path, "params.yaml", (ROOT / "params.yaml").read_text())
+    cases = [
+        ("dup.yaml", "seed: 1\nsplit: {train: 0.6}\nseed: 2\n",
+         f"{tmp_path}/dup.yaml:3:1: not valid YAML: key 'seed' appears twice in one mapping (first on line 1)"),
+        ("nested.yaml", "variants:\n  a: {}\n  b: {}\n  a: {dropout: 0.1}\n",
+         f"{tmp_path}/nested.yaml:4:3: not valid YAML: key 'a' appears twice in one mapping (first on line 2)"),
+        ("syntax.yaml", "seed: 1\nrun: {datasets: [iris\n", f"{tmp_path}/syntax.yaml:3:1: not valid YAML: expected"),
+        ("tag.yaml", "seed: !!python/object:os.system {}\n",
+         f"{tmp_path}/tag.yaml:1:7: not valid YAML: could not determine a constructor for the tag"),
+    ]
+    for name, text, message in cases:
+        with pytest.raises(config.ParamsError) as info:
+            config.load_params([base, write(tmp_path, name, text)])
+        assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert "tags such as !!python/... are not allowed" in str(info.value)
+
+
+def test_schema_errors_name_the_file_and_line_of_the_key(tmp_path):
+    base = write(tmp_path, "params.yaml", (ROOT / "params.yaml").read_text())
+    line = next(i for i, text in enumerate(base.read_text().splitlines(), 1) if text.startswith("  sigmoid:"))
+    override = write(tmp_path, "over.yaml", "seed: 1\nvariants:\n  dropout: {dropout: 2}\n")
+    with pytest.raises(config.ParamsError) as info:
+        config.load_params([base, override])
+    assert str(info.value).startswith(f"{override}:3: variants.dropout.dropout: 2 is greater than")
+    base.write_text(base.read_text().replace("sigmoid: {activation: sigmoid}", "sigmoid: {activation: sigmoidd}"))
+    with pytest.raises(config.ParamsError) as info:
+        config.load_params(base)
+    assert str(info.value).startswith(f"{base}:{line}: variants.sigmoid.activation: 'sigmoidd'")
+
+
+@pytest.mark.engine
+def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp_path):
+    import sys
+
+    from tests.conftest import copy_project, run
+
+    project = copy_project(tmp_path / "project")
+    good = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_text(good.replace("seed: 42 ", "seed: [42 "))
+    result = run([sys.executable, "-m", "snakemake", "-n"], cwd=project, check=False)
+    assert result.returncode != 0
+    assert re.search(r"invalid params: params\.yaml:\d+:\d+: not valid YAML: ", result.stdout + result.stderr)
+    (project / "params.yaml").write_text(good)
+    write(project, "over.yaml", "seed: 1\nseed: 2\n")
+    result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
+    assert f"invalid params: {project}/over.yaml:2:1: not valid YAML: key 'seed' appears twice" in (
+        result.stdout + result.stderr)
+    write(project, "over.yaml", "variants:\n  act: {sweep: {activation: [relu, tanh]}}\n  act-relu: {}\n"
+                                "run: {variants: [act, act-relu]}\n")
+    result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
+    assert f"invalid params: {project}/over.yaml:2: variants.act: its sweep makes the id 'act-relu'" in (
+        result.stdout + result.stderr)

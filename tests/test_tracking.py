@@ -154,3 +154,95 @@ def test_fingerprint_depends_on_what_decides_the_result_only():
     tags = tracking.provenance_tags(a, git, software)
     assert {"host", "device", "git_dirty", "data_sha256", "params_sha256"} <= set(tags)
     assert json.dumps(tags)  # plain strings
+
+
+def test_a_store_no_retry_can_fix_is_named_with_its_remedy_and_not_retried(tmp_path, capsys):
+    import time
+
+    corrupt = tmp_path / "mlflow.db"
+    corrupt.write_bytes(b"not a database, just bytes" * 100)
+    for uri, named in ((f"sqlite:///{corrupt}", [str(corrupt), "not a usable SQLite database", "move it away"]),
+                      ("postgresql://user:secret@127.0.0.1:1/runs", ["'psycopg2'", "pip install psycopg2-binary"])):
+        with pytest.raises(tracking.TrackingError) as caught:
+            tracking.preflight(uri, reach=False)
+        assert all(part in str(caught.value) for part in named) and "secret" not in str(caught.value)
+        record_path = tmp_path / "mlflow_run.json"
+        tracking.write_record(record_path, _record())
+        began = time.monotonic()
+        assert tracking.log_online(uri, "exp", _record(), record_path, retries=4, backoff=2.0) is None
+        assert time.monotonic() - began < 2, "no backoff for an error that retrying cannot fix"
+        out = capsys.readouterr().out
+        assert "no retry will help" in out and "retrying" not in out and str(record_path) in out
+    tracking.preflight(f"sqlite:///{tmp_path / 'new.db'}", reach=False)  # a store that does not exist yet is fine
+
+
+def test_a_run_left_running_by_a_dead_writer_is_deleted_by_the_next_import(tmp_path):
+    """A killed evaluation leaves its run RUNNING; the rerun's import deletes it, so exactly one active run of
+    that (dataset, variant) remains. A run whose writer is alive (a parallel import) is left alone."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = tracking.ensure_experiment(uri, "exp")
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = f"{tracking.socket.gethostname()}:{done.stdout.strip()}:1"
+    tags = {"dataset": "iris", "variant": "baseline", "mlbasics.role": "variant"}
+    zombie = client.create_run(experiment_id, run_name="baseline", tags={**tags, "mlbasics.writer": dead})
+    busy = client.create_run(experiment_id, run_name="dropout", tags={
+        **tags, "variant": "dropout", "mlbasics.writer": tracking._writer()})
+    run_id, _ = tracking.import_record(uri, "exp", _record())
+    tracking.import_record(uri, "exp", _record(variant="dropout"))
+    assert client.get_run(zombie.info.run_id).info.lifecycle_stage == "deleted"
+    assert client.get_run(busy.info.run_id).info.lifecycle_stage == "active"
+    active = client.search_runs([experiment_id], "tags.variant = 'baseline' and tags.`mlbasics.role` = 'variant'")
+    assert [r.info.run_id for r in active] == [run_id] and active[0].info.status == "FINISHED"
+
+
+# Evaluate, SIGKILLed as it starts logging its run's metrics (after the run was created)
+KILLED_WHILE_LOGGING = """
+import os, signal, sys
+from mlflow import MlflowClient
+from mlbasics import cli
+def log_batch(self, run_id, metrics=(), **kwargs):
+    if metrics:
+        os.kill(os.getpid(), signal.SIGKILL)
+MlflowClient.log_batch = log_batch
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.engine
+def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
+    from tests.test_resume import SETTINGS, prepare, train_command
+
+    folder = prepare(tmp_path)
+    subprocess.run(train_command(), cwd=folder, env=engine_env(), check=True, capture_output=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    settings = json.dumps({**SETTINGS, "tracking": {"uri": uri, "experiment": "kill", "mode": "online"}})
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_LOGGING, "evaluate", "--settings", settings],
+                            cwd=folder, env=engine_env(), capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    client = MlflowClient(uri)
+    experiment_id = client.get_experiment_by_name("kill").experiment_id
+    query = "tags.dataset = 'toy' and tags.variant = 'v'"
+    assert [r.info.status for r in client.search_runs([experiment_id], query)] == ["RUNNING"]
+
+    subprocess.run([sys.executable, "-m", "mlbasics", "evaluate", "--settings", settings], cwd=folder,
+                   env=engine_env(), check=True, capture_output=True)
+    active = client.search_runs([experiment_id], query)
+    assert [r.info.status for r in active] == ["FINISHED"], "exactly one active run, and it is complete"
+    assert len(client.get_metric_history(active[0].info.run_id, "val_loss")) == SETTINGS["model"]["epochs"]
+    assert [r["variant"] for r in tracking.leaderboard(uri, "kill", include_replaced=True)] == ["v"]
+
+
+@pytest.mark.engine
+def test_a_corrupt_store_stops_either_engine_before_any_job(tmp_path):
+    from tests.conftest import copy_project, run, tiny_params
+
+    project = copy_project(tmp_path / "project", tiny_params())
+    (project / "mlflow.db").write_bytes(b"\x00garbage" * 512)
+    for command in ([sys.executable, "-m", "snakemake", "--cores", "2"],
+                    [sys.executable, "-m", "mlbasics", "download", "--params", "params.yaml", "--dataset", "iris"]):
+        result = run(command, cwd=project, check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0 and "mlflow.db is not a usable SQLite database" in output, output[-3000:]
+        assert "move it away" in output and "Traceback" not in output
+        assert not (project / "data").exists() and not (project / "logs").exists()

@@ -94,10 +94,12 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     if variant and variant not in config.expand_variants(params["variants"]):
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
     settings = config.job_settings(params, args.command, dataset, variant)
-    if args.command == "train" and params["tracking"]["mode"] == "online":
-        from . import tracking  # DVC has no start hook: fail before training, not after it
+    from . import tracking
 
-        tracking.preflight(tracking.resolve_uri(params["tracking"]["uri"]))
+    # DVC has no start hook: every stage refuses a store that cannot work (missing driver, corrupt file), so
+    # the first job stops the pipeline; training also needs an online server to answer, not after it ran
+    tracking.preflight(tracking.resolve_uri(params["tracking"]["uri"]),
+                       reach=args.command == "train" and params["tracking"]["mode"] == "online")
     return settings
 
 

@@ -9,7 +9,7 @@ class names); `save`/`load` keep it as an uncompressed, pickle-free .npz with ar
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     class_names: list[str]
+    source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
 
 
 def gaussians(n_samples: int = 2000, seed: int = 0) -> Dataset:
@@ -122,11 +123,13 @@ def cifar10(receipt: dict) -> Dataset:
     return Dataset(x, y, names)
 
 
-def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None) -> Dataset:
-    """Your own CSV or Parquet table: a label column and feature columns (class names from the labels)."""
+def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None,
+          drop_invalid: bool = False) -> Dataset:
+    """Your own CSV or Parquet table: a label column and feature columns (class names from the labels; a
+    float label column with non-integer values gives float targets, a regression)."""
     source = Path(path) if path else _file(receipt, receipt["files"][0]["name"])
-    x, y, names, _ = formats.read_table(source, label, features)
-    return Dataset(x, y, names)
+    x, y, names, _ = formats.read_table(source, label, features, drop_invalid)
+    return Dataset(x, y, names, f"{source.name}, label column {label!r}")
 
 
 def tfds(receipt: dict, name: str, split: str = "all", data_dir: str | None = None,
@@ -186,21 +189,36 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
     if not max_samples or max_samples >= len(dataset.y):
         return dataset
     keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
-    return Dataset(dataset.x[keep], dataset.y[keep], dataset.class_names)
+    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep])
 
 
 def is_colour(x: np.ndarray) -> bool:
     return x.ndim == 4 and x.shape[-1] == 3
 
 
+def check(dataset: Dataset) -> None:
+    """Refuse data no model can learn from, naming the source: no rows, or a single class."""
+    where = dataset.source or "the dataset"
+    if len(dataset.y) == 0:
+        raise formats.FormatError(f"{where}: no rows")
+    if dataset.class_names:
+        present = np.unique(dataset.y)
+        if len(present) < 2:
+            raise formats.FormatError(
+                f"{where}: every one of its {len(dataset.y)} rows is class {dataset.class_names[int(present[0])]!r}; "
+                "classification needs at least two classes")
+
+
 def save(dataset: Dataset, path: str | Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str))
+        np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str),
+                 source=np.array(dataset.source, dtype=str))
 
 
 def load(path: str | Path) -> Dataset:
     with np.load(path, allow_pickle=False) as npz:
-        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]])
+        source = str(npz["source"]) if "source" in npz.files else ""
+        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source)
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
@@ -211,10 +229,12 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     options = settings["options"]
     receipt = read_json(inputs["receipt"])
     dataset = make(settings["loader"], options, receipt)
+    dataset = replace(dataset, source=dataset.source or f"dataset {settings['dataset']!r}")
     dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
+    check(dataset)
     colour = None
     if is_colour(dataset.x) and not options.get("color", False):
         colour = dataset.x
-        dataset = Dataset(formats.to_greyscale(dataset.x), dataset.y, dataset.class_names)
+        dataset = replace(dataset, x=formats.to_greyscale(dataset.x))
     plots.preview(dataset.x, dataset.y, dataset.class_names, settings["dataset"], outputs["preview"], colour=colour)
     save(dataset, outputs["raw"])

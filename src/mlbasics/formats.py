@@ -149,41 +149,116 @@ def to_greyscale(images: np.ndarray) -> np.ndarray:
 
 # --- tables -------------------------------------------------------------------------------------------
 
-def read_table(path: str | Path, label: str, features: list[str] | None = None
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _header(path: Path, suffix: str) -> list[str]:
+    """The column names as written (pandas renames a repeated one to 'name.1')."""
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return [str(n) for n in pq.read_schema(path).names]
+    import pandas as pd
+
+    try:
+        return [str(n) for n in pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]]
+    except pd.errors.EmptyDataError:
+        raise FormatError(f"{path.name}: empty file (no header row)") from None
+
+
+def _check_columns(path: Path, header: list[str], label: str, features: list[str] | None) -> list[str]:
+    """The feature columns, after refusing repeated, missing or leaking columns."""
+    for name in dict.fromkeys(header):
+        where = [i + 1 for i, n in enumerate(header) if n == name]
+        if len(where) > 1:
+            raise FormatError(f"{path.name}: column {name!r} appears {len(where)} times (columns "
+                              f"{', '.join(map(str, where))}); rename or drop the copies")
+    if label not in header:
+        raise FormatError(f"{path.name}: label column {label!r} not found (columns: {', '.join(header)})")
+    features = list(features) if features else [c for c in header if c != label]
+    missing = [c for c in features if c not in header]
+    if missing:
+        raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(header)})")
+    if label in features:
+        raise FormatError(f"{path.name}: label column {label!r} is also listed in features: the model would be "
+                          "given the answer; remove it from options.features")
+    repeated = [c for c in dict.fromkeys(features) if features.count(c) > 1]
+    if repeated:
+        raise FormatError(f"{path.name}: feature column {repeated[0]!r} is listed twice in options.features")
+    if not features:
+        raise FormatError(f"{path.name}: no feature columns besides the label {label!r}")
+    return features
+
+
+def _bad_cells(values: np.ndarray) -> np.ndarray:
+    """Per cell, why float32 training cannot take it: 0 fine, 1 missing or not a number, 2 infinite,
+    3 beyond float32's range (it would become infinite)."""
+    reason = np.zeros(values.shape, np.int8)
+    reason[np.isnan(values)] = 1
+    reason[np.isinf(values)] = 2
+    with np.errstate(invalid="ignore"):
+        reason[np.isfinite(values) & (np.abs(values) > FLOAT32_MAX)] = 3
+    return reason
+
+
+WHY = {1: "is missing or not a number", 2: "is infinite", 3: f"overflows float32 (beyond +-{FLOAT32_MAX:.3g})"}
+
+
+def _numeric_labels(labels) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+
+
+def read_table(path: str | Path, label: str, features: list[str] | None = None, drop_invalid: bool = False
                ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """A CSV or Parquet table -> features (float32), integer labels, class names (sorted label values),
-    feature names. `features` defaults to every column but the label."""
+    """A CSV or Parquet table -> features (float32), labels, class names, feature names. `features` defaults
+    to every column but the label. Labels become classes (integers; names: the sorted label values), except a
+    float label column with non-integer values, which becomes float targets (regression; no class names).
+
+    Every cell must fit float32: missing, non-numeric, infinite or overflowing values are refused with their
+    column and row named, or with `drop_invalid` their rows are dropped (and counted on stdout)."""
     import pandas as pd
 
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv", ".gz", ".txt"):
+        raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
     try:
-        if suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".gz", ".txt"):
-            frame = pd.read_csv(path)
-        else:
-            raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
+        features = _check_columns(path, _header(path, suffix), label, features)
+        frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, ImportError) as exc:
+        if isinstance(exc, FormatError):
+            raise
         raise FormatError(f"{path.name}: cannot read table ({' '.join(str(exc).split())})") from None
-    columns = [str(c) for c in frame.columns]
-    if label not in columns:
-        raise FormatError(f"{path.name}: label column {label!r} not found (columns: {', '.join(columns)})")
-    features = list(features) if features else [c for c in columns if c != label]
-    missing = [c for c in features if c not in columns]
-    if missing:
-        raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(columns)})")
-    numeric = frame[features].apply(pd.to_numeric, errors="coerce")
-    if numeric.isna().to_numpy().any():
-        row, col = np.argwhere(numeric.isna().to_numpy())[0]
-        value = frame[features[col]].iloc[row]
-        raise FormatError(f"{path.name}: column {features[col]!r}, data row {row + 1}: "
-                          f"{value!r} is missing or not a number")
-    x = numeric.to_numpy(dtype=np.float32)
+    if len(frame) == 0:
+        raise FormatError(f"{path.name}: no data rows, only a header")
+    columns = [*features, label]
     labels = frame[label]
-    if labels.isna().any():
-        raise FormatError(f"{path.name}: label column {label!r} has missing values")
-    if pd.api.types.is_numeric_dtype(labels):  # sort 2 before 10
+    regression = _numeric_labels(labels) and pd.api.types.is_float_dtype(labels) and bool(
+        (labels.dropna() % 1 != 0).any())
+    numeric = frame[features].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    label_values = labels.to_numpy(np.float64) if regression else np.where(labels.isna(), np.nan, 0.0)
+    reasons = _bad_cells(np.c_[numeric, label_values])
+    bad_rows = reasons.any(axis=1)
+    if bad_rows.any() and not drop_invalid:
+        row, col = np.argwhere(reasons)[0]
+        value = frame[columns[col]].iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value  # 1e+300, not np.float64(1e+300)
+        line = f", line {row + 2}" if suffix != ".parquet" else ""
+        raise FormatError(f"{path.name}: column {columns[col]!r}, data row {row + 1}{line}: {value!r} "
+                          f"{WHY[int(reasons[row, col])]} (or set options.drop_invalid: true to drop such rows)")
+    if bad_rows.any():
+        print(f"{path.name}: dropped {int(bad_rows.sum())} of {len(frame)} rows with missing, non-numeric, "
+              "infinite or float32-overflowing values (options.drop_invalid)")
+        if bad_rows.all():
+            raise FormatError(f"{path.name}: every row has an invalid value; nothing left to train on")
+        frame, numeric, label_values = frame[~bad_rows], numeric[~bad_rows], label_values[~bad_rows]
+        labels = frame[label]
+    x = numeric.astype(np.float32)
+    if regression:
+        return x, label_values.astype(np.float32), [], features
+    if _numeric_labels(labels):  # sort 2 before 10
         classes, y = np.unique(labels.to_numpy(), return_inverse=True)
         names = [format(c, "g") for c in classes]
     else:

@@ -3,6 +3,7 @@ scaler fitted on the training split only (saved as plain affine parameters, no p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from .datasets import Dataset
+from .formats import FormatError
 from .io import atomic_path, read_json, write_json
 
 SPLITS = ("train", "val", "test")
@@ -97,6 +99,34 @@ def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int) -> dict
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def rows_needed(fractions: dict[str, float]) -> int:
+    """The fewest rows (of each class, when stratified) for which every part of the split gets one."""
+    return math.ceil(1 / min(fractions.values()) - 1e-9)
+
+
+def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
+    """Refuse, naming the class and how many rows it needs, data the configured split cannot cut into a
+    train, a validation and a test part that each hold every class."""
+    where, need = dataset.source or "the dataset", rows_needed(fractions)
+    shares = "/".join(f"{fractions[k]:g}" for k in ("train", "validation", "test"))
+    if not dataset.class_names:
+        if len(dataset.y) < need:
+            raise FormatError(f"{where}: {len(dataset.y)} rows; the train/validation/test split {shares} needs at "
+                              f"least {need}")
+        return
+    counts = np.bincount(dataset.y, minlength=len(dataset.class_names))
+    present = np.flatnonzero(counts)
+    short = present[counts[present] < need]
+    if len(short):
+        k = short[np.argmin(counts[short])]
+        n = int(counts[k])
+        others = len(short) - 1
+        more = f" ({others} more class{'es have' if others > 1 else ' has'} fewer than {need})" if others else ""
+        raise FormatError(f"{where}: class {dataset.class_names[k]!r} has {n} row{'s' * (n != 1)}"
+                          f"{more}; the stratified train/validation/test split {shares} needs at least {need} rows "
+                          "of every class")
+
+
 def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_scale: float | None = None,
                flatten: bool = True, scaler: str = "standard") -> tuple[dict[str, np.ndarray], Scaler]:
     """Return arrays x_train, y_train, x_val, ... (float32 features) and the fitted scaler."""
@@ -107,7 +137,11 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
         x = x.reshape(len(x), -1)
     if x.ndim != 2:
         raise ValueError(f"features have shape {x.shape[1:]}; set preprocess.flatten: true for an MLP")
-    parts = split_indices(dataset.y, split, seed)
+    check_split(dataset, split)
+    try:
+        parts = split_indices(dataset.y, split, seed)
+    except ValueError as exc:  # what check_split cannot foresee, in scikit-learn's words
+        raise FormatError(f"{dataset.source or 'the dataset'}: cannot split ({' '.join(str(exc).split())})") from None
     fitted = fit_scaler(scaler, x[parts["train"]])
     arrays = {}
     for name, index in parts.items():

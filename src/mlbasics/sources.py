@@ -58,7 +58,7 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "cifar10": {"allowed": {"seed", "files"}, "required": set()},
     "idx": {"allowed": {"files", "images", "labels", "class_names", "seed"},
             "required": {"files", "images", "labels"}},
-    "table": {"allowed": {"path", "files", "label", "features", "seed"}, "required": {"label"}},
+    "table": {"allowed": {"path", "files", "label", "features", "drop_invalid", "seed"}, "required": {"label"}},
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
 LOADERS = tuple(LOADER_OPTIONS)

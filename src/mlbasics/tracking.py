@@ -16,6 +16,7 @@ each invocation's parent run are created under a file lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -74,9 +75,51 @@ def _lock(uri: str) -> FileLock:
     return FileLock(str(path))
 
 
-def preflight(uri: str, timeout: float = 5.0) -> None:
-    """Fail early, with what to do, when a tracking server does not answer its health check."""
-    if not is_server(uri):
+# A database URI's driver module -> the pip package that provides it
+DRIVERS = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "MySQLdb": "mysqlclient",
+           "pymysql": "PyMySQL", "pyodbc": "pyodbc", "pymssql": "pymssql"}
+
+
+def store_problem(uri: str) -> str | None:
+    """What makes a store unusable in a way that no retry fixes, with the remedy: a database driver that is
+    not installed, or a local SQLite store that is not a database (corrupt, or some other file)."""
+    scheme = urlparse(uri).scheme
+    if scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+        from sqlalchemy.engine import make_url
+
+        try:
+            make_url(uri).get_dialect().import_dbapi()
+        except ImportError as exc:
+            module = exc.name or str(exc)
+            return (f"MLflow store {uri.split('@')[-1]}: its database driver {module!r} is not installed: "
+                    f"`.venv/bin/pip install {DRIVERS.get(module, module)}` (and pin it in requirements.lock)")
+    if scheme == "sqlite":
+        path = _local_store(uri)
+        if path is not None and path.is_file() and path.stat().st_size > 0:
+            import sqlite3
+
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                    db.execute("PRAGMA schema_version").fetchone()
+            except sqlite3.DatabaseError as exc:
+                return (f"MLflow store {path} is not a usable SQLite database ({exc}): move it away (MLflow "
+                        "makes a new one), restore a backup, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere")
+    return None
+
+
+def permanent(exc: BaseException) -> bool:
+    """An error that retrying cannot fix (a missing driver, a corrupt store)."""
+    text = str(exc)
+    return isinstance(exc, ImportError) or "file is not a database" in text or "malformed" in text
+
+
+def preflight(uri: str, timeout: float = 5.0, reach: bool = True) -> None:
+    """Fail early, with what to do, when the store cannot work (a missing driver, a corrupt file) or, with
+    `reach`, when a tracking server does not answer its health check."""
+    problem = store_problem(uri)
+    if problem:
+        raise TrackingError(problem)
+    if not is_server(uri) or not reach:
         return
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
@@ -238,15 +281,44 @@ def parent_run(client, uri: str, experiment_id: str, inv: dict) -> str:
         return run.info.run_id
 
 
+def _writer() -> str:
+    """Who is logging a run (a tag): host, pid and the process's start, to tell a dead writer from a live one."""
+    import psutil
+
+    return f"{socket.gethostname()}:{os.getpid()}:{int(psutil.Process().create_time())}"
+
+
+def _writer_gone(tag: str | None) -> bool:
+    """Whether the process that began logging a run is dead. Runs begun on another host count as alive:
+    their own host's next import cleans them up."""
+    import psutil
+
+    if not tag:
+        return True  # written before writers were recorded
+    host, pid, started = tag.rsplit(":", 2)
+    if host != socket.gethostname():
+        return False
+    try:
+        return int(psutil.Process(int(pid)).create_time()) != int(started)
+    except psutil.Error:
+        return True
+
+
 def _previous(client, experiment_id: str, tags: dict) -> str | None:
-    """The latest run of the same dataset and variant that nothing has replaced yet."""
+    """The latest finished run of the same dataset and variant that nothing has replaced yet. Half-logged
+    runs of it - an import that failed, or one whose process was killed (still RUNNING, its writer gone) -
+    are deleted on the way: a killed evaluation leaves no active run with missing metrics behind."""
     query = (f"tags.dataset = '{tags['dataset']}' and tags.variant = '{tags['variant']}' "
              "and tags.`mlbasics.role` = 'variant'")
+    found = None
     for run in client.search_runs([experiment_id], filter_string=query, order_by=["attributes.start_time DESC"],
-                                  max_results=20):
-        if "mlbasics.replaced_by" not in run.data.tags:
-            return run.info.run_id
-    return None
+                                  max_results=50):
+        status = run.info.status
+        if status == "FAILED" or (status == "RUNNING" and _writer_gone(run.data.tags.get("mlbasics.writer"))):
+            client.delete_run(run.info.run_id)
+        elif found is None and status == "FINISHED" and "mlbasics.replaced_by" not in run.data.tags:
+            found = run.info.run_id
+    return found
 
 
 def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
@@ -267,7 +339,8 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     replaces = _previous(client, experiment_id, record["tags"]) if "dataset" in record["tags"] else None
     tags = {**record["tags"], "mlflow.parentRunId": parent, "mlbasics.uid": record["uid"],
             "mlbasics.role": "variant", "mlbasics.invocation": record["invocation"]["id"],
-            "engine": record["invocation"]["engine"], **({"mlbasics.replaces": replaces} if replaces else {})}
+            "engine": record["invocation"]["engine"], "mlbasics.writer": _writer(),
+            **({"mlbasics.replaces": replaces} if replaces else {})}
     run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record["start_time"], tags=tags)
     run_id = run.info.run_id
     try:
@@ -324,6 +397,11 @@ def log_online(uri: str, experiment: str, record: dict, record_path: str | Path,
         try:
             return import_record(uri, experiment, record)[0]
         except Exception as exc:
+            if permanent(exc):
+                print(f"warning: MLflow at {uri} cannot work, no retry will help: "
+                      f"{store_problem(uri) or str(exc).splitlines()[0][:300]}. The run is kept in {record_path}; "
+                      "once the store is fixed the pipeline's track stage imports it")
+                return None
             if attempt == retries:
                 print(f"warning: could not log to MLflow at {uri} after {retries + 1} attempts "
                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); the run is kept "

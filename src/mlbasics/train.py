@@ -585,8 +585,15 @@ def checkpoint_dir(model_path: str | Path) -> Path:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The train stage: processed data in, model.keras, history.csv and run_stats.json out."""
-    configure_tensorflow(threads)
     arrays, class_names = preprocess.load(inputs["data"])
+    try:  # before TensorFlow starts: a task the data cannot have is a params mistake
+        task_for(len(class_names), settings["model"].get("task", "auto"))
+    except ValueError as exc:
+        from .config import ParamsError
+
+        raise ParamsError(f"datasets.{settings.get('dataset')}.model.task (variant {settings.get('variant')}): "
+                          f"{exc}") from None
+    configure_tensorflow(threads)
     folder = checkpoint_dir(outputs["model"])
     model, rows, stats = fit(arrays, len(class_names), settings["model"], settings["seed"], verbose=2,
                              checkpoint_dir=folder, init_model=inputs.get("init"))

@@ -12,11 +12,15 @@ from mlbasics import pipeline
 from mlbasics import tracking
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
+# the files merged into `config`, in the order they were merged (later ones win): params.yaml, then --configfile
+OVERRIDES = [str(f) for f in workflow.config_settings.configfiles]
+CONFIG_FILES = [*(str(f) for f in workflow.configfiles if str(f) not in OVERRIDES), *OVERRIDES]
 try:
+    params_config.check_yaml_files(OVERRIDES)  # Snakemake kept the last of two equal keys; DVC would refuse them
     # the merged config (params.yaml plus any --configfile/--config), validated and with defaults filled
     PARAMS = params_config.validate_params(config, SCHEMA)
 except params_config.ParamsError as exc:
-    raise WorkflowError(f"invalid params: {exc}") from None
+    raise WorkflowError(f"invalid params: {params_config.locate(exc, CONFIG_FILES)}") from None
 
 DATASETS = PARAMS["run"]["datasets"]
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
@@ -45,12 +49,15 @@ envvars:
 
 
 onstart:
-    # online tracking needs its server now: fail before any job rather than after the training
-    if PARAMS["tracking"]["mode"] == "online":
-        try:
-            tracking.preflight(tracking.resolve_uri(PARAMS["tracking"]["uri"]))
-        except tracking.TrackingError as exc:
-            raise WorkflowError(str(exc)) from None
+    # fail before any job rather than after the training: a store no retry can fix (missing driver, corrupt
+    # file), or - online - a server that does not answer
+    try:
+        tracking.preflight(
+            tracking.resolve_uri(PARAMS["tracking"]["uri"]),
+            reach=PARAMS["tracking"]["mode"] == "online",
+        )
+    except tracking.TrackingError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
