@@ -4,6 +4,7 @@ before anything is written."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import pytest
@@ -72,7 +73,8 @@ def test_bad_params_stop_the_stage_before_it_writes(project, key, value, message
     write_params(project, params)
     result = run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "iris"], cwd=project, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip().startswith(message) and "\n" not in result.stderr.strip()
+    located = r"error: params\.yaml:\d+: " + re.escape(message.removeprefix("error: "))  # file and line of the key
+    assert re.match(located, result.stderr.strip()) and "\n" not in result.stderr.strip()
     assert not (project / "data").exists()
 
 
@@ -123,4 +125,5 @@ def test_options_a_loader_does_not_take_are_refused(project):
     write_params(project, params)
     result = run([*CLI, "validate"], cwd=project, check=False)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: datasets.iris.options.resize: not an option of loader 'iris'")
+    assert re.match(r"error: params\.yaml:\d+: datasets\.iris\.options\.resize: not an option of loader 'iris'",
+                    result.stderr)

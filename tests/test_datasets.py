@@ -46,7 +46,7 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
     np.testing.assert_array_equal(back.y, ds.y)
     assert back.class_names == ds.class_names
     with np.load(path, allow_pickle=False) as npz:  # loads with pickle disabled
-        assert set(npz.files) == {"x", "y", "class_names"}
+        assert set(npz.files) == {"x", "y", "class_names", "source"}
     assert [p.name for p in path.parent.iterdir()] == ["iris.npz"], "no temporary file left behind"
 
 
