@@ -78,9 +78,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
 
-    from mlbasics import datasets, preprocess, train
+    from mlbasics import datasets, preprocess, runtime
 
-    train.configure_tensorflow(args.threads)
+    runtime.configure_tensorflow(args.threads)
     raw = datasets.mnist5k(seed=0)
     arrays, scaler = preprocess.preprocess(raw, split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0,
                                            pixel_scale=255, flatten=True, scaler="none")

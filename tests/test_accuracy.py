@@ -19,6 +19,6 @@ def test_baseline_test_accuracy(dataset):
                                       flatten=prep["flatten"], scaler=prep["scaler"])
     settings = config.stage_settings(params, "train", dataset, "baseline")
     model, _, _ = train.fit(arrays, len(raw.class_names), settings["model"], settings["seed"])
-    predicted = evaluate.predict_classes(model, arrays["x_test"])
+    predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, raw.class_names)["accuracy"]
     assert accuracy >= MINIMUM[dataset], f"{dataset} baseline test accuracy {accuracy:.4f}"

@@ -93,9 +93,9 @@ def test_drop_invalid_drops_bad_rows_and_says_how_many(project, capsys):
     (folder / "events.csv").write_text(table)
     status, _, out = stages(params, capsys)
     assert status == 0 and "events.csv: dropped 3 of 40 rows" in out
-    from mlbasics import datasets
+    from mlbasics import data
 
-    kept = datasets.load("data/raw/events.npz")
+    kept = data.load("data/raw/events.npz")
     assert len(kept.y) == 37 and np.isfinite(kept.x).all()
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlbasics import datasets
+from mlbasics import data, datasets
 
 
 def test_gaussians_is_the_lecture_toy():
@@ -40,8 +40,8 @@ def test_unknown_loader():
 def test_save_and_load_roundtrip_without_pickle(tmp_path):
     ds = datasets.make("iris")
     path = tmp_path / "raw" / "iris.npz"
-    datasets.save(ds, path)
-    back = datasets.load(path)
+    data.save(ds, path)
+    back = data.load(path)
     np.testing.assert_array_equal(back.x, ds.x)
     np.testing.assert_array_equal(back.y, ds.y)
     assert back.class_names == ds.class_names
@@ -98,10 +98,10 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png"}
     settings = {"dataset": "cifar10", "loader": "cifar10", "options": {"files": [], "max_samples": 40}}
     datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
-    ds = datasets.load(outputs["raw"])
+    ds = data.load(outputs["raw"])
     assert ds.x.shape == (40, 32, 32) and ds.x.dtype == np.float32
     colour = datasets.make("cifar10", {}, receipt)
-    subset = datasets.subsample(colour, 40, 0)
+    subset = data.subsample(colour, 40, 0)
     np.testing.assert_allclose(ds.x, formats.to_greyscale(subset.x))
     from PIL import Image
 
@@ -110,7 +110,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
 
     settings["options"]["color"] = True
     datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
-    assert datasets.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
+    assert data.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
 
 
 def test_own_idx_files_and_tables(tmp_path):
@@ -165,9 +165,9 @@ def test_a_job_that_finds_its_download_missing_says_to_fetch_where_there_is_netw
 
 def test_subsample_is_seeded():
     ds = datasets.make("iris")
-    a, b = datasets.subsample(ds, 50, 1), datasets.subsample(ds, 50, 1)
+    a, b = data.subsample(ds, 50, 1), data.subsample(ds, 50, 1)
     np.testing.assert_array_equal(a.x, b.x)
-    assert len(a.y) == 50 and datasets.subsample(ds, None).x.shape == ds.x.shape
+    assert len(a.y) == 50 and data.subsample(ds, None).x.shape == ds.x.shape
 
 
 def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path, monkeypatch):

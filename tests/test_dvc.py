@@ -96,3 +96,19 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
 
     changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)
     assert changed == expected
+
+
+@pytest.mark.parametrize("helper", ["checkpoint", "plots", "provenance"])
+def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(reproduced, helper):
+    path = reproduced / "src" / "mlbasics" / f"{helper}.py"
+    text = path.read_text()
+    path.write_text(text + "\n# edited\n")
+    try:
+        status = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
+    finally:
+        path.write_text(text)
+    stale = {name.split("@")[0] for name, changes in status.items()
+             if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)}
+    expected = {stage for stage in config.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+    assert stale == expected and stale, status
+    assert {name.split("@")[0] for name in status} == expected, "nothing else is stale"

@@ -31,12 +31,12 @@ def _dense(n_in: int, n_out: int, activation: str, weights: np.ndarray):
     return model
 
 
-def test_predict_classes_binary_and_multiclass():
+def test_classes_from_sigmoid_and_softmax_outputs():
     sigmoid = _dense(1, 1, "sigmoid", np.ones((1, 1)))  # p = sigmoid(x): x < 0 -> class 0
-    assert evaluate.predict_classes(sigmoid, np.array([[-2.0], [0.5]], np.float32)).tolist() == [0, 1]
+    assert evaluate.classes_of(sigmoid.predict(np.array([[-2.0], [0.5]], np.float32), verbose=0)).tolist() == [0, 1]
     softmax = _dense(3, 3, "softmax", np.eye(3))  # the largest input wins
     x = np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]], np.float32)
-    assert evaluate.predict_classes(softmax, x).tolist() == [1, 0]
+    assert evaluate.classes_of(softmax.predict(x, verbose=0)).tolist() == [1, 0]
 
 
 def test_confusion_csv_layout(tmp_path):

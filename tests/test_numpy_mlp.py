@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, numpy_mlp, preprocess, train
+from mlbasics import config, datasets, mlp, numpy_mlp, preprocess, train
 
 SPEC = {**config.model_defaults(), "hidden_layers": [5, 4], "backend": "numpy", "optimizer": "sgd"}
 
@@ -18,7 +18,7 @@ def keras_gradients(params, x, y, spec, n_classes):
 
     keras.config.set_floatx("float64")
     try:
-        model = train.build_mlp(x.shape[1], n_classes, spec)
+        model = mlp.build_mlp(x.shape[1], n_classes, spec)
         model.set_weights([a for layer in params for a in layer])
         loss_fn = {0: keras.losses.MeanSquaredError(), 2: keras.losses.BinaryCrossentropy()}.get(
             n_classes, keras.losses.SparseCategoricalCrossentropy())

@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
-from mlbasics import datasets, preprocess
+from mlbasics import data, datasets, preprocess
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
@@ -23,7 +25,7 @@ def test_split_is_stratified_disjoint_seeded():
 @pytest.mark.parametrize("kind", preprocess.SCALERS)
 def test_scaler_is_fitted_on_train_only(kind):
     ds = datasets.gaussians(n_samples=1000, seed=0)
-    shifted = datasets.Dataset(ds.x * 3 + 5, ds.y, ds.class_names)
+    shifted = data.Dataset(ds.x * 3 + 5, ds.y, ds.class_names)
     arrays, scaler = preprocess.preprocess(shifted, split=SPLIT, seed=0, scaler=kind)
     parts = preprocess.split_indices(shifted.y, SPLIT, 0)
     x_train = shifted.x[parts["train"]]
@@ -51,8 +53,8 @@ def test_scalers_never_see_validation_or_test_data(kind):
     wrecked = x.copy()
     wrecked[parts["val"]] = 1e6
     wrecked[parts["test"]] = -1e6
-    _, clean = preprocess.preprocess(datasets.Dataset(x, ds.y, ds.class_names), split=SPLIT, seed=0, scaler=kind)
-    arrays, dirty = preprocess.preprocess(datasets.Dataset(wrecked, ds.y, ds.class_names), split=SPLIT, seed=0,
+    _, clean = preprocess.preprocess(data.Dataset(x, ds.y, ds.class_names), split=SPLIT, seed=0, scaler=kind)
+    arrays, dirty = preprocess.preprocess(data.Dataset(wrecked, ds.y, ds.class_names), split=SPLIT, seed=0,
                                           scaler=kind)
     assert clean.to_dict() == dirty.to_dict()
     np.testing.assert_array_equal(arrays["x_train"], clean.transform(x[parts["train"]]))
@@ -105,5 +107,5 @@ def test_save_load_roundtrip(tmp_path):
     back, names = preprocess.load(tmp_path / "d.npz")
     assert names == ["a", "b", "c"] and set(back) == set(arrays)
     np.testing.assert_array_equal(back["x_val"], arrays["x_val"])
-    restored = preprocess.load_scaler(tmp_path / "s.json")
+    restored = preprocess.Scaler.from_dict(json.loads((tmp_path / "s.json").read_text()))
     np.testing.assert_allclose(restored.offset, scaler.offset)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlbasics import cli, config, datasets, evaluate, preprocess, train
+from mlbasics import cli, config, data, evaluate, preprocess, train
 from tests import loopback
 from tests.conftest import ROOT, settings_for
 
@@ -40,12 +40,12 @@ def test_real_mnist_digits_through_a_loopback_mirror_reach_90_percent(tmp_path, 
             cli.run_stage(stage, settings_for(params, stage, "t10k"))
         assert server.requests == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz"]
 
-    digits = datasets.load("data/raw/t10k.npz")
+    digits = data.load("data/raw/t10k.npz")
     assert digits.x.shape == (10000, 28, 28)
     assert digits.y.tolist().count(1) == 1135 and abs(digits.x.mean() - 33.79) < 0.01  # the README's numbers
     arrays, class_names = preprocess.load("data/processed/t10k/data.npz")
     settings = config.stage_settings(params, "train", "t10k", "baseline")
     model, _, _ = train.fit(arrays, len(class_names), settings["model"], settings["seed"])
-    predicted = evaluate.predict_classes(model, arrays["x_test"])
+    predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, class_names)["accuracy"]
     assert accuracy >= 0.90, f"test accuracy on real digits {accuracy:.4f}"

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, preprocess, train
+from mlbasics import config, datasets, preprocess
+from mlbasics.checkpoint import Checkpoint
 from tests.conftest import engine_env
 
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
@@ -74,13 +75,13 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
                            stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:
-        if train.Checkpoint.last_epoch(checkpoints) >= 3:
+        if Checkpoint.last_epoch(checkpoints) >= 3:
             break
         time.sleep(0.05)
     assert job.poll() is None, "the job finished before it could be killed; make it longer"
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
-    killed_at = train.Checkpoint.last_epoch(checkpoints)
+    killed_at = Checkpoint.last_epoch(checkpoints)
     assert 3 <= killed_at < SPEC["epochs"] and not (folder / "models/toy/v/model.keras").exists()
 
     subprocess.run(train_command(), cwd=folder, env=engine_env(), check=True, capture_output=True)
@@ -95,12 +96,13 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
 # The fault injector: SIGKILL this training job right after one step of one epoch's checkpoint save.
 KILL_AT = """
 import os, signal, sys
-from mlbasics import cli, train
+from mlbasics import cli
+from mlbasics.checkpoint import Checkpoint
 step, epoch = sys.argv[1], int(sys.argv[2])
 def reached(self, at, at_epoch):
     if (at, at_epoch) == (step, epoch):
         os.kill(os.getpid(), signal.SIGKILL)
-train.Checkpoint.reached = reached
+Checkpoint.reached = reached
 sys.exit(cli.main(sys.argv[3:]))
 """
 # Trains (or resumes) and evaluates in each folder in turn, in one process: one TensorFlow import for all.
@@ -122,12 +124,12 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
     settings = json.dumps(STOPPING)
     reference = prepare(tmp_path / "reference")
     killed = {}
-    for step in train.Checkpoint.SAVE_STEPS:
+    for step in Checkpoint.SAVE_STEPS:
         folder = killed[step] = prepare(tmp_path / step)
         job = subprocess.run([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
                               "--threads", "1"], cwd=folder, env=engine_env(), capture_output=True, text=True)
         assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
-        committed = train.Checkpoint.last_epoch(folder / "models/toy/v/checkpoint")
+        committed = Checkpoint.last_epoch(folder / "models/toy/v/checkpoint")
         assert committed == (3 if step in ("commit", "prune") else 2), step
         assert not (folder / "models/toy/v/model.keras").exists()
     subprocess.run([sys.executable, "-c", FINISH, settings, str(reference), *map(str, killed.values())],

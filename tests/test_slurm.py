@@ -99,7 +99,7 @@ EPOCHS = 80  # long enough to requeue mid-training
 
 
 def _checkpointed_epoch(folder: Path) -> int:
-    from mlbasics.train import Checkpoint
+    from mlbasics.checkpoint import Checkpoint
 
     return Checkpoint.last_epoch(folder)
 

@@ -4,6 +4,8 @@ precise reruns after a params change, and bad params refused before any job star
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -109,6 +111,28 @@ def test_second_run_does_nothing(finished):
     elapsed = time.perf_counter() - start
     assert "Nothing to be done" in result.stdout + result.stderr
     print(f"no-op snakemake: {elapsed:.2f} s")
+
+
+# helper modules and the stages that import them (directly or not); the rest must not rerun
+HELPERS = ["checkpoint", "plots", "provenance"]
+
+
+def stages_importing(helper: str) -> set[str]:
+    return {stage for stage in config.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+
+
+@pytest.mark.parametrize("helper", HELPERS)
+def test_editing_a_helper_module_reruns_exactly_the_stages_that_import_it(finished, helper):
+    path = finished / "src" / "mlbasics" / f"{helper}.py"
+    before = path.stat()
+    os.utime(path, ns=(before.st_atime_ns, time.time_ns()))  # as if edited now
+    try:
+        dry = run([*SNAKEMAKE, "-n", "--rerun-triggers", "mtime"], cwd=finished).stdout
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(.*?)(?=^\S|\Z)", dry, flags=re.M | re.S)
+    direct = {rule for rule, body in jobs if re.search(rf"reason: .*src/mlbasics/{helper}\.py", body)}
+    assert direct == stages_importing(helper) and direct, dry[-3000:]
 
 
 def test_snakemake_report_shows_every_figure_with_its_caption(finished):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, download
+from mlbasics import config, data, download
 from mlbasics.cli import run_stage
 from tests.conftest import ROOT, settings_for
 
@@ -41,7 +41,7 @@ def test_a_tfds_dataset_by_name_with_resize(tmp_path, monkeypatch):
     params = params_with({"name": "toy_pictures", "data_dir": str(tmp_path / "tfds"), "resize": [16, 12]})
     for stage in ("download", "dataset"):
         run_stage(stage, settings_for(params, stage, "pictures"))
-    ds = datasets.load("data/raw/pictures.npz")
+    ds = data.load("data/raw/pictures.npz")
     assert ds.x.shape == (20, 16, 12) and ds.class_names == ["horse", "human"]  # greyscale by default
     assert sorted(np.bincount(ds.y).tolist()) == [10, 10]
     assert (tmp_path / "reports/pictures/preview.png").is_file()

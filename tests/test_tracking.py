@@ -6,7 +6,8 @@ import textwrap
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import tracking
+from mlbasics import compare, provenance, tracking
+from mlbasics.io import write_json
 from tests.conftest import engine_env
 
 HISTORY = [{"epoch": str(e), "loss": str(1 / e), "val_loss": str(1.1 / e)} for e in range(1, 6)]
@@ -19,13 +20,21 @@ def test_env_uri_wins_over_params(monkeypatch):
     assert tracking.resolve_uri("sqlite:///mlflow.db") == "http://127.0.0.1:5000"
 
 
+def log_run(uri: str, experiment: str, run_name: str, *, tags: dict, params: dict, history: list[dict],
+            metrics: dict, artifacts: list) -> str:
+    """One run logged at once, as an evaluation does: a record, imported."""
+    record = tracking.make_record(run_name=run_name, tags=tags, params=params, history=history, metrics=metrics,
+                                  stats=None, artifacts=artifacts)
+    return tracking.import_record(uri, experiment, record)[0]
+
+
 def test_log_run_records_params_curves_metrics_artifacts(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     artifact = tmp_path / "metrics.json"
     artifact.write_text('{"accuracy": 0.9}')
-    run_id = tracking.log_run(uri, "exp", "baseline", tags={"dataset": "iris", "variant": "baseline"},
-                              params={"epochs": 5, "activation": "relu"}, history=HISTORY,
-                              metrics={"accuracy": 0.9}, artifacts=[artifact])
+    run_id = log_run(uri, "exp", "baseline", tags={"dataset": "iris", "variant": "baseline"},
+                     params={"epochs": 5, "activation": "relu"}, history=HISTORY, metrics={"accuracy": 0.9},
+                     artifacts=[artifact])
     client = MlflowClient(uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "baseline"
@@ -47,8 +56,10 @@ def parallel_writers(uri: str, invocation: str, jobs: int = 8) -> None:
         import sys
         from mlbasics import tracking
         history = [{{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e}} for e in range(1, 11)]
-        tracking.log_run({uri!r}, "parallel", "job" + sys.argv[1], tags={{"job": sys.argv[1]}},
-                         params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}}, artifacts=[])
+        record = tracking.make_record(run_name="job" + sys.argv[1], tags={{"job": sys.argv[1]}},
+                                      params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}},
+                                      stats=None, artifacts=[])
+        tracking.import_record({uri!r}, "parallel", record)
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE,
                               text=True) for i in range(jobs)]
@@ -115,9 +126,9 @@ def test_a_rerun_attaches_to_a_new_parent_and_links_the_run_it_replaces(tmp_path
     assert new_run.data.tags["mlbasics.replaces"] == old and old_run.data.tags["mlbasics.replaced_by"] == new
     assert new_run.data.tags["mlflow.parentRunId"] != old_run.data.tags["mlflow.parentRunId"]
     assert "mlbasics.replaces" not in client.get_run(other).data.tags
-    rows = tracking.leaderboard(uri, "exp")
+    rows = compare.leaderboard(uri, "exp")
     assert sorted(r["run_id"] for r in rows) == sorted([new, other]), "replaced runs are left out"
-    assert len(tracking.leaderboard(uri, "exp", include_replaced=True)) == 3
+    assert len(compare.leaderboard(uri, "exp", include_replaced=True)) == 3
 
 
 def test_an_unreachable_store_keeps_the_run_and_says_how_it_gets_imported(tmp_path, capsys):
@@ -125,7 +136,7 @@ def test_an_unreachable_store_keeps_the_run_and_says_how_it_gets_imported(tmp_pa
 
     record = _record()
     path = tmp_path / "mlflow_run.json"
-    tracking.write_record(path, record)
+    write_json(path, record)
     assert tracking.log_online(dead_url(), "exp", record, path, retries=1, backoff=0.1) is None
     message = capsys.readouterr().out
     assert "could not log to MLflow" in message and str(path) in message and "track" in message
@@ -147,11 +158,11 @@ def test_preflight_names_the_server_and_the_ways_out():
 def test_fingerprint_depends_on_what_decides_the_result_only():
     git = {"git_commit": "abc", "git_dirty": "false"}
     software = {"tensorflow_version": "2.21.0"}
-    a = tracking.fingerprint({"seed": 1}, "d" * 64, git, software)
-    assert a == tracking.fingerprint({"seed": 1}, "d" * 64, {**git, "git_dirty": "true"}, software)
-    assert a["fingerprint"] != tracking.fingerprint({"seed": 2}, "d" * 64, git, software)["fingerprint"]
-    assert a["fingerprint"] != tracking.fingerprint({"seed": 1}, "e" * 64, git, software)["fingerprint"]
-    tags = tracking.provenance_tags(a, git, software)
+    a = provenance.run_fingerprint({"seed": 1}, "d" * 64, git, software)
+    assert a == provenance.run_fingerprint({"seed": 1}, "d" * 64, {**git, "git_dirty": "true"}, software)
+    assert a["fingerprint"] != provenance.run_fingerprint({"seed": 2}, "d" * 64, git, software)["fingerprint"]
+    assert a["fingerprint"] != provenance.run_fingerprint({"seed": 1}, "e" * 64, git, software)["fingerprint"]
+    tags = provenance.provenance_tags(a, git, software)
     assert {"host", "device", "git_dirty", "data_sha256", "params_sha256"} <= set(tags)
     assert json.dumps(tags)  # plain strings
 
@@ -167,7 +178,7 @@ def test_a_store_no_retry_can_fix_is_named_with_its_remedy_and_not_retried(tmp_p
             tracking.preflight(uri, reach=False)
         assert all(part in str(caught.value) for part in named) and "secret" not in str(caught.value)
         record_path = tmp_path / "mlflow_run.json"
-        tracking.write_record(record_path, _record())
+        write_json(record_path, _record())
         began = time.monotonic()
         assert tracking.log_online(uri, "exp", _record(), record_path, retries=4, backoff=2.0) is None
         assert time.monotonic() - began < 2, "no backoff for an error that retrying cannot fix"
@@ -230,7 +241,7 @@ def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
     active = client.search_runs([experiment_id], query)
     assert [r.info.status for r in active] == ["FINISHED"], "exactly one active run, and it is complete"
     assert len(client.get_metric_history(active[0].info.run_id, "val_loss")) == SETTINGS["model"]["epochs"]
-    assert [r["variant"] for r in tracking.leaderboard(uri, "kill", include_replaced=True)] == ["v"]
+    assert [r["variant"] for r in compare.leaderboard(uri, "kill", include_replaced=True)] == ["v"]
 
 
 @pytest.mark.engine

@@ -4,7 +4,7 @@ determinism; early stopping; warm start; the run statistics."""
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, preprocess, train
+from mlbasics import config, datasets, epochs, mlp, preprocess, runtime, train
 
 SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
 
@@ -17,20 +17,20 @@ def gaussian_arrays():
 
 
 def test_output_layer_follows_the_task():
-    binary = train.build_mlp(2, 2, SPEC)
+    binary = mlp.build_mlp(2, 2, SPEC)
     assert binary.layers[-1].units == 1 and binary.layers[-1].activation.__name__ == "sigmoid"
     assert binary.loss == "binary_crossentropy"
-    multi = train.build_mlp(4, 3, {**SPEC, "dropout": [0.5, 0.2], "l2": 0.01, "activation": "tanh"})
+    multi = mlp.build_mlp(4, 3, {**SPEC, "dropout": [0.5, 0.2], "l2": 0.01, "activation": "tanh"})
     assert multi.layers[-1].units == 3 and multi.layers[-1].activation.__name__ == "softmax"
     assert multi.loss == "sparse_categorical_crossentropy"
     names = [layer.name for layer in multi.layers]
     assert names == ["features", "hidden_1", "dropout_1", "hidden_2", "dropout_2", "output"]  # tanh fused in Dense
-    leaky = train.build_mlp(4, 3, {**SPEC, "activation": "leaky_relu"})
+    leaky = mlp.build_mlp(4, 3, {**SPEC, "activation": "leaky_relu"})
     assert [layer.name for layer in leaky.layers][1:3] == ["hidden_1", "activation_1"]
     assert [multi.get_layer(f"dropout_{i}").rate for i in (1, 2)] == [0.5, 0.2]  # per-layer dropout
     assert multi.get_layer("hidden_1").kernel_regularizer is not None
     with pytest.raises(ValueError, match="at least 2 classes"):
-        train.build_mlp(4, 1, SPEC)
+        mlp.build_mlp(4, 1, SPEC)
 
 
 @pytest.mark.parametrize("activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu", "selu",
@@ -41,8 +41,8 @@ def test_every_activation_builds_trains_and_reloads(tmp_path, gaussian_arrays, a
     spec = {**SPEC, "activation": activation, "epochs": 1, "leaky_slope": 0.2, "swish_beta": 2.0, "elu_alpha": 0.5}
     model, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
     assert len(rows) == 1 and np.isfinite(rows[0][1])
-    train.save_model(model, tmp_path / "m.keras")
-    train.register_custom_layers()
+    mlp.save_model(model, tmp_path / "m.keras")
+    mlp.register_custom_layers()
     again = keras.saving.load_model(tmp_path / "m.keras")
     x = gaussian_arrays["x_val"][:5]
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
@@ -52,11 +52,11 @@ def test_parameterised_activations_compute_the_lecture_formulas():
     import keras
 
     x = np.array([[-2.0, -0.5, 0.0, 1.5]], dtype=np.float32)
-    leaky = train.activation_layer({"activation": "leaky_relu", "leaky_slope": 0.1}, "a")(x)
+    leaky = mlp.activation_layer({"activation": "leaky_relu", "leaky_slope": 0.1}, "a")(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(leaky), [[-0.2, -0.05, 0.0, 1.5]], rtol=1e-6)
-    swish = train.activation_layer({"activation": "swish", "swish_beta": 2.0}, "b")(x)
+    swish = mlp.activation_layer({"activation": "swish", "swish_beta": 2.0}, "b")(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(swish), x / (1 + np.exp(-2.0 * x)), rtol=1e-5)
-    elu = train.activation_layer({"activation": "elu", "elu_alpha": 0.5}, "c")(x)
+    elu = mlp.activation_layer({"activation": "elu", "elu_alpha": 0.5}, "c")(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(elu), np.where(x > 0, x, 0.5 * (np.exp(x) - 1)), rtol=1e-5)
 
 
@@ -65,7 +65,7 @@ def test_parameterised_activations_compute_the_lecture_formulas():
 def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
     spec = {**SPEC, "optimizer": name, "learning_rate": 0.05, "momentum": 0.9 if name == "sgd" else 0.0,
             "nesterov": name == "sgd", "epochs": 1}
-    opt = train.make_optimizer(spec)
+    opt = mlp.make_optimizer(spec)
     assert type(opt).__name__ == cls and float(opt.learning_rate) == pytest.approx(0.05)
     if name == "sgd":
         assert opt.momentum == pytest.approx(0.9) and opt.nesterov
@@ -79,7 +79,7 @@ def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
     ({"kind": "cosine", "alpha": 0.0}, 0.5),  # half-way through 8 epochs: cos(pi/2) -> lr/2
 ])
 def test_learning_rate_schedules_follow_epochs(schedule, after_4_epochs):
-    lr = train.learning_rate({**SPEC, "learning_rate": 1.0, "lr_schedule": schedule}, steps_per_epoch=10)
+    lr = mlp.learning_rate({**SPEC, "learning_rate": 1.0, "lr_schedule": schedule}, steps_per_epoch=10)
     assert float(lr(40)) == pytest.approx(after_4_epochs, rel=1e-5)
 
 
@@ -87,7 +87,7 @@ def test_learning_rate_schedules_follow_epochs(schedule, after_4_epochs):
                                          "random_normal", "random_uniform"])
 def test_every_initialiser_builds_and_trains(gaussian_arrays, initializer):
     spec = {**SPEC, "initializer": initializer, "init_scale": 0.3, "hidden_layers": [400], "epochs": 1}
-    kernel = train.build_mlp(2, 2, spec).get_layer("hidden_1").get_weights()[0]
+    kernel = mlp.build_mlp(2, 2, spec).get_layer("hidden_1").get_weights()[0]
     if initializer == "random_normal":
         assert kernel.std() == pytest.approx(0.3, rel=0.1)
     if initializer == "random_uniform":
@@ -101,7 +101,7 @@ def test_every_initialiser_builds_and_trains(gaussian_arrays, initializer):
 def test_fit_learns_the_gaussians_and_records_every_epoch(gaussian_arrays):
     _model, rows, stats = train.fit(gaussian_arrays, 2, SPEC, seed=0)
     assert len(rows) == SPEC["epochs"] and [r[0] for r in rows] == list(range(1, 9))
-    assert all(len(r) == len(train.HISTORY_COLUMNS) for r in rows)
+    assert all(len(r) == len(mlp.history_columns("binary")) for r in rows)
     assert rows[-1][1] < rows[0][1], "training loss falls"
     assert rows[-1][4] > 0.85, "validation accuracy of the Gaussian toy (Bayes limit ~0.92)"
     assert stats["epochs_run"] == 8 and stats["samples_per_s"] > 0 and stats["peak_rss_mb"] > 0
@@ -115,10 +115,10 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
 
     spec = {**SPEC, "optimizer": "adam", "learning_rate": 0.05,
             "lr_schedule": {"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 1}}
-    ours, theirs = (train.build_mlp(3, 2, spec, steps_per_epoch=2) for _ in range(2))
+    ours, theirs = (mlp.build_mlp(3, 2, spec, steps_per_epoch=2) for _ in range(2))
     theirs.set_weights(ours.get_weights())
-    fused = train.fused_adam(ours.optimizer)
-    assert fused is not None and train.fused_adam(theirs.optimizer) is not None
+    fused = epochs.fused_adam(ours.optimizer)
+    assert fused is not None and epochs.fused_adam(theirs.optimizer) is not None
     for model in (ours, theirs):
         model.optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
@@ -131,9 +131,9 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
                     theirs.get_weights() + [v.numpy() for v in theirs.optimizer.variables], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=5e-6)  # float rounding; a step of lr is 1e-2
     # what the kernel lacks goes through Keras' own update
-    assert train.fused_adam(keras.optimizers.Adam(amsgrad=True)) is None
-    assert train.fused_adam(keras.optimizers.Adam(clipnorm=1.0)) is None
-    assert train.fused_adam(keras.optimizers.SGD()) is None
+    assert epochs.fused_adam(keras.optimizers.Adam(amsgrad=True)) is None
+    assert epochs.fused_adam(keras.optimizers.Adam(clipnorm=1.0)) is None
+    assert epochs.fused_adam(keras.optimizers.SGD()) is None
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
@@ -145,7 +145,7 @@ def test_the_compiled_epoch_reports_what_keras_evaluate_does(task):
     arrays, _ = preprocess.preprocess(data[0], split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0)
     model, _, _ = train.fit(arrays, data[1], {**SPEC, "epochs": 2, "l2": 0.01}, seed=0)
     y = arrays["y_val"].astype(np.float32 if task == "regression" else arrays["y_val"].dtype)
-    loop = train.EpochLoop(model, task, batch_size=32, eval_batch_size=7)  # 7 does not divide the rows
+    loop = epochs.EpochLoop(model, task, batch_size=32, eval_batch_size=7)  # 7 does not divide the rows
     loss, metric = (float(v) for v in loop.evaluate(arrays["x_val"], y))
     keras_scores = model.evaluate(arrays["x_val"], y, batch_size=7, verbose=0, return_dict=True)
     name = "mae" if task == "regression" else "accuracy"
@@ -178,13 +178,13 @@ def test_early_stopping_stops_and_restores_the_best_weights(gaussian_arrays):
 
 def test_warm_start_loads_the_parent_weights(tmp_path, gaussian_arrays):
     parent, _, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 3}, seed=0)
-    train.save_model(parent, tmp_path / "parent.keras")
-    child = train.build_mlp(2, 2, SPEC)
-    train.warm_start(child, tmp_path / "parent.keras")
+    mlp.save_model(parent, tmp_path / "parent.keras")
+    child = mlp.build_mlp(2, 2, SPEC)
+    mlp.warm_start(child, tmp_path / "parent.keras")
     for a, b in zip(child.get_weights(), parent.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"warm start from .*parent\.keras"):
-        train.warm_start(train.build_mlp(2, 2, {**SPEC, "hidden_layers": [4]}), tmp_path / "parent.keras")
+        mlp.warm_start(mlp.build_mlp(2, 2, {**SPEC, "hidden_layers": [4]}), tmp_path / "parent.keras")
 
 
 def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path, gaussian_arrays):
@@ -231,4 +231,4 @@ def test_mixed_precision_trains_with_a_float32_output_and_leaves_the_policy_as_i
 
 
 def test_one_device_trains_without_a_distribution_strategy():
-    assert train.distribution_strategy() is None, "CPU-only here: the same code path as a single GPU"
+    assert runtime.distribution_strategy() is None, "CPU-only here: the same code path as a single GPU"

@@ -1,6 +1,7 @@
 """The lecture's activation functions and their derivatives, in NumPy.
 
-Used by the from-scratch MLP (backpropagation needs f'), and drawn as the report's activation table.
+Used by the from-scratch MLP (backpropagation needs f'), and drawn as the report's activation table
+(plots.activation_table).
 Parameterised ones take the model spec's leaky_slope, swish_beta and elu_alpha.
 """
 
@@ -49,10 +50,3 @@ def functions(spec: dict | None = None) -> dict[str, Pair]:
                  lambda x: SELU_SCALE * np.where(x > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(x, 0))).astype(x.dtype)),
         "gelu": (gelu, d_gelu),
     }
-
-
-def figure(path, spec: dict | None = None) -> None:
-    """Every activation (solid) and its derivative (dashed) on [-4, 4]: the lecture's table as a picture."""
-    from . import plots
-
-    plots.activation_table(functions(spec), path)

@@ -177,14 +177,15 @@ def serve(args: argparse.Namespace, track: dict) -> int:
 
 def compare(args: argparse.Namespace, track: dict) -> int:
     from . import tracking
+    from .compare import leaderboard, write_leaderboard
 
     uri = args.uri or tracking.resolve_uri(track["uri"])
-    rows = tracking.leaderboard(uri, args.experiment or track["experiment"], include_replaced=args.all)
+    rows = leaderboard(uri, args.experiment or track["experiment"], include_replaced=args.all)
     if args.dataset:
         rows = [r for r in rows if r["dataset"] in args.dataset]
     if not rows:
         raise UsageError(f"no runs in {uri} (experiment {args.experiment or track['experiment']})")
-    print(tracking.write_leaderboard(rows, args.csv))
+    print(write_leaderboard(rows, args.csv))
     if args.csv:
         print(f"wrote {args.csv} ({len(rows)} runs)")
     return 0

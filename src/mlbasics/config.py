@@ -22,13 +22,10 @@ import jsonschema
 import yaml
 
 from . import sources
+from .errors import ParamsError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
-
-
-class ParamsError(ValueError):
-    """A problem in params.yaml; the message names the offending key and value."""
 
 
 def load_params(path: str | Path | list, schema_path: str | Path = SCHEMA_PATH) -> dict:

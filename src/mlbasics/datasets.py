@@ -9,21 +9,14 @@ class names); `save`/`load` keep it as an uncompressed, pickle-free .npz with ar
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from . import formats, sources
-from .io import atomic_path, read_json
-
-
-@dataclass(frozen=True)
-class Dataset:
-    x: np.ndarray
-    y: np.ndarray
-    class_names: list[str]
-    source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
+from .data import Dataset, check, is_colour, save, subsample
+from .io import read_json
 
 
 def gaussians(n_samples: int = 2000, seed: int = 0) -> Dataset:
@@ -182,43 +175,6 @@ def make(loader: str, options: dict | None = None, receipt: dict | None = None) 
         raise ValueError(f"loader {loader!r} reads downloaded files: it needs the download stage's receipt")
     own.pop("seed", None)  # downloaded sources have a fixed order; the seed only drives subsampling
     return DOWNLOADED[loader](receipt, **own)
-
-
-def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
-    """A seeded random subset of at most max_samples examples (all of them when None)."""
-    if not max_samples or max_samples >= len(dataset.y):
-        return dataset
-    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
-    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep])
-
-
-def is_colour(x: np.ndarray) -> bool:
-    return x.ndim == 4 and x.shape[-1] == 3
-
-
-def check(dataset: Dataset) -> None:
-    """Refuse data no model can learn from, naming the source: no rows, or a single class."""
-    where = dataset.source or "the dataset"
-    if len(dataset.y) == 0:
-        raise formats.FormatError(f"{where}: no rows")
-    if dataset.class_names:
-        present = np.unique(dataset.y)
-        if len(present) < 2:
-            raise formats.FormatError(
-                f"{where}: every one of its {len(dataset.y)} rows is class {dataset.class_names[int(present[0])]!r}; "
-                "classification needs at least two classes")
-
-
-def save(dataset: Dataset, path: str | Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str),
-                 source=np.array(dataset.source, dtype=str))
-
-
-def load(path: str | Path) -> Dataset:
-    with np.load(path, allow_pickle=False) as npz:
-        source = str(npz["source"]) if "source" in npz.files else ""
-        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source)
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:

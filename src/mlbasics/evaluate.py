@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
-from . import overtraining, plots, preprocess, tracking
+from . import overtraining, plots, preprocess, provenance, tracking
 from .io import read_csv, read_json, sha256_file, write_csv, write_json
 
 
@@ -18,10 +18,6 @@ def classes_of(scores: np.ndarray) -> np.ndarray:
     if scores.shape[-1] == 1:
         return (scores[:, 0] > 0.5).astype(np.int64)
     return scores.argmax(axis=1).astype(np.int64)
-
-
-def predict_classes(model, x: np.ndarray) -> np.ndarray:
-    return classes_of(model.predict(x, verbose=0))
 
 
 def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str]) -> tuple[dict, float | None]:
@@ -110,7 +106,8 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    from .train import configure_tensorflow, register_custom_layers
+    from .mlp import register_custom_layers
+    from .runtime import configure_tensorflow
 
     configure_tensorflow(threads)
     import keras
@@ -147,9 +144,9 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
-    git, software = tracking.git_state(), tracking.versions()
+    git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}
-    prints = tracking.fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
+    prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
     write_json(outputs["metrics"], {**metrics, **judged, **prints})
 
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
@@ -158,13 +155,13 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     record = tracking.make_record(
         run_name=variant, params=params, history=history,
         tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"],
-              **tracking.provenance_tags(prints, git, software),
+              **provenance.provenance_tags(prints, git, software),
               **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
         model={"path": str(inputs["model"]), "data": str(inputs["data"])})
-    tracking.write_record(outputs["run"], record)
+    write_json(outputs["run"], record)
     track = tracking.settings_from_env(settings.get("tracking"))
     headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""

@@ -7,6 +7,10 @@ The Snakemake rules (workflow/rules/*.smk) take their input and output paths fro
 
 from __future__ import annotations
 
+import ast
+import functools
+from pathlib import Path
+
 from . import config, sources
 
 # Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
@@ -33,7 +37,7 @@ ACTIVATIONS_PNG = "reports/activations.png"
 CHECKS = "reports/checks.json"
 TRACKED = "reports/mlflow_runs.json"
 
-# stage -> (module that implements it, named outputs)
+# stage -> its named outputs
 OUTPUTS: dict[str, dict[str, str]] = {
     "download": {"receipt": RECEIPT},
     "dataset": {"raw": RAW, "preview": PREVIEW_PNG},
@@ -57,11 +61,34 @@ PER_DATASET = ("download", "dataset", "preprocess", "report")
 CATALOG = "src/mlbasics/sources.py"
 
 
-def code(stage: str) -> str | list[str]:
-    """The module(s) a stage runs; inputs, so editing them reruns the stage (in both engines)."""
-    if stage == "dataset":
-        return ["src/mlbasics/datasets.py", "src/mlbasics/formats.py"]
-    return f"src/mlbasics/{MODULES[stage]}.py"
+PACKAGE = Path(__file__).resolve().parent  # src/mlbasics, whose modules are the stages' code
+PACKAGE_PATH = "src/mlbasics"  # the same, as the engines see it from the repository root
+
+
+@functools.cache
+def imported_modules(module: str) -> frozenset[str]:
+    """The package modules `module` imports, directly or through others, itself included; read from the source
+    (every import statement, also those inside functions), not by importing it."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (PACKAGE / f"{name}.py").is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").startswith("mlbasics")):
+                base = (node.module or "").removeprefix("mlbasics").lstrip(".")
+                todo += [base.split(".")[0]] if base else [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("mlbasics.")]
+    return frozenset(seen)
+
+
+def code(stage: str) -> list[str]:
+    """The source files a stage runs: its module and every package module that imports (computed from the
+    import statements); inputs, so editing any of them reruns exactly the stages that use it, in both engines."""
+    return [f"{PACKAGE_PATH}/{name}.py" for name in sorted(imported_modules(MODULES[stage]))]
 
 
 def init_model(params: dict, dataset: str, variant: str) -> str | None:
@@ -120,10 +147,11 @@ def fetch_targets(datasets: list[str]) -> list[str]:
 
 
 def flat(named: dict[str, str | list[str]]) -> list[str]:
+    """Every path of named inputs, each once, in order."""
     out: list[str] = []
     for value in named.values():
         out.extend([value] if isinstance(value, str) else value)
-    return out
+    return list(dict.fromkeys(out))
 
 
 def dvc_command(stage: str) -> str:

@@ -11,9 +11,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from .datasets import Dataset
+from . import data
+from .data import Dataset
 from .formats import FormatError
-from .io import atomic_path, read_json, write_json
+from .io import atomic_path, write_json
 
 SPLITS = ("train", "val", "test")
 
@@ -175,15 +176,9 @@ def image_shape(path: str | Path) -> tuple[int, ...]:
         return tuple(int(n) for n in npz["image_shape"]) if "image_shape" in npz.files else ()
 
 
-def load_scaler(path: str | Path) -> Scaler:
-    return Scaler.from_dict(read_json(path))
-
-
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The preprocess stage: raw .npz in; split, scaled arrays and the fitted scaler out."""
-    from . import datasets
-
-    raw = datasets.load(inputs["raw"])
+    raw = data.load(inputs["raw"])
     arrays, scaler = preprocess(raw, split=settings["split"], seed=settings["seed"],
                                 pixel_scale=settings["pixel_scale"], flatten=settings["flatten"],
                                 scaler=settings["scaler"])

@@ -110,7 +110,7 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
               "best": best([r for r in rows if r["dataset"] == d])[1],
               "answer": answer([r for r in rows if r["dataset"] == d])}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
-    activations.figure(outputs["activations"])
+    plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
     columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss",
                                               "verdict", "best_epoch", "overfitting_since")]
     html = _env().get_template("index.html.j2").render(

@@ -61,7 +61,6 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "table": {"allowed": {"path", "files", "label", "features", "drop_invalid", "seed"}, "required": {"label"}},
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
-LOADERS = tuple(LOADER_OPTIONS)
 REGRESSION_LOADERS = ("regression_toy",)  # float targets
 
 

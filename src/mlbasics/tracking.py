@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from filelock import FileLock
 
+from . import provenance
 from .io import read_json, write_json
 
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
@@ -45,8 +46,12 @@ class TrackingError(RuntimeError):
 # MLflow's short (the environment can still override these).
 MLFLOW_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                         "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-for _key, _value in MLFLOW_HTTP_DEFAULTS.items():
-    os.environ.setdefault(_key, _value)
+
+
+def use_short_http_retries() -> None:
+    """Set MLFLOW_HTTP_DEFAULTS where the environment has not: before any MLflow client talks to a store."""
+    for key, value in MLFLOW_HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 
 def resolve_uri(configured: str) -> str:
@@ -137,6 +142,7 @@ def ensure_experiment(uri: str, name: str) -> str:
     """Create the store (if local and new) and the experiment once, safely under parallel jobs."""
     from mlflow import MlflowClient
 
+    use_short_http_retries()
     with _lock(uri):
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(name)
@@ -164,82 +170,6 @@ def invocation() -> dict:
 
 def new_invocation_id(engine: str) -> str:
     return f"{engine}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-
-
-# --- provenance ---------------------------------------------------------------------------------------------
-
-def git_state(cwd: str | Path = ".") -> dict[str, str]:
-    """The commit checked out and whether the working tree differs from it ('unknown' outside git)."""
-    import subprocess
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return {"git_commit": "unknown", "git_dirty": "unknown"}
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": "unknown" if status is None else str(bool(status)).lower()}
-
-
-def device() -> str:
-    """What trained: the GPU model(s) TensorFlow sees, else the CPU model."""
-    try:
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
-        if names:
-            return "GPU: " + ", ".join(names)
-    except Exception:
-        pass
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {cpu} x{os.cpu_count()}"
-
-
-def versions() -> dict[str, str]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python_version": platform.python_version()}
-    for package in ("tensorflow", "keras", "mlflow"):
-        try:
-            found[f"{package}_version"] = version(package)
-        except PackageNotFoundError:
-            found[f"{package}_version"] = "none"
-    return found
-
-
-def fingerprint(settings: dict, data_sha256: str, git: dict[str, str], software: dict[str, str]) -> dict[str, str]:
-    """What decides a run's result, hashed: its resolved settings, its data, the code and the software. The
-    same on every machine and every rerun of the same thing, so it goes into metrics.json too."""
-    import hashlib
-
-    params_sha = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    whole = json.dumps([params_sha, data_sha256, git["git_commit"], software], sort_keys=True)
-    return {"fingerprint": hashlib.sha256(whole.encode()).hexdigest()[:16], "params_sha256": params_sha,
-            "data_sha256": data_sha256, "git_commit": git["git_commit"]}
-
-
-def provenance_tags(prints: dict[str, str], git: dict[str, str], software: dict[str, str]) -> dict[str, str]:
-    """Tags for a run: the fingerprint's parts plus where and how it ran."""
-    tags = {**prints, **git, **software, "host": socket.gethostname(), "device": device()}
-    if os.environ.get("SLURM_JOB_ID"):
-        tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
-    return tags
 
 
 # --- records: a run as data ---------------------------------------------------------------------------------
@@ -276,7 +206,7 @@ def parent_run(client, uri: str, experiment_id: str, inv: dict) -> str:
         name = f"{inv['engine']} {time.strftime('%Y-%m-%d %H:%M:%S')}"
         run = client.create_run(experiment_id, run_name=name, tags={
             "mlbasics.role": "pipeline", "mlbasics.invocation": inv["id"], "engine": inv["engine"],
-            "host": socket.gethostname(), **git_state()})
+            "host": socket.gethostname(), **provenance.git_state()})
         client.set_terminated(run.info.run_id, status="FINISHED")
         return run.info.run_id
 
@@ -374,14 +304,14 @@ def log_model(uri: str, run_id: str, model: dict) -> None:
     from mlflow.models import infer_signature
 
     from . import preprocess
-    from .train import register_custom_layers
+    from .mlp import register_custom_layers
 
     register_custom_layers()
     loaded = keras.saving.load_model(model["path"])
     arrays, _ = preprocess.load(model["data"])
     example = np.asarray(arrays["x_test"][:5], dtype=np.float32)
     signature = infer_signature(example, loaded.predict(example, verbose=0))
-    requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in versions().items()
+    requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in provenance.versions().items()
                     if p in ("tensorflow_version", "keras_version")]
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
@@ -415,10 +345,6 @@ def log_online(uri: str, experiment: str, record: dict, record_path: str | Path,
     return None
 
 
-def write_record(path: str | Path, record: dict) -> None:
-    write_json(path, record)
-
-
 def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str | Path) -> dict:
     """The track stage: make sure every record is a finished run in the store; write the run ids."""
     preflight(uri)
@@ -435,15 +361,6 @@ def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str 
     summary = {"uri": uri, "experiment": experiment, "runs": len(rows), "records": rows}
     write_json(output, summary)  # the same file whenever the store holds the same runs (DVC: up to date)
     return {**summary, "imported_now": imported}
-
-
-def log_run(uri: str, experiment: str, run_name: str, *, tags: dict[str, str], params: dict,
-            history: list[dict], metrics: dict[str, float], artifacts: list[str | Path],
-            stats: dict[str, float] | None = None) -> str:
-    """One run logged at once (no record file, no retries): for scripts and tests."""
-    record = make_record(run_name=run_name, tags=tags, params=params, history=history, metrics=metrics,
-                         stats=stats, artifacts=artifacts)
-    return import_record(uri, experiment, record)[0]
 
 
 def settings_from_env(default: dict | None) -> dict:
@@ -478,54 +395,3 @@ def server_command(port: int, backend_store_uri: str, artifacts_destination: str
     return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", backend_store_uri, "--artifacts-destination", artifacts_destination,
             "--workers", str(workers)]
-
-
-LEADERBOARD = ["dataset", "variant", "accuracy", "f1_macro", "roc_auc", "mse", "r2", "verdict",
-               "overfitting_since", "train_wall_s", "run_id", "start_time"]
-
-
-def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> list[dict]:
-    """One row per (dataset, variant) run in the store - the current ones unless `include_replaced` -
-    best first within each dataset (test accuracy, or lowest test MSE for regression)."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise TrackingError(f"no experiment {experiment!r} in {uri}")
-    runs = client.search_runs([found.experiment_id], filter_string="tags.`mlbasics.role` = 'variant'",
-                              max_results=50000)
-    rows = []
-    for run in runs:
-        if run.data.tags.get("mlbasics.replaced_by") and not include_replaced:
-            continue
-        m = run.data.metrics
-        since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
-        rows.append({"dataset": run.data.tags.get("dataset"), "variant": run.data.tags.get("variant"),
-                     **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
-                     "overfitting_since": since,
-                     "verdict": run.data.tags.get("verdict"), "train_wall_s": m.get("run_train_wall_s"),
-                     "run_id": run.info.run_id,
-                     "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))})
-
-    def rank(row: dict) -> tuple:
-        score = -row["accuracy"] if row["accuracy"] is not None else (row["mse"] or 0.0)
-        return row["dataset"] or "", score
-
-    return sorted(rows, key=rank)
-
-
-
-def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
-    """The leaderboard as text for the terminal (the columns some run fills) and, optionally, as CSV."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows, columns=LEADERBOARD).dropna(axis=1, how="all")
-    if "overfitting_since" in frame:
-        frame["overfitting_since"] = frame["overfitting_since"].astype("Int64")
-    if csv_path:
-        from .io import atomic_path
-
-        with atomic_path(csv_path) as tmp:
-            frame.to_csv(tmp, index=False)
-    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")

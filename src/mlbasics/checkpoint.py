@@ -1,0 +1,110 @@
+"""Per-epoch checkpoints of a training job: what a killed job resumes from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .io import read_json
+from .mlp import register_custom_layers
+
+
+def checkpoint_key(arrays: dict[str, np.ndarray], spec: dict, seed: int) -> str:
+    """What a checkpoint belongs to: the data, the model spec and the seed."""
+    digest = hashlib.sha256(json.dumps({"spec": spec, "seed": seed}, sort_keys=True).encode())
+    for key in sorted(arrays):
+        digest.update(memoryview(np.ascontiguousarray(arrays[key])).cast("B"))  # no copy of the data
+    return digest.hexdigest()
+
+
+class Checkpoint:
+    """Per-epoch state, one folder per epoch (`epoch-000007/`): the model with its optimizer (state.keras),
+    the best weights so far (best.npz, for early stopping) and a JSON record (epoch, history, early-stopping
+    counters, fingerprint).
+
+    An epoch is one atomic unit: it is written into a hidden temporary folder and renamed into place, which
+    commits it; only then are older epochs removed. A job killed at any point of the save thus leaves either
+    the previous epoch or this one complete - never a model of one epoch beside the record of another."""
+
+    SAVE_STEPS = ("begin", "model", "best", "record", "commit", "prune")  # `reached` is called after each
+
+    def __init__(self, folder: str | Path | None, fingerprint: str):
+        self.folder = Path(folder) if folder else None
+        self.fingerprint = fingerprint
+
+    @staticmethod
+    def epochs(folder: str | Path) -> list[Path]:
+        """The committed epoch folders, oldest first."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("epoch-")
+                      and p.name[6:].isdigit())
+
+    @classmethod
+    def last_epoch(cls, folder: str | Path) -> int:
+        """The last committed epoch in a checkpoint folder (0: none); cheap, no TensorFlow."""
+        committed = cls.epochs(folder)
+        return int(committed[-1].name[6:]) if committed else 0
+
+    def load(self):
+        """(model, record, best weights or None) of the last committed epoch, or None when there is nothing
+        to resume."""
+        committed = self.epochs(self.folder) if self.folder else []
+        if not committed:
+            return None
+        import keras
+
+        last = committed[-1]
+        record = read_json(last / "state.json")
+        if record.get("fingerprint") != self.fingerprint:
+            return None  # a checkpoint of another configuration or other data: start over
+        register_custom_layers()
+        model = keras.saving.load_model(last / "state.keras")
+        best = None
+        if (last / "best.npz").is_file():
+            with np.load(last / "best.npz", allow_pickle=False) as npz:
+                best = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+        return model, record, best
+
+    def reached(self, step: str, epoch: int) -> None:
+        """Called after each step of the save sequence (SAVE_STEPS); a seam for the fault-injection test."""
+
+    def save(self, model, record: dict, best_weights: list | None) -> None:
+        if self.folder is None:
+            return
+        epoch = record["epoch"]
+        final = self.folder / f"epoch-{epoch:06d}"
+        tmp = self.folder / f".epoch-{epoch:06d}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a job killed while writing it
+        tmp.mkdir(parents=True)
+        self.reached("begin", epoch)
+        model.save(tmp / "state.keras")
+        self.reached("model", epoch)
+        if best_weights is not None:
+            with open(tmp / "best.npz", "wb") as fh:
+                np.savez(fh, *best_weights)
+        self.reached("best", epoch)
+        (tmp / "state.json").write_text(json.dumps({**record, "fingerprint": self.fingerprint}, sort_keys=True))
+        self.reached("record", epoch)
+        shutil.rmtree(final, ignore_errors=True)  # only there if an earlier run was killed after committing it
+        os.rename(tmp, final)  # the commit: one rename of the whole epoch
+        self.reached("commit", epoch)
+        for stale in self.folder.iterdir():
+            if stale != final:
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+        self.reached("prune", epoch)
+
+    def clear(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def checkpoint_folder(model_path: str | Path) -> Path:
+    """Where a training job keeps its per-epoch state: next to the model, removed once the job is done."""
+    return Path(model_path).parent / "checkpoint"

@@ -1,0 +1,57 @@
+"""The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
+`y`, `class_names` and `source`. Light: the preprocess and train stages read it without the loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .formats import FormatError
+from .io import atomic_path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
+
+
+def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
+    """A seeded random subset of at most max_samples examples (all of them when None)."""
+    if not max_samples or max_samples >= len(dataset.y):
+        return dataset
+    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
+    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep])
+
+
+def is_colour(x: np.ndarray) -> bool:
+    return x.ndim == 4 and x.shape[-1] == 3
+
+
+def check(dataset: Dataset) -> None:
+    """Refuse data no model can learn from, naming the source: no rows, or a single class."""
+    where = dataset.source or "the dataset"
+    if len(dataset.y) == 0:
+        raise FormatError(f"{where}: no rows")
+    if dataset.class_names:
+        present = np.unique(dataset.y)
+        if len(present) < 2:
+            raise FormatError(
+                f"{where}: every one of its {len(dataset.y)} rows is class {dataset.class_names[int(present[0])]!r}; "
+                "classification needs at least two classes")
+
+
+def save(dataset: Dataset, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str),
+                 source=np.array(dataset.source, dtype=str))
+
+
+def load(path: str | Path) -> Dataset:
+    with np.load(path, allow_pickle=False) as npz:
+        source = str(npz["source"]) if "source" in npz.files else ""
+        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source)

@@ -1,0 +1,45 @@
+"""The package's layering, as import-linter checks it (the contract is in pyproject.toml): no module imports
+from a layer above its own or from a sibling in its layer, so there is no import cycle; and every module has a
+place in the layers, so a new one cannot slip past the check."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from tests.conftest import ROOT, engine_env
+
+LINT = str(Path(sys.executable).parent / "lint-imports")
+
+
+def layers() -> list[str]:
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    return [m.strip().removeprefix("mlbasics.") for layer in contract["layers"] for m in layer.split("|")]
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([LINT, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120,
+                          env=engine_env(PYTHONPATH=str(root / "src")))
+
+
+def test_every_module_has_a_layer():
+    modules = sorted(p.stem for p in (ROOT / "src" / "mlbasics").glob("*.py") if p.stem != "__init__")
+    assert sorted(layers()) == modules
+
+
+def test_the_layers_hold():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_an_upward_import_breaks_the_contract(tmp_path):
+    """The same check on a copy where a low module imports a high one (what would make a cycle) fails."""
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    io = tmp_path / "src" / "mlbasics" / "io.py"
+    io.write_text(io.read_text() + "\n\ndef _late():\n    from . import train  # noqa: F401\n")
+    result = lint(tmp_path)
+    assert result.returncode == 1 and "mlbasics.io -> mlbasics.train" in result.stdout, result.stdout[-3000:]
