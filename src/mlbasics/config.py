@@ -219,7 +219,8 @@ def _expand_cached(variants_json: str) -> dict[str, tuple[str, dict]]:
 
     def add(vid: str, source: str, override: dict) -> None:
         if vid in expanded:  # two runs under one id: one would silently replace the other
-            a, b = sorted({expanded[vid][0], source}, key=lambda n: "sweep" not in variants[n])
+            order = list(variants)  # name the sweep first; of two sweeps, the one defined first
+            a, b = sorted({expanded[vid][0], source}, key=lambda n: ("sweep" not in variants[n], order.index(n)))
             other = (f"the sweep of variant {b!r} makes too" if "sweep" in variants[b]
                      else "is also the name of a variant defined under variants")
             raise ParamsError(f"variants.{a}: its sweep makes the id {vid!r}, which {other}; rename one of them")
@@ -265,7 +266,7 @@ def _check_sweeps(params: dict, validator) -> None:
                     raise ParamsError(f"variants.{name}.sweep.{key}[{i}]: {error.message}")
     ids = expand_variants(params["variants"])
     for vid in ids:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", vid):
+        if not re.fullmatch(validator.schema["$defs"]["id"]["pattern"], vid):  # the schema's id pattern
             raise ParamsError(f"variants: the sweep id {vid!r} is not a valid id; rename the variant")
     clash = set(ids) & {k for k, v in params["variants"].items() if "sweep" in v}
     if clash:
