@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mlbasics import data, datasets
+from mlbasics import config, data, datasets
 
 
 def test_gaussians_is_the_lecture_toy():
@@ -62,7 +62,8 @@ def _fetched(tmp_path, loader, files, options=None, dataset=None):
     pinned = [{"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
                "url": f"https://origin.invalid/{f.name}"} for f in files]
     with loopback.serve(files[0].parent) as server:
-        policy = {"cache_dir": str(tmp_path / "cache"), "mirrors": [server.url], "retries": 0}
+        policy = {**config.section_defaults("download"), "cache_dir": str(tmp_path / "cache"), "mirrors": [server.url],
+                  "retries": 0}
         return download.fetch(dataset or loader, loader, {**(options or {}), "files": pinned}, policy)
 
 

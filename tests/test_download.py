@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from mlbasics import download, sources
+from mlbasics import config, download, sources
 from tests import loopback
 
 
@@ -108,7 +108,8 @@ def test_fetch_reports_every_missing_file_of_a_dataset_and_writes_no_receipt(tmp
 
 
 def test_fetch_of_an_embedded_dataset_downloads_nothing(tmp_path):
-    receipt = download.fetch("iris", "iris", {}, {"cache_dir": str(tmp_path / "cache")})
+    policy = {**config.section_defaults("download"), "cache_dir": str(tmp_path / "cache")}
+    receipt = download.fetch("iris", "iris", {}, policy)
     assert receipt == {"dataset": "iris", "loader": "iris", "files": []}
     assert not (tmp_path / "cache").exists()
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import overtraining, pipeline, plots, report
+from mlbasics import config, overtraining, pipeline, plots, report
 from mlbasics.io import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -39,7 +39,7 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
     write_json(root / pipeline.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
                "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9,
-               **overtraining.analyse(read_csv(history))})
+               **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"))})
     plots.training_curves(read_csv(history), variant, root / pipeline.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / pipeline.CONFUSION_PNG.format(**one))
     curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}

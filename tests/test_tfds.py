@@ -48,7 +48,7 @@ def test_a_tfds_dataset_by_name_with_resize(tmp_path, monkeypatch):
 
 
 def test_an_unknown_tfds_name_is_a_clear_error(tmp_path):
-    policy = {"cache_dir": str(tmp_path / "cache")}
+    policy = {**config.section_defaults("download"), "cache_dir": str(tmp_path / "cache")}
     with pytest.raises(download.DownloadError) as info:
         download.fetch("pictures", "tfds", {"name": "no_such_dataset_here"}, policy)
     message = str(info.value)

@@ -385,6 +385,13 @@ def model_spec(params: dict, dataset: str, variant: str) -> dict:
     return {**params["datasets"][dataset]["model"], **expand_variants(params["variants"])[variant][1]}
 
 
+def section_defaults(section: str, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """A top-level section's keys with their schema defaults (e.g. `overtraining`, `download`): for callers of
+    the library code outside the pipeline, which takes every setting as a plain value."""
+    properties = load_schema(schema_path)["properties"][section]["properties"]
+    return {k: copy.deepcopy(v["default"]) for k, v in properties.items() if "default" in v}
+
+
 def model_defaults(schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Every model key with its schema default (what a dataset's `model: {}` becomes)."""
     properties = load_schema(schema_path)["$defs"]["model"]["properties"]

@@ -23,8 +23,6 @@ from pathlib import Path
 from . import sources
 from .io import sha256_file, write_json
 
-DEFAULT_POLICY = {"cache_dir": "data/downloads", "mirrors": [], "retries": 2, "timeout": 60}
-
 
 class DownloadError(RuntimeError):
     """No URL produced a file with the pinned hash; the message lists every URL tried and why.
@@ -108,7 +106,6 @@ def _hint(where: str | Path) -> str:
 
 def fetch(dataset: str, loader: str, options: dict, policy: dict) -> dict:
     """Fetch every remote file of one dataset; return the receipt (files, hashes, cache paths)."""
-    policy = {**DEFAULT_POLICY, **policy}
     files = []
     failed = []
     for file in sources.remote_files(loader, options):
@@ -164,6 +161,6 @@ def _prepare_tfds(dataset: str, options: dict, policy: dict) -> dict:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The download stage: fetch and verify one dataset's files, write its receipt."""
-    policy = {**settings.get("policy", {}), "cache_dir": settings["cache_dir"]}
+    policy = {**settings["policy"], "cache_dir": settings["cache_dir"]}
     receipt = fetch(settings["dataset"], settings["loader"], settings["options"], policy)
     write_json(outputs["receipt"], receipt)

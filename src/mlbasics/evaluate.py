@@ -117,7 +117,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     model = keras.saving.load_model(inputs["model"])
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
-    judged = overtraining.analyse(history, settings.get("overtraining"))
+    judged = overtraining.analyse(history, settings["overtraining"])
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     y_true = arrays["y_test"]
     title = f"{dataset} / {variant}: test set"

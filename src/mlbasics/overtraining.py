@@ -14,17 +14,14 @@ overfitting?" - answered with numbers and a verdict.
 
 from __future__ import annotations
 
-DEFAULT_RULES = {"patience": 3, "max_loss_gap": 0.25, "min_improvement": 0.1, "min_train_accuracy": 0.6}
-
 
 def _series(history: list[dict], key: str) -> list[float]:
     return [float(row[key]) for row in history]
 
 
-def analyse(history: list[dict], rules: dict | None = None) -> dict:
+def analyse(history: list[dict], rules: dict) -> dict:
     """Flat, DVC-friendly numbers and a verdict for one run's history rows (dicts with epoch, loss, val_loss,
     and accuracy/val_accuracy or mae/val_mae)."""
-    rules = {**DEFAULT_RULES, **(rules or {})}
     loss, val = _series(history, "loss"), _series(history, "val_loss")
     epochs = [int(float(row["epoch"])) for row in history]
     best = min(range(len(val)), key=lambda i: (val[i], i))
