@@ -20,7 +20,8 @@ from tests.conftest import engine_env
 
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
         "learning_rate": 0.005}
-SETTINGS = {"dataset": "toy", "variant": "v", "seed": 3, "model": SPEC}
+SETTINGS = {"dataset": "toy", "variant": "v", "seed": 3, "model": SPEC,
+            "overtraining": config.section_defaults("overtraining")}  # what the engines pass
 
 
 def prepare(folder):
@@ -123,17 +124,21 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
     epoch committed, older epochs pruned): every resumed run ends byte-identical to an uninterrupted one."""
     settings = json.dumps(STOPPING)
     reference = prepare(tmp_path / "reference")
-    killed = {}
-    for step in Checkpoint.SAVE_STEPS:
-        folder = killed[step] = prepare(tmp_path / step)
-        job = subprocess.run([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
-                              "--threads", "1"], cwd=folder, env=engine_env(), capture_output=True, text=True)
-        assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
+    killed = {step: prepare(tmp_path / step) for step in Checkpoint.SAVE_STEPS}
+    jobs = {step: subprocess.Popen([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
+                                    "--threads", "1"], cwd=folder, env=engine_env(), stdout=subprocess.DEVNULL,
+                                   stderr=(folder / "stderr.txt").open("w"))
+            for step, folder in killed.items()}  # all at once: one job's kill does not depend on another's
+    for step, job in jobs.items():
+        folder = killed[step]
+        assert job.wait(timeout=600) == -signal.SIGKILL, (folder / "stderr.txt").read_text()[-2000:]
         committed = Checkpoint.last_epoch(folder / "models/toy/v/checkpoint")
         assert committed == (3 if step in ("commit", "prune") else 2), step
         assert not (folder / "models/toy/v/model.keras").exists()
-    subprocess.run([sys.executable, "-c", FINISH, settings, str(reference), *map(str, killed.values())],
-                   env=engine_env(), check=True, capture_output=True)
+    folders = [str(reference), *map(str, killed.values())]
+    finishing = [subprocess.Popen([sys.executable, "-c", FINISH, settings, *half], env=engine_env(),
+                                  stdout=subprocess.DEVNULL) for half in (folders[::2], folders[1::2])]
+    assert [job.wait(timeout=600) for job in finishing] == [0, 0]
     for step, folder in killed.items():
         stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
         assert stats["resumed_from_epoch"] == (3 if step in ("commit", "prune") else 2), step

@@ -114,7 +114,7 @@ def test_second_run_does_nothing(finished):
 
 
 # helper modules and the stages that import them (directly or not); the rest must not rerun
-HELPERS = ["checkpoint", "plots", "provenance"]
+HELPERS = ["checkpoint", "plots"]
 
 
 def stages_importing(helper: str) -> set[str]:
