@@ -42,33 +42,19 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
     tune_allocator()
     if spec.get("backend") == "numpy":
         return _fit_numpy(arrays, n_classes, spec, seed)
-    x, y = arrays["x_train"], arrays["y_train"]
-    steps_per_epoch = math.ceil(len(y) / spec["batch_size"])
     # hashing the data costs a pass over it: only when there is a checkpoint to match
     checkpoint = Checkpoint(checkpoint_dir, checkpoint_key(arrays, spec, seed) if checkpoint_dir else "")
     resumed = checkpoint.load()
     strategy = distribution_strategy()
-    if resumed:
-        model, record, best_weights = resumed
-    else:
-        checkpoint.clear()  # another configuration's epochs (or none): never mixed with this run's
-        set_precision(spec)
-        with strategy.scope() if strategy else contextlib.nullcontext():
-            model = build_mlp(x.shape[1], n_classes, spec, steps_per_epoch)
-        if init_model:
-            warm_start(model, init_model)
-        record = {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}
-        best_weights = None
-    if n_classes == 0:
-        y = y.astype(np.float32)
+    model, record, best_weights = resumed or _build(arrays, n_classes, spec, checkpoint, strategy, init_model)
     task = task_for(n_classes, spec.get("task", "auto"))
-    columns = history_columns(task)
-    x_val, y_val = arrays["x_val"], arrays["y_val"].astype(y.dtype)
-    # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
-    epochs_with = KerasEpochs if strategy else EpochLoop
-    loop = epochs_with(model, task, spec["batch_size"], max(spec["batch_size"], 256))
+    y_dtype = np.float32 if n_classes == 0 else arrays["y_train"].dtype  # float targets for regression
+    splits = (arrays["x_train"], arrays["y_train"].astype(y_dtype, copy=False), arrays["x_val"],
+              arrays["y_val"].astype(y_dtype))
     # once (convert_to_tensor copies 3x faster than tf.constant): every epoch gathers from these
-    x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in (x, y, x_val, y_val))
+    x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in splits)
+    # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
+    loop = (KerasEpochs if strategy else EpochLoop)(model, task, spec["batch_size"], max(spec["batch_size"], 256))
     stopping = spec.get("early_stopping")
     started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
     for epoch in range(start_epoch, spec["epochs"]):
@@ -79,29 +65,51 @@ def fit(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int, ve
         val_loss, val_metric = loop.evaluate(x_val, y_val)
         trained += int(y.shape[0])
         record["history"].append([epoch + 1, *(float(v) for v in (loss, metric, val_loss, val_metric))])
-        if verbose:
-            print(f"epoch {epoch + 1}/{spec['epochs']}: " + ", ".join(
-                f"{name} {value:.4f}" for name, value in zip(columns[1:], record["history"][-1][1:], strict=True)),
-                flush=True)
         record["epoch"] = epoch + 1
+        if verbose:
+            _print_epoch(record, spec["epochs"], history_columns(task))
         if stopping:
-            val_loss = float(val_loss)
-            best = record["best_val_loss"]
-            if best is None or val_loss < best - stopping.get("min_delta", 0.0):
-                record["best_val_loss"], record["wait"] = val_loss, 0
-                best_weights = model.get_weights()
-            else:
-                record["wait"] += 1
-                record["stopped_early"] = record["wait"] >= stopping["patience"]
+            best_weights = _early_stopping(record, stopping, float(val_loss), model, best_weights)
         checkpoint.save(model, record, best_weights if stopping else None)
     if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
         model.set_weights(best_weights)
-    elapsed = time.perf_counter() - started
-    stats = {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
-             "epochs_run": record["epoch"], "stopped_early": record["stopped_early"],
-             "resumed_from_epoch": start_epoch,
-             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    return model, record["history"], stats
+    return model, record["history"], _stats(time.perf_counter() - started, trained, record, start_epoch)
+
+
+def _build(arrays: dict, n_classes: int, spec: dict, checkpoint: Checkpoint, strategy, init_model):
+    """(model, record, best weights) of a run that starts from scratch (or warm-started from another model)."""
+    checkpoint.clear()  # another configuration's epochs (or none): never mixed with this run's
+    set_precision(spec)
+    steps_per_epoch = math.ceil(len(arrays["y_train"]) / spec["batch_size"])
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = build_mlp(arrays["x_train"].shape[1], n_classes, spec, steps_per_epoch)
+    if init_model:
+        warm_start(model, init_model)
+    return model, {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}, None
+
+
+def _early_stopping(record: dict, stopping: dict, val_loss: float, model, best_weights):
+    """Keras' EarlyStopping rule, its counters in the record (so they resume too); the best weights so far."""
+    best = record["best_val_loss"]
+    if best is None or val_loss < best - stopping.get("min_delta", 0.0):
+        record["best_val_loss"], record["wait"] = val_loss, 0
+        return model.get_weights()
+    record["wait"] += 1
+    record["stopped_early"] = record["wait"] >= stopping["patience"]
+    return best_weights
+
+
+def _print_epoch(record: dict, epochs: int, columns: list[str]) -> None:
+    values = zip(columns[1:], record["history"][-1][1:], strict=True)
+    print(f"epoch {record['epoch']}/{epochs}: " + ", ".join(f"{name} {value:.4f}" for name, value in values),
+          flush=True)
+
+
+def _stats(elapsed: float, trained: int, record: dict, start_epoch: int) -> dict:
+    return {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
+            "epochs_run": record["epoch"], "stopped_early": record["stopped_early"],
+            "resumed_from_epoch": start_epoch,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def _fit_numpy(arrays: dict[str, np.ndarray], n_classes: int, spec: dict, seed: int):
