@@ -104,6 +104,36 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
     write_csv(path, ["true\\predicted", *class_names], rows)
 
 
+def classification(model, arrays: dict, class_names: list[str], image_shape: tuple, title: str,
+                   outputs: dict) -> tuple[dict, list, list]:
+    """Test metrics (with ROC AUC), the confusion matrix (CSV and figure); (metrics, diagnostics panels,
+    [true, predicted] name pairs)."""
+    y_true = arrays["y_test"]
+    scores = model.predict(arrays["x_test"], verbose=0)
+    y_pred = classes_of(scores)
+    metrics = classification_metrics(y_true, y_pred, class_names)
+    curves, auc = roc(y_true, scores, class_names)
+    if auc is not None:
+        metrics["roc_auc"] = auc
+    panels = classification_panels(model, arrays["x_test"], y_true, y_pred, curves, class_names, image_shape)
+    matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
+    plots.confusion(matrix, class_names, title, outputs["confusion_png"])
+    write_confusion(outputs["confusion"], matrix, class_names)
+    return metrics, panels, [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
+
+
+def regression(model, arrays: dict, title: str, outputs: dict) -> tuple[dict, list, list]:
+    """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
+    y_true = arrays["y_test"]
+    y_pred = model.predict(arrays["x_test"], verbose=0)[:, 0].astype(np.float64)
+    plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
+    write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
+              calibration_rows(y_true, y_pred))
+    panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
+    return regression_metrics(y_true, y_pred), panels, [[float(t), float(p)] for t, p in
+                                                        zip(y_true, y_pred, strict=True)]
+
+
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
     from .mlp import register_custom_layers
@@ -119,57 +149,48 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     history = read_csv(inputs["history"])
     judged = overtraining.analyse(history, settings["overtraining"])
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
-    y_true = arrays["y_test"]
     title = f"{dataset} / {variant}: test set"
     if class_names:
-        scores = model.predict(arrays["x_test"], verbose=0)
-        y_pred = classes_of(scores)
-        metrics = classification_metrics(y_true, y_pred, class_names)
-        curves, auc = roc(y_true, scores, class_names)
-        if auc is not None:
-            metrics["roc_auc"] = auc
-        panels = classification_panels(model, arrays["x_test"], y_true, y_pred, curves, class_names,
-                                       preprocess.image_shape(inputs["data"]))
-        matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
-        plots.confusion(matrix, class_names, title, outputs["confusion_png"])
-        write_confusion(outputs["confusion"], matrix, class_names)
-        pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
-    else:  # regression: predicted vs true instead of a confusion matrix
-        y_pred = model.predict(arrays["x_test"], verbose=0)[:, 0].astype(np.float64)
-        metrics = regression_metrics(y_true, y_pred)
-        panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
-        plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
-        write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
-                  calibration_rows(y_true, y_pred))
-        pairs = [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)]
+        metrics, panels, pairs = classification(model, arrays, class_names, preprocess.image_shape(inputs["data"]),
+                                                title, outputs)
+    else:
+        metrics, panels, pairs = regression(model, arrays, title, outputs)
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
     write_json(outputs["metrics"], {**metrics, **judged, **prints})
+    record = run_record(settings, inputs, outputs, history, metrics, judged, provenance.provenance_tags(
+        prints, git, software))
+    write_json(outputs["run"], record)
+    headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
+    since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
+    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {log_run(settings, record, outputs)}")
 
+
+def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict], metrics: dict, judged: dict,
+               tags: dict) -> dict:
+    """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
+    dataset, variant = settings["dataset"], settings["variant"]
     params = {**{k: json.dumps(v) if isinstance(v, list) else v for k, v in settings["model"].items()},
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
-    record = tracking.make_record(
+    return tracking.make_record(
         run_name=variant, params=params, history=history,
-        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"],
-              **provenance.provenance_tags(prints, git, software),
+        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"], **tags,
               **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
         model={"path": str(inputs["model"]), "data": str(inputs["data"])})
-    write_json(outputs["run"], record)
-    track = tracking.settings_from_env(settings.get("tracking"))
-    headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
-    since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
-    if track.get("mode", "online") == "online":
-        run_id = tracking.log_online(tracking.resolve_uri(track["uri"]), track["experiment"], record, outputs["run"],
-                                     retries=track.get("retries", 4))
-        where = f"MLflow run {run_id}" if run_id else f"run kept in {outputs['run']}"
-    else:
-        where = f"run recorded offline in {outputs['run']}"
-    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
 
+
+def log_run(settings: dict, record: dict, outputs: dict) -> str:
+    """Log the run now (online) or leave it to the track stage (offline); where it is, in words."""
+    track = tracking.settings_from_env(settings.get("tracking"))
+    if track.get("mode", "online") != "online":
+        return f"run recorded offline in {outputs['run']}"
+    run_id = tracking.log_online(tracking.resolve_uri(track["uri"]), track["experiment"], record, outputs["run"],
+                                 retries=track.get("retries", 4))
+    return f"MLflow run {run_id}" if run_id else f"run kept in {outputs['run']}"

@@ -258,10 +258,13 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     x = numeric.astype(np.float32)
     if regression:
         return x, label_values.astype(np.float32), [], features
-    if _numeric_labels(labels):  # sort 2 before 10
+    return x, *_classes(labels), features
+
+
+def _classes(labels) -> tuple[np.ndarray, list[str]]:
+    """Integer labels and class names: the sorted label values (numbers sort as numbers: 2 before 10)."""
+    if _numeric_labels(labels):
         classes, y = np.unique(labels.to_numpy(), return_inverse=True)
-        names = [format(c, "g") for c in classes]
-    else:
-        classes, y = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
-        names = [str(c) for c in classes]
-    return x, y.astype(np.int64), names, features
+        return y.astype(np.int64), [format(c, "g") for c in classes]
+    classes, y = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
+    return y.astype(np.int64), [str(c) for c in classes]
