@@ -69,6 +69,9 @@ def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
     assert type(opt).__name__ == cls and float(opt.learning_rate) == pytest.approx(0.05)
     if name == "sgd":
         assert opt.momentum == pytest.approx(0.9) and opt.nesterov
+    if name in ("rmsprop", "adadelta"):  # rho unset: Keras' (and the papers') default for each
+        assert opt.rho == pytest.approx(0.9 if name == "rmsprop" else 0.95)
+        assert mlp.make_optimizer({**spec, "rho": 0.8}).rho == pytest.approx(0.8)
     _, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
     assert np.isfinite(rows[0][1])
 

@@ -111,15 +111,16 @@ def make_optimizer(spec: dict, steps_per_epoch: int = 1):
     import keras
 
     name, lr = spec["optimizer"], learning_rate(spec, steps_per_epoch)
+    rho = {"rho": spec["rho"]} if spec.get("rho") is not None else {}  # unset: the optimizer's own default
     opt = keras.optimizers
     if name == "sgd":
-        return opt.SGD(learning_rate=lr, momentum=spec.get("momentum", 0.0), nesterov=spec.get("nesterov", False))
+        return opt.SGD(learning_rate=lr, momentum=spec["momentum"], nesterov=spec["nesterov"])
     if name == "rmsprop":
-        return opt.RMSprop(learning_rate=lr, rho=spec.get("rho", 0.9), momentum=spec.get("momentum", 0.0))
+        return opt.RMSprop(learning_rate=lr, momentum=spec["momentum"], **rho)
     if name == "adam":
-        return opt.Adam(learning_rate=lr, beta_1=spec.get("beta_1", 0.9), beta_2=spec.get("beta_2", 0.999))
+        return opt.Adam(learning_rate=lr, beta_1=spec["beta_1"], beta_2=spec["beta_2"])
     if name == "adadelta":
-        return opt.Adadelta(learning_rate=lr, rho=spec.get("rho", 0.95))
+        return opt.Adadelta(learning_rate=lr, **rho)
     if name == "adagrad":
         return opt.Adagrad(learning_rate=lr)
     if name == "ftrl":
