@@ -4,7 +4,8 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from mlbasics.config import ParamsError, check_yaml_files
+from mlbasics.errors import ParamsError
+from mlbasics.params_file import check_yaml_files
 
 min_version("9.0")
 

@@ -3,11 +3,13 @@
 This module is imported by the Snakefile, so it must stay light: no TensorFlow, no MLflow.
 Every stage reads params only through `stage_settings`, built from the keys `stage_param_keys` names,
 so the params a DVC stage declares are exactly the params it reads.
+
+Over 300 lines because it holds three things that a stage registry (issue 14) will pull apart: validation with
+the cross-key checks the schema cannot express, the variant grid (sweeps), and each stage's settings.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import itertools
@@ -23,6 +25,7 @@ import yaml
 
 from . import sources
 from .errors import ParamsError
+from .params_file import locate, read_yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
@@ -35,94 +38,11 @@ def load_params(path: str | Path | list, schema_path: str | Path = SCHEMA_PATH) 
     paths = [Path(one) for one in (path if isinstance(path, list) else [path])]
     params: dict = {}
     for one in paths:
-        params = deep_merge(params, _read_yaml(one))
+        params = deep_merge(params, read_yaml(one))
     try:
         return validate_params(params, schema_path)
     except ParamsError as exc:
         raise locate(exc, paths) from None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a key given twice in one mapping, as DVC's YAML reader does (PyYAML
-    and Snakemake silently keep the last one)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)):
-                continue
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping (first on line {seen[key]})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> ParamsError:
-    """A YAML error as one line: file:line:column and what is wrong."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    if "constructor for the tag" in problem:
-        problem += " (params are plain data: tags such as !!python/... are not allowed)"
-    context = getattr(exc, "context", None)
-    return ParamsError(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else ""))
-
-
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ParamsError(f"{path}: params file not found")
-    try:
-        content = yaml.load(path.read_text(), Loader=_StrictLoader)  # a SafeLoader: plain data only
-    except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
-    if not isinstance(content, dict):
-        raise ParamsError(f"{path}: expected a mapping at the top level")
-    return content
-
-
-def check_yaml_files(paths: list[str | Path]) -> None:
-    """Read each params file strictly (syntax, duplicate keys, no tags); raise ParamsError with file and line.
-    For Snakemake, whose own reader names neither and keeps the last of two equal keys."""
-    for path in paths:
-        _read_yaml(Path(path))
-
-
-def key_lines(path: str | Path) -> dict[tuple, int]:
-    """Line of every key and list item in a YAML file, by its path: ('variants', 'act') -> 57."""
-    lines: dict[tuple, int] = {}
-
-    def walk(node, prefix: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                lines[(*prefix, key.value)] = key.start_mark.line + 1
-                walk(value, (*prefix, key.value))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[(*prefix, str(i))] = item.start_mark.line + 1
-                walk(item, (*prefix, str(i)))
-
-    with contextlib.suppress(OSError, yaml.YAMLError):  # reported by _read_yaml; here only positions
-        walk(yaml.compose(Path(path).read_text(), Loader=_StrictLoader), ())
-    return lines
-
-
-def locate(error: ParamsError, paths: list[str | Path]) -> ParamsError:
-    """The error with the file and line of the key it names (its message starts with the dotted key): the
-    last file that sets the key, or its nearest parent, wins - as in the merge."""
-    message = str(error)
-    head = message.split(": ", 1)[0]
-    if not re.fullmatch(r"[\w.\-\[\]]+", head):
-        return error
-    key = tuple(part for part in re.split(r"[.\[\]]+", head) if part)
-    for depth in range(len(key), 0, -1):
-        for path in reversed(paths):
-            line = key_lines(path).get(key[:depth])
-            if line is not None:
-                return ParamsError(f"{path}:{line}: {message}")
-    return error
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -417,7 +337,7 @@ def slurm_site(path: str | Path, environ: dict | None = None) -> dict[str, str]:
     environ = os.environ if environ is None else environ
     site = dict(SLURM_SITE_DEFAULTS)
     if Path(path).is_file():
-        given = _read_yaml(Path(path))
+        given = read_yaml(Path(path))
         unknown = sorted(set(given) - set(site))
         if unknown:
             raise ParamsError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(site)})")

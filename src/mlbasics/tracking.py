@@ -12,6 +12,10 @@ exactly once.
 A new sqlite store crashes in schema migration when several processes create it at once (measured: 8 fresh
 writers, 0-1 survive), while an existing store takes parallel writers fine. So the store, the experiment and
 each invocation's parent run are created under a file lock.
+
+Over 300 lines: the store checks (preflight), the run tree and the idempotent import with its clean-up of
+half-logged runs belong together, since each relies on what the others tag; the leaderboard (compare.py) and
+provenance (provenance.py) live apart.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from mlbasics import config as params_config
+from mlbasics import params_file
 from mlbasics import pipeline
 from mlbasics import tracking
 
@@ -16,11 +17,11 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 OVERRIDES = [str(f) for f in workflow.config_settings.configfiles]
 CONFIG_FILES = [*(str(f) for f in workflow.configfiles if str(f) not in OVERRIDES), *OVERRIDES]
 try:
-    params_config.check_yaml_files(OVERRIDES)  # Snakemake kept the last of two equal keys; DVC would refuse them
+    params_file.check_yaml_files(OVERRIDES)  # Snakemake kept the last of two equal keys; DVC would refuse them
     # the merged config (params.yaml plus any --configfile/--config), validated and with defaults filled
     PARAMS = params_config.validate_params(config, SCHEMA)
 except params_config.ParamsError as exc:
-    raise WorkflowError(f"invalid params: {params_config.locate(exc, CONFIG_FILES)}") from None
+    raise WorkflowError(f"invalid params: {params_file.locate(exc, CONFIG_FILES)}") from None
 
 DATASETS = PARAMS["run"]["datasets"]
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
