@@ -77,12 +77,12 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
 
 def grid_outputs(params: dict) -> list[str]:
     """Every output file the pipeline writes for this params' grid."""
-    from mlbasics import config, pipeline
+    from mlbasics import config, pipeline, stages
 
     datasets = params["run"]["datasets"]
     files = [p for d in datasets for stage in ("dataset", "preprocess", "report")
              for p in pipeline.outputs(stage, d).values()]
-    files += [p for d, v in config.grid(params) for stage in pipeline.PER_VARIANT
+    files += [p for d, v in config.grid(params) for stage in stages.PER_VARIANT
               for p in pipeline.outputs(stage, d, v).values()]
     return files + [p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()]
 
@@ -92,7 +92,7 @@ def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callabl
 
     Returns (outputs that were rewritten, outputs that should have been: the variant's train and evaluate
     outputs on every dataset, and the aggregates)."""
-    from mlbasics import config, pipeline
+    from mlbasics import config, pipeline, stages
 
     params = config.load_params(project / "params.yaml")
     everything = grid_outputs(params)
@@ -103,7 +103,7 @@ def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callabl
     rerun()
     changed = {f for f in everything if (project / f).stat().st_mtime_ns != before[f]}
     datasets = params["run"]["datasets"]
-    expected = {p for d in datasets for stage in pipeline.PER_VARIANT
+    expected = {p for d in datasets for stage in stages.PER_VARIANT
                 for p in pipeline.outputs(stage, d, variant).values()}
     expected |= {p for d in datasets for p in pipeline.outputs("report", d).values()}
     expected |= {p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()}
@@ -137,6 +137,6 @@ def tiny_project(tmp_path: Path) -> Path:
 def settings_for(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
     """A stage's settings as the CLI builds them from a params file (with the download stage's fetch policy and
     the evaluate stage's tracking)."""
-    from mlbasics import config
+    from mlbasics import stages
 
-    return config.job_settings(params, stage, dataset, variant)
+    return stages.job_settings(params, stage, dataset, variant)

@@ -3,7 +3,7 @@ real stage code on the real data with the default settings, scored on its held-o
 
 import pytest
 
-from mlbasics import config, datasets, evaluate, preprocess, train
+from mlbasics import config, datasets, evaluate, preprocess, stages, train
 from tests.conftest import ROOT
 
 MINIMUM = {"gaussians": 0.90, "iris": 0.90, "digits": 0.93, "mnist5k": 0.88}
@@ -12,12 +12,12 @@ MINIMUM = {"gaussians": 0.90, "iris": 0.90, "digits": 0.93, "mnist5k": 0.88}
 @pytest.mark.parametrize("dataset", list(MINIMUM))
 def test_baseline_test_accuracy(dataset):
     params = config.load_params(ROOT / "params.yaml")
-    source = config.stage_settings(params, "dataset", dataset)
-    prep = config.stage_settings(params, "preprocess", dataset)
+    source = stages.stage_settings(params, "dataset", dataset)
+    prep = stages.stage_settings(params, "preprocess", dataset)
     raw = datasets.make(source["loader"], source["options"])
     arrays, _ = preprocess.preprocess(raw, split=prep["split"], seed=prep["seed"], pixel_scale=prep["pixel_scale"],
                                       flatten=prep["flatten"], scaler=prep["scaler"])
-    settings = config.stage_settings(params, "train", dataset, "baseline")
+    settings = stages.stage_settings(params, "train", dataset, "baseline")
     model, _, _ = train.fit(arrays, len(raw.class_names), settings["model"], settings["seed"])
     predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, raw.class_names)["accuracy"]

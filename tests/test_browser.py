@@ -14,7 +14,7 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
-from mlbasics import pipeline
+from mlbasics import stages
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.engine
@@ -87,11 +87,11 @@ def crawl(driver, start: Path, shots: Path) -> dict[Path, dict]:
 
 def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser, snakemake_run):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    index = snakemake_run / pipeline.INDEX
+    index = snakemake_run / stages.INDEX
     pages = crawl(browser, index, ARTIFACTS)
     datasets = ["gaussians", "iris"]
     assert {p.relative_to(snakemake_run).as_posix() for p in pages} == {
-        pipeline.INDEX, *(pipeline.DATASET_PAGE.format(dataset=d) for d in datasets)}
+        stages.INDEX, *(stages.DATASET_PAGE.format(dataset=d) for d in datasets)}
     broken, unloaded, images = [], [], 0
     for page, state in pages.items():
         for src, loaded in state["images"]:

@@ -8,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from mlbasics import check, config, pipeline
+from mlbasics import check, config, stages
 from mlbasics.io import write_json
 from tests.conftest import copy_project, tiny_params
 
@@ -36,7 +36,7 @@ def test_a_metric_missing_from_a_run_fails_its_gate():
 
 def _metrics_tree(root, runs):
     for (d, v), metrics in runs.items():
-        write_json(root / pipeline.METRICS.format(dataset=d, variant=v), metrics)
+        write_json(root / stages.METRICS.format(dataset=d, variant=v), metrics)
 
 
 @pytest.mark.parametrize("threshold, status", [(0.7, 0), (0.92, 1)])
@@ -54,10 +54,10 @@ def test_the_check_command_exits_1_with_one_line_per_violation_and_writes_nothin
         # iris runs score 0.9 and 0.95 (the grid's 3rd and 4th pairs): only the first misses 0.92
         assert result.stderr.splitlines() == [
             "gate failed: dataset iris, variant baseline: accuracy = 0.9, below the minimum 0.92"]
-        assert not (project / pipeline.CHECKS).exists()
+        assert not (project / stages.CHECKS).exists()
     else:
         assert "check: 2 gates passed over 4 runs" in result.stdout
-        assert (project / pipeline.CHECKS).is_file()
+        assert (project / stages.CHECKS).is_file()
 
 
 @pytest.mark.parametrize("gates, message", [

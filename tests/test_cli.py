@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from mlbasics import config
+from mlbasics import config, stages
 from tests.conftest import copy_project, run, tiny_params
 
 CLI = [sys.executable, "-m", "mlbasics"]
@@ -38,7 +38,7 @@ def test_settings_json_gives_the_same_result_as_params(project):
     """What Snakemake passes (--settings) and what DVC passes (--params) are the same stage."""
     params = config.load_params(project / "params.yaml")
     run([*CLI, "download", "--params", "params.yaml", "--dataset", "gaussians"], cwd=project)
-    settings = json.dumps(config.stage_settings(params, "dataset", "gaussians"))
+    settings = json.dumps(stages.stage_settings(params, "dataset", "gaussians"))
     run([*CLI, "dataset", "--settings", settings], cwd=project)
     first = (project / "data/raw/gaussians.npz").read_bytes()
     run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "gaussians"], cwd=project)

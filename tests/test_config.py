@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from mlbasics import config
+from mlbasics import config, stages
 from tests.conftest import ROOT, load_default_params
 
 
@@ -96,22 +96,22 @@ def test_model_spec_applies_variant_over_dataset_base(params):
 
 def test_stage_settings_read_only_declared_keys(params):
     resolved = config.validate_params(params)
-    train = config.stage_settings(resolved, "train", "iris", "l2")
+    train = stages.stage_settings(resolved, "train", "iris", "l2")
     assert train == {"dataset": "iris", "variant": "l2", "seed": 42,
                      "model": config.model_spec(resolved, "iris", "l2")}
     # changing a key the stage does not declare leaves its settings unchanged
     changed = copy.deepcopy(resolved)
     changed["variants"]["dropout"]["learning_rate"] = 0.5
     changed["datasets"]["iris"]["preprocess"]["scaler"] = "robust"
-    assert config.stage_settings(changed, "train", "iris", "l2") == train
-    assert config.stage_settings(changed, "train", "iris", "dropout") != config.stage_settings(
+    assert stages.stage_settings(changed, "train", "iris", "l2") == train
+    assert stages.stage_settings(changed, "train", "iris", "dropout") != stages.stage_settings(
         resolved, "train", "iris", "dropout")
 
 
 def test_every_stage_has_settings(params):
     resolved = config.validate_params(params)
-    for stage in config.STAGES:
-        assert config.stage_settings(resolved, stage, "digits", "baseline")
+    for stage in stages.STAGES:
+        assert stages.stage_settings(resolved, stage, "digits", "baseline")
 
 
 def test_schema_is_the_file_in_workflow():
@@ -132,7 +132,7 @@ def test_a_sweep_expands_to_stable_readable_ids(params):
     assert spec["activation"] == "tanh" and spec["epochs"] == 3
     assert config.model_spec(validated, "iris", "grid-learning_rate_0p001-hidden_layers_32x16")["hidden_layers"] == [
         32, 16]
-    assert config.stage_param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1] == \
+    assert stages.param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1] == \
         "variants.act"  # DVC tracks a swept variant through its definition
     assert len(config.grid(validated)) == 4 * 8
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlbasics import config, pipeline
+from mlbasics import config, pipeline, stages
 from tests.conftest import (
     VENV_BIN,
     copy_project,
@@ -38,7 +38,7 @@ def test_offline_runs_are_imported_once_under_one_dvc_parent(reproduced):
     from mlflow import MlflowClient
 
     params = config.load_params(reproduced / "params.yaml")
-    tracked = json.loads((reproduced / pipeline.TRACKED).read_text())
+    tracked = json.loads((reproduced / stages.TRACKED).read_text())
     output = (reproduced.parent / "repro.out").read_text()
     assert output.count("run recorded offline in reports/") == len(config.grid(params)), "the jobs logged nothing"
     n = tracked["runs"]
@@ -70,7 +70,7 @@ def test_metrics_show_lists_every_variant(reproduced):
     shown = json.loads(run([*DVC, "metrics", "show", "--json"], cwd=reproduced).stdout)
     files = shown[""]["data"]
     for d, v in config.grid(params):
-        path = pipeline.METRICS.format(dataset=d, variant=v)
+        path = stages.METRICS.format(dataset=d, variant=v)
         assert files[path]["data"]["accuracy"] > 0.3, path
 
 
@@ -90,7 +90,7 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
     def rerun():
         stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
         # the reports, the check and the track read the variant definitions too (sweep ids come from them)
-        assert set(stale) == {f"{stage}@{d}-dropout" for stage in pipeline.PER_VARIANT for d in datasets} | {
+        assert set(stale) == {f"{stage}@{d}-dropout" for stage in stages.PER_VARIANT for d in datasets} | {
             f"report@{d}" for d in datasets} | {"summary", "check", "track"}
         run([*DVC, "repro"], cwd=reproduced, timeout=600)
 
@@ -109,6 +109,6 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
         path.write_text(text)
     stale = {name.split("@")[0] for name, changes in status.items()
              if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)}
-    expected = {stage for stage in config.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+    expected = {stage for stage in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
     assert stale == expected and stale, status
     assert {name.split("@")[0] for name in status} == expected, "nothing else is stale"

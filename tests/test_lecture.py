@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlbasics import pipeline, sources
+from mlbasics import pipeline, sources, stages
 from tests import loopback
 from tests.conftest import copy_project, run
 
@@ -70,9 +70,9 @@ def assert_full_run(project: Path) -> None:
         for stage in ("download", "dataset", "preprocess", "report"):
             for path in pipeline.outputs(stage, d).values():
                 assert (project / path).is_file(), path
-        assert (project / pipeline.METRICS.format(dataset=d, variant="baseline")).is_file()
-        assert 'src="preview.png"' in (project / pipeline.DATASET_PAGE.format(dataset=d)).read_text()
-    assert (project / pipeline.INDEX).is_file()
+        assert (project / stages.METRICS.format(dataset=d, variant="baseline")).is_file()
+        assert 'src="preview.png"' in (project / stages.DATASET_PAGE.format(dataset=d)).read_text()
+    assert (project / stages.INDEX).is_file()
 
 
 def test_lecture_config_downloads_from_a_loopback_mirror_and_reports(tmp_path, www):
@@ -115,7 +115,7 @@ def test_fetch_on_one_machine_then_copy_the_cache_to_run_offline(tmp_path, www):
         result = run([*SNAKEMAKE[:3], "fetch", *SNAKEMAKE[3:], *configfiles(login)], cwd=login)
     assert cache_files(login) == expected_cache()
     built = sorted(str(p.relative_to(login)) for p in (login / "data").rglob("*") if p.is_file())
-    assert built == sorted([pipeline.RECEIPT.format(dataset=d) for d in DATASETS]
+    assert built == sorted([stages.RECEIPT.format(dataset=d) for d in DATASETS]
                            + [f"data/downloads/{f}" for f in expected_cache()])
     assert "rule train" not in result.stdout + result.stderr
 

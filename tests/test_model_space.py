@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from mlbasics import config, pipeline
+from mlbasics import config, stages
 from tests.conftest import ROOT as REPO
 from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
@@ -66,9 +66,9 @@ def test_the_model_space_runs_through_snakemake(tmp_path):
     run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, timeout=1200)
     validated = config.validate_params(params)
     for d, v in config.grid(validated):
-        metrics = json.loads((project / pipeline.METRICS.format(dataset=d, variant=v)).read_text())
+        metrics = json.loads((project / stages.METRICS.format(dataset=d, variant=v)).read_text())
         assert "accuracy" in metrics and "roc_auc" in metrics, (d, v)
-    stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
+    stats = json.loads((project / stages.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
     assert stats["epochs_run"] == 2 and stats["samples_per_s"] > 0
 
 
@@ -78,4 +78,4 @@ def test_the_model_space_runs_through_dvc(tmp_path):
     status = run([str(VENV_BIN / "dvc"), "status", "--json"], cwd=project)
     assert json.loads(status.stdout) == {}
     for d, v in config.grid(config.validate_params(model_space(["wave"]))):
-        assert "mse" in json.loads((project / pipeline.METRICS.format(dataset=d, variant=v)).read_text()), (d, v)
+        assert "mse" in json.loads((project / stages.METRICS.format(dataset=d, variant=v)).read_text()), (d, v)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlbasics import cli, config, data, evaluate, preprocess, train
+from mlbasics import cli, config, data, evaluate, preprocess, stages, train
 from tests import loopback
 from tests.conftest import ROOT, settings_for
 
@@ -44,7 +44,7 @@ def test_real_mnist_digits_through_a_loopback_mirror_reach_90_percent(tmp_path, 
     assert digits.x.shape == (10000, 28, 28)
     assert digits.y.tolist().count(1) == 1135 and abs(digits.x.mean() - 33.79) < 0.01  # the README's numbers
     arrays, class_names = preprocess.load("data/processed/t10k/data.npz")
-    settings = config.stage_settings(params, "train", "t10k", "baseline")
+    settings = stages.stage_settings(params, "train", "t10k", "baseline")
     model, _, _ = train.fit(arrays, len(class_names), settings["model"], settings["seed"])
     predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, class_names)["accuracy"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import config, overtraining, pipeline, plots, report
+from mlbasics import config, overtraining, pipeline, plots, report, stages
 from mlbasics.io import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -35,15 +35,15 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     epochs = np.arange(1, 11)
     val = 1 / epochs + (0.04 * epochs if overfit else 0)  # overfit: best at epoch 5, rising from 6
     rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val, strict=True)]
-    history = root / pipeline.HISTORY.format(**one)
+    history = root / stages.HISTORY.format(**one)
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
-    write_json(root / pipeline.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
+    write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
                "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9,
                **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"))})
-    plots.training_curves(read_csv(history), variant, root / pipeline.CURVES_PNG.format(**one))
-    plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / pipeline.CONFUSION_PNG.format(**one))
+    plots.training_curves(read_csv(history), variant, root / stages.CURVES_PNG.format(**one))
+    plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / stages.CONFUSION_PNG.format(**one))
     curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}
-    plots.diagnostics(variant, [partial(plots.roc_panel, curves=curve)], root / pipeline.DIAGNOSTICS_PNG.format(**one))
+    plots.diagnostics(variant, [partial(plots.roc_panel, curves=curve)], root / stages.DIAGNOSTICS_PNG.format(**one))
 
 
 def prefixed(root: Path, named: dict) -> dict:
@@ -56,7 +56,7 @@ def test_dataset_pages_index_and_summary(tmp_path):
         for v in VARIANTS:
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
         x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
-        plots.preview(x, y, ["a", "b"], d, tmp_path / pipeline.PREVIEW_PNG.format(dataset=d))
+        plots.preview(x, y, ["a", "b"], d, tmp_path / stages.PREVIEW_PNG.format(dataset=d))
         report.dataset_page(d, VARIANTS, prefixed(tmp_path, pipeline.inputs("report", VARIANTS, datasets, d)),
                             prefixed(tmp_path, pipeline.outputs("report", d)))
     outputs = prefixed(tmp_path, pipeline.outputs("summary"))
@@ -73,7 +73,7 @@ def test_dataset_pages_index_and_summary(tmp_path):
         row = glance[glance.index(f">{d}</a>"):]
         row = row[:row.index("</tr>")]
         assert "<td>baseline (since epoch 6)</td>" in row and "<td>dropout</td>" in row, row
-    for page in [outputs["index"], *(tmp_path / pipeline.DATASET_PAGE.format(dataset=d) for d in datasets)]:
+    for page in [outputs["index"], *(tmp_path / stages.DATASET_PAGE.format(dataset=d) for d in datasets)]:
         targets = local_targets(page)
         assert targets, page
         missing = [t for t in targets if not t.exists()]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import pipeline
+from mlbasics import stages
 from tests.conftest import copy_project, engine_env, tiny_params
 from tests.slurm_cluster import Cluster, missing
 
@@ -86,7 +86,7 @@ def test_the_pipeline_runs_through_slurm_with_gpus_and_a_failing_job_fails_the_r
         [experiment], filter_string="tags.`mlbasics.role` = 'variant'")}
     assert sorted(runs) == ["baseline", "dropout"]
     for variant, run in runs.items():
-        stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant=variant)).read_text())
+        stats = json.loads((project / stages.RUN_STATS.format(dataset="gaussians", variant=variant)).read_text())
         job = cluster.job(stats["slurm_job_id"])
         assert "gres/gpu=1" in job or "gpu:1" in job, job  # the training job was allocated a GPU
         assert stats["cuda_visible_devices"] in ("0", "1"), "and saw its own GPU"
@@ -136,16 +136,16 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
             engine.kill()
     assert engine.returncode == 0, output[-5000:] + cluster.logs()
     assert "Restarts=1" in cluster.job(train[0])
-    stats = json.loads((project / pipeline.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
+    stats = json.loads((project / stages.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
     assert stats["resumed_from_epoch"] > 0, stats
 
     local = time.monotonic()
     reference = _project(tmp_path / "local", epochs=EPOCHS, variants=("baseline",))
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", pipeline.METRICS.format(
+    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", stages.METRICS.format(
         dataset="gaussians", variant="baseline")], cwd=reference, env=engine_env(), check=True, capture_output=True,
         timeout=600)
     print(f"local reference: {time.monotonic() - local:.0f} s")
-    for template in (pipeline.HISTORY, pipeline.METRICS):
+    for template in (stages.HISTORY, stages.METRICS):
         path = template.format(dataset="gaussians", variant="baseline")
         assert (project / path).read_bytes() == (reference / path).read_bytes(), path
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")

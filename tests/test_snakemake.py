@@ -14,7 +14,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlbasics import config, pipeline
+from mlbasics import config, pipeline, stages
 from tests.conftest import copy_project, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
 
 pytestmark = pytest.mark.engine
@@ -32,9 +32,9 @@ def test_every_output_is_written(finished):
     assert not missing
     leftovers = [p for p in finished.rglob("*.tmp*") if ".snakemake" not in p.parts]
     assert not leftovers, "no temporary files left behind"
-    summary = (finished / pipeline.SUMMARY).read_text().splitlines()
+    summary = (finished / stages.SUMMARY).read_text().splitlines()
     assert len(summary) == 1 + len(config.grid(params))
-    metrics = json.loads((finished / pipeline.METRICS.format(dataset="gaussians", variant="baseline")).read_text())
+    metrics = json.loads((finished / stages.METRICS.format(dataset="gaussians", variant="baseline")).read_text())
     assert metrics["accuracy"] > 0.8, "even the tiny run separates the Gaussians"
     assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_class_0", "f1_class_1"}
 
@@ -65,13 +65,13 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
         assert set(r.data.tags) >= PROVENANCE, PROVENANCE - set(r.data.tags)
         assert r.data.params["epochs"] == str(spec["epochs"]) and r.data.params["dropout"] == str(spec["dropout"])
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
-        metrics = json.loads((finished / pipeline.METRICS.format(dataset=dataset, variant=variant)).read_text())
+        metrics = json.loads((finished / stages.METRICS.format(dataset=dataset, variant=variant)).read_text())
         assert r.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
         assert r.data.tags["fingerprint"] == metrics["fingerprint"], "the same fingerprint in metrics.json"
         assert r.data.tags["data_sha256"] == metrics["data_sha256"]
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"history.csv", "metrics.json", "curves.png", "confusion.png", "diagnostics.png"} <= artifacts
-    tracked = json.loads((finished / pipeline.TRACKED).read_text())
+    tracked = json.loads((finished / stages.TRACKED).read_text())
     assert tracked["runs"] == len(runs)
     assert f"{len(runs)} runs in" in (finished / "logs/track.log").read_text()
     assert "0 imported now" in (finished / "logs/track.log").read_text(), "online: every job logged its own run"
@@ -89,9 +89,9 @@ def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictio
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
     assert model.metadata.get_input_schema().input_types()[0] == np.float32
-    arrays, names = preprocess.load(finished / pipeline.PROCESSED.format(dataset="iris"))
+    arrays, names = preprocess.load(finished / stages.PROCESSED.format(dataset="iris"))
     predicted = np.asarray(model.predict(arrays["x_test"])).argmax(axis=1)
-    rows = (finished / pipeline.PREDICTIONS.format(dataset="iris", variant="baseline")).read_text().splitlines()[1:]
+    rows = (finished / stages.PREDICTIONS.format(dataset="iris", variant="baseline")).read_text().splitlines()[1:]
     assert [names[k] for k in predicted] == [line.split(",")[1] for line in rows]
 
 
@@ -118,7 +118,7 @@ HELPERS = ["checkpoint", "plots"]
 
 
 def stages_importing(helper: str) -> set[str]:
-    return {stage for stage in config.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+    return {stage for stage in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
 
 
 @pytest.mark.parametrize("helper", HELPERS)
@@ -184,11 +184,11 @@ def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(fin
             assert line.startswith(f"gate failed: dataset iris, variant {variant}: accuracy = ")
             assert line.endswith("below the minimum 1.01")
         assert "rule train" not in output and "rule evaluate" not in output, "only the check reran"
-        assert not (finished / pipeline.CHECKS).exists()
+        assert not (finished / stages.CHECKS).exists()
     finally:
         (finished / "params.yaml").write_text(original)
     run([*SNAKEMAKE, "--cores", "2"], cwd=finished)
-    checks = json.loads((finished / pipeline.CHECKS).read_text())
+    checks = json.loads((finished / stages.CHECKS).read_text())
     assert checks["passed"] == checks["gates"] == len(config.grid(raw)), "one gate per dataset, on every run"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import config, pipeline, tracking
+from mlbasics import config, stages, tracking
 from tests.conftest import copy_project, engine_env, run, tiny_params
 from tests.loopback import dead_url
 from tests.test_tracking import parallel_writers
@@ -72,7 +72,7 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
     project = _project(tmp_path, server.url)
     params = config.load_params(project / "params.yaml")
     grid = config.grid(params)
-    records = [project / pipeline.RUN_RECORD.format(dataset=d, variant=v) for d, v in grid]
+    records = [project / stages.RUN_RECORD.format(dataset=d, variant=v) for d, v in grid]
     engine = subprocess.Popen([*SNAKEMAKE, "--cores", "4"], cwd=project, env=engine_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:

@@ -2,7 +2,7 @@
 
 A stage gets its settings either from a params file (DVC: `--params params.yaml --dataset D --variant V`)
 or as the JSON Snakemake resolved from its merged config (`--settings '{...}'`); both go through
-`config.stage_settings`, so the two engines run the same thing.
+`stages.stage_settings`, so the two engines run the same thing.
 """
 
 from __future__ import annotations
@@ -15,21 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from . import config, pipeline
-
-# Each stage runs `run` of its module (pipeline.MODULES); report.py holds two stages.
-RUN_FUNCTION = {"summary": "run_summary", "track": "run_track"}
-HELP = {
-    "download": "fetch and verify one dataset's files into the cache, write data/raw/<dataset>.download.json",
-    "dataset": "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
-    "preprocess": "split, scale and save data/processed/<dataset>/",
-    "train": "train one variant on one dataset",
-    "evaluate": "test metrics, confusion matrix, figures and the MLflow run of one variant",
-    "report": "the HTML page comparing a dataset's variants",
-    "summary": "reports/index.html and reports/summary.csv",
-    "check": "hold every run's metrics against the quality gates in params; fail with one line per violation",
-    "track": "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
-}
+from . import config, pipeline, stages
 
 
 class UsageError(Exception):
@@ -39,14 +25,14 @@ class UsageError(Exception):
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlbasics", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for stage in config.STAGES:
-        p = sub.add_parser(stage, help=HELP[stage])
+    for stage in stages.STAGES:
+        p = sub.add_parser(stage, help=stages.STAGES[stage].help)
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--params", type=Path, help="params file to read (e.g. params.yaml)")
         source.add_argument("--settings", help="the stage's resolved settings as JSON (what Snakemake passes)")
-        if stage in pipeline.PER_DATASET + pipeline.PER_VARIANT:
+        if stage in stages.PER_DATASET + stages.PER_VARIANT:
             p.add_argument("--dataset", help="dataset id (with --params)")
-        if stage in pipeline.PER_VARIANT:
+        if stage in stages.PER_VARIANT:
             p.add_argument("--variant", help="variant id (with --params)")
         p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
         if stage == "download":
@@ -85,15 +71,15 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         return settings
     params = config.load_params(args.params)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
-    if args.command in pipeline.PER_DATASET + pipeline.PER_VARIANT and not dataset:
+    if args.command in stages.PER_DATASET + stages.PER_VARIANT and not dataset:
         raise UsageError(f"{args.command}: --dataset is required with --params")
-    if args.command in pipeline.PER_VARIANT and not variant:
+    if args.command in stages.PER_VARIANT and not variant:
         raise UsageError(f"{args.command}: --variant is required with --params")
     if dataset and dataset not in params["datasets"]:
         raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
     if variant and variant not in config.expand_variants(params["variants"]):
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
-    settings = config.job_settings(params, args.command, dataset, variant)
+    settings = stages.job_settings(params, args.command, dataset, variant)
     from . import tracking
 
     # DVC has no start hook: every stage refuses a store that cannot work (missing driver, corrupt file), so
@@ -109,15 +95,15 @@ def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
     if "loader" in settings:
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):
-        extra["init"] = pipeline.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
+        extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
     inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names, **extra)
     # modules (the code, the catalog) are dependencies, not something read from the working directory
-    data = {k: v for k, v in inputs.items() if k != "code" and v != pipeline.CATALOG}
+    data = {k: v for k, v in inputs.items() if k != "code" and v != stages.CATALOG}
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
-    module = importlib.import_module(f"mlbasics.{pipeline.MODULES[stage]}")
-    runner = getattr(module, RUN_FUNCTION.get(stage, "run"))
+    declared = stages.STAGES[stage]
+    runner = getattr(importlib.import_module(f"mlbasics.{declared.module}"), declared.function)
     runner(settings, inputs, pipeline.outputs(stage, **names), threads=threads)
 
 
@@ -150,7 +136,7 @@ def fetch(params: dict, datasets: list[str] | None = None) -> int:
     failed = 0
     for name in chosen:
         try:
-            settings = config.stage_settings(params, "download", name)
+            settings = stages.stage_settings(params, "download", name)
             run_stage("download", {**settings, "policy": config.fetch_policy(params)})
         except DownloadError as exc:
             print(f"error: {exc}", file=sys.stderr)

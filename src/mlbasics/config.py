@@ -1,11 +1,11 @@
 """params.yaml: load, validate against the JSON Schema (filling its defaults), resolve per-stage settings.
 
 This module is imported by the Snakefile, so it must stay light: no TensorFlow, no MLflow.
-Every stage reads params only through `stage_settings`, built from the keys `stage_param_keys` names,
-so the params a DVC stage declares are exactly the params it reads.
+Every stage reads params only through `stages.stage_settings`, built from the keys its declaration names, so
+the params a DVC stage declares are exactly the params it reads.
 
-Over 300 lines because it holds three things that a stage registry (issue 14) will pull apart: validation with
-the cross-key checks the schema cannot express, the variant grid (sweeps), and each stage's settings.
+Over 300 lines because it holds two things: validation with the cross-key checks the schema cannot express,
+and the variant grid (sweeps); each stage's settings are declared in stages.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from .errors import ParamsError
 from .params_file import locate, read_yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
-STAGES = ("download", "dataset", "preprocess", "train", "evaluate", "report", "summary", "check", "track")
 
 
 def load_params(path: str | Path | list, schema_path: str | Path = SCHEMA_PATH) -> dict:
@@ -272,34 +271,6 @@ def variant_source(params: dict, variant: str) -> str:
     return expand_variants(params["variants"])[variant][0]
 
 
-def stage_param_keys(stage: str, dataset: str | None = None, variant: str | None = None,
-                     source: str | None = None) -> list[str]:
-    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
-    `variant_source` (default: the variant itself)."""
-    variant = source or variant
-    keys = {
-        "download": ["download.cache_dir", f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
-        "dataset": [f"datasets.{dataset}.loader", f"datasets.{dataset}.options"],
-        "preprocess": ["seed", "split", f"datasets.{dataset}.preprocess"],
-        "train": ["seed", f"datasets.{dataset}.model", f"variants.{variant}"],
-        "evaluate": ["seed", "overtraining", f"datasets.{dataset}.model", f"variants.{variant}"],
-        "report": ["run.variants", "variants"],
-        "summary": ["run", "variants"],
-        "check": ["run", "variants", "gates"],
-        "track": ["run", "variants", "tracking"],
-    }
-    if stage not in keys:
-        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    return keys[stage]
-
-
-def _get(params: dict, dotted: str) -> Any:
-    value = params
-    for part in dotted.split("."):
-        value = value[part]
-    return value
-
-
 def model_spec(params: dict, dataset: str, variant: str) -> dict:
     """The dataset's base model with the variant's overrides applied."""
     return {**params["datasets"][dataset]["model"], **expand_variants(params["variants"])[variant][1]}
@@ -347,49 +318,3 @@ def slurm_site(path: str | Path, environ: dict | None = None) -> dict[str, str]:
     if not resolved["MLBASICS_SLURM_GPU_PARTITION"]:
         resolved["MLBASICS_SLURM_GPU_PARTITION"] = resolved["MLBASICS_SLURM_PARTITION"]
     return resolved
-
-
-def job_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
-    """A job's stage settings plus what it needs that must not rerun it when changed: the download stage's
-    fetch policy, the evaluate stage's tracking settings (Snakemake passes both from outside the rule's params)."""
-    settings = stage_settings(params, stage, dataset, variant)
-    if stage == "download":
-        settings["policy"] = fetch_policy(params)
-    if stage == "evaluate":
-        settings["tracking"] = params["tracking"]
-    return settings
-
-
-def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
-    """Everything a stage needs from params, read only through the keys `stage_param_keys` declares."""
-    source = variant_source(params, variant) if variant else None
-    keys = stage_param_keys(stage, dataset, variant, source)
-    view: dict = {}
-    for dotted in keys:  # a params tree holding only the declared keys
-        *parents, leaf = dotted.split(".")
-        node = view
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = copy.deepcopy(_get(params, dotted))
-    if stage in ("download", "dataset"):
-        ds = view["datasets"][dataset]
-        resolved = {"dataset": dataset, "loader": ds["loader"], "options": ds["options"],
-                    # the pinned files: a changed hash in the catalog reruns the stage
-                    "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])]}
-        return {**resolved, "cache_dir": view["download"]["cache_dir"]} if stage == "download" else resolved
-    if stage == "preprocess":
-        return {"dataset": dataset, "seed": view["seed"], "split": view["split"],
-                **view["datasets"][dataset]["preprocess"]}
-    if stage == "train":
-        return {"dataset": dataset, "variant": variant, "seed": view["seed"],
-                "model": model_spec(view, dataset, variant)}
-    if stage == "evaluate":
-        return {"dataset": dataset, "variant": variant, "seed": view["seed"],
-                "overtraining": view["overtraining"], "model": model_spec(view, dataset, variant)}
-    if stage == "report":
-        return {"dataset": dataset, "variants": run_variants(view)}
-    if stage == "check":
-        return {"datasets": view["run"]["datasets"], "variants": run_variants(view), "gates": view["gates"]}
-    if stage == "track":
-        return {"datasets": view["run"]["datasets"], "variants": run_variants(view), "tracking": view["tracking"]}
-    return {"datasets": view["run"]["datasets"], "variants": run_variants(view)}

@@ -1,8 +1,9 @@
-"""The stage graph, declared once: each stage's inputs, outputs and command.
+"""The stage graph as the engines need it: each job's inputs (its code included, computed from the imports),
+outputs and command, from the declarations in stages.py.
 
-The Snakemake rules (workflow/rules/*.smk) take their input and output paths from here, and
-`dvc_yaml` generates dvc.yaml from the same declarations, so both engines run the same graph
-(tests/test_dag_equality.py checks it through the real engines). Light imports only.
+The Snakemake rules (workflow/rules/*.smk) take their input and output paths from here, and `dvc_yaml`
+generates dvc.yaml from the same declarations, so both engines run the same graph (tests/test_dag_equality.py
+checks it through the real engines). Light imports only.
 """
 
 from __future__ import annotations
@@ -12,54 +13,28 @@ import functools
 from pathlib import Path
 
 from . import config, sources
+from .stages import (  # the path templates, declared with the stages; read here and as pipeline.MODEL etc.
+    CATALOG,
+    CHECKS,
+    CURVES_PNG,
+    DIAGNOSTICS_PNG,
+    HISTORY,
+    INDEX,
+    METRICS,
+    MODEL,
+    PER_DATASET,
+    PER_VARIANT,
+    PREDICTIONS,
+    PROCESSED,
+    RECEIPT,
+    STAGES,
+    SUMMARY,
+    TRACKED,
+    Job,
+    param_keys,
+)
 
-# Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
-RECEIPT = "data/raw/{dataset}.download.json"
-RAW = "data/raw/{dataset}.npz"
-PREVIEW_PNG = "reports/{dataset}/preview.png"
-PROCESSED = "data/processed/{dataset}/data.npz"
-SCALER = "data/processed/{dataset}/scaler.json"
-MODEL = "models/{dataset}/{variant}/model.keras"
-HISTORY = "models/{dataset}/{variant}/history.csv"
-RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
-METRICS = "reports/{dataset}/{variant}/metrics.json"
-CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
-PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
-CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
-CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
-DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
-RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
-DATASET_PAGE = "reports/{dataset}/index.html"
-COMPARISON_PNG = "reports/{dataset}/comparison.png"
-INDEX = "reports/index.html"
-SUMMARY = "reports/summary.csv"
-ACTIVATIONS_PNG = "reports/activations.png"
-CHECKS = "reports/checks.json"
-TRACKED = "reports/mlflow_runs.json"
-
-# stage -> its named outputs
-OUTPUTS: dict[str, dict[str, str]] = {
-    "download": {"receipt": RECEIPT},
-    "dataset": {"raw": RAW, "preview": PREVIEW_PNG},
-    "preprocess": {"data": PROCESSED, "scaler": SCALER},
-    "train": {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
-    "evaluate": {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS,
-                 "curves": CURVES_PNG, "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG,
-                 "run": RUN_RECORD},
-    "report": {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
-    "summary": {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
-    "check": {"checks": CHECKS},
-    "track": {"runs": TRACKED},
-}
-MODULES = {"download": "download", "dataset": "datasets", "preprocess": "preprocess", "train": "train",
-           "evaluate": "evaluate", "report": "report", "summary": "report", "check": "check",
-           "track": "tracking"}
-# Stages whose jobs run once per dataset x variant / once per dataset / once.
-PER_VARIANT = ("train", "evaluate")
-PER_DATASET = ("download", "dataset", "preprocess", "report")
-# The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
-CATALOG = "src/mlbasics/sources.py"
-
+__all__ = ["CHECKS", "INDEX", "PER_DATASET", "SUMMARY", "TRACKED"]  # re-exported for the rules and the tests
 
 PACKAGE = Path(__file__).resolve().parent  # src/mlbasics, whose modules are the stages' code
 PACKAGE_PATH = "src/mlbasics"  # the same, as the engines see it from the repository root
@@ -88,7 +63,7 @@ def imported_modules(module: str) -> frozenset[str]:
 def code(stage: str) -> list[str]:
     """The source files a stage runs: its module and every package module that imports (computed from the
     import statements); inputs, so editing any of them reruns exactly the stages that use it, in both engines."""
-    return [f"{PACKAGE_PATH}/{name}.py" for name in sorted(imported_modules(MODULES[stage]))]
+    return [f"{PACKAGE_PATH}/{name}.py" for name in sorted(imported_modules(STAGES[stage].module))]
 
 
 def init_model(params: dict, dataset: str, variant: str) -> str | None:
@@ -104,35 +79,14 @@ def source_of(dataset: dict) -> str:
 
 def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = "{dataset}",
            variant: str = "{variant}", source: str = CATALOG, init: str | None = None) -> dict[str, str | list[str]]:
-    """Named inputs of one job. `variants`/`datasets` are the grid (aggregates read all of it);
-    `source` is the dataset's `source_of`; `init` the model a warm-started training job starts from."""
-    def each_variant(template: str) -> list[str]:
-        return [template.format(dataset=dataset, variant=v) for v in variants]
-
-    def each_pair(template: str) -> list[str]:
-        return [template.format(dataset=d, variant=v) for d in datasets for v in variants]
-
-    one = {"dataset": dataset, "variant": variant}
-    io: dict[str, str | list[str]] = {
-        "download": {"source": source},
-        "dataset": {"receipt": RECEIPT.format(**one), "source": source},
-        "preprocess": {"raw": RAW.format(**one)},
-        "train": {"data": PROCESSED.format(**one), **({"init": init} if init else {})},
-        "evaluate": {"data": PROCESSED.format(**one), "model": MODEL.format(**one),
-                     "history": HISTORY.format(**one), "stats": RUN_STATS.format(**one)},
-        "report": {"preview": PREVIEW_PNG.format(**one), "metrics": each_variant(METRICS),
-                   "history": each_variant(HISTORY), "curves": each_variant(CURVES_PNG),
-                   "confusion_png": each_variant(CONFUSION_PNG), "diagnostics": each_variant(DIAGNOSTICS_PNG)},
-        "summary": {"metrics": each_pair(METRICS), "history": each_pair(HISTORY),
-                    "pages": [DATASET_PAGE.format(dataset=d) for d in datasets]},
-        "check": {"metrics": each_pair(METRICS)},
-        "track": {"runs": each_pair(RUN_RECORD)},
-    }[stage]
-    return {**io, "code": code(stage)}
+    """Named inputs of one job, its code included. `variants`/`datasets` are the grid (aggregates read all of
+    it); `source` is the dataset's `source_of`; `init` the model a warm-started training job starts from."""
+    job = Job(variants, datasets, dataset, variant, source, init)
+    return {**STAGES[stage].inputs(job), "code": code(stage)}
 
 
 def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str]:
-    return {k: v.format(dataset=dataset, variant=variant) for k, v in OUTPUTS[stage].items()}
+    return {k: v.format(dataset=dataset, variant=variant) for k, v in STAGES[stage].outputs.items()}
 
 
 def final_targets() -> list[str]:
@@ -169,11 +123,11 @@ def dvc_yaml(params: dict) -> dict:
     datasets, variants = params["run"]["datasets"], config.run_variants(params)
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
     stages: dict = {}
-    for stage in config.STAGES:
+    for stage in STAGES:
         body = {
             "cmd": dvc_command(stage),
             "deps": flat(inputs(stage, variants, datasets, **item, init="${item.init}")),
-            "params": config.stage_param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
+            "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
         }
         if stage in PER_VARIANT:
@@ -187,7 +141,7 @@ def dvc_yaml(params: dict) -> dict:
         elif stage in PER_DATASET:
             stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
         else:
-            body["params"] = config.stage_param_keys(stage)
+            body["params"] = param_keys(stage)
             stages[stage] = body
     pairs = config.grid(params)
     metrics = [METRICS.format(dataset=d, variant=v) for d, v in pairs]

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from mlbasics import config as params_config
 from mlbasics import params_file
 from mlbasics import pipeline
+from mlbasics import stages
 from mlbasics import tracking
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
@@ -75,7 +76,7 @@ def settings(stage):
     """Params for a rule: the stage's resolved settings as JSON, so changing them reruns exactly its jobs."""
 
     def resolve(wildcards):
-        resolved = params_config.stage_settings(
+        resolved = stages.stage_settings(
             PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant")
         )
         return json.dumps(resolved, sort_keys=True)

@@ -1,0 +1,198 @@
+"""The pipeline's stages, each declared once: its scope (one job, one per dataset, one per dataset x variant),
+the module and function that run it, its help text, its input and output paths, the params keys it reads and
+how its settings are built from them.
+
+The CLI, the Snakemake rules (through pipeline.py and common.smk) and the dvc.yaml generator all read this
+table, so both engines run the same graph (tests/test_dag_equality.py checks it through the real engines).
+Adding a stage: its module, one `Stage(...)` below, and a rule file. Light imports only: the Snakefile reads it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import config, sources
+
+# Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
+RECEIPT = "data/raw/{dataset}.download.json"
+RAW = "data/raw/{dataset}.npz"
+PREVIEW_PNG = "reports/{dataset}/preview.png"
+PROCESSED = "data/processed/{dataset}/data.npz"
+SCALER = "data/processed/{dataset}/scaler.json"
+MODEL = "models/{dataset}/{variant}/model.keras"
+HISTORY = "models/{dataset}/{variant}/history.csv"
+RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
+METRICS = "reports/{dataset}/{variant}/metrics.json"
+CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
+PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
+CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
+CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
+DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
+RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
+DATASET_PAGE = "reports/{dataset}/index.html"
+COMPARISON_PNG = "reports/{dataset}/comparison.png"
+INDEX = "reports/index.html"
+SUMMARY = "reports/summary.csv"
+ACTIVATIONS_PNG = "reports/activations.png"
+CHECKS = "reports/checks.json"
+TRACKED = "reports/mlflow_runs.json"
+# The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
+CATALOG = "src/mlbasics/sources.py"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one job's input paths depend on: the grid (aggregates read all of it), its dataset and variant
+    (templates with wildcards when left out), its dataset's source file, the model a warm start begins from."""
+
+    variants: list[str]
+    datasets: list[str]
+    dataset: str = "{dataset}"
+    variant: str = "{variant}"
+    source: str = CATALOG
+    init: str | None = None
+
+    def one(self, template: str) -> str:
+        return template.format(dataset=self.dataset, variant=self.variant)
+
+    def each_variant(self, template: str) -> list[str]:
+        return [template.format(dataset=self.dataset, variant=v) for v in self.variants]
+
+    def each_pair(self, template: str) -> list[str]:
+        return [template.format(dataset=d, variant=v) for d in self.datasets for v in self.variants]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    scope: str  # "once", "dataset" (a job per dataset) or "run" (a job per dataset x variant)
+    module: str  # src/mlbasics/<module>.py, whose `function` runs it
+    help: str
+    outputs: dict[str, str]
+    inputs: Callable[[Job], dict[str, str | list[str]]]
+    params: Callable[[str, str], list[str]]  # (dataset, the variant's definition) -> the params keys it reads
+    settings: Callable[[dict, str, str], dict]  # (params holding just those keys, dataset, variant) -> settings
+    function: str = "run"
+
+
+def _run_settings(view: dict, dataset: str, variant: str) -> dict:
+    return {"dataset": dataset, "variant": variant, "seed": view["seed"],
+            "model": config.model_spec(view, dataset, variant)}
+
+
+def _source_settings(view: dict, dataset: str, _: str) -> dict:
+    ds = view["datasets"][dataset]
+    # the pinned files: a changed hash in the catalog reruns the stage
+    return {"dataset": dataset, "loader": ds["loader"], "options": ds["options"],
+            "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])]}
+
+
+def _grid_settings(view: dict, *_) -> dict:
+    return {"datasets": view["run"]["datasets"], "variants": config.run_variants(view)}
+
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("download", "dataset", "download",
+          "fetch and verify one dataset's files into the cache, write data/raw/<dataset>.download.json",
+          {"receipt": RECEIPT},
+          lambda job: {"source": job.source},
+          lambda d, v: ["download.cache_dir", f"datasets.{d}.loader", f"datasets.{d}.options"],
+          lambda view, d, v: {**_source_settings(view, d, v), "cache_dir": view["download"]["cache_dir"]}),
+    Stage("dataset", "dataset", "datasets",
+          "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
+          {"raw": RAW, "preview": PREVIEW_PNG},
+          lambda job: {"receipt": job.one(RECEIPT), "source": job.source},
+          lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options"],
+          _source_settings),
+    Stage("preprocess", "dataset", "preprocess", "split, scale and save data/processed/<dataset>/",
+          {"data": PROCESSED, "scaler": SCALER},
+          lambda job: {"raw": job.one(RAW)},
+          lambda d, v: ["seed", "split", f"datasets.{d}.preprocess"],
+          lambda view, d, v: {"dataset": d, "seed": view["seed"], "split": view["split"],
+                              **view["datasets"][d]["preprocess"]}),
+    Stage("train", "run", "train", "train one variant on one dataset",
+          {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
+          lambda job: {"data": job.one(PROCESSED), **({"init": job.init} if job.init else {})},
+          lambda d, v: ["seed", f"datasets.{d}.model", f"variants.{v}"],
+          _run_settings),
+    Stage("evaluate", "run", "evaluate",
+          "test metrics, confusion matrix, figures and the MLflow run of one variant",
+          {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, "curves": CURVES_PNG,
+           "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "run": RUN_RECORD},
+          lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
+                       "stats": job.one(RUN_STATS)},
+          lambda d, v: ["seed", "overtraining", f"datasets.{d}.model", f"variants.{v}"],
+          lambda view, d, v: {**_run_settings(view, d, v), "overtraining": view["overtraining"]}),
+    Stage("report", "dataset", "report", "the HTML page comparing a dataset's variants",
+          {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
+          lambda job: {"preview": job.one(PREVIEW_PNG), "metrics": job.each_variant(METRICS),
+                       "history": job.each_variant(HISTORY), "curves": job.each_variant(CURVES_PNG),
+                       "confusion_png": job.each_variant(CONFUSION_PNG),
+                       "diagnostics": job.each_variant(DIAGNOSTICS_PNG)},
+          lambda d, v: ["run.variants", "variants"],
+          lambda view, d, v: {"dataset": d, "variants": config.run_variants(view)}),
+    Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
+          {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
+          lambda job: {"metrics": job.each_pair(METRICS), "history": job.each_pair(HISTORY),
+                       "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets]},
+          lambda d, v: ["run", "variants"],
+          _grid_settings, function="run_summary"),
+    Stage("check", "once", "check",
+          "hold every run's metrics against the quality gates in params; fail with one line per violation",
+          {"checks": CHECKS},
+          lambda job: {"metrics": job.each_pair(METRICS)},
+          lambda d, v: ["run", "variants", "gates"],
+          lambda view, d, v: {**_grid_settings(view), "gates": view["gates"]}),
+    Stage("track", "once", "tracking",
+          "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
+          {"runs": TRACKED},
+          lambda job: {"runs": job.each_pair(RUN_RECORD)},
+          lambda d, v: ["run", "variants", "tracking"],
+          lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]}, function="run_track"),
+)}
+PER_VARIANT = tuple(name for name, stage in STAGES.items() if stage.scope == "run")
+PER_DATASET = tuple(name for name, stage in STAGES.items() if stage.scope == "dataset")
+
+
+def param_keys(stage: str, dataset: str | None = None, variant: str | None = None,
+               source: str | None = None) -> list[str]:
+    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
+    `config.variant_source` (default: the variant itself)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    return STAGES[stage].params(dataset, source or variant)
+
+
+def _get(params: dict, dotted: str) -> Any:
+    value = params
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """Everything a stage needs from params, read only through the keys `param_keys` declares: so the params
+    a DVC stage lists are exactly the params it reads, and Snakemake reruns a job exactly when they change."""
+    source = config.variant_source(params, variant) if variant else None
+    view: dict = {}
+    for dotted in param_keys(stage, dataset, variant, source):  # a params tree holding only the declared keys
+        *parents, leaf = dotted.split(".")
+        node = view
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(_get(params, dotted))
+    return STAGES[stage].settings(view, dataset, variant)
+
+
+def job_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """A job's stage settings plus what it needs that must not rerun it when changed: the download stage's
+    fetch policy, the evaluate stage's tracking settings (Snakemake passes both from outside the rule's params)."""
+    settings = stage_settings(params, stage, dataset, variant)
+    if stage == "download":
+        settings["policy"] = config.fetch_policy(params)
+    if stage == "evaluate":
+        settings["tracking"] = params["tracking"]
+    return settings
