@@ -159,14 +159,13 @@ EMBEDDED: dict[str, Callable[..., Dataset]] = {
 DOWNLOADED: dict[str, Callable[..., Dataset]] = {
     "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "cifar10": cifar10, "table": table, "tfds": tfds,
 }
-# Options handled here (or by the download stage: files) for every loader, not passed to it.
-COMMON = ("max_samples", "color", "files")
 
 
 def make(loader: str, options: dict | None = None, receipt: dict | None = None) -> Dataset:
     """Build a dataset by loader name with its options (as written in params.yaml)."""
     options = dict(options or {})
-    own = {k: v for k, v in options.items() if k not in COMMON}
+    # the options every loader takes are applied by the stage, and `files` by the download stage
+    own = {k: v for k, v in options.items() if k not in sources.COMMON_OPTIONS and k != "files"}
     if loader in EMBEDDED:
         return EMBEDDED[loader](**own)
     if loader not in DOWNLOADED:
