@@ -115,7 +115,7 @@ for folder in sys.argv[2:]:
     for stage in ("train", "evaluate"):
         assert cli.main([stage, "--settings", sys.argv[1], "--threads", "1"]) == 0, (folder, stage)
 """
-STOPPING = {**SETTINGS, "model": {**SPEC, "epochs": 5, "early_stopping": {"patience": 50}},
+STOPPING = {**SETTINGS, "model": {**SPEC, "epochs": 5, "batch_size": 64, "early_stopping": {"patience": 50}},
             "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "resume", "mode": "offline"}}
 
 
