@@ -88,9 +88,10 @@ def locate(error: ParamsError, paths: list[str | Path]) -> ParamsError:
     if not re.fullmatch(r"[\w.\-\[\]]+", head):
         return error
     key = tuple(part for part in re.split(r"[.\[\]]+", head) if part)
+    lines = {path: key_lines(path) for path in paths}  # each file parsed once
     for depth in range(len(key), 0, -1):
         for path in reversed(paths):
-            line = key_lines(path).get(key[:depth])
+            line = lines[path].get(key[:depth])
             if line is not None:
                 return ParamsError(f"{path}:{line}: {message}")
     return error

@@ -13,7 +13,7 @@ import functools
 from pathlib import Path
 
 from . import config, sources
-from .stages import (  # the path templates, declared with the stages; read here and as pipeline.MODEL etc.
+from .stages import (  # the path templates and the declarations
     CATALOG,
     CHECKS,
     CURVES_PNG,
@@ -33,8 +33,6 @@ from .stages import (  # the path templates, declared with the stages; read here
     Job,
     param_keys,
 )
-
-__all__ = ["CHECKS", "INDEX", "PER_DATASET", "SUMMARY", "TRACKED"]  # re-exported for the rules and the tests
 
 PACKAGE = Path(__file__).resolve().parent  # src/mlbasics, whose modules are the stages' code
 PACKAGE_PATH = "src/mlbasics"  # the same, as the engines see it from the repository root

@@ -11,8 +11,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from . import data
 from .data import Dataset
+from .data import load as load_raw
 from .formats import FormatError
 from .io import atomic_path, write_json
 
@@ -178,7 +178,7 @@ def image_shape(path: str | Path) -> tuple[int, ...]:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The preprocess stage: raw .npz in; split, scaled arrays and the fitted scaler out."""
-    raw = data.load(inputs["raw"])
+    raw = load_raw(inputs["raw"])
     arrays, scaler = preprocess(raw, split=settings["split"], seed=settings["seed"],
                                 pixel_scale=settings["pixel_scale"], flatten=settings["flatten"],
                                 scaler=settings["scaler"])
