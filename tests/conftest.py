@@ -140,3 +140,12 @@ def settings_for(params: dict, stage: str, dataset: str | None = None, variant: 
     from mlbasics import stages
 
     return stages.job_settings(params, stage, dataset, variant)
+
+
+def fit_mlp(arrays: dict, n_classes: int, spec: dict, seed: int, **options):
+    """Train as the train stage does, through the method the spec names; (Keras model, history rows, stats)."""
+    from mlbasics import methods, tasks
+
+    method = methods.create(spec)
+    rows, stats = method.fit(arrays, tasks.task_for(n_classes, spec.get("task", "auto")), n_classes, seed, **options)
+    return method.model, rows, stats

@@ -3,8 +3,8 @@ real stage code on the real data with the default settings, scored on its held-o
 
 import pytest
 
-from mlbasics import config, datasets, evaluate, preprocess, stages, train
-from tests.conftest import ROOT
+from mlbasics import config, datasets, evaluate, preprocess, stages
+from tests.conftest import ROOT, fit_mlp
 
 MINIMUM = {"gaussians": 0.90, "iris": 0.90, "digits": 0.93, "mnist5k": 0.88}
 
@@ -18,7 +18,7 @@ def test_baseline_test_accuracy(dataset):
     arrays, _ = preprocess.preprocess(raw, split=prep["split"], seed=prep["seed"], pixel_scale=prep["pixel_scale"],
                                       flatten=prep["flatten"], scaler=prep["scaler"])
     settings = stages.stage_settings(params, "train", dataset, "baseline")
-    model, _, _ = train.fit(arrays, len(raw.class_names), settings["model"], settings["seed"])
+    model, _, _ = fit_mlp(arrays, len(raw.class_names), settings["model"], settings["seed"])
     predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, raw.class_names)["accuracy"]
     assert accuracy >= MINIMUM[dataset], f"{dataset} baseline test accuracy {accuracy:.4f}"

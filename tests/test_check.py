@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mlbasics import check, config, stages
-from mlbasics.io import write_json
+from mlbasics.files import write_json
 from tests.conftest import copy_project, tiny_params
 
 RUNS = {("iris", "baseline"): {"accuracy": 0.93, "loss_gap_final": 0.05},

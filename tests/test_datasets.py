@@ -89,7 +89,7 @@ def test_fashion_mnist_from_idx_files(tmp_path):
 
 def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path):
     from mlbasics import formats
-    from mlbasics.io import write_json
+    from mlbasics.files import write_json
     from tests import loopback
 
     www = tmp_path / "www"
@@ -196,8 +196,10 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
         for name, n_features in (("events-csv", 2), ("events-parquet", 3)):
             for stage in ("download", "dataset", "preprocess"):
                 run_stage(stage, settings_for(params, stage, name))
-            arrays, class_names = preprocess.load(f"data/processed/{name}/data.npz")
-            assert class_names == ["background", "signal"] and arrays["x_train"].shape == (180, n_features)
+            split = preprocess.load(f"data/processed/{name}/data.npz")
+            arrays, class_names = split.arrays, split.class_names
+            assert split.task == "binary" and class_names == ["background", "signal"]
+            assert arrays["x_train"].shape == (180, n_features)
         assert server.requests == ["/events.csv"]  # the local table is read in place
     receipt = (tmp_path / "data/raw/events-parquet.download.json").read_text()
     assert hashlib.sha256(parquet.read_bytes()).hexdigest() in receipt  # its hash is recorded

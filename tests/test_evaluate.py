@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from mlbasics import evaluate
-from mlbasics.io import read_csv
+from mlbasics import evaluate, methods
+from mlbasics.files import read_csv
 
 
 def test_metrics_match_hand_counts():
@@ -87,7 +87,8 @@ def test_diagnostic_panels_for_each_task_kind(kind, tmp_path):
     scores = model.predict(x, verbose=0)
     names = [f"c{k}" for k in range(n_classes)]
     curves, auc = evaluate.roc(y, scores, names)
-    panels = evaluate.classification_panels(model, x, y, evaluate.classes_of(scores), curves, names, shape)
+    panels = evaluate.classification_panels(methods.KerasMLP({}, model), x, y, evaluate.classes_of(scores), curves,
+                                            names, shape)
     drawn = [p.func.__name__ for p in panels]
     expected = {"binary-2d": ["roc_panel", "boundary_panel"],
                 "multiclass-images": ["roc_panel", "test_images_panel", "weights_panel"],

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, mlp, numpy_mlp, preprocess, train
+from mlbasics import config, datasets, mlp, numpy_mlp, preprocess
+from tests.conftest import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [5, 4], "backend": "numpy", "optimizer": "sgd"}
 
@@ -55,9 +56,9 @@ def test_numpy_backend_learns_the_gaussian_toy():
                                       "test": 0.2}, seed=0)
     spec = {**SPEC, "activation": "sigmoid", "hidden_layers": [8], "learning_rate": 0.5, "momentum": 0.5,
             "epochs": 15, "batch_size": 32}
-    model, rows, stats = train.fit(arrays, 2, spec, seed=0)
+    model, rows, stats = fit_mlp(arrays, 2, spec, seed=0)
     assert rows[-1][1] < rows[0][1] and stats["epochs_run"] == 15
     predicted = (model.predict(arrays["x_test"], verbose=0)[:, 0] > 0.5).astype(int)
     assert np.mean(predicted == arrays["y_test"]) >= 0.90  # the Keras model carries the NumPy-trained weights
-    _, again, _ = train.fit(arrays, 2, spec, seed=0)
+    _, again, _ = fit_mlp(arrays, 2, spec, seed=0)
     assert again == rows  # deterministic

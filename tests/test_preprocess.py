@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mlbasics import data, datasets, preprocess
+from mlbasics import data, datasets, preprocess, tasks
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
@@ -104,8 +104,10 @@ def test_images_without_flatten_are_refused():
 def test_save_load_roundtrip(tmp_path):
     arrays, scaler = preprocess.preprocess(datasets.make("iris"), split=SPLIT, seed=0)
     preprocess.save(arrays, ["a", "b", "c"], tmp_path / "d.npz", scaler, tmp_path / "s.json")
-    back, names = preprocess.load(tmp_path / "d.npz")
-    assert names == ["a", "b", "c"] and set(back) == set(arrays)
+    split = preprocess.load(tmp_path / "d.npz")
+    back, names = split.arrays, split.class_names
+    assert names == ["a", "b", "c"] and set(back) == set(arrays) and split.task == "multiclass"
+    assert tasks.read_task(tmp_path / "d.npz") == "multiclass" and split.image_shape == ()
     np.testing.assert_array_equal(back["x_val"], arrays["x_val"])
     restored = preprocess.Scaler.from_dict(json.loads((tmp_path / "s.json").read_text()))
     np.testing.assert_allclose(restored.offset, scaler.offset)

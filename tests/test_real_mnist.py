@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlbasics import cli, config, data, evaluate, preprocess, stages, train
+from mlbasics import cli, config, data, evaluate, preprocess, stages
 from tests import loopback
-from tests.conftest import ROOT, settings_for
+from tests.conftest import ROOT, fit_mlp, settings_for
 
 # the workplace's copy next to the checkout; MNIST_T10K_DIR points elsewhere (e.g. from a clone in /tmp)
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k"))
@@ -43,9 +43,10 @@ def test_real_mnist_digits_through_a_loopback_mirror_reach_90_percent(tmp_path, 
     digits = data.load("data/raw/t10k.npz")
     assert digits.x.shape == (10000, 28, 28)
     assert digits.y.tolist().count(1) == 1135 and abs(digits.x.mean() - 33.79) < 0.01  # the README's numbers
-    arrays, class_names = preprocess.load("data/processed/t10k/data.npz")
+    split = preprocess.load("data/processed/t10k/data.npz")
+    arrays, class_names = split.arrays, split.class_names
     settings = stages.stage_settings(params, "train", "t10k", "baseline")
-    model, _, _ = train.fit(arrays, len(class_names), settings["model"], settings["seed"])
+    model, _, _ = fit_mlp(arrays, len(class_names), settings["model"], settings["seed"])
     predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))
     accuracy = evaluate.classification_metrics(arrays["y_test"], predicted, class_names)["accuracy"]
     assert accuracy >= 0.90, f"test accuracy on real digits {accuracy:.4f}"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from mlbasics import config, datasets, mlp
+from mlbasics import config, datasets, tasks
 from mlbasics.cli import run_stage
 from tests.conftest import ROOT, settings_for
 
@@ -37,5 +37,5 @@ def test_the_regression_toy_learns_and_is_reported(tmp_path, monkeypatch):
 
 def test_regression_needs_float_targets():
     with pytest.raises(ValueError, match="task: 'regression' does not fit the data, which is binary"):
-        mlp.task_for(2, "regression")
-    assert mlp.task_for(0) == "regression" and datasets.regression_toy(10).class_names == []
+        tasks.task_for(2, "regression")
+    assert tasks.task_for(0) == "regression" and datasets.regression_toy(10).class_names == []

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import config, overtraining, pipeline, plots, report, stages
-from mlbasics.io import read_csv, write_csv, write_json
+from mlbasics import config, overtraining, pipeline, plots, preprocess, report, stages
+from mlbasics.files import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
 
@@ -57,6 +57,9 @@ def test_dataset_pages_index_and_summary(tmp_path):
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
         x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
         plots.preview(x, y, ["a", "b"], d, tmp_path / stages.PREVIEW_PNG.format(dataset=d))
+        arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
+        preprocess.save(arrays, ["a", "b"], tmp_path / stages.PROCESSED.format(dataset=d),
+                        preprocess.fit_scaler("none", x), tmp_path / stages.SCALER.format(dataset=d))
         report.dataset_page(d, VARIANTS, prefixed(tmp_path, pipeline.inputs("report", VARIANTS, datasets, d)),
                             prefixed(tmp_path, pipeline.outputs("report", d)))
     outputs = prefixed(tmp_path, pipeline.outputs("summary"))

@@ -89,7 +89,8 @@ def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictio
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
     assert model.metadata.get_input_schema().input_types()[0] == np.float32
-    arrays, names = preprocess.load(finished / stages.PROCESSED.format(dataset="iris"))
+    split = preprocess.load(finished / stages.PROCESSED.format(dataset="iris"))
+    arrays, names = split.arrays, split.class_names
     predicted = np.asarray(model.predict(arrays["x_test"])).argmax(axis=1)
     rows = (finished / stages.PREDICTIONS.format(dataset="iris", variant="baseline")).read_text().splitlines()[1:]
     assert [names[k] for k in predicted] == [line.split(",")[1] for line in rows]

@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlbasics import compare, provenance, tracking
-from mlbasics.io import write_json
+from mlbasics.files import write_json
 from tests.conftest import engine_env
 
 HISTORY = [{"epoch": str(e), "loss": str(1 / e), "val_loss": str(1.1 / e)} for e in range(1, 6)]

@@ -4,7 +4,8 @@ determinism; early stopping; warm start; the run statistics."""
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, epochs, mlp, preprocess, runtime, train
+from mlbasics import config, datasets, epochs, mlp, preprocess, runtime, tasks, train
+from tests.conftest import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
 
@@ -39,7 +40,7 @@ def test_every_activation_builds_trains_and_reloads(tmp_path, gaussian_arrays, a
     import keras
 
     spec = {**SPEC, "activation": activation, "epochs": 1, "leaky_slope": 0.2, "swish_beta": 2.0, "elu_alpha": 0.5}
-    model, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    model, rows, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     assert len(rows) == 1 and np.isfinite(rows[0][1])
     mlp.save_model(model, tmp_path / "m.keras")
     mlp.register_custom_layers()
@@ -72,7 +73,7 @@ def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
     if name in ("rmsprop", "adadelta"):  # rho unset: Keras' (and the papers') default for each
         assert opt.rho == pytest.approx(0.9 if name == "rmsprop" else 0.95)
         assert mlp.make_optimizer({**spec, "rho": 0.8}).rho == pytest.approx(0.8)
-    _, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    _, rows, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     assert np.isfinite(rows[0][1])
 
 
@@ -97,14 +98,14 @@ def test_every_initialiser_builds_and_trains(gaussian_arrays, initializer):
         assert kernel.min() >= -0.3 and kernel.max() <= 0.3 and kernel.max() > 0.29
     if initializer == "he_normal":  # truncated normal, stddev sqrt(2 / fan_in) before truncation
         assert kernel.std() == pytest.approx(np.sqrt(2 / 2) * 0.88, rel=0.15)
-    _, rows, _ = train.fit(gaussian_arrays, 2, spec, seed=0)
+    _, rows, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     assert np.isfinite(rows[0][1])
 
 
 def test_fit_learns_the_gaussians_and_records_every_epoch(gaussian_arrays):
-    _model, rows, stats = train.fit(gaussian_arrays, 2, SPEC, seed=0)
+    _model, rows, stats = fit_mlp(gaussian_arrays, 2, SPEC, seed=0)
     assert len(rows) == SPEC["epochs"] and [r[0] for r in rows] == list(range(1, 9))
-    assert all(len(r) == len(mlp.history_columns("binary")) for r in rows)
+    assert all(len(r) == len(tasks.history_columns("binary")) for r in rows)
     assert rows[-1][1] < rows[0][1], "training loss falls"
     assert rows[-1][4] > 0.85, "validation accuracy of the Gaussian toy (Bayes limit ~0.92)"
     assert stats["epochs_run"] == 8 and stats["samples_per_s"] > 0 and stats["peak_rss_mb"] > 0
@@ -146,7 +147,7 @@ def test_the_compiled_epoch_reports_what_keras_evaluate_does(task):
     data = {"binary": (datasets.gaussians(301, seed=2), 2), "multiclass": (datasets.iris(), 3),
             "regression": (datasets.regression_toy(301, seed=2), 0)}[task]
     arrays, _ = preprocess.preprocess(data[0], split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0)
-    model, _, _ = train.fit(arrays, data[1], {**SPEC, "epochs": 2, "l2": 0.01}, seed=0)
+    model, _, _ = fit_mlp(arrays, data[1], {**SPEC, "epochs": 2, "l2": 0.01}, seed=0)
     y = arrays["y_val"].astype(np.float32 if task == "regression" else arrays["y_val"].dtype)
     loop = epochs.EpochLoop(model, task, batch_size=32, eval_batch_size=7)  # 7 does not divide the rows
     loss, metric = (float(v) for v in loop.evaluate(arrays["x_val"], y))
@@ -158,19 +159,19 @@ def test_the_compiled_epoch_reports_what_keras_evaluate_does(task):
 
 def test_same_seed_same_history_and_weights(gaussian_arrays):
     spec = {**SPEC, "dropout": 0.3}
-    first_model, first, _ = train.fit(gaussian_arrays, 2, spec, seed=5)
-    second_model, second, _ = train.fit(gaussian_arrays, 2, spec, seed=5)
+    first_model, first, _ = fit_mlp(gaussian_arrays, 2, spec, seed=5)
+    second_model, second, _ = fit_mlp(gaussian_arrays, 2, spec, seed=5)
     assert first == second
     for a, b in zip(first_model.get_weights(), second_model.get_weights(), strict=True):
         assert a.tobytes() == b.tobytes()
-    _, other, _ = train.fit(gaussian_arrays, 2, spec, seed=6)
+    _, other, _ = fit_mlp(gaussian_arrays, 2, spec, seed=6)
     assert other != first
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(gaussian_arrays):
     spec = {**SPEC, "epochs": 60, "learning_rate": 0.05, "hidden_layers": [64, 64],
             "early_stopping": {"patience": 3, "min_delta": 0.0, "restore_best_weights": True}}
-    model, rows, stats = train.fit(gaussian_arrays, 2, spec, seed=0)
+    model, rows, stats = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     assert stats["stopped_early"] and len(rows) < 60
     val_losses = [r[3] for r in rows]
     best = int(np.argmin(val_losses))
@@ -180,7 +181,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(gaussian_arrays):
 
 
 def test_warm_start_loads_the_parent_weights(tmp_path, gaussian_arrays):
-    parent, _, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 3}, seed=0)
+    parent, _, _ = fit_mlp(gaussian_arrays, 2, {**SPEC, "epochs": 3}, seed=0)
     mlp.save_model(parent, tmp_path / "parent.keras")
     child = mlp.build_mlp(2, 2, SPEC)
     mlp.warm_start(child, tmp_path / "parent.keras")
@@ -214,7 +215,7 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
 def test_every_scaler_feeds_a_training_epoch(scaler):
     ds = datasets.make("iris")
     arrays, _ = preprocess.preprocess(ds, split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0, scaler=scaler)
-    _, rows, _ = train.fit(arrays, 3, {**SPEC, "epochs": 1}, seed=0)
+    _, rows, _ = fit_mlp(arrays, 3, {**SPEC, "epochs": 1}, seed=0)
     assert len(rows) == 1 and np.isfinite(rows[0][1])
 
 
@@ -223,15 +224,32 @@ def test_mixed_precision_trains_with_a_float32_output_and_leaves_the_policy_as_i
     import keras
 
     try:
-        model, rows, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 2, "mixed_precision": True}, seed=0)
+        model, rows, _ = fit_mlp(gaussian_arrays, 2, {**SPEC, "epochs": 2, "mixed_precision": True}, seed=0)
         assert model.get_layer("hidden_1").compute_dtype == "float16"
         assert model.get_layer("output").compute_dtype == "float32" and model.output.dtype == "float32"
         assert np.isfinite(rows[-1][1])
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    model, _, _ = train.fit(gaussian_arrays, 2, {**SPEC, "epochs": 1}, seed=0)
+    model, _, _ = fit_mlp(gaussian_arrays, 2, {**SPEC, "epochs": 1}, seed=0)
     assert model.get_layer("hidden_1").compute_dtype == "float32"
 
 
 def test_one_device_trains_without_a_distribution_strategy():
     assert runtime.distribution_strategy() is None, "CPU-only here: the same code path as a single GPU"
+
+
+@pytest.mark.parametrize("backend", ["keras", "numpy"])
+def test_each_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, gaussian_arrays, backend):
+    """What train and evaluate ask of a method: fit (a history row per epoch), save, load, predict, weights."""
+    from mlbasics import methods
+
+    spec = {**SPEC, "epochs": 2, "backend": backend, "optimizer": "sgd"}
+    method = methods.create(spec)
+    assert method.name == backend and method.flavour == "tensorflow"
+    rows, stats = method.fit(gaussian_arrays, "binary", 2, seed=0)
+    assert [r[0] for r in rows] == [1, 2] and stats["epochs_run"] == 2
+    method.save(tmp_path / "model.keras")
+    again = methods.load(spec, tmp_path / "model.keras")
+    x = gaussian_arrays["x_test"]
+    assert again.predict(x).tobytes() == method.predict(x).tobytes() and again.predict(x).shape == (len(x), 1)
+    assert again.input_weights().shape == (2, 8)

@@ -4,7 +4,7 @@ Passing, it writes reports/checks.json with every comparison made."""
 
 from __future__ import annotations
 
-from .io import read_json, write_json
+from .files import read_json, write_json
 
 # The metrics a gate may name, by task: the test metrics and the overtraining numbers of metrics.json.
 OVERTRAINING = ["loss_gap_final", "loss_gap_best", "train_loss_improvement", "best_epoch"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import read_json
+from .files import read_json
 from .mlp import register_custom_layers
 
 

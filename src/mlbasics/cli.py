@@ -118,7 +118,7 @@ def write_dvc_yaml(params_path: Path, output: Path, check: bool = False) -> int:
             print(f"{output} is out of date with {params_path}: run `python -m mlbasics dvc-yaml`", file=sys.stderr)
             return 1
         return 0
-    from .io import write_text
+    from .files import write_text
 
     write_text(output, text)
     print(f"wrote {output} ({len(config.grid(params))} dataset x variant pairs)")

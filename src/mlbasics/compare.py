@@ -31,6 +31,7 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         m = run.data.metrics
         since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
         rows.append({"dataset": run.data.tags.get("dataset"), "variant": run.data.tags.get("variant"),
+                     "task": run.data.tags.get("task"),
                      **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
                      "overfitting_since": since,
                      "verdict": run.data.tags.get("verdict"), "train_wall_s": m.get("run_train_wall_s"),
@@ -38,11 +39,12 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
                      "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000))})
 
     def rank(row: dict) -> tuple:
-        score = -row["accuracy"] if row["accuracy"] is not None else (row["mse"] or 0.0)
+        # runs logged before the task tag: regression is where no accuracy was logged
+        regression = row["task"] == "regression" if row["task"] else row["accuracy"] is None
+        score = (row["mse"] or 0.0) if regression else -(row["accuracy"] or 0.0)
         return row["dataset"] or "", score
 
     return sorted(rows, key=rank)
-
 
 
 def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
@@ -53,7 +55,7 @@ def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
     if "overfitting_since" in frame:
         frame["overfitting_since"] = frame["overfitting_since"].astype("Int64")
     if csv_path:
-        from .io import atomic_path
+        from .files import atomic_path
 
         with atomic_path(csv_path) as tmp:
             frame.to_csv(tmp, index=False)

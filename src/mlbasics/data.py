@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_path
 from .formats import FormatError
-from .io import atomic_path
 
 
 @dataclass(frozen=True)

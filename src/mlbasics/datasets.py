@@ -16,7 +16,7 @@ import numpy as np
 
 from . import formats, sources
 from .data import Dataset, check, is_colour, save, subsample
-from .io import read_json
+from .files import read_json
 
 
 def gaussians(n_samples: int = 2000, seed: int = 0) -> Dataset:
@@ -65,7 +65,7 @@ def mnist5k(seed: int = 0) -> Dataset:
 
 def _file(receipt: dict, name: str) -> Path:
     """A file the download stage verified, checked again here: the pickle and archive readers trust it."""
-    from .io import sha256_file
+    from .files import sha256_file
 
     for entry in receipt["files"]:
         if entry["name"] == name:

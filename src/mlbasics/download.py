@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import sources
-from .io import sha256_file, write_json
+from .files import sha256_file, write_json
 
 
 class DownloadError(RuntimeError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .mlp import history_columns
+from .tasks import history_columns
 
 
 def reset_dropout_seeds(model, seed: int, epoch: int) -> None:

@@ -9,8 +9,8 @@ from functools import partial
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
 
-from . import overtraining, plots, preprocess, provenance, tracking
-from .io import read_csv, read_json, sha256_file, write_csv, write_json
+from . import methods, overtraining, plots, preprocess, provenance, tracking
+from .files import read_csv, read_json, sha256_file, write_csv, write_json
 
 
 def classes_of(scores: np.ndarray) -> np.ndarray:
@@ -38,15 +38,7 @@ def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str]) -> tuple
     return curves, float(np.mean([c[2] for c in curves.values()]))
 
 
-def first_kernel(model) -> np.ndarray | None:
-    """The input weights (features x units) of the model's first dense layer."""
-    for layer in model.layers:
-        if getattr(layer, "kernel", None) is not None:
-            return np.asarray(layer.kernel)
-    return None
-
-
-def classification_panels(model, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, curves: dict,
+def classification_panels(method, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, curves: dict,
                           class_names: list[str], image_shape: tuple[int, ...]) -> list:
     """The diagnostics that apply: ROC; for images the test images and first-layer weights; for 2-D data
     the decision boundary."""
@@ -55,12 +47,12 @@ def classification_panels(model, x: np.ndarray, y_true: np.ndarray, y_pred: np.n
         images = x[:25].reshape(-1, *image_shape)
         panels.append(partial(plots.test_images_panel, images=images, y_true=y_true[:25], y_pred=y_pred[:25],
                               class_names=class_names))
-        kernel = first_kernel(model)
+        kernel = method.input_weights()
         if kernel is not None and kernel.shape[0] == int(np.prod(image_shape)):
             panels.append(partial(plots.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
     if x.shape[1] == 2:
         panels.append(partial(plots.boundary_panel, x=x, y=y_true, class_names=class_names,
-                              predict=lambda grid: classes_of(model.predict(grid, verbose=0, batch_size=4096))))
+                              predict=lambda grid: classes_of(method.predict(grid, batch_size=4096))))
     return panels
 
 
@@ -104,28 +96,29 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
     write_csv(path, ["true\\predicted", *class_names], rows)
 
 
-def classification(model, arrays: dict, class_names: list[str], image_shape: tuple, title: str,
-                   outputs: dict) -> tuple[dict, list, list]:
+def classification(method, split: preprocess.Split, title: str, outputs: dict) -> tuple[dict, list, list]:
     """Test metrics (with ROC AUC), the confusion matrix (CSV and figure); (metrics, diagnostics panels,
     [true, predicted] name pairs)."""
+    arrays, class_names = split.arrays, split.class_names
     y_true = arrays["y_test"]
-    scores = model.predict(arrays["x_test"], verbose=0)
+    scores = method.predict(arrays["x_test"])
     y_pred = classes_of(scores)
     metrics = classification_metrics(y_true, y_pred, class_names)
     curves, auc = roc(y_true, scores, class_names)
     if auc is not None:
         metrics["roc_auc"] = auc
-    panels = classification_panels(model, arrays["x_test"], y_true, y_pred, curves, class_names, image_shape)
+    panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
+                                   split.image_shape)
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     plots.confusion(matrix, class_names, title, outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
     return metrics, panels, [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
 
 
-def regression(model, arrays: dict, title: str, outputs: dict) -> tuple[dict, list, list]:
+def regression(method, split: preprocess.Split, title: str, outputs: dict) -> tuple[dict, list, list]:
     """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
-    y_true = arrays["y_test"]
-    y_pred = model.predict(arrays["x_test"], verbose=0)[:, 0].astype(np.float64)
+    y_true = split.arrays["y_test"]
+    y_pred = method.predict(split.arrays["x_test"])[:, 0].astype(np.float64)
     plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
     write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
               calibration_rows(y_true, y_pred))
@@ -136,25 +129,18 @@ def regression(model, arrays: dict, title: str, outputs: dict) -> tuple[dict, li
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    from .mlp import register_custom_layers
     from .runtime import configure_tensorflow
 
     configure_tensorflow(threads)
-    import keras
-
-    register_custom_layers()
-    arrays, class_names = preprocess.load(inputs["data"])
-    model = keras.saving.load_model(inputs["model"])
+    split = preprocess.load(inputs["data"])
+    method = methods.load(settings["model"], inputs["model"])
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
     judged = overtraining.analyse(history, settings["overtraining"])
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     title = f"{dataset} / {variant}: test set"
-    if class_names:
-        metrics, panels, pairs = classification(model, arrays, class_names, preprocess.image_shape(inputs["data"]),
-                                                title, outputs)
-    else:
-        metrics, panels, pairs = regression(model, arrays, title, outputs)
+    regression_task = split.task == "regression"
+    metrics, panels, pairs = (regression if regression_task else classification)(method, split, title, outputs)
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
@@ -162,15 +148,15 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
     write_json(outputs["metrics"], {**metrics, **judged, **prints})
     record = run_record(settings, inputs, outputs, history, metrics, judged, provenance.provenance_tags(
-        prints, git, software))
+        prints, git, software), split.task)
     write_json(outputs["run"], record)
-    headline = f"accuracy {metrics['accuracy']:.4f}" if class_names else f"mse {metrics['mse']:.4g}"
+    headline = f"mse {metrics['mse']:.4g}" if regression_task else f"accuracy {metrics['accuracy']:.4f}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {log_run(settings, record, outputs)}")
 
 
 def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict], metrics: dict, judged: dict,
-               tags: dict) -> dict:
+               tags: dict, task: str) -> dict:
     """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
     dataset, variant = settings["dataset"], settings["variant"]
@@ -178,12 +164,12 @@ def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict],
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
     return tracking.make_record(
         run_name=variant, params=params, history=history,
-        tags={"dataset": dataset, "variant": variant, "verdict": judged["verdict"], **tags,
+        tags={"dataset": dataset, "variant": variant, "task": task, "verdict": judged["verdict"], **tags,
               **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
         artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
-        model={"path": str(inputs["model"]), "data": str(inputs["data"])})
+        model={"path": str(inputs["model"]), "data": str(inputs["data"]), "spec": settings["model"]})
 
 
 def log_run(settings: dict, record: dict, outputs: dict) -> str:

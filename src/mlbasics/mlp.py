@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from .io import atomic_path
+from .files import atomic_path
+from .tasks import metric, task_for
 
 PARAMETRISED = ("leaky_relu", "swish", "elu")  # activations with a parameter: a layer of their own
 
@@ -16,24 +17,6 @@ def set_precision(spec: dict) -> None:
     import keras
 
     keras.mixed_precision.set_global_policy("mixed_float16" if spec.get("mixed_precision") else "float32")
-
-
-def task_for(n_classes: int, requested: str = "auto") -> str:
-    """binary, multiclass or regression: from the data (no class names = float targets = regression), or as
-    requested, which must fit the data."""
-    found = "regression" if n_classes == 0 else "binary" if n_classes == 2 else "multiclass"
-    if n_classes == 1:
-        raise ValueError("need at least 2 classes, got 1")
-    if requested not in ("auto", found):
-        raise ValueError(f"task: {requested!r} does not fit the data, which is {found}"
-                         + (f" ({n_classes} classes)" if n_classes else " (float targets)"))
-    return found
-
-
-def history_columns(task: str) -> list[str]:
-    """history.csv's header: loss and the task's metric (accuracy, or mean absolute error), train and validation."""
-    metric = "mae" if task == "regression" else "accuracy"
-    return ["epoch", "loss", metric, "val_loss", f"val_{metric}"]
 
 
 @functools.cache
@@ -166,9 +149,8 @@ def build_mlp(n_features: int, n_classes: int, spec: dict, steps_per_epoch: int 
         loss = "mean_squared_error"
     model = keras.Model(inputs, outputs, name="mlp")
     model.compile(optimizer=make_optimizer(spec, steps_per_epoch), loss=loss,
-                  metrics=["mae" if task == "regression" else "accuracy"])
+                  metrics=[metric(task)])
     return model
-
 
 
 def warm_start(model, init_model: str | Path) -> None:

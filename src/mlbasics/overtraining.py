@@ -14,6 +14,8 @@ overfitting?" - answered with numbers and a verdict.
 
 from __future__ import annotations
 
+from .tasks import history_metric
+
 
 def _series(history: list[dict], key: str) -> list[float]:
     return [float(row[key]) for row in history]
@@ -29,7 +31,7 @@ def analyse(history: list[dict], rules: dict) -> dict:
     after = range(best + 1, len(val))
     if len(after) >= rules["patience"] and all(val[i] > val[best] for i in after) and loss[-1] < loss[best]:
         since = epochs[best + 1]
-    metric = "mae" if "mae" in history[0] else "accuracy"
+    metric = history_metric(history)
     train_metric, val_metric = _series(history, metric), _series(history, f"val_{metric}")
     metric_gap = (train_metric[-1] - val_metric[-1]) if metric == "accuracy" else (val_metric[-1] - train_metric[-1])
     improvement = (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0

@@ -10,7 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .io import atomic_path
+from .files import atomic_path
+from .tasks import history_metric
 
 
 def _save(fig, path: str | Path) -> None:
@@ -21,11 +22,6 @@ def _save(fig, path: str | Path) -> None:
 
 def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
-
-
-def history_metric(history: list[dict]) -> str:
-    """The task's metric in a history: accuracy (classification) or mae (regression)."""
-    return "mae" if "mae" in history[0] else "accuracy"
 
 
 def training_curves(history: list[dict], title: str, path: str | Path, judged: dict | None = None) -> None:

@@ -13,8 +13,9 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from .data import Dataset
 from .data import load as load_raw
+from .files import atomic_path, write_json
 from .formats import FormatError
-from .io import atomic_path, write_json
+from .tasks import stored_task, task_for
 
 SPLITS = ("train", "val", "test")
 
@@ -151,29 +152,33 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
     return arrays, fitted
 
 
+@dataclass(frozen=True)
+class Split:
+    """The processed data: arrays x_/y_ of train, val and test, the class names, the task decided here, and
+    for images one sample's shape before flattening (the report draws them again)."""
+
+    arrays: dict[str, np.ndarray]
+    class_names: list[str]
+    task: str
+    image_shape: tuple[int, ...] = ()
+
+
 def save(arrays: dict[str, np.ndarray], class_names: list[str], data_path: str | Path,
          scaler: Scaler, scaler_path: str | Path, image_shape: tuple[int, ...] = ()) -> None:
-    """`image_shape`: one sample's shape before flattening, for images (the report draws them again)."""
+    """The split data with its task (decided here, once, from the class names) and the fitted scaler."""
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, class_names=np.array(class_names, dtype=str),
+        np.savez(fh, class_names=np.array(class_names, dtype=str), task=np.array(task_for(len(class_names))),
                  image_shape=np.array(image_shape, dtype=np.int64), **arrays)
     write_json(scaler_path, scaler.to_dict())
 
 
-META = ("class_names", "image_shape")
+META = ("class_names", "image_shape", "task")
 
 
-def load(path: str | Path) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Arrays x_train, y_train, x_val, y_val, x_test, y_test and the class names."""
+def load(path: str | Path) -> Split:
     with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files if k not in META}
-        return arrays, [str(c) for c in npz["class_names"]]
-
-
-def image_shape(path: str | Path) -> tuple[int, ...]:
-    """One sample's image shape (height, width[, channels]); () for tabular data."""
-    with np.load(path, allow_pickle=False) as npz:
-        return tuple(int(n) for n in npz["image_shape"]) if "image_shape" in npz.files else ()
+        return Split({k: npz[k] for k in npz.files if k not in META}, [str(c) for c in npz["class_names"]],
+                     stored_task(npz, path), tuple(int(n) for n in npz["image_shape"]))
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from . import activations, plots
-from .io import read_csv, read_json, write_csv, write_text
+from .files import read_csv, read_json, write_csv, write_text
+from .tasks import history_metric, read_task
 
 TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
 REGRESSION_METRICS = ["mse", "mae", "r2"]
@@ -25,16 +26,16 @@ def _rel(path: str | Path, start: str | Path) -> str:
     return Path(os.path.relpath(path, Path(start).parent)).as_posix()
 
 
-def table_metrics(metrics: dict) -> list[str]:
-    if "mse" in metrics:
+def table_metrics(task: str, metrics: dict) -> list[str]:
+    if task == "regression":
         return REGRESSION_METRICS
     return TABLE_METRICS + (["roc_auc"] if "roc_auc" in metrics else [])
 
 
-def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) -> dict:
+def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict]) -> dict:
     """One line of the comparison: test metrics plus the last epoch's train and validation numbers."""
-    last, name = history[-1], plots.history_metric(history)
-    return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(metrics)},
+    last, name = history[-1], history_metric(history)
+    return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(task, metrics)},
             "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
             "overfitting_since": metrics.get("overfitting_since", ""),
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
@@ -42,23 +43,23 @@ def variant_row(dataset: str, variant: str, metrics: dict, history: list[dict]) 
             f"train_{name}": float(last[name]), f"val_{name}": float(last[f"val_{name}"])}
 
 
-def best(rows: list[dict]) -> tuple[dict, str]:
+def best(rows: list[dict], task: str) -> tuple[dict, str]:
     """The best variant of one dataset: highest test accuracy, or lowest test MSE; and how to say it."""
-    if "mse" in rows[0]:
+    if task == "regression":
         top = min(rows, key=lambda r: r["mse"])
         return top, f"lowest test MSE {top['mse']:.4g} ({top['variant']})"
     top = max(rows, key=lambda r: r["accuracy"])
     return top, f"best test accuracy {top['accuracy']:.4f} ({top['variant']})"
 
 
-def leaderboard(rows: list[dict]) -> list[dict]:
+def leaderboard(rows: list[dict], task: str) -> list[dict]:
     """The variants best first: by test accuracy, or by test MSE for regression."""
-    if "mse" in rows[0]:
+    if task == "regression":
         return sorted(rows, key=lambda r: r["mse"])
     return sorted(rows, key=lambda r: -r["accuracy"])
 
 
-def answer(rows: list[dict]) -> dict:
+def answer(rows: list[dict], task: str) -> dict:
     """The lecture's question in words: which variants overfit (since when), and which changes to the baseline
     helped - a smaller final train-validation loss gap at a test score no worse than the baseline's."""
     overfit = [f"{r['variant']} (since epoch {r['overfitting_since']})" if r["overfitting_since"] else r["variant"]
@@ -67,7 +68,7 @@ def answer(rows: list[dict]) -> dict:
     base = next((r for r in rows if r["variant"] == "baseline"), None)
     helped, compared = [], []
     if base is not None:
-        score = "mse" if "mse" in base else "accuracy"
+        score = "mse" if task == "regression" else "accuracy"
         for r in rows:
             if r is base:
                 continue
@@ -84,17 +85,18 @@ def answer(rows: list[dict]) -> dict:
 def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
     """The per-dataset report: comparison figure, metrics table, each variant's curves and confusion matrix."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
-    rows = [variant_row(dataset, v, read_json(m), histories[v])
+    task = read_task(inputs["data"])
+    rows = [variant_row(dataset, v, task, read_json(m), histories[v])
             for v, m in zip(variants, inputs["metrics"], strict=True)]
     plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"])
     page = outputs["page"]
     sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page)}
                 for v, c, m, g in zip(variants, inputs["curves"], inputs["confusion_png"], inputs["diagnostics"],
                                       strict=True)]
-    metric = plots.history_metric(next(iter(histories.values())))
+    metric = history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
-        dataset=dataset, rows=leaderboard(rows), metrics=table_metrics(rows[0]), metric=metric, sections=sections,
-        answer=answer(rows),
+        dataset=dataset, rows=leaderboard(rows, task), metrics=table_metrics(task, rows[0]), metric=metric,
+        sections=sections, answer=answer(rows, task),
         comparison=_rel(outputs["comparison"], page), preview=_rel(inputs["preview"], page))
     write_text(page, html)
 
@@ -102,13 +104,14 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
 def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dict) -> None:
     """reports/summary.csv (one row per dataset x variant) and reports/index.html linking every dataset."""
     pairs = [(d, v) for d in datasets for v in variants]
-    rows = [variant_row(d, v, read_json(m), read_csv(h))
+    task = {d: read_task(path) for d, path in zip(datasets, inputs["data"], strict=True)}
+    rows = [variant_row(d, v, task[d], read_json(m), read_csv(h))
             for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)]
     header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
     write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
     links = [{"dataset": d, "href": _rel(p, outputs["index"]),
-              "best": best([r for r in rows if r["dataset"] == d])[1],
-              "answer": answer([r for r in rows if r["dataset"] == d])}
+              "best": best([r for r in rows if r["dataset"] == d], task[d])[1],
+              "answer": answer([r for r in rows if r["dataset"] == d], task[d])}
              for d, p in zip(datasets, inputs["pages"], strict=True)]
     plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
     columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss",

@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 from filelock import FileLock
 
 from . import provenance
-from .io import read_json, write_json
+from .files import read_json, write_json
 
 MAX_BATCH = 1000  # MLflow's limit on metrics per log_batch call
 LOCK = Path(".mlbasics") / "tracking.lock"  # for stores that are not a local file (servers)
@@ -299,28 +299,18 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
 
 
 def log_model(uri: str, run_id: str, model: dict) -> None:
-    """The Keras model in MLflow's tensorflow flavour, with a signature and the first test rows as the input
+    """The model in its method's MLflow flavour, with a signature and the first test rows as the input
     example, so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
-    import keras
     import mlflow
-    import mlflow.tensorflow
     import numpy as np
-    from mlflow.models import infer_signature
 
-    from . import preprocess
-    from .mlp import register_custom_layers
+    from . import methods, preprocess
 
-    register_custom_layers()
-    loaded = keras.saving.load_model(model["path"])
-    arrays, _ = preprocess.load(model["data"])
-    example = np.asarray(arrays["x_test"][:5], dtype=np.float32)
-    signature = infer_signature(example, loaded.predict(example, verbose=0))
-    requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in provenance.versions().items()
-                    if p in ("tensorflow_version", "keras_version")]
+    method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
+    example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
-        mlflow.tensorflow.log_model(loaded, name="model", signature=signature, input_example=example,
-                                    pip_requirements=requirements)
+        method.log_model(example)
 
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,

@@ -1,0 +1,205 @@
+"""The method seam: everything the train and evaluate stages ask of a model, whatever the model is.
+
+A method fits on the split data (returning one history row per epoch or boosting iteration, columns
+`tasks.history_columns`), predicts scores (a sigmoid or a value per row, or one probability per class), saves and
+loads itself in a safe format of its own (no pickle a user did not ask for), shows its input weights where it has
+them, and logs itself to MLflow in its flavour with a signature. Two implementations today, both MLPs saved as
+.keras: the Keras network trained by our compiled epoch engine, and the lecture's NumPy network. Adding a method:
+a class with these six members, one entry in METHODS (README: "Add a method").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import time
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from . import provenance
+from .checkpoint import Checkpoint, checkpoint_key
+from .epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
+from .mlp import build_mlp, register_custom_layers, save_model, set_precision, warm_start
+from .runtime import distribution_strategy, tune_allocator
+from .tasks import history_columns
+
+
+class Method(Protocol):
+    """What a trained (or trainable) model offers the stages."""
+
+    name: ClassVar[str]
+    flavour: ClassVar[str]  # the MLflow flavour its model is logged with
+
+    def fit(self, arrays: dict[str, np.ndarray], task: str, n_classes: int, seed: int, *,
+            checkpoint_dir: str | Path | None = None, init_model: str | Path | None = None,
+            verbose: int = 0) -> tuple[list[list], dict]:
+        """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics)."""
+
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray: ...
+
+    def save(self, path: str | Path) -> None: ...
+
+    def input_weights(self) -> np.ndarray | None:
+        """The first layer's weights (features x units), drawn for images; None where there are none."""
+
+    def log_model(self, example: np.ndarray) -> None:
+        """Log the model to the active MLflow run, with a signature from `example` (a few test rows)."""
+
+
+class KerasMLP:
+    """The Keras MLP of mlp.py, trained epoch by epoch: deterministic (one seed drives weights, shuffle and
+    dropout), resumable (every epoch checkpointed, checkpoint.py) and fast (a whole epoch is one compiled call,
+    epochs.py)."""
+
+    name, flavour = "keras", "tensorflow"
+
+    def __init__(self, spec: dict, model=None):
+        self.spec, self.model = spec, model
+
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0):
+        import tensorflow as tf
+
+        spec = self.spec
+        _seed_everything(seed)
+        # hashing the data costs a pass over it: only when there is a checkpoint to match
+        checkpoint = Checkpoint(checkpoint_dir, checkpoint_key(arrays, spec, seed) if checkpoint_dir else "")
+        strategy = distribution_strategy()
+        self.model, record, best_weights = checkpoint.load() or self._build(
+            arrays, n_classes, checkpoint, strategy, init_model)
+        y_dtype = np.float32 if task == "regression" else arrays["y_train"].dtype  # float targets
+        splits = (arrays["x_train"], arrays["y_train"].astype(y_dtype, copy=False), arrays["x_val"],
+                  arrays["y_val"].astype(y_dtype))
+        # once (convert_to_tensor copies 3x faster than tf.constant): every epoch gathers from these
+        x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in splits)
+        # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
+        loop = (KerasEpochs if strategy else EpochLoop)(self.model, task, spec["batch_size"],
+                                                        max(spec["batch_size"], 256))
+        stopping = spec.get("early_stopping")
+        started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
+        for epoch in range(start_epoch, spec["epochs"]):
+            if record["stopped_early"]:
+                break
+            reset_dropout_seeds(self.model, seed, epoch)
+            loss, metric = loop.train(x, y, tf.constant(epoch_order(int(y.shape[0]), seed, epoch)))
+            val_loss, val_metric = loop.evaluate(x_val, y_val)
+            trained += int(y.shape[0])
+            record["history"].append([epoch + 1, *(float(v) for v in (loss, metric, val_loss, val_metric))])
+            record["epoch"] = epoch + 1
+            if verbose:
+                _print_epoch(record, spec["epochs"], history_columns(task))
+            if stopping:
+                best_weights = _early_stopping(record, stopping, float(val_loss), self.model, best_weights)
+            checkpoint.save(self.model, record, best_weights if stopping else None)
+        if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
+            self.model.set_weights(best_weights)
+        elapsed = time.perf_counter() - started
+        return record["history"], _stats(elapsed, trained, record["epoch"], record["stopped_early"], start_epoch)
+
+    def _build(self, arrays: dict, n_classes: int, checkpoint: Checkpoint, strategy, init_model):
+        """(model, record, best weights) of a run that starts from scratch (or warm-started from another model)."""
+        checkpoint.clear()  # another configuration's epochs (or none): never mixed with this run's
+        set_precision(self.spec)
+        steps_per_epoch = math.ceil(len(arrays["y_train"]) / self.spec["batch_size"])
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            model = build_mlp(arrays["x_train"].shape[1], n_classes, self.spec, steps_per_epoch)
+        if init_model:
+            warm_start(model, init_model)
+        return model, {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}, None
+
+    def predict(self, x, batch_size=32):
+        return self.model.predict(x, verbose=0, batch_size=batch_size)
+
+    def save(self, path):
+        save_model(self.model, path)
+
+    @classmethod
+    def load(cls, spec: dict, path: str | Path) -> KerasMLP:
+        import keras
+
+        register_custom_layers()
+        return cls(spec, keras.saving.load_model(path))
+
+    def input_weights(self):
+        for layer in self.model.layers:
+            if getattr(layer, "kernel", None) is not None:
+                return np.asarray(layer.kernel)
+        return None
+
+    def log_model(self, example):
+        import mlflow.tensorflow
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example, self.predict(example))
+        requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in provenance.versions().items()
+                        if p in ("tensorflow_version", "keras_version")]
+        mlflow.tensorflow.log_model(self.model, name="model", signature=signature, input_example=example,
+                                    pip_requirements=requirements)
+
+
+class NumpyMLP(KerasMLP):
+    """The lecture's from-scratch NumPy MLP (numpy_mlp.py); its trained weights go into the identical Keras
+    model, which is what is saved, evaluated and logged."""
+
+    name = "numpy"
+
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0):
+        from . import numpy_mlp
+
+        _seed_everything(seed)
+        started = time.perf_counter()
+        params, rows = numpy_mlp.train(arrays, n_classes, self.spec, seed)
+        elapsed = time.perf_counter() - started
+        self.model = build_mlp(arrays["x_train"].shape[1], n_classes, {**self.spec, "dropout": 0.0})
+        self.model.set_weights([array.astype(np.float32) for layer in params for array in layer])
+        return rows, _stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0)
+
+
+METHODS: dict[str, type[KerasMLP]] = {"keras": KerasMLP, "numpy": NumpyMLP}
+
+
+def method_class(spec: dict) -> type[KerasMLP]:
+    """The method a model spec asks for (its `backend` today)."""
+    return METHODS[spec.get("backend", "keras")]
+
+
+def create(spec: dict) -> Method:
+    return method_class(spec)(spec)
+
+
+def load(spec: dict, path: str | Path) -> Method:
+    return method_class(spec).load(spec, path)
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    tune_allocator()
+
+
+def _early_stopping(record: dict, stopping: dict, val_loss: float, model, best_weights):
+    """Keras' EarlyStopping rule, its counters in the record (so they resume too); the best weights so far."""
+    best = record["best_val_loss"]
+    if best is None or val_loss < best - stopping.get("min_delta", 0.0):
+        record["best_val_loss"], record["wait"] = val_loss, 0
+        return model.get_weights()
+    record["wait"] += 1
+    record["stopped_early"] = record["wait"] >= stopping["patience"]
+    return best_weights
+
+
+def _print_epoch(record: dict, epochs: int, columns: list[str]) -> None:
+    values = zip(columns[1:], record["history"][-1][1:], strict=True)
+    print(f"epoch {record['epoch']}/{epochs}: " + ", ".join(f"{name} {value:.4f}" for name, value in values),
+          flush=True)
+
+
+def _stats(elapsed: float, trained: int, epochs_run: int, stopped_early: bool, start_epoch: int) -> dict:
+    return {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
+            "epochs_run": epochs_run, "stopped_early": stopped_early, "resumed_from_epoch": start_epoch,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
