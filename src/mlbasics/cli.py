@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--dataset", help="dataset id (with --params)")
         if stage in stages.PER_VARIANT:
             p.add_argument("--variant", help="variant id (with --params)")
+        p.add_argument("--paths", help="the job's named inputs and outputs as JSON (what a Snakemake rule passes; "
+                                       "default: the stage's declared paths)")
         p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
         if stage == "download":
             p.add_argument("--fetch-policy", help="mirrors, retries, timeout as JSON (with --settings)")
@@ -89,14 +91,23 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     return settings
 
 
-def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
+def declared_paths(stage: str, settings: dict) -> dict:
+    """A job's named inputs and outputs from the stage's declaration (the paths its rule names too)."""
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
     extra = {}
     if "loader" in settings:
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):
         extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
-    inputs = pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names, **extra)
+    return {"inputs": pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names,
+                                      **extra),
+            "outputs": pipeline.outputs(stage, **names)}
+
+
+def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None = None) -> None:
+    """Run one job of a stage on `paths` (what its rule passes) or else on its declared paths."""
+    paths = paths or declared_paths(stage, settings)
+    inputs = paths["inputs"]
     # modules (the code, the catalog) are dependencies, not something read from the working directory
     data = {k: v for k, v in inputs.items() if k != "code" and v != stages.CATALOG}
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
@@ -104,7 +115,7 @@ def run_stage(stage: str, settings: dict, threads: int = 0) -> None:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
     declared = stages.STAGES[stage]
     runner = getattr(importlib.import_module(f"mlbasics.{declared.module}"), declared.function)
-    runner(settings, inputs, pipeline.outputs(stage, **names), threads=threads)
+    runner(settings, inputs, paths["outputs"], threads=threads)
 
 
 def write_dvc_yaml(params_path: Path, output: Path, check: bool = False) -> int:
@@ -200,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             return write_dvc_yaml(args.params, args.output, args.check)
         if args.command in ("server", "compare"):
             return SERVICES[args.command](args, config.load_params(args.params)["tracking"])
-        run_stage(args.command, settings_from_args(args), args.threads)
+        run_stage(args.command, settings_from_args(args), args.threads, json.loads(args.paths) if args.paths else None)
         return 0
     except (config.ParamsError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,9 +1,9 @@
 """The stage graph as the engines need it: each job's inputs (its code included, computed from the imports),
 outputs and command, from the declarations in stages.py.
 
-The Snakemake rules (workflow/rules/*.smk) take their input and output paths from here, and `dvc_yaml`
-generates dvc.yaml from the same declarations, so both engines run the same graph (tests/test_dag_equality.py
-checks it through the real engines). Light imports only.
+`dvc_yaml` generates dvc.yaml from the declarations; the Snakemake rules (workflow/rules/*.smk) spell the same
+paths out and take their code dependencies from `code`, and tests/test_dag_equality.py checks through the real
+engines that both run the same graph. Light imports only.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 the module and function that run it, its help text, its input and output paths, the params keys it reads and
 how its settings are built from them.
 
-The CLI, the Snakemake rules (through pipeline.py and common.smk) and the dvc.yaml generator all read this
-table, so both engines run the same graph (tests/test_dag_equality.py checks it through the real engines).
+The CLI and the dvc.yaml generator read this table; the Snakemake rules spell the same paths out, and
+tests/test_dag_equality.py checks through the real engines that both run the same graph.
 Adding a stage: its module, one `Stage(...)` below, and a rule file. Light imports only: the Snakefile reads it.
 """
 

@@ -84,52 +84,43 @@ def settings(stage):
     return resolve
 
 
-def stage_inputs(stage):
-    return pipeline.inputs(stage, VARIANTS, DATASETS)
+def stage_code(stage):
+    """The source files a stage runs (its module and every package module it imports, computed): editing one
+    reruns exactly the jobs of the stages that import it."""
+    return pipeline.code(stage)
 
 
-# Outputs shown by `snakemake --report report.html`: (stage, output) -> category, subcategory, figure label.
-# Captions live in workflow/report/<output>.rst.
-REPORTED = {
-    ("dataset", "preview"): ("{dataset}", "the data", "preview"),
-    ("evaluate", "curves"): ("{dataset}", "{variant}", "learning curves"),
-    ("evaluate", "confusion_png"): ("{dataset}", "{variant}", "confusion matrix"),
-    ("evaluate", "diagnostics"): ("{dataset}", "{variant}", "diagnostics"),
-    ("evaluate", "metrics"): ("{dataset}", "{variant}", "metrics"),
-    ("report", "comparison"): ("{dataset}", "all variants", "comparison"),
-    ("summary", "summary"): ("all datasets", None, "summary table"),
-    ("summary", "activations"): ("all datasets", None, "activations"),
-    ("check", "checks"): ("all datasets", None, "quality gates"),
-}
-CAPTIONS = Path(workflow.basedir) / "workflow" / "report"
+def job_paths(wildcards, input, output):
+    """The job's named inputs and outputs as JSON: the CLI works on exactly the paths this rule names."""
+
+    def named(files):
+        return {k: v if isinstance(v, str) else list(v) for k, v in files.items()}
+
+    return json.dumps({"inputs": named(input), "outputs": named(output)})
 
 
-def stage_outputs(stage):
-    """The stage's named outputs, the ones in REPORTED flagged for Snakemake's report."""
-    named = pipeline.outputs(stage)
-    for name, path in named.items():
-        if (stage, name) in REPORTED:
-            category, subcategory, figure = REPORTED[(stage, name)]
-            caption = CAPTIONS / f"{'confusion' if name == 'confusion_png' else name}.rst"
-            labels = {"dataset": "{dataset}", "variant": "{variant}"} if subcategory == "{variant}" else {}
-            named[name] = report(path, caption=str(caption), category=category, subcategory=subcategory,
-                                 labels={**labels, "figure": figure})
-    return named
+def each_variant(template):
+    """One path per variant of the grid ({{dataset}} stays a wildcard)."""
+    return expand(template, variant=VARIANTS)
+
+
+def each_pair(template):
+    """One path per dataset x variant of the grid, datasets outermost (the order the stages read them in)."""
+    return expand(template, dataset=DATASETS, variant=VARIANTS)
+
+
+def of_variant(figure):
+    """Where `snakemake --report` files a per-variant output: under its dataset and variant."""
+    return dict(
+        category="{dataset}",
+        subcategory="{variant}",
+        labels={"dataset": "{dataset}", "variant": "{variant}", "figure": figure},
+    )
 
 
 def dataset_source(wildcards):
     """The file that defines a dataset's data: the user's own table, or the catalog of pinned files."""
     return pipeline.source_of(PARAMS["datasets"][wildcards.dataset])
-
-
-def download_inputs():
-    return {**stage_inputs("download"), "source": dataset_source}
-
-
-def dataset_inputs():
-    named = stage_inputs("dataset")
-    named["source"] = dataset_source
-    return named
 
 
 def warm_start_model(wildcards):

@@ -2,12 +2,22 @@ rule dataset:
     """Build data/raw/<dataset>.npz and its preview figure from the dataset's source: embedded, or the files
     the download stage verified. Never touches the network."""
     input:
-        **dataset_inputs(),
+        receipt="data/raw/{dataset}.download.json",
+        source=dataset_source,
+        code=stage_code("dataset"),
     output:
-        **stage_outputs("dataset"),
+        raw="data/raw/{dataset}.npz",
+        preview=report(
+            "reports/{dataset}/preview.png",
+            caption="../report/preview.rst",
+            category="{dataset}",
+            subcategory="the data",
+            labels={"figure": "preview"},
+        ),
     params:
         settings=settings("dataset"),
+        paths=job_paths,
     log:
         "logs/dataset/{dataset}.log",
     shell:
-        "python -m mlbasics dataset --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics dataset --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"

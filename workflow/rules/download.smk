@@ -3,19 +3,21 @@ rule download:
     write the receipt the dataset stage reads. The only rule that touches the network, so a local rule."""
     localrule: True
     input:
-        **download_inputs(),
+        source=dataset_source,
+        code=stage_code("download"),
     output:
-        **stage_outputs("download"),
+        receipt="data/raw/{dataset}.download.json",
     params:
         settings=settings("download"),
+        paths=job_paths,
     log:
         "logs/download/{dataset}.log",
     shell:
         # progress (stdout) shows on the console as well; errors go to the log, which the default profile
         # prints when the job fails (show-failed-logs), so each appears once
         # the fetch policy (mirrors, retries, timeout) is not a param: changing it must not rerun anything
-        ": > {log}; python -m mlbasics download --settings {params.settings:q} --fetch-policy {FETCH_POLICY:q}"
-        " 2>> {log} | tee -a {log}"
+        ": > {log}; python -m mlbasics download --settings {params.settings:q} --paths {params.paths:q}"
+        " --fetch-policy {FETCH_POLICY:q} 2>> {log} | tee -a {log}"
 
 
 rule fetch:
@@ -23,4 +25,4 @@ rule fetch:
     snakemake fetch --cores 2"""
     localrule: True
     input:
-        pipeline.fetch_targets(DATASETS),
+        expand("data/raw/{dataset}.download.json", dataset=DATASETS),

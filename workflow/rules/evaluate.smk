@@ -1,13 +1,41 @@
 rule evaluate:
     """Test metrics, confusion matrix and figures of one variant; logs the variant's MLflow run."""
     input:
-        **stage_inputs("evaluate"),
+        data="data/processed/{dataset}/data.npz",
+        model="models/{dataset}/{variant}/model.keras",
+        history="models/{dataset}/{variant}/history.csv",
+        stats="models/{dataset}/{variant}/run_stats.json",
+        code=stage_code("evaluate"),
     output:
-        **stage_outputs("evaluate"),
+        metrics=report(
+            "reports/{dataset}/{variant}/metrics.json",
+            caption="../report/metrics.rst",
+            **of_variant("metrics"),
+        ),
+        confusion="reports/{dataset}/{variant}/confusion.csv",
+        predictions="reports/{dataset}/{variant}/predictions.csv",
+        curves=report(
+            "reports/{dataset}/{variant}/curves.png",
+            caption="../report/curves.rst",
+            **of_variant("learning curves"),
+        ),
+        confusion_png=report(
+            "reports/{dataset}/{variant}/confusion.png",
+            caption="../report/confusion.rst",
+            **of_variant("confusion matrix"),
+        ),
+        diagnostics=report(
+            "reports/{dataset}/{variant}/diagnostics.png",
+            caption="../report/diagnostics.rst",
+            **of_variant("diagnostics"),
+        ),
+        run="reports/{dataset}/{variant}/mlflow_run.json",
     params:
         settings=settings("evaluate"),
+        paths=job_paths,
     threads: 1
     log:
         "logs/evaluate/{dataset}/{variant}.log",
     shell:
-        "python -m mlbasics evaluate --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        "python -m mlbasics evaluate --settings {params.settings:q} --paths {params.paths:q} --threads {threads}"
+        " > {log} 2>&1"

@@ -1,12 +1,16 @@
 rule preprocess:
-    """Scale pixels, flatten, split train/validation/test (stratified, seeded), fit the scaler on train."""
+    """Scale pixels, flatten, split train/validation/test (stratified, seeded), fit the scaler on train; the
+    task (binary, multiclass, regression) is decided here and stored with the data."""
     input:
-        **stage_inputs("preprocess"),
+        raw="data/raw/{dataset}.npz",
+        code=stage_code("preprocess"),
     output:
-        **stage_outputs("preprocess"),
+        data="data/processed/{dataset}/data.npz",
+        scaler="data/processed/{dataset}/scaler.json",
     params:
         settings=settings("preprocess"),
+        paths=job_paths,
     log:
         "logs/preprocess/{dataset}.log",
     shell:
-        "python -m mlbasics preprocess --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics preprocess --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"

@@ -1,15 +1,30 @@
 rule report:
     """The HTML page comparing every variant of one dataset."""
     input:
-        **stage_inputs("report"),
+        data="data/processed/{dataset}/data.npz",
+        preview="reports/{dataset}/preview.png",
+        metrics=each_variant("reports/{{dataset}}/{variant}/metrics.json"),
+        history=each_variant("models/{{dataset}}/{variant}/history.csv"),
+        curves=each_variant("reports/{{dataset}}/{variant}/curves.png"),
+        confusion_png=each_variant("reports/{{dataset}}/{variant}/confusion.png"),
+        diagnostics=each_variant("reports/{{dataset}}/{variant}/diagnostics.png"),
+        code=stage_code("report"),
     output:
-        **stage_outputs("report"),
+        page="reports/{dataset}/index.html",
+        comparison=report(
+            "reports/{dataset}/comparison.png",
+            caption="../report/comparison.rst",
+            category="{dataset}",
+            subcategory="all variants",
+            labels={"figure": "comparison"},
+        ),
     params:
         settings=settings("report"),
+        paths=job_paths,
     log:
         "logs/report/{dataset}.log",
     shell:
-        "python -m mlbasics report --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics report --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"
 
 
 # aggregates and bookkeeping run where Snakemake runs (the login node), not as cluster jobs
@@ -24,40 +39,66 @@ rule track:
     """Every run record into MLflow, exactly once, under this invocation's parent run (local: the login node
     reaches the tracking server; compute nodes may not)."""
     input:
-        **stage_inputs("track"),
+        runs=each_pair("reports/{dataset}/{variant}/mlflow_run.json"),
+        code=stage_code("track"),
     output:
-        **stage_outputs("track"),
+        runs="reports/mlflow_runs.json",
     params:
         settings=settings("track"),
+        paths=job_paths,
     log:
         "logs/track.log",
     shell:
-        "python -m mlbasics track --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics track --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"
 
 
 rule check:
     """The quality gates (params `gates`): fails, one line per violation, when a run misses one."""
     input:
-        **stage_inputs("check"),
+        metrics=each_pair("reports/{dataset}/{variant}/metrics.json"),
+        code=stage_code("check"),
     output:
-        **stage_outputs("check"),
+        checks=report(
+            "reports/checks.json",
+            caption="../report/checks.rst",
+            category="all datasets",
+            labels={"figure": "quality gates"},
+        ),
     params:
         settings=settings("check"),
+        paths=job_paths,
     log:
         "logs/check.log",
     shell:
-        "python -m mlbasics check --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics check --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"
 
 
 rule summary:
     """reports/index.html linking every dataset, and reports/summary.csv (one row per dataset x variant)."""
     input:
-        **stage_inputs("summary"),
+        data=expand("data/processed/{dataset}/data.npz", dataset=DATASETS),
+        metrics=each_pair("reports/{dataset}/{variant}/metrics.json"),
+        history=each_pair("models/{dataset}/{variant}/history.csv"),
+        pages=expand("reports/{dataset}/index.html", dataset=DATASETS),
+        code=stage_code("summary"),
     output:
-        **stage_outputs("summary"),
+        index="reports/index.html",
+        summary=report(
+            "reports/summary.csv",
+            caption="../report/summary.rst",
+            category="all datasets",
+            labels={"figure": "summary table"},
+        ),
+        activations=report(
+            "reports/activations.png",
+            caption="../report/activations.rst",
+            category="all datasets",
+            labels={"figure": "activations"},
+        ),
     params:
         settings=settings("summary"),
+        paths=job_paths,
     log:
         "logs/summary.log",
     shell:
-        "python -m mlbasics summary --settings {params.settings:q} > {log} 2>&1"
+        "python -m mlbasics summary --settings {params.settings:q} --paths {params.paths:q} > {log} 2>&1"

@@ -1,12 +1,16 @@
 rule train:
-    """Train one variant of the dataset's MLP; the validation split is evaluated every epoch."""
+    """Train one variant of the dataset's model; the validation split is evaluated every epoch."""
     input:
-        **stage_inputs("train"),
+        data="data/processed/{dataset}/data.npz",
         init=warm_start_model,
+        code=stage_code("train"),
     output:
-        **stage_outputs("train"),
+        model="models/{dataset}/{variant}/model.keras",
+        history="models/{dataset}/{variant}/history.csv",
+        stats="models/{dataset}/{variant}/run_stats.json",
     params:
         settings=settings("train"),
+        paths=job_paths,
     threads: 1
     resources:
         # what a cluster job asks for grows with the data (the slurm profile adds the GPU)
@@ -15,4 +19,5 @@ rule train:
     log:
         "logs/train/{dataset}/{variant}.log",
     shell:
-        "python -m mlbasics train --settings {params.settings:q} --threads {threads} > {log} 2>&1"
+        "python -m mlbasics train --settings {params.settings:q} --paths {params.paths:q} --threads {threads}"
+        " > {log} 2>&1"
