@@ -55,6 +55,18 @@ def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
     assert snakemake == dvc
 
 
+def test_the_local_rules_are_the_stages_declared_local():
+    """What runs on the login node (network, aggregates, bookkeeping) is declared in stages.py; the rule files
+    say the same (`localrule: True` in a rule, or a `localrules:` list)."""
+    from mlbasics import stages
+
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
+    local = set(re.findall(r"^rule (\w+):\n(?:(?:    .*)?\n)*?    localrule: True", text, flags=re.M))
+    for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", text, flags=re.M):
+        local |= set(re.findall(r"\w+", block))
+    assert local - {"fetch"} == {name for name, stage in stages.STAGES.items() if stage.local}, local
+
+
 def test_the_whole_model_space_has_the_same_graph_in_both_engines(tmp_path):
     """Every dataset, sweep point and warm-start edge of config/model-space.yaml (the run tests share its
     datasets out between the engines)."""

@@ -26,7 +26,6 @@ from .stages import (  # the path templates and the declarations
     PER_VARIANT,
     PREDICTIONS,
     PROCESSED,
-    RECEIPT,
     STAGES,
     SUMMARY,
     TRACKED,
@@ -91,11 +90,6 @@ def final_targets() -> list[str]:
     """What `rule all` asks for: the aggregates (which pull in every job of the grid), the quality gates and
     the runs in MLflow."""
     return [INDEX, SUMMARY, CHECKS, TRACKED]
-
-
-def fetch_targets(datasets: list[str]) -> list[str]:
-    """What the fetch-only target asks for: every dataset's download receipt, nothing downstream."""
-    return [RECEIPT.format(dataset=d) for d in datasets]
 
 
 def flat(named: dict[str, str | list[str]]) -> list[str]:

@@ -76,6 +76,7 @@ class Stage:
     params: Callable[[str, str], list[str]]  # (dataset, the variant's definition) -> the params keys it reads
     settings: Callable[[dict, str, str], dict]  # (params holding just those keys, dataset, variant) -> settings
     function: str = "run"
+    local: bool = False  # runs where Snakemake runs (the login node), never as a cluster job
 
 
 def _run_settings(view: dict, dataset: str, variant: str) -> dict:
@@ -100,7 +101,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           {"receipt": RECEIPT},
           lambda job: {"source": job.source},
           lambda d, v: ["download.cache_dir", f"datasets.{d}.loader", f"datasets.{d}.options"],
-          lambda view, d, v: {**_source_settings(view, d, v), "cache_dir": view["download"]["cache_dir"]}),
+          lambda view, d, v: {**_source_settings(view, d, v), "cache_dir": view["download"]["cache_dir"]},
+          local=True),  # the only stage that uses the network
     Stage("dataset", "dataset", "datasets",
           "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
           {"raw": RAW, "preview": PREVIEW_PNG},
@@ -134,26 +136,27 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                        "confusion_png": job.each_variant(CONFUSION_PNG),
                        "diagnostics": job.each_variant(DIAGNOSTICS_PNG)},
           lambda d, v: ["run.variants", "variants"],
-          lambda view, d, v: {"dataset": d, "variants": config.run_variants(view)}),
+          lambda view, d, v: {"dataset": d, "variants": config.run_variants(view)}, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
           {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
           lambda job: {"data": [PROCESSED.format(dataset=d) for d in job.datasets],
                        "metrics": job.each_pair(METRICS), "history": job.each_pair(HISTORY),
                        "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets]},
           lambda d, v: ["run", "variants"],
-          _grid_settings, function="run_summary"),
+          _grid_settings, function="run_summary", local=True),
     Stage("check", "once", "check",
           "hold every run's metrics against the quality gates in params; fail with one line per violation",
           {"checks": CHECKS},
           lambda job: {"metrics": job.each_pair(METRICS)},
           lambda d, v: ["run", "variants", "gates"],
-          lambda view, d, v: {**_grid_settings(view), "gates": view["gates"]}),
+          lambda view, d, v: {**_grid_settings(view), "gates": view["gates"]}, local=True),
     Stage("track", "once", "tracking",
           "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
           {"runs": TRACKED},
           lambda job: {"runs": job.each_pair(RUN_RECORD)},
           lambda d, v: ["run", "variants", "tracking"],
-          lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]}, function="run_track"),
+          lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]}, function="run_track",
+          local=True),
 )}
 PER_VARIANT = tuple(name for name, stage in STAGES.items() if stage.scope == "run")
 PER_DATASET = tuple(name for name, stage in STAGES.items() if stage.scope == "dataset")
