@@ -253,3 +253,43 @@ def test_each_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, ga
     x = gaussian_arrays["x_test"]
     assert again.predict(x).tobytes() == method.predict(x).tobytes() and again.predict(x).shape == (len(x), 1)
     assert again.input_weights().shape == (2, 8)
+
+
+def test_unit_event_weights_train_exactly_as_no_weights_and_real_ones_change_training(gaussian_arrays):
+    """Sample weights (event_weights.py): all-equal weights give the unweighted bytes; others a weighted fit
+    whose validation loss is Keras' weighted mean."""
+    spec = {**SPEC, "epochs": 3}
+    plain_model, plain, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
+    units = {**gaussian_arrays, **{f"w_{p}": np.full(len(gaussian_arrays[f"y_{p}"]), 2.5)
+                                   for p in ("train", "val", "test")}}
+    unit_model, unit, _ = fit_mlp(units, 2, spec, seed=0)
+    assert unit == plain
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(plain_model.get_weights(), unit_model.get_weights(),
+                                                          strict=True))
+    rng = np.random.default_rng(3)
+    weighted = {**gaussian_arrays, **{f"w_{p}": rng.uniform(0.1, 3.0, len(gaussian_arrays[f"y_{p}"]))
+                                      for p in ("train", "val", "test")}}
+    model, rows, _ = fit_mlp(weighted, 2, spec, seed=0)
+    assert rows != plain
+    w_val = weighted["w_val"] * len(weighted["w_val"]) / weighted["w_val"].sum()
+    keras_val = model.evaluate(weighted["x_val"], weighted["y_val"], sample_weight=w_val, verbose=0,
+                               return_dict=True)
+    assert rows[-1][3] == pytest.approx(keras_val["loss"], rel=1e-5)
+    predicted = (model.predict(weighted["x_val"], verbose=0)[:, 0] > 0.5) == weighted["y_val"]
+    assert rows[-1][4] == pytest.approx(np.average(predicted, weights=weighted["w_val"]), rel=1e-6)
+
+
+def test_training_weights_handle_negative_weights_and_balance_the_classes():
+    from mlbasics import event_weights
+    from mlbasics.formats import FormatError
+
+    w, y = np.array([1.0, -0.5, 2.0, 1.0]), np.array([0, 0, 1, 1])
+    settings = {"negative": "keep", "balance_classes": False}
+    np.testing.assert_allclose(event_weights.training_weights(w, y, settings), w * 4 / 3.5, rtol=1e-6)
+    ignore = event_weights.training_weights(w, y, {**settings, "negative": "ignore"})
+    np.testing.assert_allclose(ignore, [1, 0, 2, 1] / np.float32(1.0), rtol=1e-6)
+    absolute = event_weights.training_weights(w, y, {**settings, "negative": "abs", "balance_classes": True})
+    assert absolute[:2].sum() == pytest.approx(absolute[2:].sum()) and absolute.mean() == pytest.approx(1.0)
+    assert event_weights.training_weights(None, y, settings) is None
+    with pytest.raises(FormatError, match="sum to"):
+        event_weights.training_weights(np.array([-1.0, -1.0]), np.array([0, 1]), settings)

@@ -279,14 +279,23 @@ def model_spec(params: dict, dataset: str, variant: str) -> dict:
 def section_defaults(section: str, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """A top-level section's keys with their schema defaults (e.g. `overtraining`, `download`): for callers of
     the library code outside the pipeline, which takes every setting as a plain value."""
-    properties = load_schema(schema_path)["properties"][section]["properties"]
-    return {k: copy.deepcopy(v["default"]) for k, v in properties.items() if "default" in v}
+    return _defaults(load_schema(schema_path)["properties"][section]["properties"])
 
 
 def model_defaults(schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Every model key with its schema default (what a dataset's `model: {}` becomes)."""
-    properties = load_schema(schema_path)["$defs"]["model"]["properties"]
-    return {k: copy.deepcopy(v["default"]) for k, v in properties.items() if "default" in v}
+    return _defaults(load_schema(schema_path)["$defs"]["model"]["properties"])
+
+
+def _defaults(properties: dict) -> dict:
+    """Keys with their defaults; an object defaulting to {} gets its own keys' defaults (as validation fills)."""
+    out = {}
+    for key, spec in properties.items():
+        if "default" in spec:
+            out[key] = copy.deepcopy(spec["default"])
+            if out[key] == {} and "properties" in spec:
+                out[key] = _defaults(spec["properties"])
+    return out
 
 
 FETCH_POLICY_KEYS = ("mirrors", "retries", "timeout")

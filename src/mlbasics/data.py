@@ -1,9 +1,10 @@
 """The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
-`y`, `class_names` and `source`. Light: the preprocess and train stages read it without the loaders."""
+`y`, `class_names` and `source`, and where the source has them `w` (event weights) and `feature_names`. Light:
+the preprocess and train stages read it without the loaders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ class Dataset:
     y: np.ndarray
     class_names: list[str]
     source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
+    w: np.ndarray | None = None  # per-event weights (physics samples); None: every event counts once
+    feature_names: list[str] = field(default_factory=list)  # column or branch names; [] for images and toys
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
@@ -25,7 +28,7 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
     if not max_samples or max_samples >= len(dataset.y):
         return dataset
     keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
-    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep])
+    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep], w=None if dataset.w is None else dataset.w[keep])
 
 
 def is_colour(x: np.ndarray) -> bool:
@@ -47,11 +50,16 @@ def check(dataset: Dataset) -> None:
 
 def save(dataset: Dataset, path: str | Path) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        extra = {"w": dataset.w} if dataset.w is not None else {}
+        if dataset.feature_names:
+            extra["feature_names"] = np.array(dataset.feature_names, dtype=str)
         np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str),
-                 source=np.array(dataset.source, dtype=str))
+                 source=np.array(dataset.source, dtype=str), **extra)
 
 
 def load(path: str | Path) -> Dataset:
     with np.load(path, allow_pickle=False) as npz:
         source = str(npz["source"]) if "source" in npz.files else ""
-        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source)
+        names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
+        return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source,
+                       npz["w"] if "w" in npz.files else None, names)

@@ -117,12 +117,35 @@ def cifar10(receipt: dict) -> Dataset:
 
 
 def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None,
-          drop_invalid: bool = False) -> Dataset:
+          weight: str | None = None, drop_invalid: bool = False) -> Dataset:
     """Your own CSV or Parquet table: a label column and feature columns (class names from the labels; a
-    float label column with non-integer values gives float targets, a regression)."""
+    float label column with non-integer values gives float targets, a regression), optionally a weight column."""
     source = Path(path) if path else _file(receipt, receipt["files"][0]["name"])
-    x, y, names, _ = formats.read_table(source, label, features, drop_invalid)
-    return Dataset(x, y, names, f"{source.name}, label column {label!r}")
+    x, y, names, columns, w = formats.read_table(source, label, features, drop_invalid, weight)
+    return Dataset(x, y, names, f"{source.name}, label column {label!r}", w, columns)
+
+
+def root(receipt: dict, path: str | None = None, tree: str | None = None, signal: dict | None = None,
+         background: dict | None = None, label: str | None = None, branches: list[str] | None = None,
+         selection: str | None = None, weight: str | None = None, drop_invalid: bool = False) -> Dataset:
+    """ROOT TTrees (root_files.py): a tree per class, signal and background, each from one or several files
+    with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`."""
+    from . import root_files
+
+    def files(names: list[str] | None) -> list[Path]:
+        if path:
+            return [Path(path)]
+        return [_file(receipt, name) for name in (names or [f["name"] for f in receipt["files"]])]
+
+    if label:
+        samples = [root_files.Sample(None, files(None), tree)]
+    else:
+        samples = [root_files.Sample(name, files(spec.get("files")), spec.get("tree") or tree,
+                                     float(spec.get("scale", 1.0)))
+                   for name, spec in (("signal", signal), ("background", background))]
+    events = root_files.read(samples, branches, selection, weight, label, drop_invalid)
+    source = Path(path).name if path else ", ".join(f["name"] for f in receipt["files"])
+    return Dataset(events.x, events.y, events.class_names, source, events.w, events.feature_names)
 
 
 def tfds(receipt: dict, name: str, split: str = "all", data_dir: str | None = None,
@@ -158,6 +181,7 @@ EMBEDDED: dict[str, Callable[..., Dataset]] = {
 }
 DOWNLOADED: dict[str, Callable[..., Dataset]] = {
     "mnist": mnist, "fashion_mnist": fashion_mnist, "idx": idx, "cifar10": cifar10, "table": table, "tfds": tfds,
+    "root": root,
 }
 
 

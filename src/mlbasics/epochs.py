@@ -17,8 +17,8 @@ def reset_dropout_seeds(model, seed: int, epoch: int) -> None:
             generator.state.assign(np.array([seed * 7919 + epoch, i], dtype=generator.state.dtype))
 
 
-def _metric_sum(task: str, y, y_pred):
-    """The task's metric summed over a batch: correct predictions, or absolute errors for regression."""
+def _metric_sum(task: str, y, y_pred, w=None):
+    """The task's metric summed over a batch (weighted by `w`): correct predictions, or absolute errors."""
     import tensorflow as tf
 
     y_pred = tf.cast(y_pred, tf.float32)
@@ -28,6 +28,8 @@ def _metric_sum(task: str, y, y_pred):
         hits = tf.cast(tf.equal(y_pred[:, 0] > 0.5, tf.cast(y, tf.float32) > 0.5), tf.float32)
     else:
         hits = tf.cast(tf.equal(tf.argmax(y_pred, axis=-1), tf.cast(y, tf.int64)), tf.float32)
+    if w is not None:
+        hits = hits * w
     return tf.reduce_sum(tf.cast(hits, tf.float64))
 
 
@@ -78,7 +80,8 @@ def _batches(n, batch_size: int, body, initial):
 
 class EpochLoop:
     """One epoch of training, and one pass over validation data, each a single compiled call returning
-    (mean loss, mean metric) - the loss as Keras reports it (regularisation included), the metric by task."""
+    (mean loss, mean metric) - the loss as Keras reports it (regularisation included), the metric by task.
+    With sample weights `w` both are weighted means (Keras' sample_weight); without, the graph has no weights."""
 
     def __init__(self, model, task: str, batch_size: int, eval_batch_size: int):
         import tensorflow as tf
@@ -88,39 +91,42 @@ class EpochLoop:
         apply = fused_adam(optimizer) or optimizer.apply
         zero = tf.constant(0.0, tf.float64)
 
-        def train_batch(x, y, order, start, stop, loss_sum, metric_sum):
+        def train_batch(x, y, w, order, start, stop, loss_sum, metric_sum):
             index = order[start:stop]
             xb, yb = tf.gather(x, index), tf.gather(y, index)
+            wb = None if w is None else tf.gather(w, index)
             with tf.GradientTape() as tape:
                 y_pred = model(xb, training=True)
-                loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, training=True)
+                loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=wb, training=True)
                 scaled = optimizer.scale_loss(loss)  # mixed precision: Keras' loss scaling
             apply(tape.gradient(scaled, variables), variables)
-            return add(loss_sum, metric_sum, loss, yb, y_pred)
+            return add(loss_sum, metric_sum, loss, yb, y_pred, wb)
 
-        def eval_batch(x, y, start, stop, loss_sum, metric_sum):
+        def eval_batch(x, y, w, start, stop, loss_sum, metric_sum):
             xb, yb = x[start:stop], y[start:stop]
+            wb = None if w is None else w[start:stop]
             y_pred = model(xb, training=False)
-            loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, training=False)
-            return add(loss_sum, metric_sum, loss, yb, y_pred)
+            loss = model.compute_loss(x=xb, y=yb, y_pred=y_pred, sample_weight=wb, training=False)
+            return add(loss_sum, metric_sum, loss, yb, y_pred, wb)
 
-        def add(loss_sum, metric_sum, loss, y, y_pred):
-            """The batch's share of the sums: its mean loss times its rows, its summed metric."""
+        def add(loss_sum, metric_sum, loss, y, y_pred, w):
+            """The batch's share of the sums: its mean loss times its rows, its summed (weighted) metric."""
             count = tf.cast(tf.shape(y)[0], tf.float64)
-            return loss_sum + tf.cast(loss, tf.float64) * count, metric_sum + _metric_sum(task, y, y_pred)
+            return loss_sum + tf.cast(loss, tf.float64) * count, metric_sum + _metric_sum(task, y, y_pred, w)
 
-        def means(n, sums):
-            return [total / tf.cast(n, tf.float64) for total in sums]
+        def means(n, sums, w=None):
+            total_weight = tf.cast(n, tf.float64) if w is None else tf.reduce_sum(tf.cast(w, tf.float64))
+            return [total / total_weight for total in sums]
 
         @tf.function(reduce_retracing=True, autograph=False)  # explicit loops: nothing to convert
-        def train(x, y, order):
+        def train(x, y, order, w=None):
             n = tf.shape(order)[0]
-            return means(n, _batches(n, batch_size, lambda *a: train_batch(x, y, order, *a), (zero, zero)))
+            return means(n, _batches(n, batch_size, lambda *a: train_batch(x, y, w, order, *a), (zero, zero)), w)
 
         @tf.function(reduce_retracing=True, autograph=False)  # explicit loops: nothing to convert
-        def evaluate(x, y):
+        def evaluate(x, y, w=None):
             n = tf.shape(y)[0]
-            return means(n, _batches(n, eval_batch_size, lambda *a: eval_batch(x, y, *a), (zero, zero)))
+            return means(n, _batches(n, eval_batch_size, lambda *a: eval_batch(x, y, w, *a), (zero, zero)), w)
 
         self.train, self.evaluate = train, evaluate
 
@@ -133,16 +139,20 @@ class KerasEpochs:
         self.model, self.batch_size, self.eval_batch_size = model, batch_size, eval_batch_size
         self.keys = history_columns(task)[1:3]  # loss, and the metric's name
 
-    def train(self, x, y, order):
+    def train(self, x, y, order, w=None):
         import tensorflow as tf
 
         batches = tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
-        data = batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i))).prefetch(tf.data.AUTOTUNE)
-        history = self.model.fit(data, epochs=1, verbose=0, shuffle=False).history
+        if w is None:
+            data = batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
+        else:
+            data = batches.map(lambda i: (tf.gather(x, i), tf.gather(y, i), tf.gather(w, i)))
+        history = self.model.fit(data.prefetch(tf.data.AUTOTUNE), epochs=1, verbose=0, shuffle=False).history
         return [history[key][-1] for key in self.keys]
 
-    def evaluate(self, x, y):
-        scores = self.model.evaluate(x, y, batch_size=self.eval_batch_size, verbose=0, return_dict=True)
+    def evaluate(self, x, y, w=None):
+        scores = self.model.evaluate(x, y, sample_weight=w, batch_size=self.eval_batch_size, verbose=0,
+                                     return_dict=True)
         return [scores[key] for key in self.keys]
 
 

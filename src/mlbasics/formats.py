@@ -166,7 +166,8 @@ def _header(path: Path, suffix: str) -> list[str]:
         raise FormatError(f"{path.name}: empty file (no header row)") from None
 
 
-def _check_columns(path: Path, header: list[str], label: str, features: list[str] | None) -> list[str]:
+def _check_columns(path: Path, header: list[str], label: str, features: list[str] | None,
+                   weight: str | None = None) -> list[str]:
     """The feature columns, after refusing repeated, missing or leaking columns."""
     for name in dict.fromkeys(header):
         where = [i + 1 for i, n in enumerate(header) if n == name]
@@ -175,7 +176,12 @@ def _check_columns(path: Path, header: list[str], label: str, features: list[str
                               f"{', '.join(map(str, where))}); rename or drop the copies")
     if label not in header:
         raise FormatError(f"{path.name}: label column {label!r} not found (columns: {', '.join(header)})")
-    features = list(features) if features else [c for c in header if c != label]
+    if weight is not None and weight not in header:
+        raise FormatError(f"{path.name}: weight column {weight!r} not found (columns: {', '.join(header)})")
+    if weight is not None and features and weight in features:
+        raise FormatError(f"{path.name}: weight column {weight!r} is also listed in features; remove it from "
+                          "options.features")
+    features = list(features) if features else [c for c in header if c not in (label, weight)]
     missing = [c for c in features if c not in header]
     if missing:
         raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(header)})")
@@ -210,11 +216,12 @@ def _numeric_labels(labels) -> bool:
     return pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
 
 
-def read_table(path: str | Path, label: str, features: list[str] | None = None, drop_invalid: bool = False
-               ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """A CSV or Parquet table -> features (float32), labels, class names, feature names. `features` defaults
-    to every column but the label. Labels become classes (integers; names: the sorted label values), except a
-    float label column with non-integer values, which becomes float targets (regression; no class names).
+def read_table(path: str | Path, label: str, features: list[str] | None = None, drop_invalid: bool = False,
+               weight: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray | None]:
+    """A CSV or Parquet table -> features (float32), labels, class names, feature names, event weights (the
+    `weight` column as float64; None without one). `features` defaults to every column but the label and the
+    weight. Labels become classes (integers; names: the sorted label values), except a float label column with
+    non-integer values, which becomes float targets (regression; no class names).
 
     Every cell must fit float32: missing, non-numeric, infinite or overflowing values are refused with their
     column and row named, or with `drop_invalid` their rows are dropped (and counted on stdout)."""
@@ -225,7 +232,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     if suffix not in (".parquet", ".csv", ".gz", ".txt"):
         raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
     try:
-        features = _check_columns(path, _header(path, suffix), label, features)
+        features = _check_columns(path, _header(path, suffix), label, features, weight)
         frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, ImportError) as exc:
         if isinstance(exc, FormatError):
@@ -233,13 +240,15 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
         raise FormatError(f"{path.name}: cannot read table ({' '.join(str(exc).split())})") from None
     if len(frame) == 0:
         raise FormatError(f"{path.name}: no data rows, only a header")
-    columns = [*features, label]
+    columns = [*features, label, *([weight] if weight else [])]
     labels = frame[label]
     regression = _numeric_labels(labels) and pd.api.types.is_float_dtype(labels) and bool(
         (labels.dropna() % 1 != 0).any())
     numeric = frame[features].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     label_values = labels.to_numpy(np.float64) if regression else np.where(labels.isna(), np.nan, 0.0)
-    reasons = _bad_cells(np.c_[numeric, label_values])
+    weights = (pd.to_numeric(frame[weight], errors="coerce").to_numpy(np.float64)[:, None] if weight
+               else np.empty((len(frame), 0)))
+    reasons = _bad_cells(np.c_[numeric, label_values, weights])
     bad_rows = reasons.any(axis=1)
     if bad_rows.any() and not drop_invalid:
         row, col = np.argwhere(reasons)[0]
@@ -253,12 +262,13 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
               "infinite or float32-overflowing values (options.drop_invalid)")
         if bad_rows.all():
             raise FormatError(f"{path.name}: every row has an invalid value; nothing left to train on")
-        frame, numeric, label_values = frame[~bad_rows], numeric[~bad_rows], label_values[~bad_rows]
+        frame, numeric, label_values, weights = (a[~bad_rows] for a in (frame, numeric, label_values, weights))
         labels = frame[label]
     x = numeric.astype(np.float32)
+    w = weights[:, 0] if weight else None
     if regression:
-        return x, label_values.astype(np.float32), [], features
-    return x, *_classes(labels), features
+        return x, label_values.astype(np.float32), [], features, w
+    return x, *_classes(labels), features, w
 
 
 def _classes(labels) -> tuple[np.ndarray, list[str]]:

@@ -22,6 +22,7 @@ import numpy as np
 from . import provenance
 from .checkpoint import Checkpoint, checkpoint_key
 from .epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
+from .event_weights import training_weights
 from .mlp import build_mlp, register_custom_layers, save_model, set_precision, warm_start
 from .runtime import distribution_strategy, tune_allocator
 from .tasks import history_columns
@@ -74,6 +75,7 @@ class KerasMLP:
                   arrays["y_val"].astype(y_dtype))
         # once (convert_to_tensor copies 3x faster than tf.constant): every epoch gathers from these
         x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in splits)
+        w, w_val = (None if a is None else tf.convert_to_tensor(a) for a in _sample_weights(arrays, spec))
         # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
         loop = (KerasEpochs if strategy else EpochLoop)(self.model, task, spec["batch_size"],
                                                         max(spec["batch_size"], 256))
@@ -83,8 +85,8 @@ class KerasMLP:
             if record["stopped_early"]:
                 break
             reset_dropout_seeds(self.model, seed, epoch)
-            loss, metric = loop.train(x, y, tf.constant(epoch_order(int(y.shape[0]), seed, epoch)))
-            val_loss, val_metric = loop.evaluate(x_val, y_val)
+            loss, metric = loop.train(x, y, tf.constant(epoch_order(int(y.shape[0]), seed, epoch)), w)
+            val_loss, val_metric = loop.evaluate(x_val, y_val, w_val)
             trained += int(y.shape[0])
             record["history"].append([epoch + 1, *(float(v) for v in (loss, metric, val_loss, val_metric))])
             record["epoch"] = epoch + 1
@@ -148,6 +150,8 @@ class NumpyMLP(KerasMLP):
     def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0):
         from . import numpy_mlp
 
+        if "w_train" in arrays:  # the from-scratch network is the lecture's: plain means, no sample weights
+            print("backend numpy: event weights are not used in training (evaluation uses them)", flush=True)
         _seed_everything(seed)
         started = time.perf_counter()
         params, rows = numpy_mlp.train(arrays, n_classes, self.spec, seed)
@@ -171,6 +175,12 @@ def create(spec: dict) -> Method:
 
 def load(spec: dict, path: str | Path) -> Method:
     return method_class(spec).load(spec, path)
+
+
+def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Training and validation sample weights from the events' weights (event_weights.py); None, None without."""
+    return tuple(training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"])
+                 for part in ("train", "val"))
 
 
 def _seed_everything(seed: int) -> None:

@@ -4,7 +4,7 @@ scaler fitted on the training split only (saved as plain affine parameters, no p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -149,36 +149,47 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
     for name, index in parts.items():
         arrays[f"x_{name}"] = fitted.transform(x[index])
         arrays[f"y_{name}"] = dataset.y[index]
+        if dataset.w is not None:  # event weights travel with their events
+            arrays[f"w_{name}"] = dataset.w[index]
     return arrays, fitted
 
 
 @dataclass(frozen=True)
 class Split:
-    """The processed data: arrays x_/y_ of train, val and test, the class names, the task decided here, and
-    for images one sample's shape before flattening (the report draws them again)."""
+    """The processed data: arrays x_/y_ (and w_, event weights, where the source has them) of train, val and
+    test, the class names, the task decided here, for images one sample's shape before flattening (the report
+    draws them again), and the inputs' names (columns, branches)."""
 
     arrays: dict[str, np.ndarray]
     class_names: list[str]
     task: str
     image_shape: tuple[int, ...] = ()
+    feature_names: list[str] = field(default_factory=list)
+
+    def weights(self, part: str) -> np.ndarray | None:
+        """The event weights of a split (train, val, test); None for unweighted data."""
+        return self.arrays.get(f"w_{part}")
 
 
 def save(arrays: dict[str, np.ndarray], class_names: list[str], data_path: str | Path,
-         scaler: Scaler, scaler_path: str | Path, image_shape: tuple[int, ...] = ()) -> None:
+         scaler: Scaler, scaler_path: str | Path, image_shape: tuple[int, ...] = (),
+         feature_names: list[str] | None = None) -> None:
     """The split data with its task (decided here, once, from the class names) and the fitted scaler."""
+    names = {"feature_names": np.array(feature_names, dtype=str)} if feature_names else {}
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, class_names=np.array(class_names, dtype=str), task=np.array(task_for(len(class_names))),
-                 image_shape=np.array(image_shape, dtype=np.int64), **arrays)
+                 image_shape=np.array(image_shape, dtype=np.int64), **names, **arrays)
     write_json(scaler_path, scaler.to_dict())
 
 
-META = ("class_names", "image_shape", "task")
+META = ("class_names", "image_shape", "task", "feature_names")
 
 
 def load(path: str | Path) -> Split:
     with np.load(path, allow_pickle=False) as npz:
+        names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
         return Split({k: npz[k] for k in npz.files if k not in META}, [str(c) for c in npz["class_names"]],
-                     stored_task(npz, path), tuple(int(n) for n in npz["image_shape"]))
+                     stored_task(npz, path), tuple(int(n) for n in npz["image_shape"]), names)
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
@@ -188,4 +199,4 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                                 pixel_scale=settings["pixel_scale"], flatten=settings["flatten"],
                                 scaler=settings["scaler"])
     shape = raw.x.shape[1:] if raw.x.ndim >= 3 else ()
-    save(arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"], shape)
+    save(arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"], shape, raw.feature_names)

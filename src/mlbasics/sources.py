@@ -58,7 +58,11 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "cifar10": {"allowed": {"seed", "files"}, "required": set()},
     "idx": {"allowed": {"files", "images", "labels", "class_names", "seed"},
             "required": {"files", "images", "labels"}},
-    "table": {"allowed": {"path", "files", "label", "features", "drop_invalid", "seed"}, "required": {"label"}},
+    "table": {"allowed": {"path", "files", "label", "features", "weight", "drop_invalid", "seed"},
+              "required": {"label"}},
+    # one tree per class (signal, background) or one tree with a label branch; see root_files.py
+    "root": {"allowed": {"path", "files", "tree", "signal", "background", "label", "branches", "selection", "weight",
+                         "drop_invalid", "seed"}, "required": set()},
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
 REGRESSION_LOADERS = ("regression_toy",)  # float targets
@@ -78,8 +82,10 @@ def check_options(loader: str, options: dict) -> str | None:
             return f"{key}: not an option of loader {loader!r} (its options: {known})"
     for key in sorted(spec["required"] - set(options)):
         return f"{key}: required by loader {loader!r}"
-    if loader == "table" and ("path" in options) == ("files" in options):
-        return "path: loader 'table' needs exactly one of path (a local file) or files (one file to download)"
+    if loader in ("table", "root") and ("path" in options) == ("files" in options):
+        return f"path: loader {loader!r} needs exactly one of path (a local file) or files (files to download)"
+    if loader == "root":
+        return _root_problem(options)
     if loader == "table" and len(options.get("files", [])) > 1:
         return "files: loader 'table' reads one file"
     names = {f["name"] for f in options.get("files", [])}
@@ -93,6 +99,29 @@ def check_options(loader: str, options: dict) -> str | None:
     return None
 
 
+def _root_problem(options: dict) -> str | None:
+    """The ROOT loader's layouts: signal and background trees, or one tree with a label branch."""
+    classes = [k for k in ("signal", "background") if k in options]
+    if classes and "label" in options:
+        return "label: loader 'root' takes either signal and background trees or one tree with a label branch"
+    if not classes and "label" not in options:
+        return "signal: loader 'root' needs signal and background (a tree per class) or tree and label"
+    if len(classes) == 1:
+        missing = ({"signal", "background"} - set(classes)).pop()
+        return f"{missing}: loader 'root' needs both signal and background"
+    names = {f["name"] for f in options.get("files", [])}
+    for key in classes or ["label"]:
+        spec = options.get(key) if key != "label" else {}
+        if not (spec.get("tree") or options.get("tree")):
+            return f"{key if key != 'label' else 'tree'}: loader 'root' needs a tree name (here or in options.tree)"
+        for name in spec.get("files", []):
+            if "path" in options:
+                return f"{key}.files: with a local path, the trees come from that one file; leave files out"
+            if name not in names:
+                return f"{key}.files: {name!r} is not one of the files ({', '.join(sorted(names))})"
+    return None
+
+
 def remote_files(loader: str, options: dict) -> list[RemoteFile]:
     """The files a dataset downloads: `options.files` when given, else the catalog's for built-ins."""
     if loader in CATALOG and "files" not in options:
@@ -101,8 +130,8 @@ def remote_files(loader: str, options: dict) -> list[RemoteFile]:
 
 
 def local_file(loader: str, options: dict) -> str | None:
-    """A user's own file the dataset reads from the working tree (a table given by path)."""
-    return options.get("path") if loader == "table" else None
+    """A user's own file the dataset reads from the working tree (a table or ROOT file given by path)."""
+    return options.get("path") if loader in ("table", "root") else None
 
 
 def candidate_urls(file: RemoteFile, mirrors: list[str], dataset: str) -> list[str]:
