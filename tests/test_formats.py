@@ -139,7 +139,7 @@ def test_a_weight_column_gives_event_weights_and_is_no_feature(tmp_path):
     path = tmp_path / "w.csv"
     path.write_text("a,b,w,y\n1,2,0.5,s\n3,4,-1.25,b\n5,6,2,s\n")
     x, y, names, columns, w = formats.read_table(path, "y", weight="w")
-    assert columns == ["a", "b"] and x.shape == (3, 2) and names == ["b", "s"]
+    assert columns == ["a", "b"] and x.shape == (3, 2) and names == ["b", "s"] and y.tolist() == [1, 0, 1]
     assert w.dtype == np.float64 and w.tolist() == [0.5, -1.25, 2.0]  # negative weights are kept
     path.write_text("a,b,w,y\n1,2,0.5,s\n3,4,,b\n")
     with pytest.raises(formats.FormatError, match="column 'w', data row 2"):

@@ -1,5 +1,7 @@
-"""Evaluate a trained model on the held-out test split: metrics (scikit-learn), confusion matrix,
-per-variant figures, and one MLflow run holding params, curves, metrics and artifacts."""
+"""Evaluate a trained model on the held-out test split: metrics (scikit-learn; weighted by the events' weights
+where the data has them), confusion matrix, TMVA's overtraining check (training vs test response, a KS test per
+class) and efficiency table, per-variant figures, and one MLflow run holding params, curves, metrics and
+artifacts."""
 
 from __future__ import annotations
 
@@ -7,9 +9,9 @@ import json
 from functools import partial
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from . import methods, overtraining, plots, preprocess, provenance, tracking
+from . import methods, overtraining, physics_plots, plots, preprocess, provenance, response, tracking
 from .files import read_csv, read_json, sha256_file, write_csv, write_json
 
 
@@ -20,21 +22,18 @@ def classes_of(scores: np.ndarray) -> np.ndarray:
     return scores.argmax(axis=1).astype(np.int64)
 
 
-def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str]) -> tuple[dict, float | None]:
+def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str], w: np.ndarray | None = None
+        ) -> tuple[dict, float | None]:
     """ROC curves {name: (fpr, tpr, auc)} and the AUC (binary) or macro one-vs-rest AUC (multi-class) over
-    the classes present in the test set; no curves when fewer than two classes are present."""
+    the classes present in the test set, weighted by `w`; no curves when fewer than two classes are present."""
     probabilities = np.c_[1 - scores[:, 0], scores[:, 0]] if scores.shape[-1] == 1 else scores
     present = [k for k in range(len(class_names)) if (y_true == k).any()]
     if len(present) < 2:
         return {}, None
     if len(class_names) == 2:
-        fpr, tpr, _ = roc_curve(y_true, probabilities[:, 1])
-        auc = float(roc_auc_score(y_true, probabilities[:, 1]))
+        fpr, tpr, auc = response.roc(y_true, probabilities[:, 1], w)
         return {f"{class_names[1]} vs {class_names[0]}": (fpr, tpr, auc)}, auc
-    curves = {}
-    for k in present:
-        fpr, tpr, _ = roc_curve(y_true == k, probabilities[:, k])
-        curves[class_names[k]] = (fpr, tpr, float(roc_auc_score(y_true == k, probabilities[:, k])))
+    curves = {class_names[k]: response.roc(y_true == k, probabilities[:, k], w) for k in present}
     return curves, float(np.mean([c[2] for c in curves.values()]))
 
 
@@ -56,24 +55,30 @@ def classification_panels(method, x: np.ndarray, y_true: np.ndarray, y_pred: np.
     return panels
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict[str, float]:
-    """Flat, DVC-friendly keys: accuracy, macro precision/recall/F1, and the same per class."""
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str],
+                           w: np.ndarray | None = None) -> dict[str, float]:
+    """Flat, DVC-friendly keys: accuracy, macro precision/recall/F1, and the same per class (weighted by `w`)."""
     labels = list(range(len(class_names)))
-    metrics = {"accuracy": float(accuracy_score(y_true, y_pred)), "n_test": len(y_true)}
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    weights = {} if response.unweighted(w) else {"sample_weight": w}
+    metrics = {"accuracy": float(accuracy_score(y_true, y_pred, **weights)), "n_test": len(y_true)}
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0,
+                                                 **weights)
     metrics.update(precision_macro=float(p), recall_macro=float(r), f1_macro=float(f))
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0,
+                                                 **weights)
     for i, name in enumerate(class_names):
         key = name.replace(" ", "_")
         metrics.update({f"precision_{key}": float(p[i]), f"recall_{key}": float(r[i]), f"f1_{key}": float(f[i])})
     return metrics
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray, w: np.ndarray | None = None) -> dict[str, float]:
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    return {"mse": float(mean_squared_error(y_true, y_pred)), "mae": float(mean_absolute_error(y_true, y_pred)),
-            "r2": float(r2_score(y_true, y_pred)), "n_test": len(y_true)}
+    weights = {} if response.unweighted(w) else {"sample_weight": w}
+    return {"mse": float(mean_squared_error(y_true, y_pred, **weights)),
+            "mae": float(mean_absolute_error(y_true, y_pred, **weights)),
+            "r2": float(r2_score(y_true, y_pred, **weights)), "n_test": len(y_true)}
 
 
 def calibration_rows(y_true: np.ndarray, y_pred: np.ndarray, bins: int = 10) -> list[list]:
@@ -96,17 +101,21 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
     write_csv(path, ["true\\predicted", *class_names], rows)
 
 
-def classification(method, split: preprocess.Split, title: str, outputs: dict) -> tuple[dict, list, list]:
-    """Test metrics (with ROC AUC), the confusion matrix (CSV and figure); (metrics, diagnostics panels,
-    [true, predicted] name pairs)."""
+def classification(method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict
+                   ) -> tuple[dict, list, list]:
+    """Test metrics (with ROC AUC; for two classes TMVA's efficiency table, test and train), the confusion
+    matrix (CSV and figure); (metrics, diagnostics panels, [true, predicted] name pairs). `scores`: the model's
+    outputs on the test and the training sample."""
     arrays, class_names = split.arrays, split.class_names
-    y_true = arrays["y_test"]
-    scores = method.predict(arrays["x_test"])
-    y_pred = classes_of(scores)
-    metrics = classification_metrics(y_true, y_pred, class_names)
-    curves, auc = roc(y_true, scores, class_names)
+    y_true, w = arrays["y_test"], split.weights("test")
+    y_pred = classes_of(scores["test"])
+    metrics = classification_metrics(y_true, y_pred, class_names, w)
+    curves, auc = roc(y_true, scores["test"], class_names, w)
     if auc is not None:
         metrics["roc_auc"] = auc
+    if split.task == "binary" and auc is not None:
+        metrics.update(response.efficiency_table(
+            (arrays["y_train"], scores["train"][:, 0], split.weights("train")), (y_true, scores["test"][:, 0], w)))
     panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
                                    split.image_shape)
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
@@ -115,15 +124,16 @@ def classification(method, split: preprocess.Split, title: str, outputs: dict) -
     return metrics, panels, [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
 
 
-def regression(method, split: preprocess.Split, title: str, outputs: dict) -> tuple[dict, list, list]:
+def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict
+               ) -> tuple[dict, list, list]:
     """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
     y_true = split.arrays["y_test"]
-    y_pred = method.predict(split.arrays["x_test"])[:, 0].astype(np.float64)
+    y_pred = scores["test"][:, 0].astype(np.float64)
     plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
     write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
               calibration_rows(y_true, y_pred))
     panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
-    return regression_metrics(y_true, y_pred), panels, [[float(t), float(p)] for t, p in
+    return regression_metrics(y_true, y_pred, split.weights("test")), panels, [[float(t), float(p)] for t, p in
                                                         zip(y_true, y_pred, strict=True)]
 
 
@@ -136,11 +146,18 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     method = methods.load(settings["model"], inputs["model"])
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
-    judged = overtraining.analyse(history, settings["overtraining"])
-    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     title = f"{dataset} / {variant}: test set"
     regression_task = split.task == "regression"
-    metrics, panels, pairs = (regression if regression_task else classification)(method, split, title, outputs)
+    scores = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
+    metrics, panels, pairs = (regression if regression_task else classification)(
+        method, split, scores, title, outputs)
+    checked = response.check(split.task, split.class_names, *(
+        (split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")))
+    metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
+    physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
+                           outputs["response"], checked["xlabel"])
+    judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
+    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
     write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()

@@ -248,20 +248,8 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     label_values = labels.to_numpy(np.float64) if regression else np.where(labels.isna(), np.nan, 0.0)
     weights = (pd.to_numeric(frame[weight], errors="coerce").to_numpy(np.float64)[:, None] if weight
                else np.empty((len(frame), 0)))
-    reasons = _bad_cells(np.c_[numeric, label_values, weights])
-    bad_rows = reasons.any(axis=1)
-    if bad_rows.any() and not drop_invalid:
-        row, col = np.argwhere(reasons)[0]
-        value = frame[columns[col]].iloc[row]
-        value = value.item() if isinstance(value, np.generic) else value  # 1e+300, not np.float64(1e+300)
-        line = f", line {row + 2}" if suffix != ".parquet" else ""
-        raise FormatError(f"{path.name}: column {columns[col]!r}, data row {row + 1}{line}: {value!r} "
-                          f"{WHY[int(reasons[row, col])]} (or set options.drop_invalid: true to drop such rows)")
+    bad_rows = _invalid_rows(path, frame, columns, np.c_[numeric, label_values, weights], drop_invalid)
     if bad_rows.any():
-        print(f"{path.name}: dropped {int(bad_rows.sum())} of {len(frame)} rows with missing, non-numeric, "
-              "infinite or float32-overflowing values (options.drop_invalid)")
-        if bad_rows.all():
-            raise FormatError(f"{path.name}: every row has an invalid value; nothing left to train on")
         frame, numeric, label_values, weights = (a[~bad_rows] for a in (frame, numeric, label_values, weights))
         labels = frame[label]
     x = numeric.astype(np.float32)
@@ -269,6 +257,26 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     if regression:
         return x, label_values.astype(np.float32), [], features, w
     return x, *_classes(labels), features, w
+
+
+def _invalid_rows(path: Path, frame, columns: list[str], values: np.ndarray, drop_invalid: bool) -> np.ndarray:
+    """Rows with a cell float32 training cannot take: refused at the first (named by column, row and line), or
+    with `drop_invalid` marked to be dropped (and counted on stdout)."""
+    reasons = _bad_cells(values)
+    bad_rows = reasons.any(axis=1)
+    if bad_rows.any() and not drop_invalid:
+        row, col = np.argwhere(reasons)[0]
+        value = frame[columns[col]].iloc[row]
+        value = value.item() if isinstance(value, np.generic) else value  # 1e+300, not np.float64(1e+300)
+        line = f", line {row + 2}" if path.suffix.lower() != ".parquet" else ""
+        raise FormatError(f"{path.name}: column {columns[col]!r}, data row {row + 1}{line}: {value!r} "
+                          f"{WHY[int(reasons[row, col])]} (or set options.drop_invalid: true to drop such rows)")
+    if bad_rows.any():
+        print(f"{path.name}: dropped {int(bad_rows.sum())} of {len(frame)} rows with missing, non-numeric, "
+              "infinite or float32-overflowing values (options.drop_invalid)")
+        if bad_rows.all():
+            raise FormatError(f"{path.name}: every row has an invalid value; nothing left to train on")
+    return bad_rows
 
 
 def _classes(labels) -> tuple[np.ndarray, list[str]]:

@@ -26,6 +26,7 @@ from .stages import (  # the path templates and the declarations
     PER_VARIANT,
     PREDICTIONS,
     PROCESSED,
+    RESPONSE_PNG,
     STAGES,
     SUMMARY,
     TRACKED,
@@ -155,5 +156,6 @@ def dvc_yaml(params: dict) -> dict:
             plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
                                              "title": f"{d}: test confusion matrix"}})
     # the same figures as the HTML report and Snakemake's report, shown by `dvc plots show` as images
-    plots += [template.format(dataset=d, variant=v) for d, v in pairs for template in (CURVES_PNG, DIAGNOSTICS_PNG)]
+    images = (CURVES_PNG, DIAGNOSTICS_PNG, RESPONSE_PNG)
+    plots += [template.format(dataset=d, variant=v) for d, v in pairs for template in images]
     return {"stages": stages, "metrics": metrics, "plots": plots}

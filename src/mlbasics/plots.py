@@ -14,7 +14,7 @@ from .files import atomic_path
 from .tasks import history_metric
 
 
-def _save(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
@@ -42,7 +42,7 @@ def training_curves(history: list[dict], title: str, path: str | Path, judged: d
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{title}: {judged['verdict']}" if judged else title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str | Path) -> None:
@@ -62,7 +62,7 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -> None:
@@ -82,7 +82,7 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -
         ax.grid(alpha=0.3)
     axes[0].legend(title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> None:
@@ -110,7 +110,7 @@ def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, pa
         fig = plt.figure(figsize=(4.6 * len(panels), 5.2))
         for sub, (images, name) in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels, strict=True):
             _image_grid(sub, images, y, class_names, f"{title}: {name}" if colour is not None else name)
-        _save(fig, path)
+        save_figure(fig, path)
         return
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     features = x.reshape(len(x), -1)
@@ -128,7 +128,7 @@ def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, pa
     if class_names:
         ax.legend(fontsize=7, markerscale=2)
     ax.set_title(f"{title}: first two features")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def activation_table(functions: dict, path: str | Path) -> None:
@@ -151,7 +151,7 @@ def activation_table(functions: dict, path: str | Path) -> None:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("hidden-layer activations and their derivatives")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: str | Path) -> None:
@@ -164,7 +164,7 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: 
     ax.set_ylabel("predicted")
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 # Diagnostics: one figure per variant whose panels depend on the task and the data (below); each panel draws
@@ -259,4 +259,4 @@ def diagnostics(title: str, panels: list, path: str | Path) -> None:
     for sub, draw in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels, strict=True):
         draw(sub)
     fig.suptitle(title, y=1.04)
-    _save(fig, path)
+    save_figure(fig, path)

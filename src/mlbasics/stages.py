@@ -31,6 +31,7 @@ PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
 CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
 CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
 DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
+RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
 RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
@@ -123,7 +124,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("evaluate", "run", "evaluate",
           "test metrics, confusion matrix, figures and the MLflow run of one variant",
           {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, "curves": CURVES_PNG,
-           "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "run": RUN_RECORD},
+           "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "response": RESPONSE_PNG,
+           "run": RUN_RECORD},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
                        "stats": job.one(RUN_STATS)},
           lambda d, v: ["seed", "overtraining", f"datasets.{d}.model", f"variants.{v}"],

@@ -29,6 +29,11 @@ rule evaluate:
             caption="../report/diagnostics.rst",
             **of_variant("diagnostics"),
         ),
+        response=report(
+            "reports/{dataset}/{variant}/response.png",
+            caption="../report/response.rst",
+            **of_variant("response, training vs test"),
+        ),
         run="reports/{dataset}/{variant}/mlflow_run.json",
     params:
         settings=settings("evaluate"),

@@ -1,0 +1,71 @@
+"""The TMVA-style response numbers against hand computations: KS test (weighted and not), efficiencies,
+ROC AUC with negative weights, the best cut's significance, the separation."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mlbasics import response
+
+
+def test_ks_matches_scipy_unweighted_and_unit_weights_change_nothing():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 300), rng.normal(0.2, 1, 200)
+    expected = stats.ks_2samp(a, b)
+    assert response.ks_test(a, b) == (expected.statistic, expected.pvalue)
+    assert response.ks_test(a, b, np.full(300, 0.3), np.full(200, 0.3)) == (expected.statistic, expected.pvalue)
+
+
+def test_weighted_ks_is_the_distance_of_weighted_ecdfs_with_effective_sizes():
+    """Weight 2 on an event = the event twice in the distance; the p-value uses n_eff = (sum w)^2 / sum w^2."""
+    a, wa = np.array([0.1, 0.4, 0.7]), np.array([2.0, 1.0, 1.0])
+    b = np.array([0.2, 0.5, 0.6, 0.9])
+    distance, p = response.ks_test(a, b, wa, np.ones(4) * 1.5)
+    doubled = stats.ks_2samp(np.array([0.1, 0.1, 0.4, 0.7]), b)
+    assert distance == pytest.approx(doubled.statistic)
+    n_a, n_b = 4.0**2 / 6.0, 4.0  # (2+1+1)^2 / (4+1+1); b's equal weights: n
+    assert p == pytest.approx(stats.kstwobign.sf(np.sqrt(n_a * n_b / (n_a + n_b)) * distance))
+
+
+def test_signal_efficiency_at_background_efficiency_by_hand():
+    # background scores 0.0 .. 0.9 (10 events), signal 0.55 .. 0.95: keeping 10 % of the background is a cut
+    # above 0.8 (only 0.9 passes), which keeps the signal events above it: 0.85, 0.95 of 5 -> 40 %
+    y = np.r_[np.zeros(10), np.ones(5)].astype(int)
+    score = np.r_[np.arange(10) / 10, [0.55, 0.65, 0.75, 0.85, 0.95]]
+    assert response.signal_efficiency_at(y, score, None, 0.10) == pytest.approx(0.4)
+    # every signal weight x3: efficiencies are ratios within a class, so nothing moves
+    w = np.r_[np.ones(10), np.full(5, 3.0)]
+    assert response.signal_efficiency_at(y, score, w, 0.10) == pytest.approx(0.4)
+    # the highest background event weighs 4: it alone is now 4/13 of the background, the 10 % cut tightens
+    w_bkg = np.r_[np.ones(9), [4.0], np.ones(5)]
+    assert response.signal_efficiency_at(y, score, w_bkg, 0.10) < 0.4
+    table = response.efficiency_table((y, score, None), (y, score, None))
+    assert set(table) == {"sig_eff_at_bkg_0p01", "sig_eff_at_bkg_0p10", "sig_eff_at_bkg_0p30",
+                          "train_sig_eff_at_bkg_0p01", "train_sig_eff_at_bkg_0p10", "train_sig_eff_at_bkg_0p30"}
+
+
+def test_auc_with_negative_weights_and_equal_weights():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    score = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
+    from sklearn.metrics import roc_auc_score
+
+    assert response.roc(y, score)[2] == roc_auc_score(y, score)
+    assert response.roc(y, score, np.full(6, 2.0))[2] == roc_auc_score(y, score)
+    _, _, auc = response.roc(y, score, np.array([1, -0.5, 1, 2, 1, 1.0]))  # scikit-learn refuses this one
+    assert np.isfinite(auc)
+
+
+def test_best_cut_maximises_the_asimov_significance():
+    y = np.r_[np.zeros(100), np.ones(100)].astype(int)
+    score = np.r_[np.linspace(0, 0.6, 100), np.linspace(0.4, 1.0, 100)]
+    best = response.best_cut(y, score, None, signal=10.0, background=1000.0)
+    s, b = 10 * best["best_cut_signal_eff"], 1000 * best["best_cut_background_eff"]
+    assert best["best_cut_asimov_z"] == pytest.approx(np.sqrt(2 * ((s + b) * np.log(1 + s / b) - s)))
+    assert best["best_cut_s_over_sqrt_s_b"] == pytest.approx(s / np.sqrt(s + b))
+    assert 0.4 < best["best_cut"] <= 0.61  # above where the background ends is too few events to say
+
+
+def test_separation_is_zero_for_equal_and_one_for_disjoint_distributions():
+    x = np.random.default_rng(1).normal(size=1000)
+    assert response.separation(x, x) == pytest.approx(0.0)
+    assert response.separation(x, x + 100) == pytest.approx(1.0)
