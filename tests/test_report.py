@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import config, overtraining, pipeline, plots, preprocess, report, stages
+from mlbasics import config, data, overtraining, physics_plots, pipeline, plots, preprocess, report, stages
 from mlbasics.files import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -37,9 +37,18 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     rows = [[e, 1 / e, 0.6 + 0.03 * e, v, 0.6 + 0.02 * e] for e, v in zip(epochs, val, strict=True)]
     history = root / stages.HISTORY.format(**one)
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
+    ks = {"a": 0.5, "b": 0.001 if overfit else 0.4}
+    efficiencies = {f"{kind}sig_eff_at_bkg_{e}": 0.5 for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")}
     write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
-               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9,
-               **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"))})
+               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.9, **efficiencies,
+               **{f"ks_p_{k}": p for k, p in ks.items()},
+               **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)})
+    y_test = np.arange(10) % 2  # the fake split's test labels (below)
+    write_csv(root / stages.PREDICTIONS.format(**one), ["actual", "predicted", "response"],
+              [["ab"[t], "ab"[t], 0.3 + 0.4 * t + 0.01 * k] for k, t in enumerate(y_test)])
+    classes = [{"name": n, "train": np.r_[0.2, 0.4], "w_train": None, "test": np.r_[0.3], "w_test": None, "p": p}
+               for n, p in ks.items()]
+    physics_plots.response([("b vs a", classes)], variant, root / stages.RESPONSE_PNG.format(**one))
     plots.training_curves(read_csv(history), variant, root / stages.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / stages.CONFUSION_PNG.format(**one))
     curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}
@@ -57,6 +66,7 @@ def test_dataset_pages_index_and_summary(tmp_path):
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
         x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
         plots.preview(x, y, ["a", "b"], d, tmp_path / stages.PREVIEW_PNG.format(dataset=d))
+        data.save(data.Dataset(x, y, ["a", "b"], feature_names=["pt", "eta"]), tmp_path / stages.RAW.format(dataset=d))
         arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
         preprocess.save(arrays, ["a", "b"], tmp_path / stages.PROCESSED.format(dataset=d),
                         preprocess.fit_scaler("none", x), tmp_path / stages.SCALER.format(dataset=d))
@@ -89,3 +99,8 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert toy.index(">dropout</a>") < toy.index(">baseline</a>"), "the leaderboard lists the better variant first"
     assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy and 'src="preview.png"' in toy
     assert not any(str(tmp_path) in t for t in (toy, index)), "links are relative (the folder can be zipped)"
+    # TMVA's tables: KS p per class (baseline's class b overtrained), efficiencies test (train), input ranking
+    assert "<th>KS p, a</th><th>KS p, b</th>" in toy and "<td>0.001</td>" in toy
+    assert "<td>0.500 (0.500)</td>" in toy and "@B = 0.10" in toy
+    assert "<td>pt</td>" in toy and "<td>eta</td>" in toy and 'src="inputs.png"' in toy
+    assert 'src="baseline/response.png"' in toy

@@ -215,5 +215,6 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     if is_colour(dataset.x) and not options.get("color", False):
         colour = dataset.x
         dataset = replace(dataset, x=formats.to_greyscale(dataset.x))
-    plots.preview(dataset.x, dataset.y, dataset.class_names, settings["dataset"], outputs["preview"], colour=colour)
+    plots.preview(dataset.x, dataset.y, dataset.class_names, settings["dataset"], outputs["preview"], colour=colour,
+                  feature_names=dataset.feature_names)
     save(dataset, outputs["raw"])

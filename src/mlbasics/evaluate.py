@@ -121,7 +121,10 @@ def classification(method, split: preprocess.Split, scores: np.ndarray, title: s
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     plots.confusion(matrix, class_names, title, outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
-    return metrics, panels, [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
+    pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
+    if split.task == "binary":  # the response too: the report draws every variant's rejection curve from it
+        pairs = [[*pair, float(score)] for pair, score in zip(pairs, scores["test"][:, 0], strict=True)]
+    return metrics, panels, pairs
 
 
 def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict
@@ -158,7 +161,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                            outputs["response"], checked["xlabel"])
     judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
     plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
-    write_csv(outputs["predictions"], ["actual", "predicted"], pairs)
+    write_csv(outputs["predictions"], ["actual", "predicted", "response"][:len(pairs[0])], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}

@@ -53,9 +53,8 @@ def response(panels: list[tuple[str, list[dict]]], title: str, path: str | Path,
     save_figure(fig, path)
 
 
-def rejection(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: str | Path) -> None:
+def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Background rejection (1 - background efficiency) against signal efficiency, one line per variant."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
     for k, (name, (signal_eff, background_eff)) in enumerate(curves.items()):
         ax.plot(signal_eff, 1 - background_eff, color=COLOURS[k % len(COLOURS)], label=name)
     ax.set_xlabel("signal efficiency")
@@ -64,8 +63,7 @@ def rejection(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(title, fontsize=9)
-    save_figure(fig, path)
+    ax.set_title("test sample", fontsize=9)
 
 
 def inputs(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list[str], names: list[str],
@@ -95,7 +93,8 @@ def inputs(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list
 def correlations(matrices: dict[str, np.ndarray], names: list[str], title: str, path: str | Path) -> None:
     """The linear correlation matrix of the inputs, one per class."""
     n = len(names)
-    fig, axes = plt.subplots(1, len(matrices), figsize=(0.45 * n * len(matrices) + 3, 0.45 * n + 2),
+    fig, axes = plt.subplots(1, len(matrices), figsize=(0.5 * n * len(matrices) + 3.5, 0.45 * n + 2.2),
+                             layout="constrained",
                              squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
         image = ax.imshow(matrix * 100, cmap="RdBu_r", vmin=-100, vmax=100)

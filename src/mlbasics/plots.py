@@ -65,21 +65,24 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
     save_figure(fig, path)
 
 
-def comparison(histories: dict[str, list[dict]], title: str, path: str | Path) -> None:
-    """All variants overlaid: validation (solid) and train (dashed) loss and accuracy."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, extra_panel=None) -> None:
+    """All variants overlaid: validation (solid) and train (dashed) loss and accuracy; `extra_panel(ax)` draws a
+    third panel (the rejection curves of a signal/background dataset)."""
+    fig, axes = plt.subplots(1, 3 if extra_panel else 2, figsize=(15 if extra_panel else 10, 3.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     names = ("loss", history_metric(next(iter(histories.values()))))
     for k, (variant, history) in enumerate(histories.items()):
         epochs = _column(history, "epoch")
         color = colors[k % len(colors)]
-        for ax, metric in zip(axes, names, strict=True):
+        for ax, metric in zip(axes[:2], names, strict=True):
             ax.plot(epochs, _column(history, f"val_{metric}"), color=color, label=variant)
             ax.plot(epochs, _column(history, metric), color=color, linestyle="--", alpha=0.6)
-    for ax, metric in zip(axes, names, strict=True):
+    for ax, metric in zip(axes[:2], names, strict=True):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+    if extra_panel:
+        extra_panel(axes[2])
     axes[0].legend(title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
     save_figure(fig, path)
@@ -102,9 +105,10 @@ def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[s
 
 
 def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, path: str | Path,
-            colour: np.ndarray | None = None) -> None:
+            colour: np.ndarray | None = None, feature_names: list[str] | None = None) -> None:
     """A first look at a dataset: the first 25 images with their class names (colour and greyscale side by
-    side when the images were converted), or for tables the first two features coloured by class."""
+    side when the images were converted), or for tables the first two features coloured by class (drawn in a
+    shuffled order, so that no class hides another)."""
     if x.ndim >= 3:
         panels = [(colour, "colour"), (x, "greyscale")] if colour is not None else [(x, title)]
         fig = plt.figure(figsize=(4.6 * len(panels), 5.2))
@@ -119,15 +123,19 @@ def preview(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str, pa
         second = features[shown, 1] if features.shape[1] > 1 else np.zeros(len(features[shown]))
         points = ax.scatter(features[shown, 0], second, c=y[shown], s=6, cmap="viridis")
         fig.colorbar(points, ax=ax, label="target")
-    for k, name in enumerate(class_names):
-        mask = y[shown] == k
-        second = features[shown, 1][mask] if features.shape[1] > 1 else np.zeros(mask.sum())
-        ax.scatter(features[shown, 0][mask], second, s=6, alpha=0.6, label=name)
-    ax.set_xlabel("feature 0")
-    ax.set_ylabel("feature 1" if features.shape[1] > 1 else "")
+    if class_names:
+        order = np.random.default_rng(0).permutation(min(len(features), 2000))
+        colours = np.array(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+        second = features[order, 1] if features.shape[1] > 1 else np.zeros(len(order))
+        ax.scatter(features[order, 0], second, s=6, alpha=0.6, c=colours[y[order] % len(colours)])
+        for k, name in enumerate(class_names):  # legend entries
+            ax.scatter([], [], s=6, color=colours[k % len(colours)], label=name)
+    names = feature_names if feature_names and len(feature_names) == features.shape[1] else ["feature 0", "feature 1"]
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1] if features.shape[1] > 1 else "")
     if class_names:
         ax.legend(fontsize=7, markerscale=2)
-    ax.set_title(f"{title}: first two features")
+    ax.set_title(f"{title}: first two inputs")
     save_figure(fig, path)
 
 

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from .data import Dataset
 from .data import load as load_raw
@@ -62,6 +60,7 @@ SCALERS = ("standard", "minmax", "robust", "log_standard", "pca_whiten", "none")
 def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
     """Fit with scikit-learn on the training split only; keep just the numbers (constant features get scale 1)."""
     from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler  # light readers: lazily
 
     x_train = x_train.astype(np.float64)
     n = x_train.shape[1]
@@ -91,6 +90,8 @@ def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
 def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
     """Seeded split into train/val/test index arrays with the given fractions; stratified by class for
     classification (integer labels), plain random for regression (float targets)."""
+    from sklearn.model_selection import train_test_split
+
     idx = np.arange(len(y))
     classes = np.issubdtype(y.dtype, np.integer)
     rest, test = train_test_split(idx, test_size=fractions["test"], stratify=y if classes else None,

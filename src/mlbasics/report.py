@@ -5,11 +5,13 @@ so the reports/ folder can be zipped and mailed."""
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import activations, plots
+from . import activations, data, physics_plots, plots, preprocess, response, variables
 from .files import read_csv, read_json, write_csv, write_text
 from .tasks import history_metric, read_task
 
@@ -33,9 +35,12 @@ def table_metrics(task: str, metrics: dict) -> list[str]:
 
 
 def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict]) -> dict:
-    """One line of the comparison: test metrics plus the last epoch's train and validation numbers."""
+    """One line of the comparison: test metrics plus the last epoch's train and validation numbers, the KS
+    p-values and (two classes) TMVA's efficiency table."""
     last, name = history[-1], history_metric(history)
+    physics = {k: v for k, v in metrics.items() if k.startswith(("ks_p_", "sig_eff_at_bkg_", "train_sig_eff_at"))}
     return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(task, metrics)},
+            **physics,
             "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
             "overfitting_since": metrics.get("overfitting_since", ""),
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
@@ -88,17 +93,66 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
     task = read_task(inputs["data"])
     rows = [variant_row(dataset, v, task, read_json(m), histories[v])
             for v, m in zip(variants, inputs["metrics"], strict=True)]
-    plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"])
+    split = preprocess.load(inputs["data"])
+    curves = rejection_curves(split, variants, inputs["predictions"]) if task == "binary" else None
+    plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"],
+                     partial(physics_plots.rejection_panel, curves=curves) if curves else None)
+    whitened = read_json(inputs["scaler"])["kind"] == "pca_whiten"
+    ranking = input_variables(dataset, data.load(inputs["raw"]), split, outputs, whitened)
     page = outputs["page"]
-    sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page)}
-                for v, c, m, g in zip(variants, inputs["curves"], inputs["confusion_png"], inputs["diagnostics"],
-                                      strict=True)]
+    sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page),
+                 "response": _rel(r, page)}
+                for v, c, m, g, r in zip(variants, inputs["curves"], inputs["confusion_png"], inputs["diagnostics"],
+                                         inputs["response"], strict=True)]
     metric = history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=leaderboard(rows, task), metrics=table_metrics(task, rows[0]), metric=metric,
-        sections=sections, answer=answer(rows, task),
+        sections=sections, answer=answer(rows, task), ranking=ranking[:20], n_inputs=len(ranking),
+        efficiencies=[e for e in ("0p01", "0p10", "0p30") if f"sig_eff_at_bkg_{e}" in rows[0]],
+        ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min"],
+        figures={k: _rel(outputs[k], page) for k in ("inputs", "inputs_scaled", "correlations")},
         comparison=_rel(outputs["comparison"], page), preview=_rel(inputs["preview"], page))
     write_text(page, html)
+
+
+def rejection_curves(split: preprocess.Split, variants: list[str], predictions: list[str]) -> dict:
+    """Every variant's (signal efficiency, background efficiency) on the test sample, weighted."""
+    positive = split.class_names[1]
+    curves = {}
+    for variant, path in zip(variants, predictions, strict=True):
+        rows = read_csv(path)
+        y = np.array([r["actual"] == positive for r in rows], dtype=int)
+        score = np.array([float(r["response"]) for r in rows])
+        fpr, tpr, _ = response.roc(y, score, split.weights("test"))
+        curves[variant] = (tpr, fpr)
+    return curves
+
+
+def input_variables(dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool,
+                    shown: int = 16) -> list[dict]:
+    """The inputs as read, ranked by separation (TMVA's ranking), their distributions per class as read and
+    as the network sees them, and their correlations: figures for the best `shown`; the whole ranking."""
+    x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    y = raw.y if split.class_names else np.zeros(len(raw.y), int)
+    labels = split.class_names or ["all events"]
+    names = variables.names_of(raw.feature_names, x.shape[1])
+    ranking = variables.ranking(x, raw.y, raw.w, len(split.class_names), names)
+    best = [r["index"] for r in ranking[:shown]]
+    shown_names, separations = [names[j] for j in best], [r["separation"] for r in ranking[:shown]]
+    physics_plots.inputs(x[:, best], y, raw.w, labels, shown_names, separations, f"{dataset}: inputs as read",
+                         outputs["inputs"])
+    scaled, w = split.arrays["x_train"], split.weights("train")
+    scaled_y = split.arrays["y_train"] if split.class_names else np.zeros(len(scaled), int)
+    # PCA whitening turns inputs into components: the network's inputs are then the leading components
+    columns, scaled_names = (list(range(len(best))), [f"component {j}" for j in range(len(best))]) if whitened \
+        else (best, shown_names)
+    physics_plots.inputs(scaled[:, columns], scaled_y, w, labels, scaled_names,
+                         variables.separations(scaled[:, columns], scaled_y, w, len(split.class_names)),
+                         f"{dataset}: inputs as the network sees them (training split, scaled)",
+                         outputs["inputs_scaled"])
+    physics_plots.correlations(variables.correlations(x[:, best], raw.y, raw.w, split.class_names), shown_names,
+                               f"{dataset}: input correlations", outputs["correlations"])
+    return ranking
 
 
 def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dict) -> None:

@@ -35,6 +35,9 @@ RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
 RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
+INPUTS_PNG = "reports/{dataset}/inputs.png"
+INPUTS_SCALED_PNG = "reports/{dataset}/inputs_scaled.png"
+CORRELATIONS_PNG = "reports/{dataset}/correlations.png"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
 ACTIVATIONS_PNG = "reports/activations.png"
@@ -131,12 +134,15 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           lambda d, v: ["seed", "overtraining", f"datasets.{d}.model", f"variants.{v}"],
           lambda view, d, v: {**_run_settings(view, d, v), "overtraining": view["overtraining"]}),
     Stage("report", "dataset", "report", "the HTML page comparing a dataset's variants",
-          {"page": DATASET_PAGE, "comparison": COMPARISON_PNG},
-          lambda job: {"data": job.one(PROCESSED), "preview": job.one(PREVIEW_PNG),
-                       "metrics": job.each_variant(METRICS),
+          {"page": DATASET_PAGE, "comparison": COMPARISON_PNG, "inputs": INPUTS_PNG,
+           "inputs_scaled": INPUTS_SCALED_PNG, "correlations": CORRELATIONS_PNG},
+          lambda job: {"raw": job.one(RAW), "data": job.one(PROCESSED), "scaler": job.one(SCALER),
+                       "preview": job.one(PREVIEW_PNG),
+                       "metrics": job.each_variant(METRICS), "predictions": job.each_variant(PREDICTIONS),
                        "history": job.each_variant(HISTORY), "curves": job.each_variant(CURVES_PNG),
                        "confusion_png": job.each_variant(CONFUSION_PNG),
-                       "diagnostics": job.each_variant(DIAGNOSTICS_PNG)},
+                       "diagnostics": job.each_variant(DIAGNOSTICS_PNG),
+                       "response": job.each_variant(RESPONSE_PNG)},
           lambda d, v: ["run.variants", "variants"],
           lambda view, d, v: {"dataset": d, "variants": config.run_variants(view)}, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",

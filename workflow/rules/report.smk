@@ -1,13 +1,17 @@
 rule report:
     """The HTML page comparing every variant of one dataset."""
     input:
+        raw="data/raw/{dataset}.npz",
         data="data/processed/{dataset}/data.npz",
+        scaler="data/processed/{dataset}/scaler.json",
         preview="reports/{dataset}/preview.png",
         metrics=each_variant("reports/{{dataset}}/{variant}/metrics.json"),
+        predictions=each_variant("reports/{{dataset}}/{variant}/predictions.csv"),
         history=each_variant("models/{{dataset}}/{variant}/history.csv"),
         curves=each_variant("reports/{{dataset}}/{variant}/curves.png"),
         confusion_png=each_variant("reports/{{dataset}}/{variant}/confusion.png"),
         diagnostics=each_variant("reports/{{dataset}}/{variant}/diagnostics.png"),
+        response=each_variant("reports/{{dataset}}/{variant}/response.png"),
         code=stage_code("report"),
     output:
         page="reports/{dataset}/index.html",
@@ -17,6 +21,27 @@ rule report:
             category="{dataset}",
             subcategory="all variants",
             labels={"figure": "comparison"},
+        ),
+        inputs=report(
+            "reports/{dataset}/inputs.png",
+            caption="../report/inputs.rst",
+            category="{dataset}",
+            subcategory="the data",
+            labels={"figure": "input variables"},
+        ),
+        inputs_scaled=report(
+            "reports/{dataset}/inputs_scaled.png",
+            caption="../report/inputs.rst",
+            category="{dataset}",
+            subcategory="the data",
+            labels={"figure": "input variables, scaled"},
+        ),
+        correlations=report(
+            "reports/{dataset}/correlations.png",
+            caption="../report/correlations.rst",
+            category="{dataset}",
+            subcategory="the data",
+            labels={"figure": "input correlations"},
         ),
     params:
         settings=settings("report"),
