@@ -186,3 +186,17 @@ def _weights(tree, weight: str | None, selection: str | None, where: str) -> np.
 
 def _any_branch(tree) -> str:
     return next(iter(tree.keys()))
+
+
+def write_tree(path: Path, tree: str, branches: dict[str, np.ndarray | list]) -> None:
+    """Write one tree (appending to the file if it exists): numpy arrays as flat branches, lists of arrays as
+    jagged ones with an `n<name>` counter branch, as ROOT ntuples keep per-object quantities."""
+    import awkward as ak
+    import uproot
+
+    jagged = {k for k, v in branches.items() if isinstance(v, list)}
+    types = {k: "var * float32" if k in jagged else np.asarray(v).dtype for k, v in branches.items()}
+    with (uproot.update if path.exists() else uproot.recreate)(path) as file:
+        file.mktree(tree, types, counter_name=lambda name: f"n{name}")
+        file[tree].extend({k: ak.Array([np.asarray(e, np.float32) for e in v]) if k in jagged else np.asarray(v)
+                           for k, v in branches.items()})

@@ -50,6 +50,7 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "gaussians": {"allowed": {"n_samples", "seed"}, "required": set()},
     "regression_toy": {"allowed": {"n_samples", "noise", "seed"}, "required": set()},
     "iris": {"allowed": set(), "required": set()},
+    "hep_toy": {"allowed": {"n_events", "seed"}, "required": set()},
     "digits": {"allowed": set(), "required": set()},
     "mnist5k": {"allowed": {"seed"}, "required": set()},
     # files: re-pin the catalog's files (same names), e.g. for a mirror that serves a re-packed copy
