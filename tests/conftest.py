@@ -3,10 +3,13 @@ environment their subprocesses run in."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +32,55 @@ TINY_OVERRIDES = {
     # a few epochs do not reach the real thresholds; the check stage still runs (and passes) every gate
     "gates": {"gaussians": {"accuracy": {"min": 0.0}}, "iris": {"accuracy": {"min": 0.0}}},
 }
+
+
+def write_root_pair(folder: Path, seed: int = 0, n_signal: int = 600, n_background: int = 900) -> list[dict]:
+    """A TMVA-style signal/background pair of ROOT files, written with uproot: correlated Gaussian x1..x3 (signal
+    shifted), a jagged jet_pt branch with its counter njet, and an event weight w (negative for some background
+    events, as at NLO). Returns the files as params' `files` entries (file:// URLs, their sha256)."""
+    import hashlib
+
+    import awkward as ak
+    import numpy as np
+    import uproot
+
+    rng = np.random.default_rng(seed)
+    files = []
+    for name, n, shift in (("sig.root", n_signal, 1.0), ("bkg.root", n_background, 0.0)):
+        x = rng.multivariate_normal([shift, 0.5 * shift, 0.2 * shift], [[1, 0.5, 0], [0.5, 1, 0.3], [0, 0.3, 1]], n)
+        counts = rng.poisson(2.0 + shift, n)
+        with uproot.recreate(folder / name) as file:
+            file.mktree("events", {"x1": np.float32, "x2": np.float32, "x3": np.float32, "jet_pt": "var * float32",
+                                   "w": np.float64}, counter_name=lambda _: "njet")
+            file["events"].extend({
+                "x1": x[:, 0].astype(np.float32), "x2": x[:, 1].astype(np.float32), "x3": x[:, 2].astype(np.float32),
+                "jet_pt": ak.Array([(20 + rng.exponential(30 + 20 * shift, k)).astype(np.float32) for k in counts]),
+                "w": np.where(rng.random(n) < (0.05 if shift == 0 else 0), -1.0, 1.0) * rng.uniform(0.5, 1.5, n)})
+        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        files.append({"name": name, "sha256": digest, "url": (folder / name).as_uri()})
+    return files
+
+
+@functools.cache
+def root_pair() -> list[dict]:
+    """The session's pair (written once, removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="mlbasics-root-pair-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_root_pair(folder)
+
+
+def with_root_pair(params: dict) -> dict:
+    """`params` plus the dataset `events`: the ROOT pair through `loader: root` - several branches, one element of
+    a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it."""
+    params = deep_merge(params, {"datasets": {"events": {
+        "loader": "root",
+        "options": {"files": root_pair(), "tree": "events", "signal": {"files": ["sig.root"], "scale": 0.5},
+                    "background": {"files": ["bkg.root"]}, "branches": ["x1", "x2", "x3", "jet_pt[0]"],
+                    "selection": "njet >= 1", "weight": "w"},
+        "preprocess": {"scaler": "standard"},
+        "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}}}})
+    params["run"]["datasets"] = [*params["run"]["datasets"], "events"]
+    return params
 
 
 def load_default_params() -> dict:
@@ -123,7 +175,7 @@ def git_init(project: Path) -> Path:
 def snakemake_run(tmp_path_factory) -> Path:
     """The tiny pipeline, run once per session with --cores 8 against a store that does not exist yet
     (test_snakemake checks it and then reruns parts of it; test_browser crawls its reports)."""
-    project = copy_project(tmp_path_factory.mktemp("snakemake") / "project", tiny_params())
+    project = copy_project(tmp_path_factory.mktemp("snakemake") / "project", with_root_pair(tiny_params()))
     assert not (project / "mlflow.db").exists()
     run([sys.executable, "-m", "snakemake", "--cores", "8"], cwd=project, timeout=900)
     return project

@@ -54,6 +54,7 @@ return {
   links: Array.from(document.links).map(a => a.href),
   ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
   height: document.documentElement.scrollHeight,
+  text: document.body.innerText,
 };
 """
 
@@ -89,7 +90,7 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     index = snakemake_run / stages.INDEX
     pages = crawl(browser, index, ARTIFACTS)
-    datasets = ["gaussians", "iris"]
+    datasets = ["gaussians", "iris", "events"]
     assert {p.relative_to(snakemake_run).as_posix() for p in pages} == {
         stages.INDEX, *(stages.DATASET_PAGE.format(dataset=d) for d in datasets)}
     broken, unloaded, images = [], [], 0
@@ -107,7 +108,13 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
                 broken.append(f"{page}: {href} (no element with id {fragment!r})")
     assert not unloaded, f"images that did not load: {unloaded}"
     assert not broken, f"broken links: {broken}"
-    # index: the activations figure; each dataset page: preview, comparison, and per variant curves,
-    # confusion matrix and diagnostics (2 variants here)
-    assert images == 1 + len(datasets) * (2 + 2 * 3)
+    # index: the activations figure; each dataset page: preview, comparison, the input variables as read and
+    # scaled, their correlations, and per variant curves, confusion matrix, diagnostics and the response train
+    # vs test (2 variants here)
+    assert images == 1 + len(datasets) * (5 + 2 * 4)
+    # the TMVA-style report of the ROOT ntuples, as the browser shows it
+    events = pages[(snakemake_run / stages.DATASET_PAGE.format(dataset="events")).resolve()]
+    for text in ("KS p, signal", "Signal efficiency at background efficiency: test (train)", "jet_pt[0]",
+                 "separation"):
+        assert text in events["text"], text
     assert len(list(ARTIFACTS.glob("*.png"))) >= len(pages)

@@ -16,6 +16,7 @@ from tests.conftest import (
     rerun_after_learning_rate_change,
     run,
     tiny_params,
+    with_root_pair,
 )
 
 pytestmark = pytest.mark.engine
@@ -26,7 +27,7 @@ DVC = [str(VENV_BIN / "dvc")]
 def reproduced(tmp_path_factory):
     """The tiny pipeline through `dvc repro`, tracking offline: the jobs only record their runs and the
     final track stage imports them."""
-    params = tiny_params()
+    params = with_root_pair(tiny_params())  # the ROOT pair too: user ntuples through DVC
     params["tracking"]["mode"] = "offline"
     project = git_init(copy_project(tmp_path_factory.mktemp("dvc") / "project", params))
     result = run([*DVC, "repro"], cwd=project, timeout=900)
@@ -77,15 +78,17 @@ def test_metrics_show_lists_every_variant(reproduced):
 def test_plots_show_renders(reproduced, tmp_path):
     run([*DVC, "plots", "show", "-o", str(tmp_path / "plots")], cwd=reproduced)
     html = (tmp_path / "plots" / "index.html").read_text()
-    for d in tiny_params()["run"]["datasets"]:
+    params = config.load_params(reproduced / "params.yaml")
+    for d in params["run"]["datasets"]:
         assert f"loss-{d}" in html and f"confusion-{d}" in html
         assert f"reports/{d}/baseline/diagnostics.png" in html, "the figures are shown as images"
+        assert f"reports/{d}/baseline/response.png" in html
     images = list((tmp_path / "plots" / "static").glob("*.png"))
-    assert len(images) == 2 * len(config.grid(tiny_params())), images
+    assert len(images) == 3 * len(config.grid(params)), images
 
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
-    datasets = tiny_params()["run"]["datasets"]
+    datasets = config.load_params(reproduced / "params.yaml")["run"]["datasets"]
 
     def rerun():
         stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)

@@ -48,3 +48,49 @@ def test_regression_histories_use_the_mae_gap():
          {"epoch": "2", "loss": "0.5", "val_loss": "0.6", "mae": "0.5", "val_mae": "0.6"}]
     result = overtraining.analyse(h, RULES)
     assert result["mae_gap_final"] == pytest.approx(0.1) and "accuracy_gap_final" not in result
+
+
+def test_a_wobble_of_noise_after_the_best_epoch_is_not_overfitting():
+    """The case that was called "overfitting since epoch 38": three epochs a hair above the best validation
+    loss, ending with a negligible train-validation gap."""
+    loss = [0.60 - 0.005 * i for i in range(40)]
+    val = [0.61 - 0.005 * i for i in range(37)] + [0.4303, 0.4305, 0.4304]
+    result = overtraining.analyse(history(loss, val), RULES)
+    assert result["best_epoch"] == 37 and result["overfitting_since"] == 0 and result["verdict"] == "ok"
+    risen = [*val[:37], 0.47, 0.48, 0.49]  # the same shape with a material rise is overfitting
+    assert overtraining.analyse(history(loss, risen), RULES)["overfitting_since"] == 38
+
+
+def test_a_small_ks_p_value_makes_the_verdict_overfitting():
+    h = history([1.0, 0.6, 0.4, 0.3, 0.25], [1.05, 0.65, 0.45, 0.36, 0.31])
+    judged = overtraining.analyse(h, RULES, {"signal": 0.5, "background": 0.004})
+    assert judged["ks_p_min"] == 0.004 and judged["verdict"] == "overfitting"
+    assert overtraining.analyse(h, RULES, {"signal": 0.5, "background": 0.2})["verdict"] == "ok"
+
+
+@pytest.mark.engine
+def test_an_overtrained_network_fails_the_ks_check_and_a_regularised_one_passes():
+    """TMVA's check on real training: a wide net trained long on 150 events answers differently on them than on
+    unseen events (KS p below 0.01); a tiny, strongly regularised one, stopped early, does not."""
+    import numpy as np
+
+    from mlbasics import data, preprocess, response
+    from tests.conftest import fit_mlp
+
+    # 20 inputs, only two of them carrying a little signal: plenty of room to memorise 150 events
+    rng = np.random.default_rng(3)
+    y = np.arange(750) % 2
+    x = rng.normal(size=(750, 20)) + 0.4 * y[:, None] * (np.arange(20) < 2)
+    arrays, _ = preprocess.preprocess(data.Dataset(x.astype(np.float32), y, ["a", "b"]),
+                                      split={"train": 0.2, "validation": 0.2, "test": 0.6}, seed=0, scaler="standard")
+    spec = {**config.model_defaults(), "learning_rate": 0.01, "batch_size": 16}
+    judged = {}
+    for name, overrides in (("overtrained", {"hidden_layers": [256, 256], "epochs": 300}),
+                            ("regularised", {"hidden_layers": [2], "epochs": 5, "l2": 0.1, "learning_rate": 0.003})):
+        model, _, _ = fit_mlp(arrays, 2, {**spec, **overrides}, seed=0)
+        scores = {p: model.predict(arrays[f"x_{p}"], verbose=0) for p in ("train", "test")}
+        parts = ((arrays[f"y_{p}"], scores[p], None) for p in ("train", "test"))
+        checked = response.check("binary", ["a", "b"], *parts)
+        judged[name] = checked["ks_p"]
+    assert min(judged["overtrained"].values()) < RULES["ks_min_p"], judged
+    assert min(judged["regularised"].values()) >= RULES["ks_min_p"], judged

@@ -10,11 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlbasics import config, pipeline, stages
+from mlbasics import config, pipeline, preprocess, stages
 from tests.conftest import copy_project, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
 
 pytestmark = pytest.mark.engine
@@ -37,6 +38,29 @@ def test_every_output_is_written(finished):
     metrics = json.loads((finished / stages.METRICS.format(dataset="gaussians", variant="baseline")).read_text())
     assert metrics["accuracy"] > 0.8, "even the tiny run separates the Gaussians"
     assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_class_0", "f1_class_1"}
+
+
+def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
+    """The user's signal/background ROOT pair (tests/conftest.write_root_pair): read with its selection, jagged
+    element and weights; evaluated with KS p-values and the efficiency table; reported with input variables."""
+    import uproot
+
+    split = preprocess.load(finished / stages.PROCESSED.format(dataset="events"))
+    assert split.feature_names == ["x1", "x2", "x3", "jet_pt[0]"] and split.class_names == ["background", "signal"]
+    cache = config.load_params(finished / "params.yaml")["download"]["cache_dir"]
+    selected = sum(int((uproot.open(finished / cache / "events" / name)["events"]["njet"].array(library="np")
+                        >= 1).sum()) for name in ("sig.root", "bkg.root"))
+    assert sum(len(split.arrays[f"y_{p}"]) for p in ("train", "val", "test")) == selected, "the selection applied"
+    weights = np.concatenate([split.weights(p) for p in ("train", "val", "test")])
+    assert (weights < 0).any(), "negative weights are kept for evaluation"
+    metrics = json.loads((finished / stages.METRICS.format(dataset="events", variant="baseline")).read_text())
+    assert {"ks_p_signal", "ks_p_background", "ks_p_min", "sig_eff_at_bkg_0p10", "train_sig_eff_at_bkg_0p10",
+            "roc_auc"} <= set(metrics)
+    assert all(isinstance(v, int | float) for k, v in metrics.items() if k.startswith(("ks_p", "sig_eff")))
+    page = (finished / stages.DATASET_PAGE.format(dataset="events")).read_text()
+    assert "KS p, signal" in page and "@B = 0.01" in page and "<td>jet_pt[0]</td>" in page
+    for figure in ("inputs.png", "inputs_scaled.png", "correlations.png", "baseline/response.png"):
+        assert f'src="{figure}"' in page and (finished / "reports" / "events" / figure).is_file()
 
 
 PROVENANCE = {"git_commit", "git_dirty", "params_sha256", "data_sha256", "fingerprint", "host", "device",
@@ -79,9 +103,6 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
 
 def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictions(finished):
     import mlflow.pyfunc
-    import numpy as np
-
-    from mlbasics import preprocess
 
     _, runs = _runs(finished, "variant")
     run = next(r for r in runs if r.data.tags["dataset"] == "iris" and r.info.run_name == "baseline")
