@@ -29,17 +29,17 @@ def test_default_params_validate_and_fill_defaults(params):
     assert params == load_default_params(), "validation must not modify its input"
 
 
-def test_default_grid_is_four_datasets_by_four_variants(params):
+def test_default_grid_is_five_datasets_by_four_variants(params):
     pairs = config.grid(config.validate_params(params))
-    assert len(pairs) == 16
-    assert {d for d, _ in pairs} == {"gaussians", "iris", "digits", "mnist5k"}
+    assert len(pairs) == 20
+    assert {d for d, _ in pairs} == {"gaussians", "iris", "digits", "mnist5k", "hep"}
     assert {v for _, v in pairs} >= {"baseline", "sigmoid", "dropout", "l2"}
 
 
 def test_unknown_dataset_in_run(params):
     params["run"]["datasets"].append("cifar100")
     assert error_of(params) == (
-        "run.datasets[4]: unknown dataset 'cifar100' (defined in datasets: digits, gaussians, iris, mnist5k)")
+        "run.datasets[5]: unknown dataset 'cifar100' (defined in datasets: digits, gaussians, hep, iris, mnist5k)")
 
 
 def test_unknown_loader(params):
@@ -134,7 +134,7 @@ def test_a_sweep_expands_to_stable_readable_ids(params):
         32, 16]
     assert stages.param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1] == \
         "variants.act"  # DVC tracks a swept variant through its definition
-    assert len(config.grid(validated)) == 4 * 8
+    assert len(config.grid(validated)) == 5 * 8
 
 
 @pytest.mark.parametrize("sweep, message", [

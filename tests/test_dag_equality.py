@@ -50,8 +50,8 @@ def test_dvc_yaml_is_generated_from_params():
 def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
     project = git_init(copy_project(tmp_path / "project"))
     snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
-    # 4 datasets x (download, dataset, preprocess, report) + 16 x (train, evaluate) + summary + check + track
-    assert len(snakemake) == 51
+    # 5 datasets x (download, dataset, preprocess, report) + 20 x (train, evaluate) + summary + check + track
+    assert len(snakemake) == 63
     assert snakemake == dvc
 
 

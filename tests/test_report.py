@@ -41,6 +41,8 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     efficiencies = {f"{kind}sig_eff_at_bkg_{e}": 0.5 for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")}
     write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
                "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.9, **efficiencies,
+               "best_cut": 0.7, "best_cut_asimov_z": 2.5, "best_cut_s_over_sqrt_s_b": 2.4, "best_cut_signal_eff": 0.6,
+               "best_cut_background_eff": 0.01,
                **{f"ks_p_{k}": p for k, p in ks.items()},
                **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)})
     y_test = np.arange(10) % 2  # the fake split's test labels (below)
@@ -102,5 +104,6 @@ def test_dataset_pages_index_and_summary(tmp_path):
     # TMVA's tables: KS p per class (baseline's class b overtrained), efficiencies test (train), input ranking
     assert "<th>KS p, a</th><th>KS p, b</th>" in toy and "<td>0.001</td>" in toy
     assert "<td>0.500 (0.500)</td>" in toy and "@B = 0.10" in toy
+    assert "<th>Asimov Z</th>" in toy and "<td>2.50</td>" in toy  # the best cut for the expected yields
     assert "<td>pt</td>" in toy and "<td>eta</td>" in toy and 'src="inputs.png"' in toy
     assert 'src="baseline/response.png"' in toy

@@ -216,6 +216,10 @@ def _check_semantics(params: dict, validator=None) -> None:
                 names = ", ".join(sorted(params[kind])) or "none"
                 raise ParamsError(f"run.{kind}[{i}]: unknown {kind[:-1]} {name!r} (defined in {kind}: {names})")
     _check_gates(params)
+    for name in params["expected_yields"]:
+        if name not in params["datasets"]:
+            raise ParamsError(f"expected_yields.{name}: unknown dataset {name!r} (defined in datasets: "
+                              f"{', '.join(sorted(params['datasets']))})")
     for vid, (_, override) in expanded.items():
         for dname, dataset in params["datasets"].items():
             problem = _model_problem({**dataset["model"], **override}, expanded)

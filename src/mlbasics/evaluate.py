@@ -101,8 +101,8 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
     write_csv(path, ["true\\predicted", *class_names], rows)
 
 
-def classification(method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict
-                   ) -> tuple[dict, list, list]:
+def classification(method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict,
+                   expected: dict | None = None) -> tuple[dict, list, list]:
     """Test metrics (with ROC AUC; for two classes TMVA's efficiency table, test and train), the confusion
     matrix (CSV and figure); (metrics, diagnostics panels, [true, predicted] name pairs). `scores`: the model's
     outputs on the test and the training sample."""
@@ -116,6 +116,9 @@ def classification(method, split: preprocess.Split, scores: np.ndarray, title: s
     if split.task == "binary" and auc is not None:
         metrics.update(response.efficiency_table(
             (arrays["y_train"], scores["train"][:, 0], split.weights("train")), (y_true, scores["test"][:, 0], w)))
+        if expected:  # yields given: the cut with the best significance
+            metrics.update(response.best_cut(y_true, scores["test"][:, 0], w, expected["signal"],
+                                             expected["background"]))
     panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
                                    split.image_shape)
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
@@ -152,8 +155,10 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     title = f"{dataset} / {variant}: test set"
     regression_task = split.task == "regression"
     scores = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
-    metrics, panels, pairs = (regression if regression_task else classification)(
-        method, split, scores, title, outputs)
+    if regression_task:
+        metrics, panels, pairs = regression(method, split, scores, title, outputs)
+    else:
+        metrics, panels, pairs = classification(method, split, scores, title, outputs, settings.get("expected"))
     checked = response.check(split.task, split.class_names, *(
         (split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")))
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})

@@ -17,6 +17,7 @@ from .tasks import history_metric, read_task
 
 TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
 REGRESSION_METRICS = ["mse", "mae", "r2"]
+PHYSICS_METRICS = ("ks_p_", "sig_eff_at_bkg_", "train_sig_eff_at", "best_cut")  # the TMVA tables' columns
 
 
 def _env() -> Environment:
@@ -38,7 +39,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     """One line of the comparison: test metrics plus the last epoch's train and validation numbers, the KS
     p-values and (two classes) TMVA's efficiency table."""
     last, name = history[-1], history_metric(history)
-    physics = {k: v for k, v in metrics.items() if k.startswith(("ks_p_", "sig_eff_at_bkg_", "train_sig_eff_at"))}
+    physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
     return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(task, metrics)},
             **physics,
             "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
