@@ -129,10 +129,13 @@ def rejection_curves(split: preprocess.Split, variants: list[str], predictions: 
     return curves
 
 
-def input_variables(dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool,
-                    shown: int = 16) -> list[dict]:
+def input_variables(dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool
+                    ) -> list[dict]:
     """The inputs as read, ranked by separation (TMVA's ranking), their distributions per class as read and
-    as the network sees them, and their correlations: figures for the best `shown`; the whole ranking."""
+    as the network sees them, and their correlations: figures for the best 16 (8 with many classes, where
+    each panel holds a line per class, and one correlation matrix of all events); the whole ranking."""
+    many = len(split.class_names) > 3
+    shown = 8 if many else 16
     x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
     y = raw.y if split.class_names else np.zeros(len(raw.y), int)
     labels = split.class_names or ["all events"]
@@ -151,7 +154,8 @@ def input_variables(dataset: str, raw: data.Dataset, split: preprocess.Split, ou
                          variables.separations(scaled[:, columns], scaled_y, w, len(split.class_names)),
                          f"{dataset}: inputs as the network sees them (training split, scaled)",
                          outputs["inputs_scaled"])
-    physics_plots.correlations(variables.correlations(x[:, best], raw.y, raw.w, split.class_names), shown_names,
+    per_class = [] if many else split.class_names
+    physics_plots.correlations(variables.correlations(x[:, best], raw.y, raw.w, per_class), shown_names,
                                f"{dataset}: input correlations", outputs["correlations"])
     return ranking
 
