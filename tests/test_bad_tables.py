@@ -51,7 +51,7 @@ def project(tmp_path, monkeypatch):
     params["run"] = {"datasets": ["events"], "variants": ["baseline"]}
     params["datasets"] = {"events": {"loader": "table", "options": {"path": "events.csv", "label": "kind"},
                                      "preprocess": {}, "model": {"hidden_layers": [4], "epochs": 1}}}
-    params["gates"] = {}
+    params["gates"], params["expected_yields"] = {}, {}
     monkeypatch.chdir(tmp_path)
     return tmp_path, params
 
@@ -147,7 +147,7 @@ def test_snakemake_stops_a_bad_table_before_training_then_trains_it_fixed(tmp_pa
     params["run"] = {"datasets": ["events"], "variants": ["baseline"]}
     params["datasets"] = {"events": {"loader": "table", "options": {"path": "events.csv", "label": "kind"},
                                      "preprocess": {}, "model": {"hidden_layers": [8], "epochs": 3}}}
-    params["gates"] = {}
+    params["gates"], params["expected_yields"] = {}, {}
     project = copy_project(tmp_path / "project", params)
     (project / "events.csv").write_text(replace_cell(GOOD, 37, 1, "inf"))
     failed = run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=False)
