@@ -82,8 +82,10 @@ def efficiency_table(train: tuple, test: tuple) -> dict[str, float]:
 def best_cut(y: np.ndarray, score: np.ndarray, w: np.ndarray | None, signal: float, background: float) -> dict:
     """The cut on the response with the highest Asimov significance Z = sqrt(2((s+b) ln(1+s/b) - s)) for the
     expected yields (s, b = yields x efficiencies), with S/sqrt(S+B) and the efficiencies at it."""
-    fpr, tpr, _ = roc(y, score, w)
-    thresholds = _thresholds(y, score, w)
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(y, score, sample_weight=None if unweighted(w) else w)
+    thresholds = np.minimum(thresholds, 1.0)  # the first is +inf: cut above everything
     s, b = signal * tpr, background * fpr
     with np.errstate(divide="ignore", invalid="ignore"):
         asimov = np.sqrt(np.maximum(2 * ((s + b) * np.log1p(s / b) - s), 0.0))
@@ -93,13 +95,6 @@ def best_cut(y: np.ndarray, score: np.ndarray, w: np.ndarray | None, signal: flo
     return {"best_cut": float(thresholds[k]), "best_cut_asimov_z": float(asimov[k]),
             "best_cut_s_over_sqrt_s_b": float(simple[k]), "best_cut_signal_eff": float(tpr[k]),
             "best_cut_background_eff": float(fpr[k])}
-
-
-def _thresholds(y: np.ndarray, score: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    from sklearn.metrics import roc_curve
-
-    _, _, thresholds = roc_curve(y, score, sample_weight=None if unweighted(w) else w)
-    return np.minimum(thresholds, 1.0)  # the first is +inf: cut above everything
 
 
 def separation(s: np.ndarray, b: np.ndarray, ws: np.ndarray | None = None, wb: np.ndarray | None = None,

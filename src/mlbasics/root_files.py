@@ -53,18 +53,16 @@ def read(samples: list[Sample], branches: list[str] | None = None, selection: st
     trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
     first = trees[0][2]
     inputs = branches or _flat_numeric(first, {label, weight})
+    weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
     parts = []
     for sample, path, tree in trees:
         where = f"{path.name}:{sample.tree}"
         columns, mask = _inputs(tree, inputs, selection, where, drop_invalid)
-        w = _weights(tree, weight, selection, where)[mask] * sample.scale if weight or sample.scale != 1.0 else None
+        w = (_weights(tree, weight, selection, where)[mask] if weight else np.ones(len(columns))) * sample.scale
         labels = _branch(tree, label, selection, where)[mask] if label else None
         parts.append((sample, columns, w, labels))
     x = np.concatenate([p[1] for p in parts]).astype(np.float32)
-    if weight or any(s.scale != 1.0 for s in samples):
-        w = np.concatenate([p[2] if p[2] is not None else np.ones(len(p[1])) for p in parts]).astype(np.float64)
-    else:
-        w = None
+    w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else None
     if label:
         values = np.concatenate([p[3] for p in parts])
         classes, y = np.unique(values, return_inverse=True)
@@ -173,19 +171,13 @@ def _element(values: np.ndarray, index: int) -> np.ndarray:
     return out
 
 
-def _weights(tree, weight: str | None, selection: str | None, where: str) -> np.ndarray:
-    if not weight:
-        return np.ones(tree.num_entries if not selection else len(_branch(tree, _any_branch(tree), selection, where)))
+def _weights(tree, weight: str, selection: str | None, where: str) -> np.ndarray:
     w = np.asarray(_branch(tree, weight, selection, where), np.float64)
     if w.ndim != 1:
         raise FormatError(f"{where}: weight {weight!r} is not one number per event")
     if not np.isfinite(w).all():
         raise FormatError(f"{where}: weight {weight!r} is not finite for {int((~np.isfinite(w)).sum())} event(s)")
     return w
-
-
-def _any_branch(tree) -> str:
-    return next(iter(tree.keys()))
 
 
 def write_tree(path: Path, tree: str, branches: dict[str, np.ndarray | list]) -> None:
