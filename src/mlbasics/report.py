@@ -91,10 +91,10 @@ def answer(rows: list[dict], task: str) -> dict:
 def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
     """The per-dataset report: comparison figure, metrics table, each variant's curves and confusion matrix."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
-    task = read_task(inputs["data"])
+    split = preprocess.load(inputs["data"])
+    task = split.task
     rows = [variant_row(dataset, v, task, read_json(m), histories[v])
             for v, m in zip(variants, inputs["metrics"], strict=True)]
-    split = preprocess.load(inputs["data"])
     curves = rejection_curves(split, variants, inputs["predictions"]) if task == "binary" else None
     plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"],
                      partial(physics_plots.rejection_panel, curves=curves) if curves else None)
