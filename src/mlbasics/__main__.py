@@ -1,5 +1,12 @@
 import sys
 
-from .cli import main
+from . import worker
 
-sys.exit(main())
+if __name__ == "__main__":
+    # a job of a pipeline that has a warm worker runs there (no imports to pay); otherwise here
+    code = worker.run(sys.argv[1:]) if sys.argv[1:2] not in (["worker"], ["server"]) else None
+    if code is None:
+        from .cli import main
+
+        code = main()
+    sys.exit(code)

@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     p.add_argument("--all", action="store_true", help="also runs that a rerun has replaced")
     p.add_argument("--csv", type=Path, help="also write the leaderboard to this CSV file")
+    p = sub.add_parser("worker", help="run a command with a warm worker for its jobs: "
+                                      "`python -m mlbasics worker -- dvc repro` (Snakemake starts one itself)")
+    p.add_argument("--serve", help=argparse.SUPPRESS)  # the worker process itself (socket path)
+    p.add_argument("--watch", type=int, help=argparse.SUPPRESS)  # ...and the process it serves
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="command", help="the command, after --")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))
@@ -207,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
                   + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
             return 0
+        if args.command == "worker":
+            from . import worker
+
+            if args.serve:
+                return worker.serve(args.serve, args.watch)
+            return worker.run_with_worker(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
         if args.command == "dvc-yaml":
             return write_dvc_yaml(args.params, args.output, args.check)
         if args.command in ("server", "compare"):

@@ -1,5 +1,6 @@
 # Validation and small helpers shared by the rules. Imports stay light (no TensorFlow, no MLflow):
 # this file is parsed on every Snakemake invocation and by every cluster job.
+import atexit
 import json
 import os
 import sys
@@ -12,6 +13,7 @@ from mlbasics import params_file
 from mlbasics import pipeline
 from mlbasics import stages
 from mlbasics import tracking
+from mlbasics import worker
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 # the files merged into `config`, in the order they were merged (later ones win): params.yaml, then --configfile
@@ -25,6 +27,7 @@ except params_config.ParamsError as exc:
     raise WorkflowError(f"invalid params: {params_file.locate(exc, CONFIG_FILES)}") from None
 
 DATASETS = PARAMS["run"]["datasets"]
+WORKER = []  # the warm worker onstart starts
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
 VARIANTS = params_config.run_variants(PARAMS)  # sweeps expanded to their variant ids
 # What every job inherits from this invocation: its id (one MLflow parent run per invocation; a cluster job
@@ -60,6 +63,19 @@ onstart:
         )
     except tracking.TrackingError as exc:
         raise WorkflowError(str(exc)) from None
+    # one warm worker for this invocation's local jobs: each job's `python -m mlbasics` hands its stage to it
+    # instead of importing TensorFlow and MLflow again (MLBASICS_NO_WORKER=1: off). Stopped when Snakemake ends,
+    # however it ends (the worker also dies with this process).
+    WORKER.append(worker.start())
+    atexit.register(worker.stop, WORKER[-1])
+
+
+onsuccess:
+    worker.stop(WORKER[-1] if WORKER else None)
+
+
+onerror:
+    worker.stop(WORKER[-1] if WORKER else None)
 
 
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

@@ -1,0 +1,318 @@
+"""The warm worker: pay the imports (TensorFlow, Keras, MLflow, scikit-learn, matplotlib: ~11 s on 2 cores) once
+per pipeline invocation instead of once per job.
+
+A pipeline invocation (Snakemake's onstart, or `python -m mlbasics worker -- dvc repro`) starts one worker
+process, which imports everything and then listens on a Unix socket named in MLBASICS_WORKER. Each job still is
+its own `python -m mlbasics <stage>` process, run by the scheduler as before (one job per dataset, variant and
+stage; its log, exit status and resume unchanged), but that process is only a client: it hands its arguments,
+working directory, environment and standard streams to the worker, which forks a child that runs the stage -
+TensorFlow was imported but has not started its thread pools, so the child is what a fresh process would be,
+minus the imports. Same seed, same bytes: a test compares a run with and without the worker.
+
+Where no worker answers (none started, not ready yet, another machine: a SLURM job), the client runs the stage
+itself. MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started
+it (parent-death signal, and it polls), the children die with the worker, and a child whose client went away
+(the scheduler killed the job) kills itself. Signals sent to a client are passed to its child.
+
+This module's top level imports the standard library only: it is what every job's process loads first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+ENV = "MLBASICS_WORKER"  # {"socket": path, "slurm_job": the SLURM job the worker runs in, or ""}
+ENV_OFF = "MLBASICS_NO_WORKER"
+# what a stage may import: loaded once, before any job is accepted
+WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models",
+        "sklearn.metrics", "matplotlib.pyplot", "scipy.stats", "uproot", "pandas",
+        "mlbasics.cli", "mlbasics.train", "mlbasics.evaluate", "mlbasics.report", "mlbasics.preprocess",
+        "mlbasics.datasets", "mlbasics.download", "mlbasics.check", "mlbasics.tracking", "mlbasics.methods",
+        "mlbasics.numpy_mlp", "mlbasics.physics_plots", "mlbasics.variables")
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
+_PR_SET_PDEATHSIG = 1
+_OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' clients
+
+
+# --- the client: every job's process ---------------------------------------------------------------------------
+
+def _endpoint() -> str | None:
+    """The socket of this invocation's worker, if there is one this process may use."""
+    raw = os.environ.get(ENV)
+    if not raw or os.environ.get(ENV_OFF, "") not in ("", "0"):
+        return None
+    try:
+        where = json.loads(raw)
+    except ValueError:
+        return None
+    # a batch job (another node, or this one under SLURM's limits and GPU binding) runs its stage itself
+    if os.environ.get("SLURM_JOB_ID", "") != where.get("slurm_job", ""):
+        return None
+    return where.get("socket") if os.path.exists(where.get("socket", "")) else None
+
+
+def run(argv: list[str]) -> int | None:
+    """Run `python -m mlbasics argv` in the worker; its exit status, or None where no worker takes it."""
+    path = _endpoint()
+    if path is None:
+        return None
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(path)
+        payload = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+        socket.send_fds(conn, [struct.pack("!Q", len(payload))], [0, 1, 2])
+        conn.sendall(payload)
+    except OSError:  # the worker went away between the check and the call: nothing ran yet
+        conn.close()
+        return None
+    for signum in FORWARDED:  # the scheduler's signals reach the stage
+        signal.signal(signum, lambda s, _f: conn.send(bytes([s])))
+    status = _receive(conn, 4)
+    if status is None:
+        print("error: the mlbasics worker stopped while running this job; rerun it (it resumes)", file=sys.stderr)
+        return 1
+    code = struct.unpack("!i", status)[0]
+    if code < 0:  # killed by a signal: end the same way, so the scheduler sees what a lone process would show
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        return 128 - code
+    return code
+
+
+def _receive(conn: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        try:
+            chunk = conn.recv(size - len(data))
+        except InterruptedError:
+            continue
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+# --- starting and stopping (the pipeline's side) ---------------------------------------------------------------
+
+def _die_with_parent() -> None:
+    """In a child: get SIGKILL when the parent dies (Linux), so that nothing outlives the pipeline."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the worker's parent polling still ends it
+        pass
+
+
+def start() -> dict | None:
+    """Start this invocation's worker (unless turned off) and point the jobs at it through the environment.
+    Returns what `stop` needs. The worker is ready some seconds later; jobs before that run themselves."""
+    import subprocess
+    import tempfile
+
+    if os.environ.get(ENV_OFF, "") not in ("", "0"):
+        return None
+    folder = tempfile.mkdtemp(prefix="mlbasics-worker-")  # short: a socket path holds at most 107 bytes
+    path = os.path.join(folder, "socket")
+    # its own session: a Ctrl-C at the terminal reaches the jobs' clients (which pass it on), not the worker
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlbasics", "worker", "--serve", path, "--watch", str(os.getpid())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent, start_new_session=True)
+    os.environ[ENV] = json.dumps({"socket": path, "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
+    return {"process": process, "folder": folder}
+
+
+def stop(handle: dict | None) -> None:
+    """Stop the worker (its running children with it) and remove its socket."""
+    import shutil
+    import subprocess
+
+    if not handle:
+        return
+    os.environ.pop(ENV, None)
+    process = handle["process"]
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    shutil.rmtree(handle["folder"], ignore_errors=True)
+
+
+def run_with_worker(command: list[str]) -> int:
+    """`python -m mlbasics worker -- dvc repro`: run a command (any pipeline) with a worker for its jobs."""
+    import subprocess
+
+    if not command:
+        print("error: worker: name the command to run, e.g. `python -m mlbasics worker -- dvc repro`",
+              file=sys.stderr)
+        return 2
+    handle = start()
+    try:
+        return subprocess.call(command)
+    except FileNotFoundError:
+        print(f"error: worker: command not found: {command[0]}", file=sys.stderr)
+        return 127
+    finally:
+        stop(handle)
+
+
+# --- the worker ------------------------------------------------------------------------------------------------
+
+def serve(path: str, watch: int) -> int:
+    """Import everything once, then fork a child per job until `watch` (the pipeline's process) ends."""
+    import importlib
+    import threading
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    for name in WARM:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # optional here; a stage that needs it imports (and fails) as it would alone
+            pass
+    children: set[int] = set()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    listener.listen(64)
+    os.rename(path + ".tmp", path)  # clients see the socket only once the worker is ready
+    listener.settimeout(1.0)
+    try:
+        while not stopping.is_set() and _alive(watch):
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except InterruptedError:
+                continue
+            _accept(conn, listener, children)
+    finally:
+        for pid in list(children):  # the pipeline is gone: so are its jobs
+            with _suppressed():
+                os.kill(pid, signal.SIGKILL)
+        with _suppressed():
+            os.unlink(path)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    if os.getppid() != pid:  # reparented: the pipeline's process has exited
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _suppressed:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        return kind is not None and issubclass(kind, OSError)
+
+
+def _accept(conn: socket.socket, listener: socket.socket, children: set[int]) -> None:
+    """Read one job's request and fork its child; a thread reports the child's exit status to the client."""
+    import threading
+
+    conn.settimeout(None)
+    try:
+        header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
+        size = struct.unpack("!Q", header)[0] if len(header) == 8 else 0
+        request = json.loads(_receive(conn, size) or b"null")
+    except (OSError, ValueError, struct.error):
+        conn.close()
+        return
+    if not request or len(fds) != 3:
+        conn.close()
+        for fd in fds:
+            os.close(fd)
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        listener.close()
+        for other in _OPEN:  # another job's client must see its own job end, not wait for this one
+            other.close()
+        _child(conn, fds, request)  # never returns
+    for fd in fds:
+        os.close(fd)
+    children.add(pid)
+    _OPEN.add(conn)
+
+    def report() -> None:
+        _, status = os.waitpid(pid, 0)
+        children.discard(pid)
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        with _suppressed():
+            conn.sendall(struct.pack("!i", code))
+        _OPEN.discard(conn)
+        conn.close()
+
+    threading.Thread(target=report, daemon=True).start()
+
+
+def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
+    """One job: become the client's process (streams, directory, environment, arguments), run, exit."""
+    import atexit
+    import threading
+    import traceback
+
+    _die_with_parent()
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.argv = [sys.argv[0], *request["argv"]]
+    threading.Thread(target=_relay_signals, args=(conn,), daemon=True).start()
+    code = 1
+    try:
+        from .cli import main
+
+        code = main(request["argv"])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+    try:
+        atexit._run_exitfuncs()  # what a process ending normally runs (MLflow, TensorFlow clean-up)
+    finally:
+        with _suppressed():
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code or 0)
+
+
+def _relay_signals(conn: socket.socket) -> None:
+    """Signals the client received arrive as bytes; the client's end closing means the job was killed."""
+    while True:
+        try:
+            data = conn.recv(16)
+        except OSError:
+            data = b""
+        if not data:
+            os.kill(os.getpid(), signal.SIGKILL)
+        for signum in data:
+            os.kill(os.getpid(), signum)
