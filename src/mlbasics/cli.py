@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import worker
 
             if args.serve:
-                return worker.serve(args.serve, args.watch)
+                return worker.serve(args.serve, args.watch, main)
             return worker.run_with_worker(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
         if args.command == "dvc-yaml":
             return write_dvc_yaml(args.params, args.output, args.check)

@@ -1,30 +1,28 @@
-"""The warm worker: pay the imports (TensorFlow, Keras, MLflow, scikit-learn, matplotlib: ~11 s on 2 cores) once
-per pipeline invocation instead of once per job.
-
-A pipeline invocation (Snakemake's onstart, or `python -m mlbasics worker -- dvc repro`) starts one worker
-process, which imports everything and then listens on a Unix socket named in MLBASICS_WORKER. Each job still is
-its own `python -m mlbasics <stage>` process, run by the scheduler as before (one job per dataset, variant and
-stage; its log, exit status and resume unchanged), but that process is only a client: it hands its arguments,
-working directory, environment and standard streams to the worker, which forks a child that runs the stage -
-TensorFlow was imported but has not started its thread pools, so the child is what a fresh process would be,
-minus the imports. Same seed, same bytes: a test compares a run with and without the worker.
-
-Where no worker answers (none started, not ready yet, another machine: a SLURM job), the client runs the stage
-itself. MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started
-it (parent-death signal, and it polls), the children die with the worker, and a child whose client went away
-(the scheduler killed the job) kills itself. Signals sent to a client are passed to its child.
-
-This module's top level imports the standard library only: it is what every job's process loads first.
+"""The warm worker: pay the imports (TensorFlow, Keras, MLflow, scikit-learn, matplotlib: ~11 s on 2 cores) once per
+pipeline invocation instead of once per job. A pipeline invocation (Snakemake's onstart, or `python -m mlbasics
+worker -- dvc repro`) starts one worker process, which imports everything and then listens on a Unix socket named in
+MLBASICS_WORKER. Each job still is its own `python -m mlbasics <stage>` process, run by the scheduler as before (one
+job per dataset, variant and stage; its log, exit status and resume unchanged), but that process is only a client:
+it hands its arguments, working directory, environment and standard streams to the worker, which forks a child that
+runs the stage - TensorFlow was imported but has not started its thread pools, so the child is what a fresh process
+would be, minus the imports. Same seed, same bytes: a test compares a run with and without the worker. Where no
+worker answers (none started, not ready yet, another machine: a SLURM job), the client runs the stage itself.
+MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started it (parent-
+death signal, and it polls), the children die with the worker, and a child whose client went away (the scheduler
+killed the job) kills itself. Signals sent to a client are passed to its child. The top level imports the standard
+library only: it is what every job's process loads first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
 import struct
 import sys
+from collections.abc import Callable
 
 ENV = "MLBASICS_WORKER"  # {"socket": path, "slurm_job": the SLURM job the worker runs in, or ""}
 ENV_OFF = "MLBASICS_NO_WORKER"
@@ -87,10 +85,7 @@ def run(argv: list[str]) -> int | None:
 def _receive(conn: socket.socket, size: int) -> bytes | None:
     data = b""
     while len(data) < size:
-        try:
-            chunk = conn.recv(size - len(data))
-        except InterruptedError:
-            continue
+        chunk = conn.recv(size - len(data))  # a signal handler's interruption is retried (PEP 475)
         if not chunk:
             return None
         data += chunk
@@ -99,14 +94,12 @@ def _receive(conn: socket.socket, size: int) -> bytes | None:
 
 # --- starting and stopping (the pipeline's side) ---------------------------------------------------------------
 
-def _die_with_parent() -> None:
-    """In a child: get SIGKILL when the parent dies (Linux), so that nothing outlives the pipeline."""
+def _die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """In a child: get `signum` when the parent dies (Linux), so that nothing outlives the pipeline."""
     import ctypes
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the worker's parent polling still ends it
-        pass
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the worker's parent polling still ends it
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
 
 
 def start() -> dict | None:
@@ -123,7 +116,7 @@ def start() -> dict | None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mlbasics", "worker", "--serve", path, "--watch", str(os.getpid())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent, start_new_session=True)
+        preexec_fn=lambda: _die_with_parent(signal.SIGTERM), start_new_session=True)
     os.environ[ENV] = json.dumps({"socket": path, "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
     return {"process": process, "folder": folder}
 
@@ -167,18 +160,18 @@ def run_with_worker(command: list[str]) -> int:
 
 # --- the worker ------------------------------------------------------------------------------------------------
 
-def serve(path: str, watch: int) -> int:
-    """Import everything once, then fork a child per job until `watch` (the pipeline's process) ends."""
+def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
+    """Import everything once, then fork a child per job until `watch` (the pipeline's process) ends; a child
+    runs `main` (the CLI's) on the job's arguments."""
     import importlib
     import threading
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     for name in WARM:
-        try:
+        # optional here; a stage that needs it imports it (and fails) as it would alone
+        with contextlib.suppress(ImportError):
             importlib.import_module(name)
-        except ImportError:  # optional here; a stage that needs it imports (and fails) as it would alone
-            pass
     children: set[int] = set()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -193,15 +186,14 @@ def serve(path: str, watch: int) -> int:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            except InterruptedError:
-                continue
-            _accept(conn, listener, children)
+            _accept(conn, listener, children, main)
     finally:
         for pid in list(children):  # the pipeline is gone: so are its jobs
-            with _suppressed():
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        with _suppressed():
+        with contextlib.suppress(OSError):
             os.unlink(path)
+            os.rmdir(os.path.dirname(path))  # start's folder, now empty (when the pipeline could not remove it)
     return 0
 
 
@@ -212,20 +204,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
     return True
 
 
-class _suppressed:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, *_):
-        return kind is not None and issubclass(kind, OSError)
-
-
-def _accept(conn: socket.socket, listener: socket.socket, children: set[int]) -> None:
+def _accept(conn: socket.socket, listener: socket.socket, children: set[int], main: Callable) -> None:
     """Read one job's request and fork its child; a thread reports the child's exit status to the client."""
     import threading
 
@@ -249,7 +231,7 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int]) ->
         listener.close()
         for other in _OPEN:  # another job's client must see its own job end, not wait for this one
             other.close()
-        _child(conn, fds, request)  # never returns
+        _child(conn, fds, request, main)  # never returns
     for fd in fds:
         os.close(fd)
     children.add(pid)
@@ -259,7 +241,7 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int]) ->
         _, status = os.waitpid(pid, 0)
         children.discard(pid)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        with _suppressed():
+        with contextlib.suppress(OSError):
             conn.sendall(struct.pack("!i", code))
         _OPEN.discard(conn)
         conn.close()
@@ -267,7 +249,7 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int]) ->
     threading.Thread(target=report, daemon=True).start()
 
 
-def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
+def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -> None:
     """One job: become the client's process (streams, directory, environment, arguments), run, exit."""
     import atexit
     import threading
@@ -283,12 +265,11 @@ def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    os.environ["MLBASICS_WORKER_JOB"] = "1"  # run_stats.json records that the job ran warm
     sys.argv = [sys.argv[0], *request["argv"]]
     threading.Thread(target=_relay_signals, args=(conn,), daemon=True).start()
     code = 1
     try:
-        from .cli import main
-
         code = main(request["argv"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -299,7 +280,7 @@ def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
     try:
         atexit._run_exitfuncs()  # what a process ending normally runs (MLflow, TensorFlow clean-up)
     finally:
-        with _suppressed():
+        with contextlib.suppress(OSError):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code or 0)

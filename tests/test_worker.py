@@ -1,0 +1,141 @@
+"""The warm worker with the real train stage: a job run by it gives the bytes of a lone process; the scheduler's
+signals reach the job; killing a job, the worker or the process that started it leaves no process behind; and
+the killed job resumes to the same weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mlbasics import worker
+from mlbasics.checkpoint import Checkpoint
+from tests.conftest import engine_env
+from tests.test_resume import history, prepare, train_command, uninterrupted, weights  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.engine
+
+
+def start_worker() -> tuple[dict, dict]:
+    """A worker served for this test process; (its handle, the environment that sends jobs to it)."""
+    handle = worker.start()
+    where = os.environ.pop(worker.ENV)  # only the jobs given `env` use it, not every later test's subprocess
+    socket_path = json.loads(where)["socket"]
+    deadline = time.monotonic() + 180
+    while not os.path.exists(socket_path) and time.monotonic() < deadline:
+        assert handle["process"].poll() is None, "the worker exited while importing"
+        time.sleep(0.2)
+    assert os.path.exists(socket_path), "the worker did not get ready"
+    return handle, engine_env(**{worker.ENV: where})
+
+
+@pytest.fixture(scope="module")
+def warm():
+    handle, env = start_worker()
+    yield handle, env
+    worker.stop(handle)
+    assert not os.path.exists(handle["folder"]), "the worker's socket folder is removed"
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            return True
+        if state == "Z":  # exited, waiting for its parent to read the status
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_training(folder: Path, env: dict) -> subprocess.Popen:
+    job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    deadline = time.monotonic() + 300
+    while job.poll() is None and time.monotonic() < deadline:
+        if Checkpoint.last_epoch(folder / "models/toy/v/checkpoint") >= 3:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"the job ended before it could be interrupted: {job.communicate()}")
+
+
+def test_a_job_in_the_worker_gives_the_bytes_of_a_lone_process(tmp_path, uninterrupted, warm):  # noqa: F811
+    folder = prepare(tmp_path)
+    started = time.monotonic()
+    subprocess.run(train_command(), cwd=folder, env=warm[1], check=True, capture_output=True)
+    stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
+    assert stats.get("warm_worker") == "1", "the job did not run in the worker"
+    assert history(folder) == history(uninterrupted) and weights(folder) == weights(uninterrupted)
+    print(f"train job in the worker: {time.monotonic() - started:.1f} s wall, {stats['train_wall_s']} s training")
+    # the exit status and the one-line error of a bad request come back as a lone process gives them
+    bad = subprocess.run([sys.executable, "-m", "mlbasics", "train", "--params", "params.yaml", "--dataset", "nope",
+                          "--variant", "v"], cwd=folder, env=warm[1], capture_output=True, text=True)
+    assert bad.returncode == 2 and "params.yaml" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_signal_reaches_the_job_and_the_rerun_resumes(tmp_path, uninterrupted, warm):  # noqa: F811
+    folder = prepare(tmp_path)
+    job = start_training(folder, warm[1])
+    running = children_of(warm[0]["process"].pid)
+    assert len(running) == 1, "the job runs in a child of the worker"
+    job.send_signal(signal.SIGTERM)
+    job.communicate(timeout=60)
+    assert job.returncode == -signal.SIGTERM, "the job ends as a lone process does on SIGTERM"
+    assert gone(running[0]) and not children_of(warm[0]["process"].pid)
+    subprocess.run(train_command(), cwd=folder, env=warm[1], check=True, capture_output=True)
+    stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
+    assert stats["resumed_from_epoch"] >= 3
+    assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)
+
+
+def test_a_killed_worker_takes_its_jobs_along_and_they_resume_without_it(tmp_path, uninterrupted):  # noqa: F811
+    handle, env = start_worker()
+    try:
+        folder = prepare(tmp_path)
+        job = start_training(folder, env)
+        [child] = children_of(handle["process"].pid)
+        handle["process"].kill()
+        _, err = job.communicate(timeout=60)
+        assert job.returncode == 1 and "the mlbasics worker stopped while running this job" in err
+        assert gone(child), "the job's process died with the worker"
+    finally:
+        worker.stop(handle)
+    subprocess.run(train_command(), cwd=folder, env=engine_env(MLBASICS_NO_WORKER="1"), check=True,
+                   capture_output=True)
+    assert json.loads((folder / "models/toy/v/run_stats.json").read_text()).get("warm_worker") is None
+    assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)
+
+
+def test_the_worker_ends_with_the_pipeline_that_started_it_even_when_killed(tmp_path):
+    wrapper = subprocess.Popen([sys.executable, "-m", "mlbasics", "worker", "--", "sleep", "20"], cwd=tmp_path,
+                               env=engine_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not children_of(wrapper.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    served = [pid for pid in children_of(wrapper.pid)
+              if b"--serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert served, "the wrapper started a worker"
+    wrapper.kill()  # no clean-up code runs: the parent-death signal and the worker's polling end it
+    wrapper.wait()
+    assert gone(served[0], within=15), "the worker outlived the pipeline"
