@@ -18,6 +18,8 @@ from mlbasics import config, datasets, preprocess
 from mlbasics.checkpoint import Checkpoint
 from tests.conftest import engine_env
 
+EVERY_EPOCH = {"MLBASICS_CHECKPOINT_EVERY_S": "0"}  # killed jobs: a checkpoint per epoch to be killed after
+
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
         "learning_rate": 0.005}
 SETTINGS = {"dataset": "toy", "variant": "v", "seed": 3, "model": SPEC,
@@ -72,8 +74,8 @@ def test_two_runs_give_identical_bytes(tmp_path, uninterrupted):
 def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, uninterrupted):
     folder = prepare(tmp_path)
     checkpoints = folder / "models/toy/v/checkpoint"
-    job = subprocess.Popen(train_command(), cwd=folder, env=engine_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
+    job = subprocess.Popen(train_command(), cwd=folder, env=engine_env(**EVERY_EPOCH),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:
         if Checkpoint.last_epoch(checkpoints) >= 3:
@@ -126,8 +128,8 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
     reference = prepare(tmp_path / "reference")
     killed = {step: prepare(tmp_path / step) for step in Checkpoint.SAVE_STEPS}
     jobs = {step: subprocess.Popen([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
-                                    "--threads", "1"], cwd=folder, env=engine_env(), stdout=subprocess.DEVNULL,
-                                   stderr=(folder / "stderr.txt").open("w"))
+                                    "--threads", "1"], cwd=folder, env=engine_env(**EVERY_EPOCH),
+                                   stdout=subprocess.DEVNULL, stderr=(folder / "stderr.txt").open("w"))
             for step, folder in killed.items()}  # all at once: one job's kill does not depend on another's
     for step, job in jobs.items():
         folder = killed[step]

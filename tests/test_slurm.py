@@ -52,10 +52,10 @@ def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout")) -> P
     return copy_project(root / "project", params)
 
 
-def _snakemake(project: Path, timeout: int = 600, **popen) -> subprocess.Popen:
+def _snakemake(project: Path, timeout: int = 600, env: dict | None = None, **popen) -> subprocess.Popen:
     return subprocess.Popen(["timeout", "-k", "10", str(timeout), *SLURM], cwd=project,
-                            env=engine_env(**SITE), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **popen)
+                            env=engine_env(**SITE, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **popen)
 
 
 def test_the_pipeline_runs_through_slurm_with_gpus_and_a_failing_job_fails_the_run(cluster, tmp_path):
@@ -109,7 +109,7 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
     checkpoint, and history and metrics equal those of the same training run locally without interruption."""
     project = _project(tmp_path / "slurm", epochs=EPOCHS, variants=("baseline",))
     began = time.monotonic()
-    engine = _snakemake(project, timeout=900)
+    engine = _snakemake(project, timeout=900, env={"MLBASICS_CHECKPOINT_EVERY_S": "0"})  # a checkpoint per epoch
     checkpoints = project / "models" / "gaussians" / "baseline" / "checkpoint"
     try:
         deadline = time.monotonic() + 600

@@ -293,3 +293,23 @@ def test_training_weights_handle_negative_weights_and_balance_the_classes():
     assert event_weights.training_weights(None, y, settings) is None
     with pytest.raises(FormatError, match="sum to"):
         event_weights.training_weights(np.array([-1.0, -1.0]), np.array([0, 1]), settings)
+
+
+def test_checkpoints_are_saved_every_few_seconds_not_every_epoch(tmp_path, monkeypatch):
+    from mlbasics.checkpoint import Checkpoint
+    from mlbasics.errors import ParamsError
+
+    assert Checkpoint(tmp_path, "").every_s == 10  # the default
+    every_epoch = Checkpoint(tmp_path, "", every_s=0)
+    assert every_epoch.due(last_epoch=False) and every_epoch.due(last_epoch=True)
+    rarely = Checkpoint(tmp_path, "", every_s=3600)
+    assert not rarely.due(last_epoch=False)
+    soon = Checkpoint(tmp_path, "", every_s=1e-9)
+    assert soon.due(last_epoch=False) and not soon.due(last_epoch=True), "the last epoch's model is saved anyway"
+    assert not Checkpoint(None, "", every_s=0).due(last_epoch=False), "no folder, no checkpoint"
+    monkeypatch.setenv("MLBASICS_CHECKPOINT_EVERY_S", "0")
+    assert Checkpoint(tmp_path, "").every_s == 0
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("MLBASICS_CHECKPOINT_EVERY_S", bad)
+        with pytest.raises(ParamsError, match="MLBASICS_CHECKPOINT_EVERY_S"):
+            Checkpoint(tmp_path, "")

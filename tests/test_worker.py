@@ -17,7 +17,14 @@ import pytest
 from mlbasics import worker
 from mlbasics.checkpoint import Checkpoint
 from tests.conftest import engine_env
-from tests.test_resume import history, prepare, train_command, uninterrupted, weights  # noqa: F401 (a fixture)
+from tests.test_resume import (
+    EVERY_EPOCH,
+    history,
+    prepare,
+    train_command,
+    uninterrupted,  # noqa: F401 (a fixture)
+    weights,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -70,8 +77,8 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 
 def start_training(folder: Path, env: dict) -> subprocess.Popen:
-    job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+    job = subprocess.Popen(train_command(), cwd=folder, env={**env, **EVERY_EPOCH}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while job.poll() is None and time.monotonic() < deadline:
         if Checkpoint.last_epoch(folder / "models/toy/v/checkpoint") >= 3:

@@ -52,7 +52,7 @@ class Method(Protocol):
 
 class KerasMLP:
     """The Keras MLP of mlp.py, trained epoch by epoch: deterministic (one seed drives weights, shuffle and
-    dropout), resumable (every epoch checkpointed, checkpoint.py) and fast (a whole epoch is one compiled call,
+    dropout), resumable (checkpointed every few seconds, checkpoint.py) and fast (a whole epoch is one compiled call,
     epochs.py)."""
 
     name, flavour = "keras", "tensorflow"
@@ -94,7 +94,8 @@ class KerasMLP:
                 _print_epoch(record, spec["epochs"], history_columns(task))
             if stopping:
                 best_weights = _early_stopping(record, stopping, float(val_loss), self.model, best_weights)
-            checkpoint.save(self.model, record, best_weights if stopping else None)
+            if checkpoint.due(last_epoch=record["epoch"] == spec["epochs"]):
+                checkpoint.save(self.model, record, best_weights if stopping else None)
         if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
             self.model.set_weights(best_weights)
         elapsed = time.perf_counter() - started

@@ -27,8 +27,9 @@ from collections.abc import Callable
 ENV = "MLBASICS_WORKER"  # {"socket": path, "slurm_job": the SLURM job the worker runs in, or ""}
 ENV_OFF = "MLBASICS_NO_WORKER"
 # what a stage may import: loaded once, before any job is accepted
-WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models",
-        "sklearn.metrics", "matplotlib.pyplot", "scipy.stats", "uproot", "pandas",
+WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc",
+        "mlflow.store.tracking.sqlalchemy_store", "alembic", "git", "PIL.Image", "sklearn.metrics",
+        "matplotlib.pyplot", "scipy.stats", "uproot", "pandas",
         "mlbasics.cli", "mlbasics.train", "mlbasics.evaluate", "mlbasics.report", "mlbasics.preprocess",
         "mlbasics.datasets", "mlbasics.download", "mlbasics.check", "mlbasics.tracking", "mlbasics.methods",
         "mlbasics.numpy_mlp", "mlbasics.physics_plots", "mlbasics.variables")
@@ -130,13 +131,12 @@ def stop(handle: dict | None) -> None:
         return
     os.environ.pop(ENV, None)
     process = handle["process"]
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    process.terminate()  # a no-op on an exited process
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
     shutil.rmtree(handle["folder"], ignore_errors=True)
 
 
@@ -168,10 +168,11 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    for name in WARM:
-        # optional here; a stage that needs it imports it (and fails) as it would alone
+    for name in WARM:  # optional here: a stage that needs one imports it (and fails) as it would alone
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    with contextlib.suppress(Exception):  # MLflow's map of installed packages (2 s), built per process otherwise
+        importlib.import_module("mlflow.utils.requirements_utils")._init_modules_to_packages_map()
     children: set[int] = set()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
