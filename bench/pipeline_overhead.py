@@ -1,0 +1,106 @@
+"""What a pipeline run costs beyond its training: the default grid from scratch, with and without the warm worker.
+
+For each mode, in a fresh copy of the project (no mlflow.db, no downloads but the embedded data), runs
+`snakemake --cores N` and prints, from that one run:
+  - the wall time, and the summed in-process training time (`train_wall_s` of every run_stats.json);
+  - their ratio wall / (training / cores): 1.0 would be a pipeline that costs nothing but its training;
+  - per (dataset, variant): the train job's and the evaluate job's time (from Snakemake's log: job start to
+    "Finished", 1 s resolution) minus its training time - the fixed cost each variant pays.
+
+    .venv/bin/python bench/pipeline_overhead.py [--cores 2] [--modes worker,no-worker] [--configfile F]
+
+Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+
+
+def copy_project(dest: Path) -> None:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for rel in listed:
+        src = ROOT / rel
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            (dest / rel).symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, dest / rel)
+
+
+def job_times(log: str) -> dict[tuple[str, str], float]:
+    """(rule, jobid) -> seconds from Snakemake's console log: a job's block and its "Finished jobid" line each
+    follow a time stamp."""
+    started, times, stamp, rule = {}, {}, None, None
+    for line in log.splitlines():
+        if m := STAMP.match(line.strip()):
+            stamp = dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y")
+        elif m := re.match(r"^(?:local)?rule (\w+):$", line.strip()):
+            rule = m.group(1)
+        elif (m := re.match(r"^jobid: (\d+)$", line.strip())) and rule:
+            started[m.group(1)] = (rule, stamp)
+            rule = None
+        elif (m := re.match(r"^Finished jobid: (\d+)", line.strip())) and m.group(1) in started:
+            name, began = started[m.group(1)]
+            times[(name, m.group(1))] = (stamp - began).total_seconds()
+    return times
+
+
+def run_mode(mode: str, cores: int, configfile: str | None) -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"mlbasics-bench-{mode}-") as tmp:
+        project = Path(tmp) / "project"
+        copy_project(project)
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        if mode == "no-worker":
+            env["MLBASICS_NO_WORKER"] = "1"
+        command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
+        if configfile:
+            command += ["--configfile", str(Path(configfile).resolve())]
+        began = time.perf_counter()
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - began
+        if done.returncode != 0:
+            sys.exit(f"{mode}: snakemake exited {done.returncode}\n{done.stderr[-3000:]}")
+        stats = [json.loads(p.read_text()) for p in project.glob("models/*/*/run_stats.json")]
+        training = sum(s["train_wall_s"] for s in stats)
+        jobs = job_times(done.stdout + done.stderr)
+        per_pair = sum(t for (rule, _), t in jobs.items() if rule in ("train", "evaluate"))
+        pairs = len(stats)
+        return {"mode": mode, "wall_s": round(wall, 1), "training_s": round(training, 1), "pairs": pairs,
+                "ratio": round(wall / (training / cores), 2),
+                "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
+                "warm_jobs": sum(1 for s in stats if s.get("warm_worker"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--modes", default="worker,no-worker")
+    parser.add_argument("--configfile", help="merged over params.yaml (e.g. config/sweep-200.yaml)")
+    args = parser.parse_args()
+    results = [run_mode(mode, args.cores, args.configfile) for mode in args.modes.split(",")]
+    for r in results:
+        print(f"{r['mode']:>10}: wall {r['wall_s']:7.1f} s, training {r['training_s']:7.1f} s "
+              f"({r['pairs']} runs, {r['warm_jobs']} trained in the worker), wall / (training / {args.cores} cores) "
+              f"= {r['ratio']:.2f}, overhead per (dataset, variant) {r['overhead_per_pair_s']:.1f} s")
+    if len(results) == 2:
+        print(f"speed-up of the whole run: {results[1]['wall_s'] / results[0]['wall_s']:.2f}x")
+    print(json.dumps({"bench": "pipeline_overhead", "cores": args.cores, "configfile": args.configfile,
+                      "results": results}))
+
+
+if __name__ == "__main__":
+    main()
