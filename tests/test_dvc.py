@@ -21,6 +21,7 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.engine
 DVC = [str(VENV_BIN / "dvc")]
+WITH_WORKER = [str(VENV_BIN / "python"), "-m", "mlbasics", "worker", "--"]  # DVC has no start hook: the wrapper
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,31 @@ def test_plots_show_renders(reproduced, tmp_path):
     assert len(images) == 3 * len(config.grid(params)), images
 
 
+def test_without_the_worker_dvc_gives_the_bytes_snakemake_gave_with_it(reproduced, snakemake_run):
+    """The same tiny params through both engines: Snakemake's jobs ran in its warm worker, `dvc repro`'s each
+    in its own process; histories, test predictions, weights and metrics agree to the byte."""
+    import keras
+
+    from mlbasics.mlp import register_custom_layers
+
+    register_custom_layers()
+    params = config.load_params(reproduced / "params.yaml")
+    for d, v in config.grid(params):
+        warm = json.loads((snakemake_run / stages.RUN_STATS.format(dataset=d, variant=v)).read_text())
+        alone = json.loads((reproduced / stages.RUN_STATS.format(dataset=d, variant=v)).read_text())
+        assert warm.get("warm_worker") == "1" and "warm_worker" not in alone, (d, v)
+        for path in (stages.HISTORY, stages.PREDICTIONS):
+            rel = path.format(dataset=d, variant=v)
+            assert (snakemake_run / rel).read_bytes() == (reproduced / rel).read_bytes(), rel
+        rel = stages.METRICS.format(dataset=d, variant=v)
+        numbers = [{k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
+                   for root in (snakemake_run, reproduced)]
+        assert numbers[0] == numbers[1] and len(numbers[0]) > 10, rel
+        weights = [[w.tobytes() for w in keras.saving.load_model(root / stages.MODEL.format(dataset=d, variant=v))
+                    .get_weights()] for root in (snakemake_run, reproduced)]
+        assert weights[0] == weights[1], (d, v)
+
+
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
     datasets = config.load_params(reproduced / "params.yaml")["run"]["datasets"]
 
@@ -95,7 +121,7 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
         # the reports, the check and the track read the variant definitions too (sweep ids come from them)
         assert set(stale) == {f"{stage}@{d}-dropout" for stage in stages.PER_VARIANT for d in datasets} | {
             f"report@{d}" for d in datasets} | {"summary", "check", "track"}
-        run([*DVC, "repro"], cwd=reproduced, timeout=600)
+        run([*WITH_WORKER, *DVC, "repro"], cwd=reproduced, timeout=600)
 
     changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)
     assert changed == expected
