@@ -56,10 +56,10 @@ def uninterrupted(tmp_path_factory):
     return folder
 
 
-def evaluate(folder) -> bytes:
+def evaluate(folder, env: dict | None = None) -> bytes:
     settings = {**SETTINGS, "tracking": {"uri": f"sqlite:///{folder}/mlflow.db", "experiment": "resume"}}
     subprocess.run([sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(settings)], cwd=folder,
-                   env=engine_env(), check=True, capture_output=True)
+                   env=env or engine_env(), check=True, capture_output=True)
     return (folder / "reports/toy/v/metrics.json").read_bytes()
 
 

@@ -1,6 +1,6 @@
-"""The warm worker with the real train stage: a job run by it gives the bytes of a lone process; the scheduler's
-signals reach the job; killing a job, the worker or the process that started it leaves no process behind; and
-the killed job resumes to the same weights."""
+"""The warm worker with the real train and evaluate stages: a job run by it gives the bytes of a lone process;
+the scheduler's signals reach the job; killing a job, the worker or the process that started it leaves no
+process behind; and the killed job resumes to the same weights."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from mlbasics.checkpoint import Checkpoint
 from tests.conftest import engine_env
 from tests.test_resume import (
     EVERY_EPOCH,
+    evaluate,
     history,
     prepare,
     train_command,
@@ -95,6 +96,9 @@ def test_a_job_in_the_worker_gives_the_bytes_of_a_lone_process(tmp_path, uninter
     assert stats.get("warm_worker") == "1", "the job did not run in the worker"
     assert history(folder) == history(uninterrupted) and weights(folder) == weights(uninterrupted)
     print(f"train job in the worker: {time.monotonic() - started:.1f} s wall, {stats['train_wall_s']} s training")
+    assert evaluate(folder, warm[1]) == evaluate(uninterrupted), "metrics.json: the same bytes"
+    assert ((folder / "reports/toy/v/predictions.csv").read_bytes()
+            == (uninterrupted / "reports/toy/v/predictions.csv").read_bytes())
     # the exit status and the one-line error of a bad request come back as a lone process gives them
     bad = subprocess.run([sys.executable, "-m", "mlbasics", "train", "--params", "params.yaml", "--dataset", "nope",
                           "--variant", "v"], cwd=folder, env=warm[1], capture_output=True, text=True)
