@@ -1,16 +1,14 @@
 """The warm worker: pay the imports (TensorFlow, Keras, MLflow, scikit-learn, matplotlib: ~11 s on 2 cores) once per
-pipeline invocation instead of once per job. A pipeline invocation (Snakemake's onstart, or `python -m mlbasics
-worker -- dvc repro`) starts one worker process, which imports everything and then listens on a Unix socket named in
-MLBASICS_WORKER. Each job still is its own `python -m mlbasics <stage>` process, run by the scheduler as before (one
-job per dataset, variant and stage; its log, exit status and resume unchanged), but that process is only a client:
-it hands its arguments, working directory, environment and standard streams to the worker, which forks a child that
-runs the stage - TensorFlow was imported but has not started its thread pools, so the child is what a fresh process
-would be, minus the imports. Same seed, same bytes: a test compares a run with and without the worker. Where no
-worker answers (none started, not ready yet, another machine: a SLURM job), the client runs the stage itself.
-MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started it (parent-
-death signal, and it polls), the children die with the worker, and a child whose client went away (the scheduler
-killed the job) kills itself. Signals sent to a client are passed to its child. The top level imports the standard
-library only: it is what every job's process loads first.
+pipeline invocation, not once per job. The invocation (Snakemake's onstart, or `python -m mlbasics worker -- dvc
+repro`) starts a worker process that imports everything, then listens on the Unix socket named in MLBASICS_WORKER.
+Each job is still its own `python -m mlbasics <stage>` process (its log, exit status and resume unchanged), but only
+a client: it hands its arguments, directory, environment and standard streams to the worker, which forks a child to
+run the stage. TensorFlow has started no thread pools yet, so the child is a fresh process minus the imports (a test
+compares the bytes). Where no worker answers (none, not ready yet, a SLURM batch job), the client runs the stage
+itself; MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started it
+(parent-death signal, polling), children die with the worker, and a child whose client went away (a killed job)
+kills itself; signals sent to a client reach its child. The top level imports the standard library only: every job's
+process loads it first.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "
         "mlbasics.datasets", "mlbasics.download", "mlbasics.check", "mlbasics.tracking", "mlbasics.methods",
         "mlbasics.numpy_mlp", "mlbasics.physics_plots", "mlbasics.variables")
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
-_PR_SET_PDEATHSIG = 1
 _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' clients
 
 
@@ -42,15 +39,13 @@ _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' c
 
 def _endpoint() -> str | None:
     """The socket of this invocation's worker, if there is one this process may use."""
-    raw = os.environ.get(ENV)
-    if not raw or os.environ.get(ENV_OFF, "") not in ("", "0"):
-        return None
     try:
-        where = json.loads(raw)
+        where = json.loads(os.environ.get(ENV) or "{}")
     except ValueError:
         return None
     # a batch job (another node, or this one under SLURM's limits and GPU binding) runs its stage itself
-    if os.environ.get("SLURM_JOB_ID", "") != where.get("slurm_job", ""):
+    if not where or os.environ.get(ENV_OFF, "") not in ("", "0") or \
+            os.environ.get("SLURM_JOB_ID", "") != where.get("slurm_job", ""):
         return None
     return where.get("socket") if os.path.exists(where.get("socket", "")) else None
 
@@ -70,7 +65,7 @@ def run(argv: list[str]) -> int | None:
         conn.close()
         return None
     for signum in FORWARDED:  # the scheduler's signals reach the stage
-        signal.signal(signum, lambda s, _f: conn.send(bytes([s])))
+        signal.signal(signum, lambda s, _f: _send_signal(conn, s))
     status = _receive(conn, 4)
     if status is None:
         print("error: the mlbasics worker stopped while running this job; rerun it (it resumes)", file=sys.stderr)
@@ -81,6 +76,11 @@ def run(argv: list[str]) -> int | None:
         os.kill(os.getpid(), -code)
         return 128 - code
     return code
+
+
+def _send_signal(conn: socket.socket, signum: int) -> None:
+    with contextlib.suppress(OSError):  # the job has just ended: nothing to pass it to
+        conn.send(bytes([signum]))
 
 
 def _receive(conn: socket.socket, size: int) -> bytes | None:
@@ -100,7 +100,7 @@ def _die_with_parent(signum: int = signal.SIGKILL) -> None:
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):  # not Linux: the worker's parent polling still ends it
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum)  # 1: PR_SET_PDEATHSIG
 
 
 def start() -> dict | None:
@@ -145,8 +145,7 @@ def run_with_worker(command: list[str]) -> int:
     import subprocess
 
     if not command:
-        print("error: worker: name the command to run, e.g. `python -m mlbasics worker -- dvc repro`",
-              file=sys.stderr)
+        print("error: worker: name a command, e.g. `python -m mlbasics worker -- dvc repro`", file=sys.stderr)
         return 2
     handle = start()
     try:
@@ -199,13 +198,12 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
 
 
 def _alive(pid: int) -> bool:
-    if os.getppid() != pid:  # reparented: the pipeline's process has exited
-        return False
+    """Whether the pipeline's process still runs (once it exits, the worker is reparented)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    return os.getppid() == pid
 
 
 def _accept(conn: socket.socket, listener: socket.socket, children: set[int], main: Callable) -> None:
@@ -218,8 +216,7 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int], ma
         size = struct.unpack("!Q", header)[0] if len(header) == 8 else 0
         request = json.loads(_receive(conn, size) or b"null")
     except (OSError, ValueError, struct.error):
-        conn.close()
-        return
+        request, fds = None, []
     if not request or len(fds) != 3:
         conn.close()
         for fd in fds:
@@ -232,7 +229,10 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int], ma
         listener.close()
         for other in _OPEN:  # another job's client must see its own job end, not wait for this one
             other.close()
-        _child(conn, fds, request, main)  # never returns
+        try:
+            _child(conn, fds, request, main)  # ends the process itself
+        finally:
+            os._exit(1)  # whatever happens in the child, it never returns into the worker's loop
     for fd in fds:
         os.close(fd)
     children.add(pid)
@@ -263,14 +263,14 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.environ["MLBASICS_WORKER_JOB"] = "1"  # run_stats.json records that the job ran warm
-    sys.argv = [sys.argv[0], *request["argv"]]
     threading.Thread(target=_relay_signals, args=(conn,), daemon=True).start()
     code = 1
     try:
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["MLBASICS_WORKER_JOB"] = "1"  # run_stats.json records that the job ran warm
+        sys.argv = [sys.argv[0], *request["argv"]]
         code = main(request["argv"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
