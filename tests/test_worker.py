@@ -93,7 +93,7 @@ def test_a_job_in_the_worker_gives_the_bytes_of_a_lone_process(tmp_path, uninter
     started = time.monotonic()
     subprocess.run(train_command(), cwd=folder, env=warm[1], check=True, capture_output=True)
     stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
-    assert stats.get("warm_worker") == "1", "the job did not run in the worker"
+    assert stats.get("warm_worker") is True, "the job did not run in the worker"
     assert history(folder) == history(uninterrupted) and weights(folder) == weights(uninterrupted)
     print(f"train job in the worker: {time.monotonic() - started:.1f} s wall, {stats['train_wall_s']} s training")
     assert evaluate(folder, warm[1]) == evaluate(uninterrupted), "metrics.json: the same bytes"

@@ -162,7 +162,9 @@ def invocation() -> dict:
         return {"id": os.environ[ENV_INVOCATION], "engine": os.environ.get(ENV_ENGINE, "snakemake")}
     import psutil
 
-    for parent in psutil.Process().parents():
+    # in the warm worker (worker.py), the job's process is the client that handed the stage over
+    job = int(os.environ.get("MLBASICS_WORKER_JOB") or os.getpid())
+    for parent in psutil.Process(job).parents():
         try:  # `dvc repro`, `python -m dvc exp run`, `.venv/bin/python .venv/bin/dvc ...`
             is_dvc = parent.name() == "dvc" or "dvc" in [Path(c).name for c in parent.cmdline()[:3]]
             if is_dvc:

@@ -35,7 +35,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
 
     # where it trained (a GPU node, a SLURM job): evaluation may run elsewhere, so it is recorded here
     where = {"device": device(), **{key: os.environ[name] for key, name in (
-        ("slurm_job_id", "SLURM_JOB_ID"), ("cuda_visible_devices", "CUDA_VISIBLE_DEVICES"),
-        ("warm_worker", "MLBASICS_WORKER_JOB")) if name in os.environ}}
+        ("slurm_job_id", "SLURM_JOB_ID"), ("cuda_visible_devices", "CUDA_VISIBLE_DEVICES")) if name in os.environ},
+        **({"warm_worker": True} if os.environ.get("MLBASICS_WORKER_JOB") else {})}  # run by worker.py
     write_json(outputs["stats"], {**stats, "threads": threads, **where})
     Checkpoint(folder, "").clear()

@@ -269,7 +269,9 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ["MLBASICS_WORKER_JOB"] = "1"  # run_stats.json records that the job ran warm
+        # the job's own process (the client): tracking finds its pipeline (DVC) among that one's parents, and
+        # run_stats.json records that the job ran warm
+        os.environ["MLBASICS_WORKER_JOB"] = str(_peer_pid(conn))
         sys.argv = [sys.argv[0], *request["argv"]]
         code = main(request["argv"])
     except SystemExit as exc:
@@ -285,6 +287,10 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code or 0)
+
+
+def _peer_pid(conn: socket.socket) -> int:
+    return struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))[0]
 
 
 def _relay_signals(conn: socket.socket) -> None:
