@@ -8,7 +8,8 @@ compares the bytes). Where no worker answers (none, not ready yet, a SLURM batch
 itself; MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started it
 (parent-death signal, polling), children die with the worker, and a child whose client went away (a killed job)
 kills itself; signals sent to a client reach its child. The top level imports the standard library only: every job's
-process loads it first.
+process loads it first. Over 300 lines: the client, starting and stopping, and the worker speak one small protocol
+(a header, the streams' descriptors, a JSON request; signal bytes back; a status), kept together.
 """
 
 from __future__ import annotations
