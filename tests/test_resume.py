@@ -18,6 +18,7 @@ from mlbasics import config, datasets, preprocess
 from mlbasics.checkpoint import Checkpoint
 from tests.conftest import engine_env
 
+pytestmark = pytest.mark.engine  # real training jobs in subprocesses: ~2 min, too slow for the fast tier
 EVERY_EPOCH = {"MLBASICS_CHECKPOINT_EVERY_S": "0"}  # killed jobs: a checkpoint per epoch to be killed after
 
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
