@@ -39,7 +39,8 @@ def grid_params(points: int) -> dict:
     return params
 
 
-def copy_project(dest: Path, params: dict) -> None:
+def copy_files(dest: Path) -> None:
+    """The project's tracked files (links as links) into dest: a fresh clone's working tree."""
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for rel in listed:
         src = ROOT / rel
@@ -48,6 +49,10 @@ def copy_project(dest: Path, params: dict) -> None:
             (dest / rel).symlink_to(os.readlink(src))
         elif src.is_file():
             shutil.copy2(src, dest / rel)
+
+
+def copy_project(dest: Path, params: dict) -> None:
+    copy_files(dest)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run([sys.executable, "-m", "mlbasics", "dvc-yaml"], cwd=dest, check=True, capture_output=True)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],

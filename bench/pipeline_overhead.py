@@ -19,26 +19,16 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from grid_dryrun import copy_files  # bench/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
-
-
-def copy_project(dest: Path) -> None:
-    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    for rel in listed:
-        src = ROOT / rel
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            (dest / rel).symlink_to(os.readlink(src))
-        elif src.is_file():
-            shutil.copy2(src, dest / rel)
 
 
 def job_times(log: str) -> dict[tuple[str, str], float]:
@@ -62,7 +52,7 @@ def job_times(log: str) -> dict[tuple[str, str], float]:
 def run_mode(mode: str, cores: int, configfile: str | None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"mlbasics-bench-{mode}-") as tmp:
         project = Path(tmp) / "project"
-        copy_project(project)
+        copy_files(project)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         if mode == "no-worker":
             env["MLBASICS_NO_WORKER"] = "1"
