@@ -221,6 +221,25 @@ def test_schema_errors_name_the_file_and_line_of_the_key(tmp_path):
     assert str(info.value).startswith(f"{base}:{line}: variants.sigmoid.activation: 'sigmoidd'")
 
 
+def test_snakemake_configfile_reader_names_file_line_and_column(tmp_path):
+    """The hook setup.sh installs (configfile_hook.py) in the reader Snakemake uses for --configfile: a syntax
+    error or a tag gets file, line and column; a good file reads as before."""
+    import subprocess
+    import sys
+
+    write(tmp_path, "syntax.yaml", "seed: 1\nrun: {datasets: [iris\n")
+    write(tmp_path, "tag.yaml", "seed: !!python/object:os.system {}\n")
+    write(tmp_path, "good.yaml", "seed: 1\nrun: {datasets: [iris]}\n")
+    script = ("import sys\nfrom snakemake.common.configfile import load_configfile\n"
+              "for name in sys.argv[1:]:\n    try:\n        print(dict(load_configfile(name)))\n"
+              "    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
+    out = subprocess.run([sys.executable, "-c", script, "syntax.yaml", "tag.yaml", "good.yaml"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith("WorkflowError invalid params: syntax.yaml:3:1: not valid YAML: expected"), out
+    assert out[1].startswith("WorkflowError invalid params: tag.yaml:1:7: not valid YAML: could not determine"), out
+    assert out[2] == "{'seed': 1, 'run': {'datasets': ['iris']}}"
+
+
 @pytest.mark.engine
 def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp_path):
     import sys
@@ -234,6 +253,10 @@ def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp
     assert result.returncode != 0
     assert re.search(r"invalid params: params\.yaml:\d+:\d+: not valid YAML: ", result.stdout + result.stderr)
     (project / "params.yaml").write_text(good)
+    write(project, "over.yaml", "seed: 1\nrun: {datasets: [iris\n")  # read by Snakemake before the Snakefile
+    result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
+    assert result.returncode != 0
+    assert "invalid params: over.yaml:3:1: not valid YAML: expected" in result.stdout + result.stderr
     write(project, "over.yaml", "seed: 1\nseed: 2\n")
     result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
     assert f"invalid params: {project}/over.yaml:2:1: not valid YAML: key 'seed' appears twice" in (

@@ -31,7 +31,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _yaml_error(path: Path, exc: yaml.YAMLError) -> ParamsError:
+def yaml_error(path: Path, exc: yaml.YAMLError) -> ParamsError:
     """A YAML error as one line: file:line:column and what is wrong."""
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
@@ -48,7 +48,7 @@ def read_yaml(path: Path) -> dict:
     try:
         content = yaml.load(path.read_text(), Loader=_StrictLoader)  # a SafeLoader: plain data only
     except yaml.YAMLError as exc:
-        raise _yaml_error(path, exc) from None
+        raise yaml_error(path, exc) from None
     if not isinstance(content, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     return content
