@@ -29,11 +29,17 @@ def test_default_params_validate_and_fill_defaults(params):
     assert params == load_default_params(), "validation must not modify its input"
 
 
-def test_default_grid_is_five_datasets_by_four_variants(params):
-    pairs = config.grid(config.validate_params(params))
-    assert len(pairs) == 20
-    assert {d for d, _ in pairs} == {"gaussians", "iris", "digits", "mnist5k", "hep"}
-    assert {v for _, v in pairs} >= {"baseline", "sigmoid", "dropout", "l2"}
+def test_default_grid_is_five_datasets_by_four_mlp_variants_and_two_reference_methods_on_the_tables(params):
+    resolved = config.validate_params(params)
+    pairs = config.grid(resolved)
+    mlps = ["baseline", "sigmoid", "dropout", "l2"]
+    tables, images = ["gaussians", "iris", "hep"], ["digits", "mnist5k"]
+    assert pairs == [(d, v) for d in resolved["run"]["datasets"] for v in [*mlps, "bdt", "fisher"]
+                     if d in tables or v in mlps]
+    assert len(pairs) == 26
+    # the rule (method_rules.TAKES) leaves the reference methods out on images, and says so
+    assert config.left_out(resolved) == [(d, v, "images") for d in images for v in ("bdt", "fisher")]
+    assert config.dataset_variants(resolved, "digits") == mlps
 
 
 def test_unknown_dataset_in_run(params):

@@ -40,14 +40,20 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     ks = {"a": 0.5, "b": 0.001 if overfit else 0.4}
     efficiencies = {f"{kind}sig_eff_at_bkg_{e}": 0.5 for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")}
     write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
-               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.9, **efficiencies,
+               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.6 if overfit else 1.0,
+               "roc_auc_ci_lo": 0.2 if overfit else 1.0, "roc_auc_ci_hi": 0.9 if overfit else 1.0, **efficiencies,
                "best_cut": 0.7, "best_cut_asimov_z": 2.5, "best_cut_s_over_sqrt_s_b": 2.4, "best_cut_signal_eff": 0.6,
                "best_cut_background_eff": 0.01,
                **{f"ks_p_{k}": p for k, p in ks.items()},
                **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)})
     y_test = np.arange(10) % 2  # the fake split's test labels (below)
+    # overfit (the baseline): a response that hardly separates; the other separates every event
+    response = [0.5 + 0.01 * k for k in range(10)] if overfit else [0.3 + 0.4 * t for t in y_test]
     write_csv(root / stages.PREDICTIONS.format(**one), ["actual", "predicted", "response"],
-              [["ab"[t], "ab"[t], 0.3 + 0.4 * t + 0.01 * k] for k, t in enumerate(y_test)])
+              [["ab"[t], "ab"[int(r > 0.5)], r] for t, r in zip(y_test, response, strict=True)])
+    importance = [] if overfit else [[0, 0.25, 0.01, "permutation: drop in test ROC AUC"],
+                                     [1, 0.05, 0.02, "permutation: drop in test ROC AUC"]]
+    write_csv(root / stages.IMPORTANCE.format(**one), ["input", "importance", "error", "measure"], importance)
     classes = [{"name": n, "train": np.r_[0.2, 0.4], "w_train": None, "test": np.r_[0.3], "w_test": None, "p": p}
                for n, p in ks.items()]
     physics_plots.response([("b vs a", classes)], variant, root / stages.RESPONSE_PNG.format(**one))
@@ -63,6 +69,7 @@ def prefixed(root: Path, named: dict) -> dict:
 
 def test_dataset_pages_index_and_summary(tmp_path):
     datasets = ["toy", "iris"]
+    pairs = [(d, v) for d in datasets for v in VARIANTS]
     for d in datasets:
         for v in VARIANTS:
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
@@ -72,10 +79,13 @@ def test_dataset_pages_index_and_summary(tmp_path):
         arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
         preprocess.save(arrays, ["a", "b"], tmp_path / stages.PROCESSED.format(dataset=d),
                         preprocess.fit_scaler("none", x), tmp_path / stages.SCALER.format(dataset=d))
-        report.dataset_page(d, VARIANTS, prefixed(tmp_path, pipeline.inputs("report", VARIANTS, datasets, d)),
+        settings = {"dataset": d, "variants": VARIANTS, "methods": dict.fromkeys(VARIANTS, "mlp"), "seed": 0,
+                    "bootstrap": {"resamples": 200, "confidence": 0.95}}
+        report.dataset_page(settings, prefixed(tmp_path, pipeline.inputs("report", pairs, datasets, d)),
                             prefixed(tmp_path, pipeline.outputs("report", d)))
     outputs = prefixed(tmp_path, pipeline.outputs("summary"))
-    report.summary(datasets, VARIANTS, prefixed(tmp_path, pipeline.inputs("summary", VARIANTS, datasets)), outputs)
+    inputs = prefixed(tmp_path, pipeline.inputs("summary", pairs, datasets))
+    report.summary(datasets, pairs, ["mlp"] * len(pairs), inputs, outputs)
 
     rows = read_csv(outputs["summary"])
     assert [(r["dataset"], r["variant"]) for r in rows] == [(d, v) for d in datasets for v in VARIANTS]
@@ -96,8 +106,11 @@ def test_dataset_pages_index_and_summary(tmp_path):
     toy = (tmp_path / "reports/toy/index.html").read_text()
     # the lecture's question answered on the page: baseline overfits since epoch 6, dropout helped
     assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in toy
-    helped = "(a smaller train&ndash;validation loss gap than the baseline at a test score no worse):\n    dropout."
+    helped = "beyond the 95 % interval of the difference):\n    dropout."
     assert helped in toy
+    assert "<td>dropout</td><td>+0.4000 [" in toy and "] better</td>" in toy  # the difference with its interval
+    # the importance the method gives each input, beside the separation ranking
+    assert "<th>dropout: permutation: drop in test ROC AUC</th>" in toy and "<td>0.2500 &plusmn; 0.0100</td>" in toy
     assert toy.index(">dropout</a>") < toy.index(">baseline</a>"), "the leaderboard lists the better variant first"
     assert all(f'id="{v}"' in toy for v in VARIANTS) and "comparison.png" in toy and 'src="preview.png"' in toy
     assert not any(str(tmp_path) in t for t in (toy, index)), "links are relative (the folder can be zipped)"

@@ -200,13 +200,14 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     scaler = preprocess.fit_scaler("none", gaussian_arrays["x_train"])
     preprocess.save(gaussian_arrays, ["a", "b"], data, scaler, tmp_path / "scaler.json")
     folder = tmp_path / "m"
-    outputs = {"model": folder / "model.keras", "history": folder / "history.csv", "stats": folder / "run_stats.json"}
+    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json"}
     train.run({"model": {**SPEC, "epochs": 2}, "seed": 0}, {"data": data}, outputs, threads=1)
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
-    model = keras.saving.load_model(outputs["model"])
+    model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
-    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model.keras", "run_stats.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "run_stats.json"]
+    assert [p.name for p in outputs["model"].iterdir()] == ["model.keras"]
     stats = json.loads(outputs["stats"].read_text())
     assert stats["threads"] == 1 and stats["epochs_run"] == 2 and stats["train_wall_s"] > 0
 
@@ -248,8 +249,8 @@ def test_each_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, ga
     assert method.name == backend and method.flavour == "tensorflow"
     rows, stats = method.fit(gaussian_arrays, "binary", 2, seed=0)
     assert [r[0] for r in rows] == [1, 2] and stats["epochs_run"] == 2
-    method.save(tmp_path / "model.keras")
-    again = methods.load(spec, tmp_path / "model.keras")
+    method.save(tmp_path / "model")
+    again = methods.load(spec, tmp_path / "model")
     x = gaussian_arrays["x_test"]
     assert again.predict(x).tobytes() == method.predict(x).tobytes() and again.predict(x).shape == (len(x), 1)
     assert again.input_weights().shape == (2, 8)

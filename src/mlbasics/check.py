@@ -54,7 +54,7 @@ def describe(row: dict) -> str:
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The check stage: every run's metrics in; reports/checks.json out, or GateError naming each violation."""
-    pairs = [(d, v) for d in settings["datasets"] for v in settings["variants"]]
+    pairs = [tuple(pair) for pair in settings["pairs"]]
     runs = {pair: read_json(path) for pair, path in zip(pairs, inputs["metrics"], strict=True)}
     rows = judge(settings["gates"], runs)
     failed = [describe(r) for r in rows if not r["passed"]]

@@ -104,7 +104,7 @@ def declared_paths(stage: str, settings: dict) -> dict:
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):
         extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
-    return {"inputs": pipeline.inputs(stage, settings.get("variants", []), settings.get("datasets", []), **names,
+    return {"inputs": pipeline.inputs(stage, pipeline.job_pairs(settings), settings.get("datasets", []), **names,
                                       **extra),
             "outputs": pipeline.outputs(stage, **names)}
 
@@ -211,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 return fetch(params, args.dataset)
             print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
                   + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
+            left = config.left_out(params)
+            if left:  # the method rule (method_rules.TAKES), said once so nobody wonders where a run went
+                print(f"left out ({len(left)}; reference methods run on tables, fisher and likelihood only "
+                      "classify): " + ", ".join(f"{d}/{v} ({why})" for d, v, why in left))
             return 0
         if args.command == "worker":
             from . import worker

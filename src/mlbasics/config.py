@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import sources
+from . import method_rules, sources
 from .errors import ParamsError
 from .params_file import locate, read_yaml
 
@@ -103,12 +103,23 @@ def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:
     if not isinstance(params, dict):
         raise ParamsError("params: expected a mapping at the top level")
     params = copy.deepcopy(params)
+    written = _method_blocks(params.get("variants"))
     validator = _DefaultingValidator(load_schema(schema_path))
     errors = sorted(validator.iter_errors(params), key=lambda e: (list(e.absolute_path), e.validator))
     if errors:
         raise ParamsError(_describe(jsonschema.exceptions.best_match(errors)))
+    for name, blocks in written.items():  # a variant's block overrides key by key: its defaults come from the base
+        params["variants"][name].update(blocks)
     _check_semantics(params, validator)
     return params
+
+
+def _method_blocks(variants: Any) -> dict[str, dict]:
+    """Each variant's reference-method blocks as written (validation fills a block's defaults)."""
+    if not isinstance(variants, dict):
+        return {}
+    return {name: {m: copy.deepcopy(v[m]) for m in method_rules.REFERENCE if isinstance(v.get(m), dict)}
+            for name, v in variants.items() if isinstance(v, dict)}
 
 
 def _value_id(value: Any) -> str:
@@ -155,9 +166,22 @@ def _expand_cached(variants_json: str) -> dict[str, tuple[str, dict]]:
             if len(keys) == 1:
                 vid = f"{name}-{_value_id(combo[0])}"
             else:
-                vid = "-".join([name, *(f"{k}_{_value_id(v)}" for k, v in zip(keys, combo, strict=True))])
-            add(vid, name, {**fixed, **dict(zip(keys, combo, strict=True))})
+                vid = "-".join([name, *(f"{k.replace('.', '_')}_{_value_id(v)}"
+                                        for k, v in zip(keys, combo, strict=True))])
+            add(vid, name, _with_values(fixed, dict(zip(keys, combo, strict=True))))
     return expanded
+
+
+def _with_values(override: dict, values: dict) -> dict:
+    """`override` with swept values set: `key` or, in a method's block, `block.key`."""
+    out = copy.deepcopy(override)
+    for key, value in values.items():
+        block, _, inner = key.partition(".")
+        if inner:
+            out[block] = {**out.get(block, {}), inner: value}
+        else:
+            out[key] = value
+    return out
 
 
 def run_variants(params: dict) -> list[str]:
@@ -172,15 +196,19 @@ def run_variants(params: dict) -> list[str]:
 
 def _check_sweeps(params: dict, validator) -> None:
     schema = validator.schema["$defs"]["model_override"]
+    model = validator.schema["$defs"]["model"]["properties"]
     for name, override in params["variants"].items():
         for key, values in override.get("sweep", {}).items():
-            if key not in schema["properties"] or key == "sweep":
+            block, _, inner = key.partition(".")
+            # a key of the model, or `<method>.<key>` in a reference method's block
+            known = model[block]["properties"] if inner and block in method_rules.REFERENCE else {}
+            if (key not in schema["properties"] and inner not in known) or key == "sweep":
                 raise ParamsError(f"variants.{name}.sweep.{key}: unknown model key")
-            if key in override:
+            if key in override or inner in override.get(block, {}):
                 raise ParamsError(f"variants.{name}.sweep.{key}: also set outside the sweep")
             for i, value in enumerate(values):
-                sub = validator.evolve(schema=schema)
-                error = jsonschema.exceptions.best_match(sub.iter_errors({key: value}))
+                sub = validator.evolve(schema={"type": "object", "properties": known} if inner else schema)
+                error = jsonschema.exceptions.best_match(sub.iter_errors({inner or key: value}))
                 if error is not None:
                     raise ParamsError(f"variants.{name}.sweep.{key}[{i}]: {error.message}")
     ids = expand_variants(params["variants"])
@@ -222,9 +250,42 @@ def _check_semantics(params: dict, validator=None) -> None:
                               f"{', '.join(sorted(params['datasets']))})")
     for vid, (_, override) in expanded.items():
         for dname, dataset in params["datasets"].items():
-            problem = _model_problem({**dataset["model"], **override}, expanded)
+            method = override.get("method", dataset["model"]["method"])
+            key = method_rules.foreign_key(override, method)
+            if key is not None:
+                raise ParamsError(f"variants.{vid}.{key}: not a setting of method {method!r} (on dataset {dname}); "
+                                  f"a variant of method {method} sets {_settings_of(method)}")
+            problem = _model_problem(model_spec(params, dname, vid), expanded)
             if problem:
                 raise ParamsError(f"variants.{vid}.{problem} (on dataset {dname})")
+    if running:
+        _check_coverage(params, running)
+
+
+def _settings_of(method: str) -> str:
+    if method == method_rules.MLP:
+        return "the MLP keys (hidden_layers, dropout, optimizer, ...)"
+    return f"its block `{method}: {{...}}` and {', '.join(method_rules.SHARED_KEYS)}"
+
+
+def _check_coverage(params: dict, running: list[str]) -> None:
+    """Every dataset of the run gets a variant, and every variant runs somewhere (the rule in method_rules)."""
+    ran = {v for d in params["run"]["datasets"] for v in dataset_variants(params, d)}
+    for dname in params["run"]["datasets"]:
+        if not dataset_variants(params, dname):
+            raise ParamsError(f"run.datasets: no variant of the run applies to dataset {dname!r} "
+                              f"({_why_not(params, dname, running[0])}); add an mlp variant")
+    for vid in running:
+        if vid not in ran:
+            why = _why_not(params, params["run"]["datasets"][0], vid)
+            raise ParamsError(f"run.variants: {vid!r} applies to no dataset of the run ({why})")
+
+
+def _why_not(params: dict, dataset: str, variant: str) -> str:
+    method = model_spec(params, dataset, variant)["method"]
+    reason = _left_out(params, dataset, variant)
+    return f"method {method} does not run on {'images' if reason == 'images' else 'regression tasks'}" if reason \
+        else "it applies"
 
 
 def _check_gates(params: dict) -> None:
@@ -243,6 +304,8 @@ def _check_gates(params: dict) -> None:
 
 def _model_problem(spec: dict, variants: dict) -> str | None:
     """A combination of model keys that cannot work, as 'key: why', or None."""
+    if spec["method"] != method_rules.MLP:
+        return None
     if isinstance(spec["dropout"], list) and len(spec["dropout"]) != len(spec["hidden_layers"]):
         return f"dropout: {len(spec['dropout'])} rates for {len(spec['hidden_layers'])} hidden layers"
     if spec["backend"] == "numpy":
@@ -261,8 +324,26 @@ def _model_problem(spec: dict, variants: dict) -> str | None:
 
 
 def grid(params: dict) -> list[tuple[str, str]]:
-    """The (dataset, variant id) pairs that run, in a stable order."""
-    return [(d, v) for d in params["run"]["datasets"] for v in run_variants(params)]
+    """The (dataset, variant id) pairs that run, datasets outermost, in a stable order: every dataset x every
+    variant, less a variant whose method does not take the dataset (method_rules.TAKES)."""
+    return [(d, v) for d in params["run"]["datasets"] for v in dataset_variants(params, d)]
+
+
+def dataset_variants(params: dict, dataset: str) -> list[str]:
+    """The variant ids of the run that apply to one dataset."""
+    return [v for v in run_variants(params) if _left_out(params, dataset, v) is None]
+
+
+def left_out(params: dict) -> list[tuple[str, str, str]]:
+    """(dataset, variant, why) of every pair the rule leaves out: "images" or "regression"."""
+    return [(d, v, why) for d in params["run"]["datasets"] for v in run_variants(params)
+            if (why := _left_out(params, d, v))]
+
+
+def _left_out(params: dict, dataset: str, variant: str) -> str | None:
+    ds = params["datasets"][dataset]
+    method = {**ds["model"], **expand_variants(params["variants"])[variant][1]}["method"]
+    return method_rules.not_taken(method, sources.is_images(ds), sources.is_regression(ds))
 
 
 def warm_start_parent(params: dict, dataset: str, variant: str) -> str | None:
@@ -276,8 +357,14 @@ def variant_source(params: dict, variant: str) -> str:
 
 
 def model_spec(params: dict, dataset: str, variant: str) -> dict:
-    """The dataset's base model with the variant's overrides applied."""
-    return {**params["datasets"][dataset]["model"], **expand_variants(params["variants"])[variant][1]}
+    """The dataset's base model with the variant's overrides applied (a reference method's block key by key),
+    reduced to the keys its method reads (method_rules.own_keys)."""
+    base, override = params["datasets"][dataset]["model"], expand_variants(params["variants"])[variant][1]
+    spec = {**base, **override}
+    for block in method_rules.REFERENCE:
+        if block in override:
+            spec[block] = {**base.get(block, {}), **override[block]}
+    return method_rules.own_keys(spec, spec["method"])
 
 
 def section_defaults(section: str, schema_path: str | Path = SCHEMA_PATH) -> dict:

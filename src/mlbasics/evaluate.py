@@ -11,7 +11,7 @@ from functools import partial
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from . import methods, overtraining, physics_plots, plots, preprocess, provenance, response, tracking
+from . import bootstrap, methods, overtraining, physics_plots, plots, preprocess, provenance, response, tracking
 from .files import read_csv, read_json, sha256_file, write_csv, write_json
 
 
@@ -145,9 +145,7 @@ def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    from .runtime import configure_tensorflow
-
-    configure_tensorflow(threads)
+    methods.prepare(settings["model"], threads)
     split = preprocess.load(inputs["data"])
     method = methods.load(settings["model"], inputs["model"])
     dataset, variant = settings["dataset"], settings["variant"]
@@ -159,13 +157,18 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         metrics, panels, pairs = regression(method, split, scores, title, outputs)
     else:
         metrics, panels, pairs = classification(method, split, scores, title, outputs, settings.get("expected"))
+    y_test, w_test = split.arrays["y_test"], split.weights("test")
+    metrics.update(bootstrap.intervals(split.task, y_test, headline_scores(split.task, scores["test"]), w_test,
+                                       settings["bootstrap"], settings["seed"]))
+    write_importance(outputs["importance"], method.importance(split.arrays["x_test"], y_test, w_test, split.task,
+                                                              settings["seed"]))
     checked = response.check(split.task, split.class_names, *(
         (split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")))
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
     physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
                            outputs["response"], checked["xlabel"])
     judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
-    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged)
+    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=method.step)
     write_csv(outputs["predictions"], ["actual", "predicted", "response"][:len(pairs[0])], pairs)
     plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
@@ -178,6 +181,23 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     headline = f"mse {metrics['mse']:.4g}" if regression_task else f"accuracy {metrics['accuracy']:.4f}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {log_run(settings, record, outputs)}")
+
+
+def headline_scores(task: str, scores: np.ndarray) -> np.ndarray:
+    """What the headline numbers are computed from: the response (two classes), the predicted class (more),
+    the predicted value (regression)."""
+    return classes_of(scores) if task == "multiclass" else scores[:, 0].astype(np.float64)
+
+
+def write_importance(path, found: tuple | None) -> None:
+    """importance.csv: one row per input (its column in the processed data) with the method's importance and
+    its error, and what the number measures; only the header for a method that has none (the MLP)."""
+    rows = []
+    if found is not None:
+        measure, values, errors = found
+        rows = [[j, float(value), "" if errors is None else float(errors[j]), measure]
+                for j, value in enumerate(values)]
+    write_csv(path, ["input", "importance", "error", "measure"], rows)
 
 
 def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict], metrics: dict, judged: dict,

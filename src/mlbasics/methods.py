@@ -3,16 +3,18 @@
 A method fits on the split data (returning one history row per epoch or boosting iteration, columns
 `tasks.history_columns`), predicts scores (a sigmoid or a value per row, or one probability per class), saves and
 loads itself in a safe format of its own (no pickle a user did not ask for), shows its input weights where it has
-them, and logs itself to MLflow in its flavour with a signature. Two implementations today, both MLPs saved as
-.keras: the Keras network trained by our compiled epoch engine, and the lecture's NumPy network. Adding a method:
-a class with these six members, one entry in METHODS (README: "Add a method").
+them, and logs itself to MLflow in its flavour with a signature; where it can, it says which inputs matter
+(`importance`). A model is saved as a folder holding the method's own file. The MLP (`method: mlp`) has two
+backends, both saved as .keras: the Keras network trained by our compiled epoch engine, and the lecture's NumPy
+network; the reference methods (BDT, random forest, Fisher, likelihood, k-NN) are scikit-learn estimators saved
+with skops (reference_methods.py). Adding a method: a class with these members, registered in MLP_BACKENDS or
+REFERENCE_METHODS, its name in method_rules (README: "Add a method").
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -23,8 +25,10 @@ from . import provenance
 from .checkpoint import Checkpoint, checkpoint_key
 from .epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
 from .event_weights import training_weights
+from .files import atomic_dir
 from .mlp import build_mlp, register_custom_layers, save_model, set_precision, warm_start
-from .runtime import distribution_strategy, tune_allocator
+from .reference_methods import REFERENCE_METHODS
+from .runtime import configure_tensorflow, distribution_strategy, tune_allocator
 from .tasks import history_columns
 
 
@@ -36,7 +40,7 @@ class Method(Protocol):
 
     def fit(self, arrays: dict[str, np.ndarray], task: str, n_classes: int, seed: int, *,
             checkpoint_dir: str | Path | None = None, init_model: str | Path | None = None,
-            verbose: int = 0) -> tuple[list[list], dict]:
+            verbose: int = 0, threads: int = 0) -> tuple[list[list], dict]:
         """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics)."""
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray: ...
@@ -49,6 +53,10 @@ class Method(Protocol):
     def log_model(self, example: np.ndarray) -> None:
         """Log the model to the active MLflow run, with a signature from `example` (a few test rows)."""
 
+    def importance(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, task: str, seed: int
+                   ) -> tuple[str, np.ndarray, np.ndarray | None] | None:
+        """(what it measures, one value per input, their errors or None) on the test sample; None without."""
+
 
 class KerasMLP:
     """The Keras MLP of mlp.py, trained epoch by epoch: deterministic (one seed drives weights, shuffle and
@@ -56,11 +64,13 @@ class KerasMLP:
     epochs.py)."""
 
     name, flavour = "keras", "tensorflow"
+    FILE = "model.keras"  # inside the model folder
+    step = "epoch"  # what a history row is (None: fitted in one step, one row)
 
     def __init__(self, spec: dict, model=None):
         self.spec, self.model = spec, model
 
-    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0):
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
         import tensorflow as tf
 
         spec = self.spec
@@ -99,7 +109,8 @@ class KerasMLP:
         if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
             self.model.set_weights(best_weights)
         elapsed = time.perf_counter() - started
-        return record["history"], _stats(elapsed, trained, record["epoch"], record["stopped_early"], start_epoch)
+        return record["history"], provenance.fit_stats(elapsed, trained, record["epoch"], record["stopped_early"],
+                                                       start_epoch)
 
     def _build(self, arrays: dict, n_classes: int, checkpoint: Checkpoint, strategy, init_model):
         """(model, record, best weights) of a run that starts from scratch (or warm-started from another model)."""
@@ -108,28 +119,32 @@ class KerasMLP:
         steps_per_epoch = math.ceil(len(arrays["y_train"]) / self.spec["batch_size"])
         with strategy.scope() if strategy else contextlib.nullcontext():
             model = build_mlp(arrays["x_train"].shape[1], n_classes, self.spec, steps_per_epoch)
-        if init_model:
-            warm_start(model, init_model)
+        if init_model:  # the parent's model folder
+            warm_start(model, Path(init_model) / self.FILE)
         return model, {"epoch": 0, "history": [], "best_val_loss": None, "wait": 0, "stopped_early": False}, None
 
     def predict(self, x, batch_size=32):
         return self.model.predict(x, verbose=0, batch_size=batch_size)
 
     def save(self, path):
-        save_model(self.model, path)
+        with atomic_dir(path) as folder:
+            save_model(self.model, folder / self.FILE)
 
     @classmethod
     def load(cls, spec: dict, path: str | Path) -> KerasMLP:
         import keras
 
         register_custom_layers()
-        return cls(spec, keras.saving.load_model(path))
+        return cls(spec, keras.saving.load_model(Path(path) / cls.FILE))
 
     def input_weights(self):
         for layer in self.model.layers:
             if getattr(layer, "kernel", None) is not None:
                 return np.asarray(layer.kernel)
         return None
+
+    def importance(self, x, y, w, task, seed):
+        return None  # an MLP has no cheap one (a permutation per input costs a prediction per pixel on images)
 
     def log_model(self, example):
         import mlflow.tensorflow
@@ -148,7 +163,7 @@ class NumpyMLP(KerasMLP):
 
     name = "numpy"
 
-    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0):
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
         from . import numpy_mlp
 
         if "w_train" in arrays:  # the from-scratch network is the lecture's: plain means, no sample weights
@@ -159,15 +174,16 @@ class NumpyMLP(KerasMLP):
         elapsed = time.perf_counter() - started
         self.model = build_mlp(arrays["x_train"].shape[1], n_classes, {**self.spec, "dropout": 0.0})
         self.model.set_weights([array.astype(np.float32) for layer in params for array in layer])
-        return rows, _stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0)
+        return rows, provenance.fit_stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0)
 
 
-METHODS: dict[str, type[KerasMLP]] = {"keras": KerasMLP, "numpy": NumpyMLP}
+MLP_BACKENDS: dict[str, type[KerasMLP]] = {"keras": KerasMLP, "numpy": NumpyMLP}
 
 
-def method_class(spec: dict) -> type[KerasMLP]:
-    """The method a model spec asks for (its `backend` today)."""
-    return METHODS[spec.get("backend", "keras")]
+def method_class(spec: dict) -> type:
+    """The method a model spec asks for: its `method`, and for the MLP its `backend`."""
+    method = spec.get("method", "mlp")
+    return MLP_BACKENDS[spec.get("backend", "keras")] if method == "mlp" else REFERENCE_METHODS[method]
 
 
 def create(spec: dict) -> Method:
@@ -175,7 +191,15 @@ def create(spec: dict) -> Method:
 
 
 def load(spec: dict, path: str | Path) -> Method:
+    """A trained model from its folder (the MODEL output: the method's own file inside)."""
     return method_class(spec).load(spec, path)
+
+
+def prepare(spec: dict, threads: int) -> None:
+    """Set up the process for the method: TensorFlow's threads for the MLP (reference methods take the job's
+    threads in fit, and never start TensorFlow)."""
+    if method_class(spec) in MLP_BACKENDS.values():
+        configure_tensorflow(threads)
 
 
 def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -210,7 +234,3 @@ def _print_epoch(record: dict, epochs: int, columns: list[str]) -> None:
           flush=True)
 
 
-def _stats(elapsed: float, trained: int, epochs_run: int, stopped_early: bool, start_epoch: int) -> dict:
-    return {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
-            "epochs_run": epochs_run, "stopped_early": stopped_early, "resumed_from_epoch": start_epoch,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

@@ -39,16 +39,18 @@ def analyse(history: list[dict], rules: dict, ks_p: dict[str, float] | None = No
     metric = history_metric(history)
     train_metric, val_metric = _series(history, metric), _series(history, f"val_{metric}")
     metric_gap = (train_metric[-1] - val_metric[-1]) if metric == "accuracy" else (val_metric[-1] - train_metric[-1])
-    improvement = (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
+    # a method fitted in one step has one row: no first loss to have improved on
+    improvement = None if len(loss) == 1 else (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
     loss_gap = val[-1] - loss[-1]
     ks_min = min(ks_p.values()) if ks_p else None
     if since or loss_gap > rules["max_loss_gap"] or (ks_min is not None and ks_min < rules["ks_min_p"]):
         verdict = "overfitting"
-    elif improvement < rules["min_improvement"] or (metric == "accuracy"
-                                                     and train_metric[-1] < rules["min_train_accuracy"]):
+    elif (improvement is not None and improvement < rules["min_improvement"]) or (
+            metric == "accuracy" and train_metric[-1] < rules["min_train_accuracy"]):
         verdict = "underfitting"
     else:
         verdict = "ok"
     return {"best_epoch": epochs[best], "overfitting_since": since, "loss_gap_final": loss_gap,
             "loss_gap_best": val[best] - loss[best], f"{metric}_gap_final": metric_gap,
-            "train_loss_improvement": improvement, **({"ks_p_min": ks_min} if ks_p else {}), "verdict": verdict}
+            **({} if improvement is None else {"train_loss_improvement": improvement}),
+            **({"ks_p_min": ks_min} if ks_p else {}), "verdict": verdict}

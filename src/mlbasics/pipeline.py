@@ -75,12 +75,21 @@ def source_of(dataset: dict) -> str:
     return sources.local_file(dataset["loader"], dataset["options"]) or CATALOG
 
 
-def inputs(stage: str, variants: list[str], datasets: list[str], dataset: str = "{dataset}",
+def inputs(stage: str, pairs: list[tuple[str, str]], datasets: list[str], dataset: str = "{dataset}",
            variant: str = "{variant}", source: str = CATALOG, init: str | None = None) -> dict[str, str | list[str]]:
-    """Named inputs of one job, its code included. `variants`/`datasets` are the grid (aggregates read all of
-    it); `source` is the dataset's `source_of`; `init` the model a warm-started training job starts from."""
-    job = Job(variants, datasets, dataset, variant, source, init)
+    """Named inputs of one job, its code included. `pairs`/`datasets` are the grid (aggregates read all of it; a
+    dataset's report its variants); `source` is the dataset's `source_of`; `init` the model a warm-started
+    training job starts from."""
+    job = Job([tuple(pair) for pair in pairs], datasets, dataset, variant, source, init)
     return {**STAGES[stage].inputs(job), "code": code(stage)}
+
+
+def job_pairs(settings: dict) -> list[tuple[str, str]]:
+    """The (dataset, variant) pairs a job's inputs cover, from its settings: the grid's (summary, check, track),
+    its dataset's variants (report), none (the rest)."""
+    if "pairs" in settings:
+        return [tuple(pair) for pair in settings["pairs"]]
+    return [(settings["dataset"], v) for v in settings.get("variants", [])]
 
 
 def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str]:
@@ -112,34 +121,46 @@ def dvc_command(stage: str) -> str:
 
 
 def dvc_yaml(params: dict) -> dict:
-    """dvc.yaml as a mapping: one foreach stage per pipeline stage, plus metrics and plots."""
-    datasets, variants = params["run"]["datasets"], config.run_variants(params)
+    """dvc.yaml as a mapping: one foreach stage per pipeline stage (the report: a stage per dataset, since each
+    dataset has its own variants and DVC cannot put a list into a foreach item's deps), plus metrics and plots."""
+    datasets, pairs = params["run"]["datasets"], config.grid(params)
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
     stages: dict = {}
     for stage in STAGES:
         body = {
             "cmd": dvc_command(stage),
-            "deps": flat(inputs(stage, variants, datasets, **item, init="${item.init}")),
+            "deps": flat(inputs(stage, pairs, datasets, **item, init="${item.init}")),
             "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
         }
         if stage in PER_VARIANT:
             items = {f"{d}-{v}": {"dataset": d, "variant": v, "defined_in": config.variant_source(params, v),
                                   "init": init_model(params, d, v) or PROCESSED.format(dataset=d)}
-                     for d, v in config.grid(params)}
+                     for d, v in pairs}
             stages[stage] = {"foreach": items, "do": body}
         elif stage in ("download", "dataset"):
             items = {d: {"dataset": d, "source": source_of(params["datasets"][d])} for d in datasets}
             stages[stage] = {"foreach": items, "do": body}
+        elif stage == "report":
+            for d in datasets:
+                stages[f"report-{d}"] = {"cmd": dvc_command(stage).replace("${item.dataset}", d),
+                                         "deps": flat(inputs(stage, pairs, datasets, d)),
+                                         "params": param_keys(stage, d), "outs": list(outputs(stage, d).values())}
         elif stage in PER_DATASET:
             stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
         else:
             body["params"] = param_keys(stage)
             stages[stage] = body
-    pairs = config.grid(params)
     metrics = [METRICS.format(dataset=d, variant=v) for d, v in pairs]
+    return {"stages": stages, "metrics": metrics, "plots": dvc_plots(params, pairs)}
+
+
+def dvc_plots(params: dict, pairs: list[tuple[str, str]]) -> list:
+    """dvc.yaml's plots: per dataset the loss and metric curves of its variants (from history.csv) and the
+    confusion matrix (or predicted vs true), then every run's figures as images."""
     plots = []
-    for d in datasets:
+    for d in params["run"]["datasets"]:
+        variants = config.dataset_variants(params, d)
         histories = {HISTORY.format(dataset=d, variant=v): ["loss", "val_loss"] for v in variants}
         plots.append({f"loss-{d}": {"template": "linear", "x": "epoch", "y": histories,
                                     "title": f"{d}: train and validation loss", "y_label": "loss"}})
@@ -158,4 +179,4 @@ def dvc_yaml(params: dict) -> dict:
     # the same figures as the HTML report and Snakemake's report, shown by `dvc plots show` as images
     images = (CURVES_PNG, DIAGNOSTICS_PNG, RESPONSE_PNG)
     plots += [template.format(dataset=d, variant=v) for d, v in pairs for template in images]
-    return {"stages": stages, "metrics": metrics, "plots": plots}
+    return plots

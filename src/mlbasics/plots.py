@@ -24,12 +24,21 @@ def _column(rows: list[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
-def training_curves(history: list[dict], title: str, path: str | Path, judged: dict | None = None) -> None:
-    """Train vs validation loss and accuracy (or MAE) per epoch: the overtraining picture. With the
-    overtraining analytics (`judged`), the best validation epoch is marked and the overfitting region shaded."""
+def training_curves(history: list[dict], title: str, path: str | Path, judged: dict | None = None,
+                    step: str | None = "epoch") -> None:
+    """Train vs validation loss and accuracy (or MAE) per epoch (or boosting iteration, `step`): the overtraining
+    picture. With the overtraining analytics (`judged`), the best validation epoch is marked and the overfitting
+    region shaded. A method fitted in one step (`step` None) has no curve: its train and validation values side
+    by side."""
     epochs = _column(history, "epoch")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("loss", history_metric(history)), strict=True):
+        if step is None:
+            values = [_column(history, metric)[-1], _column(history, f"val_{metric}")[-1]]
+            ax.bar(["train", "validation"], values, color=["C0", "C1"])
+            ax.set_ylabel(metric)
+            ax.set_title("fitted in one step: no learning curve", fontsize=9)
+            continue
         ax.plot(epochs, _column(history, metric), label="train")
         ax.plot(epochs, _column(history, f"val_{metric}"), label="validation")
         if judged:
@@ -37,7 +46,7 @@ def training_curves(history: list[dict], title: str, path: str | Path, judged: d
             if judged["overfitting_since"]:
                 ax.axvspan(judged["overfitting_since"], epochs[-1], color="red", alpha=0.08,
                            label=f"overfitting since {judged['overfitting_since']}")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(step)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -72,13 +81,15 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, e
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     names = ("loss", history_metric(next(iter(histories.values()))))
     for k, (variant, history) in enumerate(histories.items()):
+        if len(history) < 2:  # fitted in one step: no curve to draw
+            continue
         epochs = _column(history, "epoch")
         color = colors[k % len(colors)]
         for ax, metric in zip(axes[:2], names, strict=True):
             ax.plot(epochs, _column(history, f"val_{metric}"), color=color, label=variant)
             ax.plot(epochs, _column(history, metric), color=color, linestyle="--", alpha=0.6)
     for ax, metric in zip(axes[:2], names, strict=True):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (boosting iteration for trees)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     if extra_panel:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
+import sys
 from pathlib import Path
 
 
@@ -29,8 +31,11 @@ def git_state(cwd: str | Path = ".") -> dict[str, str]:
 
 
 def device() -> str:
-    """What trained: the GPU model(s) TensorFlow sees, else the CPU model."""
+    """What trained: the GPU model(s) TensorFlow sees, else the CPU model (a process that never imported
+    TensorFlow - a reference method's - ran on the CPU)."""
     try:
+        if "tensorflow" not in sys.modules:
+            raise ImportError("no TensorFlow in this process")
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -82,3 +87,11 @@ def provenance_tags(prints: dict[str, str], git: dict[str, str], software: dict[
     if os.environ.get("SLURM_JOB_ID"):
         tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
     return tags
+
+
+def fit_stats(elapsed: float, trained: int, epochs_run: int, stopped_early: bool, start_epoch: int) -> dict:
+    """A training's run statistics (run_stats.json): wall time, samples/s (epochs x events per second), epochs or
+    boosting iterations run, whether it stopped early or resumed, the process's peak memory."""
+    return {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
+            "epochs_run": epochs_run, "stopped_early": stopped_early, "resumed_from_epoch": start_epoch,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import activations, data, physics_plots, plots, preprocess, response, variables
-from .files import read_csv, read_json, write_csv, write_text
+from . import activations, data, physics_plots, plots, preprocess, response, variables, verdicts
+from .files import read_csv, read_json, write_csv, write_json, write_text
 from .tasks import history_metric, read_task
 
 TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
@@ -35,13 +35,15 @@ def table_metrics(task: str, metrics: dict) -> list[str]:
     return TABLE_METRICS + (["roc_auc"] if "roc_auc" in metrics else [])
 
 
-def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict]) -> dict:
-    """One line of the comparison: test metrics plus the last epoch's train and validation numbers, the KS
-    p-values and (two classes) TMVA's efficiency table."""
+def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict], method: str = "mlp"
+                ) -> dict:
+    """One line of the comparison: test metrics (with the headline numbers' bootstrap intervals) plus the last
+    epoch's train and validation numbers, the KS p-values and (two classes) TMVA's efficiency table."""
     last, name = history[-1], history_metric(history)
     physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
-    return {"dataset": dataset, "variant": variant, **{k: metrics[k] for k in table_metrics(task, metrics)},
-            **physics,
+    intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
+    return {"dataset": dataset, "variant": variant, "method": method,
+            **{k: metrics[k] for k in table_metrics(task, metrics)}, **physics, **intervals,
             "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
             "overfitting_since": metrics.get("overfitting_since", ""),
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
@@ -65,41 +67,30 @@ def leaderboard(rows: list[dict], task: str) -> list[dict]:
     return sorted(rows, key=lambda r: -r["accuracy"])
 
 
-def answer(rows: list[dict], task: str) -> dict:
-    """The lecture's question in words: which variants overfit (since when), and which changes to the baseline
-    helped - a smaller final train-validation loss gap at a test score no worse than the baseline's."""
-    overfit = [f"{r['variant']} (since epoch {r['overfitting_since']})" if r["overfitting_since"] else r["variant"]
-               for r in rows if r["verdict"] == "overfitting"]
-    underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
-    base = next((r for r in rows if r["variant"] == "baseline"), None)
-    helped, compared = [], []
-    if base is not None:
-        score = "mse" if task == "regression" else "accuracy"
-        for r in rows:
-            if r is base:
-                continue
-            gap, base_gap = r["val_loss"] - r["train_loss"], base["val_loss"] - base["train_loss"]
-            better = r[score] <= base[score] if score == "mse" else r[score] >= base[score]
-            compared.append({"variant": r["variant"], "score": score, "delta": r[score] - base[score],
-                             "gap": gap, "base_gap": base_gap, "verdict": r["verdict"]})
-            if gap < base_gap and better:
-                helped.append(r["variant"])
-    return {"overfit": overfit, "underfit": underfit, "helped": helped, "compared": compared,
-            "has_baseline": base is not None}
-
-
-def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict) -> None:
-    """The per-dataset report: comparison figure, metrics table, each variant's curves and confusion matrix."""
+def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
+    """The per-dataset report: which variants overfit and helped, which method is best (with error bars), the
+    leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index."""
+    dataset, variants, methods_of = settings["dataset"], settings["variants"], settings["methods"]
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"])
     task = split.task
-    rows = [variant_row(dataset, v, task, read_json(m), histories[v])
+    rows = [variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v])
             for v, m in zip(variants, inputs["metrics"], strict=True)]
-    curves = rejection_curves(split, variants, inputs["predictions"]) if task == "binary" else None
+    predictions = {v: read_csv(p) for v, p in zip(variants, inputs["predictions"], strict=True)}
+    confidence = settings["bootstrap"]["confidence"]
+    replicates = {v: verdicts.replicates_of(task, predictions[v], split.class_names, split.weights("test"),
+                                            settings["bootstrap"], settings["seed"]) for v in variants}
+    answer = verdicts.overtraining(rows, task, replicates, confidence)
+    compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
+    write_json(outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared})
+    curves = rejection_curves(split, predictions) if task == "binary" else None
     plots.comparison(histories, f"{dataset}: all variants", outputs["comparison"],
                      partial(physics_plots.rejection_panel, curves=curves) if curves else None)
     whitened = read_json(inputs["scaler"])["kind"] == "pca_whiten"
     ranking = input_variables(dataset, data.load(inputs["raw"]), split, outputs, whitened)
+    importance = importances(variants, inputs["importance"], whitened)
+    for row in ranking:
+        row["importance"] = {v: found[row["index"]] for v, found in importance.items()}
     page = outputs["page"]
     sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page),
                  "response": _rel(r, page)}
@@ -108,7 +99,9 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
     metric = history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=leaderboard(rows, task), metrics=table_metrics(task, rows[0]), metric=metric,
-        sections=sections, answer=answer(rows, task), ranking=ranking[:20], n_inputs=len(ranking),
+        sections=sections, answer=answer, methods=compared, confidence=confidence, ranking=ranking[:20],
+        n_inputs=len(ranking), importance={v: next(iter(f.values()))[2] for v, f in importance.items() if f},
+        one_step=[v for v in variants if len(histories[v]) == 1], whitened=whitened,
         efficiencies=[e for e in ("0p01", "0p10", "0p30") if f"sig_eff_at_bkg_{e}" in rows[0]],
         ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min"],
         figures={k: _rel(outputs[k], page) for k in ("inputs", "inputs_scaled", "correlations")},
@@ -116,12 +109,23 @@ def dataset_page(dataset: str, variants: list[str], inputs: dict, outputs: dict)
     write_text(page, html)
 
 
-def rejection_curves(split: preprocess.Split, variants: list[str], predictions: list[str]) -> dict:
+def importances(variants: list[str], paths: list[str], whitened: bool) -> dict[str, dict[int, tuple]]:
+    """Each variant's input importance where its method has one: {variant: {input: (value, error, measure)}}.
+    Left out for PCA-whitened data, whose inputs are components, not the variables ranked beside them."""
+    found = {}
+    for variant, path in zip(variants, paths, strict=True):
+        rows = read_csv(path)
+        if rows and not whitened:
+            found[variant] = {int(r["input"]): (float(r["importance"]), float(r["error"]) if r["error"] else None,
+                                                r["measure"]) for r in rows}
+    return found
+
+
+def rejection_curves(split: preprocess.Split, predictions: dict[str, list[dict]]) -> dict:
     """Every variant's (signal efficiency, background efficiency) on the test sample, weighted."""
     positive = split.class_names[1]
     curves = {}
-    for variant, path in zip(variants, predictions, strict=True):
-        rows = read_csv(path)
+    for variant, rows in predictions.items():
         y = np.array([r["actual"] == positive for r in rows], dtype=int)
         score = np.array([float(r["response"]) for r in rows])
         fpr, tpr, _ = response.roc(y, score, split.weights("test"))
@@ -160,21 +164,23 @@ def input_variables(dataset: str, raw: data.Dataset, split: preprocess.Split, ou
     return ranking
 
 
-def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dict) -> None:
-    """reports/summary.csv (one row per dataset x variant) and reports/index.html linking every dataset."""
-    pairs = [(d, v) for d in datasets for v in variants]
+def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str], inputs: dict, outputs: dict
+            ) -> None:
+    """reports/summary.csv (one row per dataset and variant run on it) and reports/index.html linking every
+    dataset."""
     task = {d: read_task(path) for d, path in zip(datasets, inputs["data"], strict=True)}
-    rows = [variant_row(d, v, task[d], read_json(m), read_csv(h))
+    methods_of = dict(zip(pairs, methods, strict=True))
+    rows = [variant_row(d, v, task[d], read_json(m), read_csv(h), methods_of[(d, v)])
             for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)]
     header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
     write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
-    links = [{"dataset": d, "href": _rel(p, outputs["index"]),
-              "best": best([r for r in rows if r["dataset"] == d], task[d])[1],
-              "answer": answer([r for r in rows if r["dataset"] == d], task[d])}
-             for d, p in zip(datasets, inputs["pages"], strict=True)]
+    # what each dataset's page concluded (with its error bars), not computed again
+    links = [{"dataset": d, "href": _rel(p, outputs["index"]), **read_json(c)}
+             for d, p, c in zip(datasets, inputs["pages"], inputs["verdicts"], strict=True)]
     plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
-    columns = [k for k in header if k not in ("dataset", "variant", "n_test", "epochs", "train_loss", "val_loss",
-                                              "verdict", "best_epoch", "overfitting_since")]
+    columns = [k for k in header if k not in ("dataset", "variant", "method", "n_test", "epochs", "train_loss",
+                                              "val_loss", "verdict", "best_epoch", "overfitting_since")
+               and not k.endswith(("_ci_lo", "_ci_hi"))]
     html = _env().get_template("index.html.j2").render(
         links=links, rows=rows, columns=columns, summary=_rel(outputs["summary"], outputs["index"]),
         activations=_rel(outputs["activations"], outputs["index"]))
@@ -182,8 +188,8 @@ def summary(datasets: list[str], variants: list[str], inputs: dict, outputs: dic
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    dataset_page(settings["dataset"], settings["variants"], inputs, outputs)
+    dataset_page(settings, inputs, outputs)
 
 
 def run_summary(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    summary(settings["datasets"], settings["variants"], inputs, outputs)
+    summary(settings["datasets"], [tuple(pair) for pair in settings["pairs"]], settings["methods"], inputs, outputs)

@@ -67,6 +67,12 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
 REGRESSION_LOADERS = ("regression_toy",)  # float targets
+IMAGE_LOADERS = ("digits", "mnist5k", "mnist", "fashion_mnist", "cifar10", "idx", "tfds")  # the rest are tables
+
+
+def is_images(dataset: dict) -> bool:
+    """Whether a dataset is images (the reference methods leave those to the MLP: method_rules.TAKES)."""
+    return dataset["loader"] in IMAGE_LOADERS
 
 
 def is_regression(dataset: dict) -> bool:

@@ -22,7 +22,7 @@ RAW = "data/raw/{dataset}.npz"
 PREVIEW_PNG = "reports/{dataset}/preview.png"
 PROCESSED = "data/processed/{dataset}/data.npz"
 SCALER = "data/processed/{dataset}/scaler.json"
-MODEL = "models/{dataset}/{variant}/model.keras"
+MODEL = "models/{dataset}/{variant}/model"  # a folder: the method's own file (model.keras, model.skops)
 HISTORY = "models/{dataset}/{variant}/history.csv"
 RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
 METRICS = "reports/{dataset}/{variant}/metrics.json"
@@ -32,12 +32,14 @@ CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
 CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
 DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
 RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
+IMPORTANCE = "reports/{dataset}/{variant}/importance.csv"
 RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
 INPUTS_PNG = "reports/{dataset}/inputs.png"
 INPUTS_SCALED_PNG = "reports/{dataset}/inputs_scaled.png"
 CORRELATIONS_PNG = "reports/{dataset}/correlations.png"
+VERDICTS = "reports/{dataset}/comparison.json"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
 ACTIVATIONS_PNG = "reports/activations.png"
@@ -49,10 +51,11 @@ CATALOG = "src/mlbasics/sources.py"
 
 @dataclass(frozen=True)
 class Job:
-    """What one job's input paths depend on: the grid (aggregates read all of it), its dataset and variant
-    (templates with wildcards when left out), its dataset's source file, the model a warm start begins from."""
+    """What one job's input paths depend on: the grid's (dataset, variant) pairs (aggregates read all of them),
+    its dataset and variant (templates with wildcards when left out), its dataset's source file, the model a warm
+    start begins from."""
 
-    variants: list[str]
+    pairs: list[tuple[str, str]]
     datasets: list[str]
     dataset: str = "{dataset}"
     variant: str = "{variant}"
@@ -63,10 +66,11 @@ class Job:
         return template.format(dataset=self.dataset, variant=self.variant)
 
     def each_variant(self, template: str) -> list[str]:
-        return [template.format(dataset=self.dataset, variant=v) for v in self.variants]
+        """One path per variant that runs on this job's dataset."""
+        return [template.format(dataset=d, variant=v) for d, v in self.pairs if d == self.dataset]
 
     def each_pair(self, template: str) -> list[str]:
-        return [template.format(dataset=d, variant=v) for d in self.datasets for v in self.variants]
+        return [template.format(dataset=d, variant=v) for d, v in self.pairs]
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,19 @@ def _source_settings(view: dict, dataset: str, _: str) -> dict:
             "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])]}
 
 
+def _report_settings(view: dict, dataset: str, _: str) -> dict:
+    variants = config.dataset_variants(view, dataset)
+    return {"dataset": dataset, "variants": variants, "seed": view["seed"], "bootstrap": view["bootstrap"],
+            "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants}}
+
+
 def _grid_settings(view: dict, *_) -> dict:
-    return {"datasets": view["run"]["datasets"], "variants": config.run_variants(view)}
+    return {"datasets": view["run"]["datasets"], "pairs": [list(pair) for pair in config.grid(view)]}
+
+
+def _summary_settings(view: dict, *_) -> dict:
+    pairs = config.grid(view)
+    return {**_grid_settings(view), "methods": [config.model_spec(view, d, v)["method"] for d, v in pairs]}
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
@@ -128,42 +143,46 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "test metrics, confusion matrix, figures and the MLflow run of one variant",
           {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, "curves": CURVES_PNG,
            "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "response": RESPONSE_PNG,
-           "run": RUN_RECORD},
+           "importance": IMPORTANCE, "run": RUN_RECORD},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
                        "stats": job.one(RUN_STATS)},
-          lambda d, v: ["seed", "overtraining", "expected_yields", f"datasets.{d}.model", f"variants.{v}"],
+          lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", f"datasets.{d}.model",
+                        f"variants.{v}"],
           lambda view, d, v: {**_run_settings(view, d, v), "overtraining": view["overtraining"],
-                              "expected": view["expected_yields"].get(d)}),
+                              "bootstrap": view["bootstrap"], "expected": view["expected_yields"].get(d)}),
     Stage("report", "dataset", "report", "the HTML page comparing a dataset's variants",
           {"page": DATASET_PAGE, "comparison": COMPARISON_PNG, "inputs": INPUTS_PNG,
-           "inputs_scaled": INPUTS_SCALED_PNG, "correlations": CORRELATIONS_PNG},
+           "inputs_scaled": INPUTS_SCALED_PNG, "correlations": CORRELATIONS_PNG, "verdicts": VERDICTS},
           lambda job: {"raw": job.one(RAW), "data": job.one(PROCESSED), "scaler": job.one(SCALER),
                        "preview": job.one(PREVIEW_PNG),
                        "metrics": job.each_variant(METRICS), "predictions": job.each_variant(PREDICTIONS),
                        "history": job.each_variant(HISTORY), "curves": job.each_variant(CURVES_PNG),
                        "confusion_png": job.each_variant(CONFUSION_PNG),
                        "diagnostics": job.each_variant(DIAGNOSTICS_PNG),
-                       "response": job.each_variant(RESPONSE_PNG)},
-          lambda d, v: ["run.variants", "variants"],
-          lambda view, d, v: {"dataset": d, "variants": config.run_variants(view)}, local=True),
+                       "response": job.each_variant(RESPONSE_PNG), "importance": job.each_variant(IMPORTANCE)},
+          # which variants apply to the dataset depends on its loader and base model (method_rules)
+          lambda d, v: ["seed", "bootstrap", "run.variants", "variants", f"datasets.{d}.loader",
+                        f"datasets.{d}.model"],
+          _report_settings, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
           {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
           lambda job: {"data": [PROCESSED.format(dataset=d) for d in job.datasets],
                        "metrics": job.each_pair(METRICS), "history": job.each_pair(HISTORY),
-                       "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets]},
-          lambda d, v: ["run", "variants"],
-          _grid_settings, function="run_summary", local=True),
+                       "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets],
+                       "verdicts": [VERDICTS.format(dataset=d) for d in job.datasets]},
+          lambda d, v: ["run", "variants", "datasets"],
+          _summary_settings, function="run_summary", local=True),
     Stage("check", "once", "check",
           "hold every run's metrics against the quality gates in params; fail with one line per violation",
           {"checks": CHECKS},
           lambda job: {"metrics": job.each_pair(METRICS)},
-          lambda d, v: ["run", "variants", "gates"],
+          lambda d, v: ["run", "variants", "datasets", "gates"],
           lambda view, d, v: {**_grid_settings(view), "gates": view["gates"]}, local=True),
     Stage("track", "once", "tracking",
           "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
           {"runs": TRACKED},
           lambda job: {"runs": job.each_pair(RUN_RECORD)},
-          lambda d, v: ["run", "variants", "tracking"],
+          lambda d, v: ["run", "variants", "datasets", "tracking"],
           lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]}, function="run_track",
           local=True),
 )}

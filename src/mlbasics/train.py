@@ -12,7 +12,6 @@ from . import methods, preprocess
 from .checkpoint import Checkpoint, checkpoint_folder
 from .errors import ParamsError
 from .files import write_csv, write_json
-from .runtime import configure_tensorflow
 from .tasks import check_request, history_columns
 
 
@@ -24,11 +23,11 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     except ValueError as exc:
         raise ParamsError(f"datasets.{settings.get('dataset')}.model.task (variant {settings.get('variant')}): "
                           f"{exc}") from None
-    configure_tensorflow(threads)
+    methods.prepare(settings["model"], threads)
     folder = checkpoint_folder(outputs["model"])
     method = methods.create(settings["model"])
     rows, stats = method.fit(split.arrays, split.task, len(split.class_names), settings["seed"],
-                             checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2)
+                             checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2, threads=threads)
     method.save(outputs["model"])
     write_csv(outputs["history"], history_columns(split.task), rows)
     from .provenance import device

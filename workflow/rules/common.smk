@@ -29,7 +29,8 @@ except params_config.ParamsError as exc:
 DATASETS = PARAMS["run"]["datasets"]
 WORKER = []  # the warm worker onstart starts
 FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
-VARIANTS = params_config.run_variants(PARAMS)  # sweeps expanded to their variant ids
+# (dataset, variant id) of every run: sweeps expanded, less variants whose method does not take the dataset
+PAIRS = params_config.grid(PARAMS)
 # What every job inherits from this invocation: its id (one MLflow parent run per invocation; a cluster job
 # re-reading this file keeps the id it was given) and how to track. Tracking travels here, not in the rules'
 # params, so that pointing MLflow elsewhere reruns no evaluation - only the track rule, which imports every run.
@@ -116,13 +117,18 @@ def job_paths(wildcards, input, output):
 
 
 def each_variant(template):
-    """One path per variant of the grid ({{dataset}} stays a wildcard)."""
-    return expand(template, variant=VARIANTS)
+    """One path per variant that runs on the job's dataset (a method that does not take a dataset - k-NN on
+    images - is left out there: src/mlbasics/method_rules.py)."""
+
+    def paths(wildcards):
+        return [template.format(dataset=d, variant=v) for d, v in PAIRS if d == wildcards.dataset]
+
+    return paths
 
 
 def each_pair(template):
-    """One path per dataset x variant of the grid, datasets outermost (the order the stages read them in)."""
-    return expand(template, dataset=DATASETS, variant=VARIANTS)
+    """One path per (dataset, variant) of the grid, datasets outermost (the order the stages read them in)."""
+    return [template.format(dataset=d, variant=v) for d, v in PAIRS]
 
 
 def of_variant(figure):

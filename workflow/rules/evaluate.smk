@@ -2,7 +2,7 @@ rule evaluate:
     """Test metrics, confusion matrix and figures of one variant; logs the variant's MLflow run."""
     input:
         data="data/processed/{dataset}/data.npz",
-        model="models/{dataset}/{variant}/model.keras",
+        model="models/{dataset}/{variant}/model",
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
         code=stage_code("evaluate"),
@@ -34,6 +34,7 @@ rule evaluate:
             caption="../report/response.rst",
             **of_variant("response, training vs test"),
         ),
+        importance="reports/{dataset}/{variant}/importance.csv",
         run="reports/{dataset}/{variant}/mlflow_run.json",
     params:
         settings=settings("evaluate"),

@@ -5,7 +5,7 @@ rule train:
         init=warm_start_model,
         code=stage_code("train"),
     output:
-        model="models/{dataset}/{variant}/model.keras",
+        model=directory("models/{dataset}/{variant}/model"),
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
     params:

@@ -1,0 +1,78 @@
+"""Model files of the reference methods: skops archives (no pickle), safe to load and reproducible.
+
+- Safe: loading refuses any type outside TRUSTED, the types the reference methods' estimators are made of (beyond
+  what skops trusts by itself), so a tampered or foreign file cannot make the load run code.
+- Reproducible: skops names an archive's members after object ids, which differ from process to process; the
+  archive is rewritten canonically (ids renumbered in the order they appear, fixed zip times), so the same fit
+  gives the same bytes - as the MLP's weights are, and as DVC's content hashes want.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from .formats import FormatError
+
+# The types (beyond skops' defaults) the estimators below are made of: nothing else is loaded from a file.
+TRUSTED = (
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.tree._tree.Tree",
+)
+
+
+class ModelFileError(FormatError):
+    """A model file that is not what this project writes (tampered with, or another program's)."""
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """skops' archive made reproducible: its members are named after object ids (which differ from process to
+    process), so the ids are renumbered in the order they appear and the zip times fixed - the same fit gives
+    the same bytes. The content is unchanged: skops loads it as it loads its own."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        schema = json.loads(archive.read("schema.json"))
+        members = {name: archive.read(name) for name in archive.namelist() if name != "schema.json"}
+    numbers: dict[str, str] = {}
+
+    def number(old) -> str:
+        return numbers.setdefault(str(old), str(len(numbers) + 1))
+
+    def renumber(node):
+        if isinstance(node, dict):
+            return {k: int(number(v)) if k == "__id__" else
+                    number(v.partition(".")[0]) + "." + v.partition(".")[2] if k == "file" and isinstance(v, str)
+                    else renumber(v) for k, v in node.items()}
+        return [renumber(v) for v in node] if isinstance(node, list) else node
+
+    schema = renumber(schema)
+    renamed = {number(name.partition(".")[0]) + "." + name.partition(".")[2]: content
+               for name, content in members.items()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name, content in [("schema.json", json.dumps(schema, indent=2).encode()),
+                              *sorted(renamed.items(), key=lambda item: int(item[0].partition(".")[0]))]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, content)
+    return out.getvalue()
+
+
+def load_estimator(path: Path):
+    """An estimator from a model.skops file, refusing any type outside TRUSTED (a tampered or foreign file)."""
+    import skops.io
+
+    data = path.read_bytes()
+    try:
+        untrusted = set(skops.io.get_untrusted_types(data=data))
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a model file this project wrote ({type(exc).__name__}: {exc})") from None
+    foreign = sorted(untrusted - set(TRUSTED))
+    if foreign:
+        raise ModelFileError(f"{path}: refused - it holds types this project's models are not made of "
+                             f"({', '.join(foreign)}); was the file tampered with? Retrain to replace it")
+    return skops.io.loads(data, trusted=sorted(untrusted))

@@ -1,0 +1,299 @@
+"""The reference methods TMVA puts beside a neural network - boosted decision trees, a random forest, Fisher's
+linear discriminant, the projective likelihood and k nearest neighbours - as scikit-learn estimators behind the
+method seam (methods.py): the same splits, the event weights where the estimator takes them, the same seed, and
+outputs the evaluate and report stages treat like the MLP's.
+
+- History: the BDT has one row per boosting iteration - training and validation loss and metric, read from the
+  raw predictions scikit-learn keeps while it boosts (so the learning curves and the loss-curve analysis work);
+  the others are fitted in one step and have one row, the fitted model's numbers.
+- Model file: `model.skops`, safe and reproducible (model_files.py).
+- MLflow: the sklearn flavour, serialised with skops, with a signature.
+Settings: each method's block of params keys (method_rules; defaults and descriptions in the schema).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from .errors import ParamsError
+from .event_weights import training_weights
+from .files import atomic_dir
+from .model_files import TRUSTED, canonical_skops, load_estimator
+from .provenance import fit_stats
+
+EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] for the log loss, as Keras clips them
+
+
+class ReferenceMethod:
+    """A scikit-learn estimator behind the method seam; subclasses say how to build it from their block."""
+
+    name: ClassVar[str]
+    flavour: ClassVar[str] = "sklearn"
+    FILE: ClassVar[str] = "model.skops"
+    weighted: ClassVar[bool] = True  # its fit takes sample weights
+    step: ClassVar[str | None] = None  # what a history row is; None: fitted in one step, one row
+    classifies_only: ClassVar[bool] = False
+
+    def __init__(self, spec: dict, estimator=None):
+        self.spec, self.estimator = spec, estimator
+
+    @property
+    def settings(self) -> dict:
+        return self.spec[self.name]
+
+    def build(self, task: str, seed: int, threads: int):
+        raise NotImplementedError
+
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
+        self._check(arrays, task)
+        w, w_val = self._weights(arrays)
+        x, x_val = arrays["x_train"], arrays["x_val"]
+        y, y_val = (arrays[k].astype(np.float64 if task == "regression" else np.int64) for k in ("y_train", "y_val"))
+        from threadpoolctl import threadpool_limits
+
+        self.estimator = self.build(task, seed, threads)  # (imports scikit-learn's module: not training time)
+        started = time.perf_counter()
+        with threadpool_limits(threads or None):  # the job's threads (0: all), as TensorFlow gets them
+            rows = self._fit(x, y, w, x_val, y_val, w_val, task)
+        elapsed = time.perf_counter() - started
+        if verbose:
+            print(f"{self.name}: fitted in {elapsed:.2f} s, {len(rows)} iteration(s); last: "
+                  + ", ".join(f"{v:.4f}" for v in rows[-1][1:]), flush=True)
+        return rows, fit_stats(elapsed, len(y) * len(rows), len(rows), len(rows) < self._iterations(), 0)
+
+    def _check(self, arrays: dict, task: str) -> None:
+        if self.classifies_only and task == "regression":
+            raise ParamsError(f"method {self.name}: separates classes; the data is a regression (float targets)")
+        if "w_train" in arrays and not self.weighted:
+            print(f"method {self.name}: scikit-learn's estimator takes no event weights - trained without them "
+                  "(evaluation uses them)", flush=True)
+
+    def _weights(self, arrays: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if not self.weighted:
+            return None, None
+        return tuple(training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], self.spec["event_weights"])
+                     for part in ("train", "val"))
+
+    def _iterations(self) -> int:
+        return 1
+
+    def _fit(self, x, y, w, x_val, y_val, w_val, task) -> list[list]:
+        """Fit in one step; the one history row: the fitted model's training and validation loss and metric."""
+        self.estimator.fit(x, y, **({} if w is None else {"sample_weight": w}))
+        train, val = (loss_and_metric(task, y_, self.predict(x_)[:, 0] if task == "regression" else self.predict(x_),
+                                      w_) for x_, y_, w_ in ((x, y, w), (x_val, y_val, w_val)))
+        return [[1, *train, *val]]
+
+    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Scores as the MLP gives them: the signal probability (two classes), every class's probability, or the
+        value (regression) - float32."""
+        if not hasattr(self.estimator, "predict_proba"):
+            return self.estimator.predict(x).astype(np.float32)[:, None]
+        p = self.estimator.predict_proba(x).astype(np.float32)
+        return p[:, 1:] if p.shape[1] == 2 else p
+
+    def save(self, path: str | Path) -> None:
+        import skops.io
+
+        with atomic_dir(path) as folder:
+            (folder / self.FILE).write_bytes(canonical_skops(skops.io.dumps(self.estimator)))
+
+    @classmethod
+    def load(cls, spec: dict, path: str | Path) -> ReferenceMethod:
+        return cls(spec, load_estimator(Path(path) / cls.FILE))
+
+    def input_weights(self) -> np.ndarray | None:
+        return None
+
+    def log_model(self, example: np.ndarray) -> None:
+        from importlib.metadata import version
+
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example, self.predict(example))
+        mlflow.sklearn.log_model(self.estimator, name="model", signature=signature, input_example=example,
+                                 serialization_format="skops", skops_trusted_types=list(TRUSTED),
+                                 pip_requirements=[f"scikit-learn=={version('scikit-learn')}",
+                                                   f"skops=={version('skops')}"])
+
+    def importance(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, task: str, seed: int
+                   ) -> tuple[str, np.ndarray, np.ndarray | None] | None:
+        """(what it measures, one value per input, their errors or None), or None where the method has none."""
+        return None
+
+
+def loss_and_metric(task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
+    """The loss and metric the MLP's history holds, for scores as `predict` gives them: (log loss, accuracy) or
+    (MSE, MAE), weighted by `w` (normalised by its sum, as the weights' mean is 1)."""
+    w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
+    if task == "regression":
+        error = np.asarray(scores, np.float64) - y
+        return _mean(error**2, w), _mean(np.abs(error), w)
+    p = np.clip(np.asarray(scores, np.float64), EPSILON, 1 - EPSILON)
+    if task == "binary":
+        p = p[:, 0]
+        return _mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w), _mean((p > 0.5) == (y == 1), w)
+    return _mean(-np.log(p[np.arange(len(y)), y]), w), _mean(p.argmax(axis=1) == y, w)
+
+
+def _mean(values: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(values * w) / np.sum(w))
+
+
+class BDT(ReferenceMethod):
+    """Boosted decision trees by gradient boosting (scikit-learn's HistGradientBoosting; TMVA's BDTG)."""
+
+    name, step = "bdt", "boosting iteration"
+
+    def build(self, task, seed, threads):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        s = self.settings
+        stop = s["early_stopping"]
+        # scoring on our validation split every iteration gives the history; without early stopping the patience
+        # exceeds the iterations, so it never stops (the trees are the same as with early_stopping=False)
+        return (HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier)(
+            max_iter=s["max_iter"], learning_rate=s["learning_rate"], max_depth=s["max_depth"],
+            max_leaf_nodes=s["max_leaf_nodes"], min_samples_leaf=s["min_samples_leaf"],
+            l2_regularization=s["l2_regularization"], max_bins=s["max_bins"], max_features=s["max_features"],
+            early_stopping=True, scoring="loss", n_iter_no_change=stop["patience"] if stop else s["max_iter"] + 1,
+            tol=stop.get("tol", 1e-7) if stop else 1e-7, random_state=seed)
+
+    def _iterations(self) -> int:
+        return self.settings["max_iter"]
+
+    def _fit(self, x, y, w, x_val, y_val, w_val, task):
+        est, metrics = self.estimator, []
+        score = est._check_early_stopping_loss  # scikit-learn's per-iteration scoring (private, pinned: tested)
+
+        def record(**scored):  # scikit-learn passes raw_predictions, y_train, ... by keyword
+            metrics.append((_raw_metric(task, scored["raw_predictions"], scored["y_train"],
+                                        scored["sample_weight_train"]),
+                            _raw_metric(task, scored["raw_predictions_val"], scored["y_val"],
+                                        scored["sample_weight_val"])))
+            return score(**scored)
+
+        est._check_early_stopping_loss = record
+        try:
+            est.fit(x, y, sample_weight=w, X_val=x_val, y_val=y_val, sample_weight_val=w_val)
+        finally:
+            del est._check_early_stopping_loss
+        # the first score is the constant start, before any tree; squared error is scikit-learn's half of it
+        scale = 2.0 if task == "regression" else 1.0
+        return [[i, -scale * train, metric[0], -scale * val, metric[1]] for i, (train, val, metric) in enumerate(
+            zip(est.train_score_, est.validation_score_, metrics, strict=True)) if i > 0]
+
+    def importance(self, x, y, w, task, seed):
+        return permutation_importance(self, x, y, w, task, seed)
+
+
+class RandomForest(ReferenceMethod):
+    name = "random_forest"
+
+    def build(self, task, seed, threads):
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+        s = self.settings
+        return (RandomForestRegressor if task == "regression" else RandomForestClassifier)(
+            n_estimators=s["n_estimators"], max_depth=s["max_depth"], min_samples_leaf=s["min_samples_leaf"],
+            max_features=s["max_features"], bootstrap=s["bootstrap"], random_state=seed, n_jobs=threads or -1)
+
+    def _weights(self, arrays):
+        w, w_val = super()._weights(arrays)
+        if w is not None and (w < 0).any():
+            raise ParamsError(f"method random_forest: {int((w < 0).sum())} training events have negative weights, "
+                              "which a random forest cannot take; set event_weights.negative: ignore (or abs)")
+        return w, w_val
+
+    def importance(self, x, y, w, task, seed):
+        return permutation_importance(self, x, y, w, task, seed)
+
+
+class Fisher(ReferenceMethod):
+    """Fisher's linear discriminant (scikit-learn's LinearDiscriminantAnalysis; TMVA's Fisher)."""
+
+    name, weighted, classifies_only = "fisher", False, True
+
+    def build(self, task, seed, threads):
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        shrinkage = self.settings["shrinkage"]
+        return LinearDiscriminantAnalysis(solver="svd" if shrinkage is None else "lsqr", shrinkage=shrinkage)
+
+    def importance(self, x, y, w, task, seed):
+        """The discriminant's coefficients on standardised inputs: each coefficient times its input's spread
+        (averaged over the classes' discriminants for more than two classes)."""
+        coef = np.atleast_2d(self.estimator.coef_) * x.std(axis=0)
+        values = coef[0] if coef.shape[0] == 1 else np.abs(coef).mean(axis=0)
+        return "Fisher coefficient x input spread", values, None
+
+
+class Likelihood(ReferenceMethod):
+    """The projective likelihood (TMVA's Likelihood): per class, a product of one-dimensional Gaussian densities
+    of the inputs (scikit-learn's GaussianNB)."""
+
+    name, classifies_only = "likelihood", True
+
+    def build(self, task, seed, threads):
+        from sklearn.naive_bayes import GaussianNB
+
+        return GaussianNB(var_smoothing=self.settings["var_smoothing"])
+
+
+class KNN(ReferenceMethod):
+    name, weighted = "knn", False
+
+    def build(self, task, seed, threads):
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+        s = self.settings
+        return (KNeighborsRegressor if task == "regression" else KNeighborsClassifier)(
+            n_neighbors=s["n_neighbors"], weights=s["weights"], n_jobs=threads or -1)
+
+    def _check(self, arrays, task):
+        super()._check(arrays, task)
+        if self.settings["n_neighbors"] > len(arrays["y_train"]):
+            raise ParamsError(f"method knn: n_neighbors {self.settings['n_neighbors']} is more than the "
+                              f"{len(arrays['y_train'])} training events")
+
+
+REFERENCE_METHODS: dict[str, type[ReferenceMethod]] = {
+    cls.name: cls for cls in (BDT, RandomForest, Fisher, Likelihood, KNN)}
+
+
+def _raw_metric(task: str, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+    """Accuracy (or MAE) from a boosting model's raw predictions: log-odds (> 0 is the positive class), one
+    column per class (the largest wins), or the value."""
+    if task == "regression":
+        hits = np.abs(raw[:, 0] - y)
+    elif raw.shape[1] == 1:
+        hits = (raw[:, 0] > 0) == (y == 1)
+    else:
+        hits = raw.argmax(axis=1) == y
+    return float(np.mean(hits)) if w is None else _mean(hits, np.asarray(w, np.float64))
+
+
+def permutation_importance(method: ReferenceMethod, x, y, w, task, seed, repeats: int = 5):
+    """Permutation importance on the test sample: how much the headline score drops when one input's values
+    are shuffled among the events (scikit-learn's, `repeats` shuffles seeded by `seed`), weighted."""
+    from sklearn.inspection import permutation_importance as permute
+
+    from .response import roc
+
+    def score(estimator, x_, y_, sample_weight=None):
+        scores = ReferenceMethod(method.spec, estimator).predict(x_)
+        if task == "binary":
+            return roc(y_, scores[:, 0], sample_weight)[2]
+        if task == "regression":
+            return -loss_and_metric(task, y_, scores[:, 0], sample_weight)[0]
+        return loss_and_metric(task, y_, scores, sample_weight)[1]
+
+    found = permute(method.estimator, x, y, scoring=score, n_repeats=repeats, random_state=seed,
+                    sample_weight=w, n_jobs=1)
+    what = {"binary": "drop in test ROC AUC", "regression": "rise in test MSE"}.get(task, "drop in test accuracy")
+    return f"permutation: {what}", found.importances_mean, found.importances_std
