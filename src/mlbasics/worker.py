@@ -28,7 +28,9 @@ ENV_OFF = "MLBASICS_NO_WORKER"
 # what a stage may import: loaded once, before any job is accepted
 WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc",
         "mlflow.store.tracking.sqlalchemy_store", "alembic", "git", "PIL.Image", "sklearn.metrics",
-        "matplotlib.pyplot", "scipy.stats", "uproot", "pandas",
+        "matplotlib.pyplot", "scipy.stats", "uproot", "pandas", "mlflow.sklearn", "sklearn.ensemble",
+        "sklearn.discriminant_analysis", "sklearn.naive_bayes", "sklearn.neighbors", "sklearn.inspection",
+        "skops.io", "threadpoolctl", "mlbasics.reference_methods", "mlbasics.verdicts",
         "mlbasics.cli", "mlbasics.train", "mlbasics.evaluate", "mlbasics.report", "mlbasics.preprocess",
         "mlbasics.datasets", "mlbasics.download", "mlbasics.check", "mlbasics.tracking", "mlbasics.methods",
         "mlbasics.numpy_mlp", "mlbasics.physics_plots", "mlbasics.variables")
