@@ -272,3 +272,57 @@ def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp
     result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
     assert f"invalid params: {project}/over.yaml:2: variants.act: its sweep makes the id 'act-relu'" in (
         result.stdout + result.stderr)
+
+
+def test_a_reference_method_variant_reads_its_block_and_the_shared_keys_only(params):
+    params["datasets"]["hep"]["model"]["bdt"] = {"max_iter": 50}
+    params["variants"]["deep"] = {"method": "bdt", "bdt": {"max_depth": 4}}
+    params["run"]["variants"].append("deep")
+    resolved = config.validate_params(params)
+    spec = config.model_spec(resolved, "hep", "deep")
+    assert set(spec) == {"method", "task", "event_weights", "bdt"}
+    # the variant's block overrides the dataset's key by key; the rest are the schema's defaults
+    assert spec["bdt"]["max_iter"] == 50 and spec["bdt"]["max_depth"] == 4 and spec["bdt"]["learning_rate"] == 0.1
+    assert resolved["variants"]["deep"] == {"method": "bdt", "bdt": {"max_depth": 4}}
+    assert "bdt" not in config.model_spec(resolved, "hep", "baseline")  # an MLP reads no method's block
+
+
+def test_a_sweep_over_a_method_key_expands_with_readable_ids(params):
+    params["variants"]["trees"] = {"method": "bdt", "sweep": {"bdt.max_depth": [2, 4], "bdt.learning_rate": [0.05]}}
+    params["run"]["variants"] = ["baseline", "trees"]
+    resolved = config.validate_params(params)
+    ids = [v for v in config.run_variants(resolved) if v.startswith("trees")]
+    assert ids == ["trees-bdt_max_depth_2-bdt_learning_rate_0p05", "trees-bdt_max_depth_4-bdt_learning_rate_0p05"]
+    assert config.model_spec(resolved, "iris", ids[1])["bdt"]["max_depth"] == 4
+
+
+@pytest.mark.parametrize("variant, message", [
+    ({"method": "bdt", "dropout": 0.5}, "variants.x.dropout: not a setting of method 'bdt'"),
+    ({"bdt": {"max_depth": 2}}, "variants.x.bdt: not a setting of method 'mlp'"),
+    ({"method": "fisher", "knn": {}}, "variants.x.knn: not a setting of method 'fisher'"),
+    ({"method": "bdt", "sweep": {"bdt.depth": [2]}}, "variants.x.sweep.bdt.depth: unknown model key"),
+    ({"method": "bdt", "sweep": {"bdt.max_depth": [0]}}, "variants.x.sweep.bdt.max_depth[0]: 0 is less than"),
+    ({"method": "bdt", "bdt": {"max_depth": 2}, "sweep": {"bdt.max_depth": [3]}},
+     "variants.x.sweep.bdt.max_depth: also set outside the sweep"),
+    ({"method": "knn", "knn": {"n_neighbors": 0}}, "variants.x.knn.n_neighbors: 0 is less than the minimum of 1"),
+])
+def test_method_settings_mistakes_are_named(params, variant, message):
+    params["variants"]["x"] = variant
+    params["run"]["variants"].append("x")
+    assert error_of(params).startswith(message)
+
+
+def test_the_method_rule_leaves_out_what_a_method_does_not_take_and_says_when_nothing_is_left(params):
+    params["variants"]["knn"] = {"method": "knn"}
+    params["variants"]["likelihood"] = {"method": "likelihood"}
+    params["datasets"]["wave"] = {"loader": "regression_toy", "options": {}, "preprocess": {}, "model": {}}
+    params["run"] = {"datasets": ["digits", "wave", "iris"], "variants": ["baseline", "knn", "likelihood"]}
+    resolved = config.validate_params(params)
+    assert config.left_out(resolved) == [("digits", "knn", "images"), ("digits", "likelihood", "images"),
+                                         ("wave", "likelihood", "regression")]
+    assert config.dataset_variants(resolved, "wave") == ["baseline", "knn"]
+    params["run"]["variants"] = ["knn"]
+    assert error_of(params).startswith("run.datasets: no variant of the run applies to dataset 'digits' "
+                                       "(method knn does not run on images)")
+    params["run"] = {"datasets": ["digits"], "variants": ["baseline", "likelihood"]}
+    assert error_of(params).startswith("run.variants: 'likelihood' applies to no dataset of the run")

@@ -24,11 +24,11 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
     baseline helped - a test score better than the baseline's beyond the interval of their paired difference.
     `compared` has, per variant of the baseline's method (other methods are compared in `methods`), that
     difference with its interval and the train-validation loss gaps."""
-    overfit = [f"{r['variant']} (since epoch {r['overfitting_since']})" if r["overfitting_since"] else r["variant"]
-               for r in rows if r["verdict"] == "overfitting"]
+    overfit = [f"{r['variant']} (since {'iteration' if r['method'] == 'bdt' else 'epoch'} {r['overfitting_since']})"
+               if r["overfitting_since"] else r["variant"] for r in rows if r["verdict"] == "overfitting"]
     underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
     base = next((r for r in rows if r["variant"] == "baseline"), None)
-    helped, within, compared = [], [], []
+    helped, within, worse, compared = [], [], [], []
     name = bootstrap.HEADLINES[task][0]
     for r in rows if base is not None else []:
         if r is base or r["method"] != base["method"]:
@@ -37,12 +37,9 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
                                    replicates["baseline"][name], confidence)
         compared.append({"variant": r["variant"], "score": name, **versus, "gap": r["val_loss"] - r["train_loss"],
                          "base_gap": base["val_loss"] - base["train_loss"], "verdict": r["verdict"]})
-        if versus["better"]:
-            helped.append(r["variant"])
-        elif versus["lo"] <= 0 <= versus["hi"]:
-            within.append(r["variant"])
-    return {"overfit": overfit, "underfit": underfit, "helped": helped, "within": within, "compared": compared,
-            "has_baseline": base is not None, "score": LABELS[name]}
+        (helped if versus["better"] else worse if versus["hi"] < 0 else within).append(r["variant"])
+    return {"overfit": overfit, "underfit": underfit, "helped": helped, "within": within, "worse": worse,
+            "compared": compared, "has_baseline": base is not None, "score": LABELS[name]}
 
 
 def methods(rows: list[dict], task: str, methods_of: dict[str, str], replicates: dict[str, dict],

@@ -1,0 +1,80 @@
+"""Error bars (bootstrap.py) and claims made only beyond them (verdicts.py): the intervals are reproducible, the
+bootstrap's fast ROC numbers are response.roc's, and a difference inside the interval is not called better."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlbasics import bootstrap, response, verdicts
+
+SETTINGS = {"resamples": 400, "confidence": 0.95}
+
+
+def sample(n: int = 600, separation: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    score = 1 / (1 + np.exp(-(separation * (2 * y - 1) + rng.normal(size=n))))
+    w = np.where(rng.random(n) < 0.05, -1.0, 1.0) * rng.uniform(0.5, 1.5, n)  # some negative, as at NLO
+    return y, np.round(score, 2), w  # rounded: ties in the response
+
+
+def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_draws():
+    y, score, w = sample()
+    a = bootstrap.intervals("binary", y, score, w, SETTINGS, seed=42)
+    assert json.dumps(a) == json.dumps(bootstrap.intervals("binary", y, score, w, SETTINGS, seed=42))
+    assert a != bootstrap.intervals("binary", y, score, w, SETTINGS, seed=43)
+    assert set(a) == {"roc_auc_ci_lo", "roc_auc_ci_hi", "sig_eff_at_bkg_0p10_ci_lo", "sig_eff_at_bkg_0p10_ci_hi"}
+    auc = response.roc(y, score, w)[2]
+    assert a["roc_auc_ci_lo"] < auc < a["roc_auc_ci_hi"] and a["roc_auc_ci_hi"] - a["roc_auc_ci_lo"] < 0.15
+
+
+def test_a_draw_of_every_event_once_gives_response_roc_numbers():
+    """The fast ROC of the bootstrap on weights times counts equals response.roc (ties and negative weights)."""
+    y, score, w = sample()
+    order = np.argsort(-score, kind="stable")
+    last = np.r_[np.nonzero(np.diff(score[order]))[0], len(y) - 1]
+    for counts in (np.ones(len(y)), np.random.default_rng(1).integers(0, 3, len(y)).astype(float)):
+        auc, eff = bootstrap._roc_numbers((counts * w)[order][None, :], (y[order] == 1), last)
+        assert auc[0] == pytest.approx(response.roc(y, score, counts * w)[2], abs=1e-12)
+        assert eff[0] == pytest.approx(response.signal_efficiency_at(y, score, counts * w, 0.10), abs=1e-12)
+
+
+def test_accuracy_and_mse_replicates_are_weighted_means_over_the_draws():
+    y = np.array([0, 1, 2, 1])
+    reps = bootstrap.replicates("multiclass", y, np.array([0, 1, 1, 1]), None, 50, seed=0)["accuracy"]
+    assert reps.shape == (50,) and set(np.round(reps * 4)) <= {0, 1, 2, 3, 4}
+    reps = bootstrap.replicates("regression", np.zeros(3), np.ones(3), np.array([1.0, 2.0, 3.0]), 20, 0)["mse"]
+    assert np.allclose(reps, 1.0)
+
+
+def rows_for(scores: dict[str, np.ndarray], y: np.ndarray, method: dict[str, str]) -> list[dict]:
+    return [{"variant": v, "method": method[v], "roc_auc": response.roc(y, s)[2],
+             "sig_eff_at_bkg_0p10": response.signal_efficiency_at(y, s, None, 0.1), "verdict": "ok",
+             "overfitting_since": 0, "train_loss": 0.3, "val_loss": 0.35} for v, s in scores.items()]
+
+
+def test_a_difference_inside_the_interval_is_not_reported_as_better():
+    """Two MLP variants whose responses differ by noise, and a BDT that separates clearly better: only the BDT is
+    called better, and the variant is 'within the uncertainty' of the baseline, not 'helped'."""
+    rng = np.random.default_rng(7)
+    y = (rng.random(800) < 0.5).astype(int)
+    base = y + rng.normal(0, 1.0, 800)
+    scores = {"baseline": base, "dropout": base + rng.normal(0, 0.05, 800), "bdt": y + rng.normal(0, 0.5, 800)}
+    method = {"baseline": "mlp", "dropout": "mlp", "bdt": "bdt"}
+    rows = rows_for(scores, y, method)
+    reps = {v: bootstrap.replicates("binary", y, s, None, 300, seed=1) for v, s in scores.items()}
+    assert rows[1]["roc_auc"] != rows[0]["roc_auc"]  # a difference there is - but not beyond the uncertainty
+    answer = verdicts.overtraining(rows, "binary", reps, 0.95)
+    assert answer["helped"] == [] and answer["within"] == ["dropout"]
+    assert [c["variant"] for c in answer["compared"]] == ["dropout"]  # other methods: compared in `methods`
+    compared = verdicts.methods(rows, "binary", method, reps, 0.95)
+    assert compared["best"]["method"] == "bdt"
+    assert all(c["better"] for c in compared["versus"][0]["by"])
+    assert "BDT is better beyond the uncertainty" in compared["sentence"]
+    # the same two MLP variants as two "methods": the sentence must not call either better
+    close = verdicts.methods(rows[:2], "binary", {"baseline": "mlp", "dropout": "knn"}, reps, 0.95)
+    assert not any(c["better"] for c in close["versus"][0]["by"])
+    assert close["sentence"].endswith("within the uncertainty: neither is better on this test sample.")

@@ -1,0 +1,212 @@
+"""The reference methods behind the method seam (reference_methods.py, model_files.py): every method fits, saves,
+loads and predicts as the stages ask; the BDT is scikit-learn's estimator exactly, its history is scikit-learn's
+own per-iteration loss; event weights change what it learns in the expected direction; model files are the same
+bytes for the same fit and a tampered one is refused before anything in it runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from mlbasics import config, datasets, method_rules, methods, preprocess, response
+from mlbasics.errors import ParamsError
+from mlbasics.model_files import TRUSTED, ModelFileError, canonical_skops
+from mlbasics.reference_methods import REFERENCE_METHODS, loss_and_metric
+
+SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
+
+
+def spec_for(method: str, **block) -> dict:
+    """A model spec as config.model_spec resolves it: the schema's defaults for the method's block."""
+    defaults = config.model_defaults()
+    return method_rules.own_keys({**defaults, "method": method, method: {**defaults[method], **block}}, method)
+
+
+@pytest.fixture(scope="module")
+def hep_arrays() -> dict:
+    ds = datasets.make("hep_toy", {"n_events": 1500, "seed": 3})
+    arrays, _ = preprocess.preprocess(ds, split=SPLIT, seed=0, scaler="standard")
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def iris_arrays() -> dict:
+    arrays, _ = preprocess.preprocess(datasets.make("iris"), split=SPLIT, seed=0, scaler="standard")
+    return arrays
+
+
+def test_the_registry_knows_every_method_the_schema_offers():
+    schema = config.load_schema()["$defs"]["model"]["properties"]
+    assert schema["method"]["enum"] == list(method_rules.METHODS)
+    assert set(REFERENCE_METHODS) == set(method_rules.REFERENCE) == {m for m in method_rules.REFERENCE
+                                                                    if m in schema}
+    assert set(method_rules.TAKES) == set(method_rules.METHODS)
+
+
+@pytest.mark.parametrize("name", method_rules.REFERENCE)
+@pytest.mark.parametrize("data", ["hep", "iris"])
+def test_each_reference_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, name, data, hep_arrays,
+                                                                             iris_arrays):
+    arrays, task, n_classes = (hep_arrays, "binary", 2) if data == "hep" else (iris_arrays, "multiclass", 3)
+    spec = spec_for(name)
+    if name in ("bdt", "random_forest"):
+        spec["event_weights"] = {"negative": "ignore", "balance_classes": False}
+        spec[name] = {**spec[name], **({"max_iter": 30} if name == "bdt" else {"n_estimators": 30})}
+    method = methods.create(spec)
+    assert method.name == name and method.flavour == "sklearn"
+    rows, stats = method.fit(arrays, task, n_classes, seed=0)
+    assert all(len(row) == 5 and np.isfinite(row[1:]).all() for row in rows)
+    assert [r[0] for r in rows] == list(range(1, (30 if name == "bdt" else 1) + 1))
+    assert stats["epochs_run"] == len(rows) and stats["train_wall_s"] >= 0
+    method.save(tmp_path / "model")
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["model.skops"]
+    again = methods.load(spec, tmp_path / "model")
+    x = arrays["x_test"]
+    scores = again.predict(x)
+    assert scores.tobytes() == method.predict(x).tobytes() and scores.dtype == np.float32
+    assert scores.shape == ((len(x), 1) if task == "binary" else (len(x), 3))
+    assert again.input_weights() is None
+    found = again.importance(x, arrays["y_test"], arrays.get("w_test"), task, 0)
+    if name in ("bdt", "random_forest", "fisher"):
+        assert len(found[1]) == x.shape[1] and found[0]
+    else:
+        assert found is None
+
+
+def test_regression_methods_and_the_ones_that_only_classify(tmp_path):
+    ds = datasets.make("regression_toy", {"n_samples": 400, "seed": 1})
+    arrays, _ = preprocess.preprocess(ds, split=SPLIT, seed=0, scaler="standard")
+    for name in ("bdt", "random_forest", "knn"):
+        rows, _ = methods.create(spec_for(name)).fit(arrays, "regression", 0, seed=0)
+        assert rows[-1][1] < rows[0][1] or len(rows) == 1  # MSE falls while boosting
+    with pytest.raises(ParamsError, match="method fisher: separates classes; the data is a regression"):
+        methods.create(spec_for("fisher")).fit(arrays, "regression", 0, seed=0)
+
+
+def test_the_bdt_is_scikit_learns_estimator_and_its_history_is_scikit_learns_loss(hep_arrays):
+    """The same test AUC (to 1e-9) as the estimator fitted directly on the same split and weights; the history's
+    losses are the weighted log loss of the staged predictions; its accuracy is the staged predictions'."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import log_loss
+
+    spec = spec_for("bdt", max_iter=40)
+    spec["event_weights"] = {"negative": "ignore", "balance_classes": False}
+    method = methods.create(spec)
+    rows, _ = method.fit(hep_arrays, "binary", 2, seed=5)
+    a = hep_arrays
+    w, w_val = (np.where(a[k] < 0, 0.0, a[k]) for k in ("w_train", "w_val"))
+    # ignored negative weights, scaled to mean 1, in float32: as training hands them to the estimator
+    w, w_val = ((v * (len(v) / v.sum())).astype(np.float32) for v in (w, w_val))
+    direct = HistGradientBoostingClassifier(max_iter=40, random_state=5).fit(a["x_train"], a["y_train"],
+                                                                             sample_weight=w)
+    ours = response.roc(a["y_test"], method.predict(a["x_test"])[:, 0], a["w_test"])[2]
+    theirs = response.roc(a["y_test"], direct.predict_proba(a["x_test"])[:, 1], a["w_test"])[2]
+    assert abs(ours - theirs) < 1e-9
+    for i, (train, val) in enumerate(zip(direct.staged_predict_proba(a["x_train"]),
+                                         direct.staged_predict_proba(a["x_val"]), strict=True)):
+        assert rows[i][1] == pytest.approx(log_loss(a["y_train"], train, sample_weight=w), rel=1e-6)
+        assert rows[i][3] == pytest.approx(log_loss(a["y_val"], val, sample_weight=w_val), rel=1e-6)
+        assert rows[i][4] == pytest.approx(np.average(val.argmax(1) == a["y_val"], weights=w_val), rel=1e-9)
+
+
+def test_event_weights_change_what_the_bdt_learns_in_the_expected_direction(hep_arrays):
+    """Weighting the signal events 20x (a larger cross section) makes the BDT call more events signal: more of the
+    test signal is selected at the response's 0.5 cut, and unit weights give the unweighted model exactly."""
+    a = {k: v for k, v in hep_arrays.items() if not k.startswith("w_")}
+    spec = spec_for("bdt", max_iter=30)
+
+    def fitted(weights):
+        method = methods.create(spec)
+        method.fit({**a, **weights}, "binary", 2, seed=0)
+        return method.predict(a["x_test"])[:, 0]
+
+    plain = fitted({})
+    unit = fitted({f"w_{p}": np.ones(len(a[f"y_{p}"])) for p in ("train", "val", "test")})
+    assert unit.tobytes() == plain.tobytes()
+    heavy = fitted({f"w_{p}": np.where(a[f"y_{p}"] == 1, 20.0, 1.0) for p in ("train", "val", "test")})
+    signal = a["y_test"] == 1
+    assert (heavy[signal] > 0.5).mean() > (plain[signal] > 0.5).mean() + 0.05
+    assert (heavy[~signal] > 0.5).mean() > (plain[~signal] > 0.5).mean()
+
+
+def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
+    with pytest.raises(ParamsError, match="set event_weights.negative: ignore"):
+        methods.create(spec_for("random_forest", n_estimators=5)).fit(hep_arrays, "binary", 2, seed=0)
+
+
+def test_the_same_fit_gives_the_same_model_bytes_in_another_process(tmp_path, iris_arrays):
+    """skops names members by object id; the canonical file does not depend on the process."""
+    script = ("import sys, numpy as np\nfrom mlbasics import methods\nfrom tests.test_reference_methods import "
+              "spec_for\narrays = dict(np.load(sys.argv[1]))\nm = methods.create(spec_for('bdt', max_iter=10))\n"
+              "m.fit(arrays, 'multiclass', 3, seed=0)\nm.save(sys.argv[2])\n")
+    np.savez(tmp_path / "arrays.npz", **iris_arrays)
+    for out in ("a", "b"):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "arrays.npz"), str(tmp_path / out)],
+                       check=True, cwd=config.SCHEMA_PATH.parents[2])
+    assert (tmp_path / "a/model.skops").read_bytes() == (tmp_path / "b/model.skops").read_bytes()
+
+
+def test_canonical_files_keep_every_member_and_load_as_skops_wrote_them(iris_arrays):
+    import skops.io
+
+    method = methods.create(spec_for("knn"))
+    method.fit(iris_arrays, "multiclass", 3, seed=0)
+    raw = skops.io.dumps(method.estimator)
+    canonical = canonical_skops(raw)
+    assert len(zipfile.ZipFile(io.BytesIO(canonical)).namelist()) == len(zipfile.ZipFile(io.BytesIO(raw)).namelist())
+    again = skops.io.loads(canonical, trusted=list(TRUSTED))
+    x = iris_arrays["x_test"]
+    assert (again.predict_proba(x) == method.estimator.predict_proba(x)).all()
+
+
+def test_a_tampered_model_file_is_refused_before_anything_in_it_runs(tmp_path, iris_arrays):
+    spec = spec_for("fisher")
+    method = methods.create(spec)
+    method.fit(iris_arrays, "multiclass", 3, seed=0)
+    method.save(tmp_path / "model")
+    path = tmp_path / "model" / "model.skops"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["content"]["content"]["priors"] = {"__class__": "system", "__module__": "os", "__loader__": "TypeNode",
+                                              "__id__": 999}
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(ModelFileError, match=r"refused - it holds types .*os\.system"):
+        methods.load(spec, tmp_path / "model")
+    path.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ModelFileError, match="not a model file this project wrote"):
+        methods.load(spec, tmp_path / "model")
+
+
+def test_the_trusted_types_are_exactly_what_the_methods_are_made_of(hep_arrays, iris_arrays):
+    import skops.io
+
+    seen = set()
+    for name in method_rules.REFERENCE:
+        for arrays, task, k in ((hep_arrays, "binary", 2), (iris_arrays, "multiclass", 3)):
+            spec = spec_for(name)
+            spec["event_weights"] = {"negative": "ignore", "balance_classes": False}
+            method = methods.create(spec)
+            method.fit(arrays, task, k, seed=0)
+            seen |= set(skops.io.get_untrusted_types(data=skops.io.dumps(method.estimator)))
+    assert seen <= set(TRUSTED)
+    assert {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"} <= seen
+
+
+def test_loss_and_metric_are_the_mlps_definitions():
+    y = np.array([0, 1, 1, 0])
+    p = np.array([[0.1], [0.8], [0.4], [0.0]])
+    loss, accuracy = loss_and_metric("binary", y, p, None)
+    assert accuracy == 0.75
+    assert loss == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 1 - 1e-7])))
+    mse, mae = loss_and_metric("regression", np.array([1.0, 2.0]), np.array([2.0, 2.0]), np.array([1.0, 3.0]))
+    assert (mse, mae) == (0.25, 0.25)
