@@ -136,7 +136,7 @@ def test_event_weights_change_what_the_bdt_learns_in_the_expected_direction(hep_
 
 
 def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
-    with pytest.raises(ParamsError, match="set event_weights.negative: ignore"):
+    with pytest.raises(ParamsError, match=r"set event_weights\.negative: ignore"):
         methods.create(spec_for("random_forest", n_estimators=5)).fit(hep_arrays, "binary", 2, seed=0)
 
 
