@@ -120,7 +120,7 @@ def test_a_task_the_data_cannot_have_is_a_params_error_before_training(project, 
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1, err
     assert "datasets.events.model.task" in err and "binary" in err
-    assert not (folder / "models/events/baseline/model.keras").exists()
+    assert not (folder / "models/events/baseline/model").exists()
 
 
 def test_a_float_label_column_with_task_regression_trains_a_regression(project, capsys):
@@ -158,6 +158,6 @@ def test_snakemake_stops_a_bad_table_before_training_then_trains_it_fixed(tmp_pa
     assert not (project / "models").exists() and not (project / "data/processed").exists()
 
     (project / "events.csv").write_text(GOOD)  # corrected: the same command now trains
-    model = "models/events/baseline/model.keras"
+    model = "models/events/baseline/model"
     run([sys.executable, "-m", "snakemake", "--cores", "2", model], cwd=project)
-    assert (project / model).is_file()
+    assert (project / model / "model.keras").is_file()

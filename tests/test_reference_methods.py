@@ -17,7 +17,8 @@ import pytest
 from mlbasics import config, datasets, method_rules, methods, preprocess, response
 from mlbasics.errors import ParamsError
 from mlbasics.model_files import TRUSTED, ModelFileError, canonical_skops
-from mlbasics.reference_methods import REFERENCE_METHODS, loss_and_metric
+from mlbasics.reference_methods import REFERENCE_METHODS
+from mlbasics.tasks import loss_and_metric
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 

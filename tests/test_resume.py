@@ -42,7 +42,7 @@ def train_command():
 def weights(folder):
     import keras
 
-    model = keras.saving.load_model(folder / "models/toy/v/model.keras")
+    model = keras.saving.load_model(folder / "models/toy/v/model/model.keras")
     return [w.tobytes() for w in model.get_weights()]
 
 
@@ -86,7 +86,7 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
     killed_at = Checkpoint.last_epoch(checkpoints)
-    assert 3 <= killed_at < SPEC["epochs"] and not (folder / "models/toy/v/model.keras").exists()
+    assert 3 <= killed_at < SPEC["epochs"] and not (folder / "models/toy/v/model").exists()
 
     subprocess.run(train_command(), cwd=folder, env=engine_env(), check=True, capture_output=True)
     stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())
@@ -137,7 +137,7 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
         assert job.wait(timeout=600) == -signal.SIGKILL, (folder / "stderr.txt").read_text()[-2000:]
         committed = Checkpoint.last_epoch(folder / "models/toy/v/checkpoint")
         assert committed == (3 if step in ("commit", "prune") else 2), step
-        assert not (folder / "models/toy/v/model.keras").exists()
+        assert not (folder / "models/toy/v/model").exists()
     folders = [str(reference), *map(str, killed.values())]
     finishing = [subprocess.Popen([sys.executable, "-c", FINISH, settings, *half], env=engine_env(),
                                   stdout=subprocess.DEVNULL) for half in (folders[::2], folders[1::2])]

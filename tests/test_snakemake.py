@@ -29,7 +29,7 @@ def finished(snakemake_run) -> Path:
 
 def test_every_output_is_written(finished):
     params = config.load_params(finished / "params.yaml")
-    missing = [f for f in grid_outputs(params) if not (finished / f).is_file()]
+    missing = [f for f in grid_outputs(params) if not (finished / f).exists()]
     assert not missing
     leftovers = [p for p in finished.rglob("*.tmp*") if ".snakemake" not in p.parts]
     assert not leftovers, "no temporary files left behind"

@@ -2,9 +2,10 @@
 
 - Safe: loading refuses any type outside TRUSTED, the types the reference methods' estimators are made of (beyond
   what skops trusts by itself), so a tampered or foreign file cannot make the load run code.
-- Reproducible: skops names an archive's members after object ids, which differ from process to process; the
-  archive is rewritten canonically (ids renumbered in the order they appear, fixed zip times), so the same fit
-  gives the same bytes - as the MLP's weights are, and as DVC's content hashes want.
+- Reproducible: skops names an archive's members after object ids, which differ from process to process, and
+  numpy writes a record array's padding as whatever memory held; the archive is rewritten canonically (ids
+  renumbered in the order they appear, padding zeroed, fixed zip times), so the same fit gives the same bytes - as
+  the MLP's weights are, and as DVC's content hashes want.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def canonical_skops(data: bytes) -> bytes:
         return [renumber(v) for v in node] if isinstance(node, list) else node
 
     schema = renumber(schema)
-    renamed = {number(name.partition(".")[0]) + "." + name.partition(".")[2]: content
+    renamed = {number(name.partition(".")[0]) + "." + name.partition(".")[2]: _without_padding(content)
                for name, content in members.items()}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
@@ -59,6 +60,25 @@ def canonical_skops(data: bytes) -> bytes:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, content)
+    return out.getvalue()
+
+
+def _without_padding(member: bytes) -> bytes:
+    """An .npy member with its record arrays' padding bytes zeroed: numpy writes the padding of a structured
+    array (a tree's nodes) as whatever memory held, so equal trees would give unequal files."""
+    import numpy as np
+
+    try:
+        array = np.load(io.BytesIO(member), allow_pickle=False)
+    except Exception:  # not a plain array: kept as skops wrote it
+        return member
+    if array.dtype.names is None:
+        return member
+    clean = np.zeros(array.shape, array.dtype)
+    for name in array.dtype.names:
+        clean[name] = array[name]
+    out = io.BytesIO()
+    np.save(out, clean, allow_pickle=False)
     return out.getvalue()
 
 

@@ -13,6 +13,7 @@ Settings: each method's block of params keys (method_rules; defaults and descrip
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 from typing import ClassVar
@@ -24,8 +25,7 @@ from .event_weights import training_weights
 from .files import atomic_dir
 from .model_files import TRUSTED, canonical_skops, load_estimator
 from .provenance import fit_stats
-
-EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] for the log loss, as Keras clips them
+from .tasks import loss_and_metric, weighted_mean
 
 
 class ReferenceMethod:
@@ -84,6 +84,7 @@ class ReferenceMethod:
     def _fit(self, x, y, w, x_val, y_val, w_val, task) -> list[list]:
         """Fit in one step; the one history row: the fitted model's training and validation loss and metric."""
         self.estimator.fit(x, y, **({} if w is None else {"sample_weight": w}))
+        self.fitted = copy.deepcopy(self.estimator)  # before any prediction: k-NN's trees count their queries
         train, val = (loss_and_metric(task, y_, self.predict(x_)[:, 0] if task == "regression" else self.predict(x_),
                                       w_) for x_, y_, w_ in ((x, y, w), (x_val, y_val, w_val)))
         return [[1, *train, *val]]
@@ -99,8 +100,14 @@ class ReferenceMethod:
     def save(self, path: str | Path) -> None:
         import skops.io
 
+        # the model as fitted, without the job's threads: the same fit saves the same bytes in every engine
+        model = copy.deepcopy(getattr(self, "fitted", self.estimator))
+        if "n_jobs" in model.get_params():
+            model.set_params(n_jobs=None)
+        if hasattr(model, "_bin_mapper"):  # the BDT's binning kept the thread count it ran with
+            model._bin_mapper.n_threads = None
         with atomic_dir(path) as folder:
-            (folder / self.FILE).write_bytes(canonical_skops(skops.io.dumps(self.estimator)))
+            (folder / self.FILE).write_bytes(canonical_skops(skops.io.dumps(model)))
 
     @classmethod
     def load(cls, spec: dict, path: str | Path) -> ReferenceMethod:
@@ -125,24 +132,6 @@ class ReferenceMethod:
                    ) -> tuple[str, np.ndarray, np.ndarray | None] | None:
         """(what it measures, one value per input, their errors or None), or None where the method has none."""
         return None
-
-
-def loss_and_metric(task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
-    """The loss and metric the MLP's history holds, for scores as `predict` gives them: (log loss, accuracy) or
-    (MSE, MAE), weighted by `w` (normalised by its sum, as the weights' mean is 1)."""
-    w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
-    if task == "regression":
-        error = np.asarray(scores, np.float64) - y
-        return _mean(error**2, w), _mean(np.abs(error), w)
-    p = np.clip(np.asarray(scores, np.float64), EPSILON, 1 - EPSILON)
-    if task == "binary":
-        p = p[:, 0]
-        return _mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w), _mean((p > 0.5) == (y == 1), w)
-    return _mean(-np.log(p[np.arange(len(y)), y]), w), _mean(p.argmax(axis=1) == y, w)
-
-
-def _mean(values: np.ndarray, w: np.ndarray) -> float:
-    return float(np.sum(values * w) / np.sum(w))
 
 
 class BDT(ReferenceMethod):
@@ -275,7 +264,7 @@ def _raw_metric(task: str, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None)
         hits = (raw[:, 0] > 0) == (y == 1)
     else:
         hits = raw.argmax(axis=1) == y
-    return float(np.mean(hits)) if w is None else _mean(hits, np.asarray(w, np.float64))
+    return float(np.mean(hits)) if w is None else weighted_mean(hits, np.asarray(w, np.float64))
 
 
 def permutation_importance(method: ReferenceMethod, x, y, w, task, seed, repeats: int = 5):

@@ -37,6 +37,28 @@ def metric(task: str) -> str:
     return "mae" if task == "regression" else "accuracy"
 
 
+EPSILON = 1e-7  # probabilities are clipped to [eps, 1 - eps] for the log loss, as Keras clips them
+
+
+def loss_and_metric(task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
+    """The loss and metric the MLP's history holds, for scores as `predict` gives them: (log loss, accuracy) or
+    (MSE, MAE), weighted by `w` (normalised by its sum, as the weights' mean is 1)."""
+    w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
+    if task == "regression":
+        error = np.asarray(scores, np.float64) - y
+        return weighted_mean(error**2, w), weighted_mean(np.abs(error), w)
+    p = np.clip(np.asarray(scores, np.float64), EPSILON, 1 - EPSILON)
+    if task == "binary":
+        p = p[:, 0]
+        return weighted_mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)), w), weighted_mean((p > 0.5) == (y == 1), w)
+    return weighted_mean(-np.log(p[np.arange(len(y)), y]), w), weighted_mean(p.argmax(axis=1) == y, w)
+
+
+def weighted_mean(values: np.ndarray, w: np.ndarray) -> float:
+    """Sum of w x values over the sum of w."""
+    return float(np.sum(values * w) / np.sum(w))
+
+
 def history_columns(task: str) -> list[str]:
     """history.csv's header: loss and the task's metric, train and validation."""
     name = metric(task)
