@@ -72,8 +72,9 @@ def _without_padding(member: bytes) -> bytes:
         array = np.load(io.BytesIO(member), allow_pickle=False)
     except Exception:  # not a plain array: kept as skops wrote it
         return member
-    if array.dtype.names is None:
-        return member
+    names = array.dtype.names
+    if names is None or array.dtype.itemsize == sum(array.dtype.fields[n][0].itemsize for n in names):
+        return member  # no padding
     clean = np.zeros(array.shape, array.dtype)
     for name in array.dtype.names:
         clean[name] = array[name]

@@ -100,8 +100,9 @@ class ReferenceMethod:
     def save(self, path: str | Path) -> None:
         import skops.io
 
-        # the model as fitted, without the job's threads: the same fit saves the same bytes in every engine
-        model = copy.deepcopy(getattr(self, "fitted", self.estimator))
+        # the model as fitted, without the job's threads: the same fit saves the same bytes in every engine (the
+        # train stage ends here; evaluation predicts with the loaded model in one thread)
+        model = getattr(self, "fitted", self.estimator)
         if "n_jobs" in model.get_params():
             model.set_params(n_jobs=None)
         if hasattr(model, "_bin_mapper"):  # the BDT's binning kept the thread count it ran with
