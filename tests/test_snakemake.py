@@ -121,7 +121,7 @@ def test_compare_prints_and_writes_the_leaderboard_from_mlflow(finished, tmp_pat
     params = config.load_params(finished / "params.yaml")
     result = run([sys.executable, "-m", "mlbasics", "compare", "--csv", str(tmp_path / "board.csv")], cwd=finished)
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:3] == ["dataset", "variant", "accuracy"]
+    assert lines[0].split()[:4] == ["dataset", "variant", "method", "accuracy"]
     assert len(lines) == 1 + len(config.grid(params)) + 1  # header, runs, "wrote ..."
     board = (tmp_path / "board.csv").read_text().splitlines()
     assert len(board) == 1 + len(config.grid(params)) and "verdict" in board[0] and "train_wall_s" in board[0]

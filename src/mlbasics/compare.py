@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .tracking import TrackingError, use_short_http_retries
 
-LEADERBOARD = ["dataset", "variant", "accuracy", "f1_macro", "roc_auc", "mse", "r2", "verdict",
+LEADERBOARD = ["dataset", "variant", "method", "accuracy", "f1_macro", "roc_auc", "mse", "r2", "verdict",
                "overfitting_since", "train_wall_s", "run_id", "start_time"]
 
 
@@ -31,6 +31,7 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         m = run.data.metrics
         since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
         rows.append({"dataset": run.data.tags.get("dataset"), "variant": run.data.tags.get("variant"),
+                     "method": run.data.params.get("method", "mlp"),  # runs before the reference methods: MLPs
                      "task": run.data.tags.get("task"),
                      **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
                      "overfitting_since": since,
