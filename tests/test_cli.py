@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlbasics import config, stages
-from tests.conftest import copy_project, run, tiny_params
+from tests.conftest import ROOT, copy_project, run, tiny_params
 
 CLI = [sys.executable, "-m", "mlbasics"]
 
@@ -127,3 +127,12 @@ def test_options_a_loader_does_not_take_are_refused(project):
     assert result.returncode == 2
     assert re.match(r"error: params\.yaml:\d+: datasets\.iris\.options\.resize: not an option of loader 'iris'",
                     result.stderr)
+
+
+def test_compare_in_a_clone_without_runs_says_so_in_one_line_and_creates_nothing(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = run([*CLI, "compare"], cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: no runs yet: mlflow.db does not exist (run the pipeline first: "
+                                     "snakemake --cores 2, or dvc repro)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

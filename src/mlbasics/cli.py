@@ -182,6 +182,10 @@ def compare(args: argparse.Namespace, track: dict) -> int:
     from .compare import leaderboard, write_leaderboard
 
     uri = args.uri or tracking.resolve_uri(track["uri"])
+    store = tracking.local_store(uri)
+    if store is not None and not store.exists():  # MLflow would create an empty store just to find no runs
+        raise UsageError(f"no runs yet: {store} does not exist (run the pipeline first: snakemake --cores 2, "
+                         "or dvc repro)")
     rows = leaderboard(uri, args.experiment or track["experiment"], include_replaced=args.all)
     if args.dataset:
         rows = [r for r in rows if r["dataset"] in args.dataset]

@@ -67,7 +67,7 @@ def is_server(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https")
 
 
-def _local_store(uri: str) -> Path | None:
+def local_store(uri: str) -> Path | None:
     """The file a local store lives in (sqlite file or file-store folder); None for servers."""
     parsed = urlparse(uri)
     if parsed.scheme == "sqlite":
@@ -78,7 +78,7 @@ def _local_store(uri: str) -> Path | None:
 
 
 def _lock(uri: str) -> FileLock:
-    store = _local_store(uri)
+    store = local_store(uri)
     path = Path(str(store) + ".lock") if store else LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path))
@@ -103,7 +103,7 @@ def store_problem(uri: str) -> str | None:
             return (f"MLflow store {uri.split('@')[-1]}: its database driver {module!r} is not installed: "
                     f"`.venv/bin/pip install {DRIVERS.get(module, module)}` (and pin it in requirements.lock)")
     if scheme == "sqlite":
-        path = _local_store(uri)
+        path = local_store(uri)
         if path is not None and path.is_file() and path.stat().st_size > 0:
             import sqlite3
 
