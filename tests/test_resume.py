@@ -24,7 +24,8 @@ EVERY_EPOCH = {"MLBASICS_CHECKPOINT_EVERY_S": "0"}  # killed jobs: a checkpoint 
 SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
         "learning_rate": 0.005}
 SETTINGS = {"dataset": "toy", "variant": "v", "seed": 3, "model": SPEC,
-            "overtraining": config.section_defaults("overtraining")}  # what the engines pass
+            "overtraining": config.section_defaults("overtraining"),
+            "bootstrap": config.section_defaults("bootstrap")}  # what the engines pass
 
 
 def prepare(folder):
