@@ -342,7 +342,8 @@ def left_out(params: dict) -> list[tuple[str, str, str]]:
 
 def _left_out(params: dict, dataset: str, variant: str) -> str | None:
     ds = params["datasets"][dataset]
-    method = {**ds["model"], **expand_variants(params["variants"])[variant][1]}["method"]
+    # read from raw params too (no defaults filled): the method's default is the MLP
+    method = {**ds.get("model", {}), **expand_variants(params["variants"])[variant][1]}.get("method", method_rules.MLP)
     return method_rules.not_taken(method, sources.is_images(ds), sources.is_regression(ds))
 
 
