@@ -16,8 +16,8 @@ import pytest
 
 from mlbasics import config, datasets, method_rules, methods, preprocess, response
 from mlbasics.errors import ParamsError
+from mlbasics.methods import REFERENCE_METHODS
 from mlbasics.model_files import TRUSTED, ModelFileError, canonical_skops
-from mlbasics.reference_methods import REFERENCE_METHODS
 from mlbasics.tasks import loss_and_metric
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
@@ -141,10 +141,12 @@ def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
         methods.create(spec_for("random_forest", n_estimators=5)).fit(hep_arrays, "binary", 2, seed=0)
 
 
-def test_the_same_fit_gives_the_same_model_bytes_in_another_process(tmp_path, iris_arrays):
-    """skops names members by object id; the canonical file does not depend on the process."""
+@pytest.mark.parametrize("name", ["bdt", "random_forest"])
+def test_the_same_fit_gives_the_same_model_bytes_in_another_process(tmp_path, iris_arrays, name):
+    """skops names members by object id, and a forest's tree nodes carry padding bytes from memory; the canonical
+    file depends on neither."""
     script = ("import sys, numpy as np\nfrom mlbasics import methods\nfrom tests.test_reference_methods import "
-              "spec_for\narrays = dict(np.load(sys.argv[1]))\nm = methods.create(spec_for('bdt', max_iter=10))\n"
+              f"spec_for\narrays = dict(np.load(sys.argv[1]))\nm = methods.create(spec_for('{name}'))\n"
               "m.fit(arrays, 'multiclass', 3, seed=0)\nm.save(sys.argv[2])\n")
     np.savez(tmp_path / "arrays.npz", **iris_arrays)
     for out in ("a", "b"):
@@ -211,3 +213,27 @@ def test_loss_and_metric_are_the_mlps_definitions():
     assert loss == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.4, 1 - 1e-7])))
     mse, mae = loss_and_metric("regression", np.array([1.0, 2.0]), np.array([2.0, 2.0]), np.array([1.0, 3.0]))
     assert (mse, mae) == (0.25, 0.25)
+
+
+def test_on_large_samples_the_bdt_history_is_computed_on_a_sample_of_each_split_and_the_trees_are_unchanged():
+    """Above boosted_trees.SCORED events per split the per-iteration numbers come from SCORED events drawn once:
+    the trees stay scikit-learn's exactly, and the history's losses stay close to the whole splits' ones."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import log_loss
+
+    from mlbasics.boosted_trees import SCORED
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for part, n in (("train", 3 * SCORED), ("val", 2 * SCORED), ("test", 2000)):
+        x = rng.normal(size=(n, 4)).astype(np.float32)
+        arrays[f"x_{part}"], arrays[f"y_{part}"] = x, (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=n) > 0) * 1
+    method = methods.create(spec_for("bdt", max_iter=20))
+    rows, _ = method.fit(arrays, "binary", 2, seed=1)
+    direct = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=1).fit(
+        arrays["x_train"], arrays["y_train"])
+    x_test = arrays["x_test"]
+    assert np.abs(method.predict(x_test)[:, 0] - direct.predict_proba(x_test)[:, 1]).max() < 1e-6
+    for part, column in (("train", 1), ("val", 3)):
+        whole = log_loss(arrays[f"y_{part}"], direct.predict_proba(arrays[f"x_{part}"]))
+        assert rows[-1][column] == pytest.approx(whole, rel=0.03) and rows[-1][column] != whole

@@ -22,12 +22,13 @@ from typing import ClassVar, Protocol
 import numpy as np
 
 from . import provenance
+from .boosted_trees import BDT
 from .checkpoint import Checkpoint, checkpoint_key
 from .epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
 from .event_weights import training_weights
 from .files import atomic_dir
 from .mlp import build_mlp, register_custom_layers, save_model, set_precision, warm_start
-from .reference_methods import REFERENCE_METHODS
+from .reference_methods import KNN, Fisher, Likelihood, RandomForest, ReferenceMethod
 from .runtime import configure_tensorflow, distribution_strategy, tune_allocator
 from .tasks import history_columns
 
@@ -178,6 +179,8 @@ class NumpyMLP(KerasMLP):
 
 
 MLP_BACKENDS: dict[str, type[KerasMLP]] = {"keras": KerasMLP, "numpy": NumpyMLP}
+REFERENCE_METHODS: dict[str, type[ReferenceMethod]] = {
+    cls.name: cls for cls in (BDT, RandomForest, Fisher, Likelihood, KNN)}
 
 
 def method_class(spec: dict) -> type:

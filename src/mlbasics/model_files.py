@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
+import functools
 import io
-import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -31,31 +32,34 @@ class ModelFileError(FormatError):
     """A model file that is not what this project writes (tampered with, or another program's)."""
 
 
+# where skops' schema names an object id: an object's own (`"__id__": 1234`) or its array's member file
+IDS = re.compile(rb'("__id__": )(\d+)|("file": ")(\d+)(\.)')
+
+
 def canonical_skops(data: bytes) -> bytes:
     """skops' archive made reproducible: its members are named after object ids (which differ from process to
-    process), so the ids are renumbered in the order they appear and the zip times fixed - the same fit gives
-    the same bytes. The content is unchanged: skops loads it as it loads its own."""
+    process), so the ids are renumbered in the order they appear in the schema (text order: skops writes it in a
+    fixed order) and the zip times fixed - the same fit gives the same bytes. The content is otherwise unchanged:
+    skops loads it as it loads its own."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        schema = json.loads(archive.read("schema.json"))
+        schema = archive.read("schema.json")
         members = {name: archive.read(name) for name in archive.namelist() if name != "schema.json"}
-    numbers: dict[str, str] = {}
+    numbers: dict[bytes, bytes] = {}
 
-    def number(old) -> str:
-        return numbers.setdefault(str(old), str(len(numbers) + 1))
+    def number(old: bytes) -> bytes:
+        return numbers.setdefault(old, str(len(numbers) + 1).encode())
 
-    def renumber(node):
-        if isinstance(node, dict):
-            return {k: int(number(v)) if k == "__id__" else
-                    number(v.partition(".")[0]) + "." + v.partition(".")[2] if k == "file" and isinstance(v, str)
-                    else renumber(v) for k, v in node.items()}
-        return [renumber(v) for v in node] if isinstance(node, list) else node
+    def renumber(match: re.Match) -> bytes:
+        if match.group(1):
+            return match.group(1) + number(match.group(2))
+        return match.group(3) + number(match.group(4)) + match.group(5)
 
-    schema = renumber(schema)
-    renamed = {number(name.partition(".")[0]) + "." + name.partition(".")[2]: _without_padding(content)
-               for name, content in members.items()}
+    schema = IDS.sub(renumber, schema)
+    renamed = {number(name.partition(".")[0].encode()).decode() + "." + name.partition(".")[2]:
+               _without_padding(content) for name, content in members.items()}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        for name, content in [("schema.json", json.dumps(schema, indent=2).encode()),
+        for name, content in [("schema.json", schema),
                               *sorted(renamed.items(), key=lambda item: int(item[0].partition(".")[0]))]:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
@@ -65,22 +69,32 @@ def canonical_skops(data: bytes) -> bytes:
 
 def _without_padding(member: bytes) -> bytes:
     """An .npy member with its record arrays' padding bytes zeroed: numpy writes the padding of a structured
-    array (a tree's nodes) as whatever memory held, so equal trees would give unequal files."""
+    array (a random forest's tree nodes) as whatever memory held, so equal trees would give unequal files."""
     import numpy as np
 
-    try:
-        array = np.load(io.BytesIO(member), allow_pickle=False)
-    except Exception:  # not a plain array: kept as skops wrote it
+    head = member[:256]
+    start = head.find(b"'descr': [")  # a record array's header; plain arrays are kept as they are
+    end = head.find(b", 'fortran_order'")
+    if start < 0 or end < 0 or not _padded(head[start + 9:end]):
         return member
-    names = array.dtype.names
-    if names is None or array.dtype.itemsize == sum(array.dtype.fields[n][0].itemsize for n in names):
-        return member  # no padding
+    array = np.load(io.BytesIO(member), allow_pickle=False)
     clean = np.zeros(array.shape, array.dtype)
     for name in array.dtype.names:
         clean[name] = array[name]
     out = io.BytesIO()
     np.save(out, clean, allow_pickle=False)
     return out.getvalue()
+
+
+@functools.lru_cache(maxsize=64)
+def _padded(descr: bytes) -> bool:
+    """Whether a record dtype (its .npy header description) has padding between or after its fields."""
+    import ast
+
+    import numpy as np
+
+    dtype = np.lib.format.descr_to_dtype(ast.literal_eval(descr.decode()))
+    return dtype.itemsize != sum(dtype.fields[name][0].itemsize for name in dtype.names)
 
 
 def load_estimator(path: Path):

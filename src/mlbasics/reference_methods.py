@@ -3,9 +3,8 @@ linear discriminant, the projective likelihood and k nearest neighbours - as sci
 method seam (methods.py): the same splits, the event weights where the estimator takes them, the same seed, and
 outputs the evaluate and report stages treat like the MLP's.
 
-- History: the BDT has one row per boosting iteration - training and validation loss and metric, read from the
-  raw predictions scikit-learn keeps while it boosts (so the learning curves and the loss-curve analysis work);
-  the others are fitted in one step and have one row, the fitted model's numbers.
+- History: the BDT (boosted_trees.py) has one row per boosting iteration; the others are fitted in one step and
+  have one row, the fitted model's numbers.
 - Model file: `model.skops`, safe and reproducible (model_files.py).
 - MLflow: the sklearn flavour, serialised with skops, with a signature.
 Settings: each method's block of params keys (method_rules; defaults and descriptions in the schema).
@@ -25,7 +24,7 @@ from .event_weights import training_weights
 from .files import atomic_dir
 from .model_files import TRUSTED, canonical_skops, load_estimator
 from .provenance import fit_stats
-from .tasks import loss_and_metric, weighted_mean
+from .tasks import loss_and_metric
 
 
 class ReferenceMethod:
@@ -135,53 +134,6 @@ class ReferenceMethod:
         return None
 
 
-class BDT(ReferenceMethod):
-    """Boosted decision trees by gradient boosting (scikit-learn's HistGradientBoosting; TMVA's BDTG)."""
-
-    name, step = "bdt", "boosting iteration"
-
-    def build(self, task, seed, threads):
-        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-        s = self.settings
-        stop = s["early_stopping"]
-        # scoring on our validation split every iteration gives the history; without early stopping the patience
-        # exceeds the iterations, so it never stops (the trees are the same as with early_stopping=False)
-        return (HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier)(
-            max_iter=s["max_iter"], learning_rate=s["learning_rate"], max_depth=s["max_depth"],
-            max_leaf_nodes=s["max_leaf_nodes"], min_samples_leaf=s["min_samples_leaf"],
-            l2_regularization=s["l2_regularization"], max_bins=s["max_bins"], max_features=s["max_features"],
-            early_stopping=True, scoring="loss", n_iter_no_change=stop["patience"] if stop else s["max_iter"] + 1,
-            tol=stop.get("tol", 1e-7) if stop else 1e-7, random_state=seed)
-
-    def _iterations(self) -> int:
-        return self.settings["max_iter"]
-
-    def _fit(self, x, y, w, x_val, y_val, w_val, task):
-        est, metrics = self.estimator, []
-        score = est._check_early_stopping_loss  # scikit-learn's per-iteration scoring (private, pinned: tested)
-
-        def record(**scored):  # scikit-learn passes raw_predictions, y_train, ... by keyword
-            metrics.append((_raw_metric(task, scored["raw_predictions"], scored["y_train"],
-                                        scored["sample_weight_train"]),
-                            _raw_metric(task, scored["raw_predictions_val"], scored["y_val"],
-                                        scored["sample_weight_val"])))
-            return score(**scored)
-
-        est._check_early_stopping_loss = record
-        try:
-            est.fit(x, y, sample_weight=w, X_val=x_val, y_val=y_val, sample_weight_val=w_val)
-        finally:
-            del est._check_early_stopping_loss
-        # the first score is the constant start, before any tree; squared error is scikit-learn's half of it
-        scale = 2.0 if task == "regression" else 1.0
-        return [[i, -scale * train, metric[0], -scale * val, metric[1]] for i, (train, val, metric) in enumerate(
-            zip(est.train_score_, est.validation_score_, metrics, strict=True)) if i > 0]
-
-    def importance(self, x, y, w, task, seed):
-        return permutation_importance(self, x, y, w, task, seed)
-
-
 class RandomForest(ReferenceMethod):
     name = "random_forest"
 
@@ -250,22 +202,6 @@ class KNN(ReferenceMethod):
         if self.settings["n_neighbors"] > len(arrays["y_train"]):
             raise ParamsError(f"method knn: n_neighbors {self.settings['n_neighbors']} is more than the "
                               f"{len(arrays['y_train'])} training events")
-
-
-REFERENCE_METHODS: dict[str, type[ReferenceMethod]] = {
-    cls.name: cls for cls in (BDT, RandomForest, Fisher, Likelihood, KNN)}
-
-
-def _raw_metric(task: str, raw: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
-    """Accuracy (or MAE) from a boosting model's raw predictions: log-odds (> 0 is the positive class), one
-    column per class (the largest wins), or the value."""
-    if task == "regression":
-        hits = np.abs(raw[:, 0] - y)
-    elif raw.shape[1] == 1:
-        hits = (raw[:, 0] > 0) == (y == 1)
-    else:
-        hits = raw.argmax(axis=1) == y
-    return float(np.mean(hits)) if w is None else weighted_mean(hits, np.asarray(w, np.float64))
 
 
 def permutation_importance(method: ReferenceMethod, x, y, w, task, seed, repeats: int = 5):
