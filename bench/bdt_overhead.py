@@ -2,9 +2,10 @@
 
 Ours: `mlbasics.train.run` - the train stage's function, as a pipeline job runs it: load data/processed/.../
 data.npz, fit the BDT (scikit-learn's HistGradientBoostingClassifier) while recording the training and validation
-loss and accuracy of every boosting iteration (on 10,000 events of each split drawn once, boosted_trees.SCORED),
-save the model (skops, canonical), history.csv and run_stats.json. Direct: `HistGradientBoostingClassifier(...).fit(x_train, y_train)` with the same settings and
-seed, no validation scoring (the same trees: a test compares them). Ratio = ours / direct (> 1: we are slower);
+loss and accuracy of every boosting iteration (on 10,000 events of each split drawn once,
+boosted_trees.SCORED), save the model (skops, canonical), history.csv and run_stats.json. Direct:
+`HistGradientBoostingClassifier(...).fit(x_train, y_train)` with the same settings and seed, no validation scoring
+(the same trees: a test compares them). Ratio = ours / direct (> 1: we are slower);
 each side best of `--repeats`, alternating.
 
 Data: 100,000 x 20 training rows (and 25,000 validation, 25,000 test) of a two-class toy with a nonlinear
