@@ -56,7 +56,8 @@ def test_offline_runs_are_imported_once_under_one_dvc_parent(reproduced):
     parents = [r for r in runs if r.data.tags["mlbasics.role"] == "pipeline"]
     children = [r for r in runs if r.data.tags["mlbasics.role"] == "variant"]
     assert len(parents) == 1 and parents[0].data.tags["engine"] == "dvc"
-    assert sorted((r.data.tags["dataset"], r.info.run_name) for r in children) == sorted(config.grid(params))
+    assert sorted((r.data.tags["dataset"], r.data.tags["variant"]) for r in children) == sorted(config.grid(params))
+    assert all(r.info.run_name == f"{r.data.tags['dataset']}/{r.data.tags['variant']}" for r in children)
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     assert all(r.data.tags["engine"] == "dvc" and len(r.data.tags["git_commit"]) == 40 for r in children)
 
@@ -68,13 +69,22 @@ def test_repro_writes_every_output_and_is_then_up_to_date(reproduced):
     assert json.loads(status.stdout) == {}
 
 
-def test_metrics_show_lists_every_variant(reproduced):
+def test_metrics_show_lists_every_run_headline_numbers_only(reproduced):
+    """DVC compares one file: every run's headline numbers (no hashes, no strings); each run's metrics.json holds
+    numbers only, its provenance is in provenance.json."""
     params = config.load_params(reproduced / "params.yaml")
     shown = json.loads(run([*DVC, "metrics", "show", "--json"], cwd=reproduced).stdout)
     files = shown[""]["data"]
+    assert list(files) == [stages.HEADLINES]
+    headlines = files[stages.HEADLINES]["data"]
     for d, v in config.grid(params):
-        path = stages.METRICS.format(dataset=d, variant=v)
-        assert files[path]["data"]["accuracy"] > 0.3, path
+        numbers = headlines[d][v]
+        assert set(numbers) in ({"roc_auc", "sig_eff_at_bkg_0p10"}, {"accuracy"}), numbers
+        assert all(isinstance(x, float) and 0.3 < x <= 1.0 for x in numbers.values()), (d, v, numbers)
+        everything = json.loads((reproduced / stages.METRICS.format(dataset=d, variant=v)).read_text())
+        assert all(isinstance(x, (int, float)) for x in everything.values()), "metrics.json: numbers only"
+        provenance = json.loads((reproduced / stages.PROVENANCE.format(dataset=d, variant=v)).read_text())
+        assert set(provenance) == {"fingerprint", "params_sha256", "data_sha256", "git_commit"}
 
 
 def test_plots_show_renders(reproduced, tmp_path):
@@ -146,3 +156,48 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
     expected = {name for name in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
     assert stale == expected and stale, status
     assert {stage(name) for name in status} == expected, "nothing else is stale"
+
+
+@pytest.fixture(scope="module")
+def queued(tmp_path_factory):
+    """A one-dataset project, reproduced and committed; then two experiments queued (`dvc exp run --queue`) and run
+    by two DVC queue workers (`dvc queue start -j 2`), each in a temporary copy of the repository."""
+    import time
+
+    params = tiny_params()
+    params["run"]["datasets"] = ["gaussians"]
+    project = git_init(copy_project(tmp_path_factory.mktemp("dvc-queue") / "project", params))
+    run([*WITH_WORKER, *DVC, "repro"], cwd=project, timeout=600)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    run(["git", "add", "-A"], cwd=project)
+    run([*git, "commit", "-qm", "reproduced"], cwd=project)
+    for rate in ("0.3", "0.4"):
+        run([*DVC, "exp", "run", "--queue", "-S", f"variants.dropout.dropout={rate}"], cwd=project)
+    run([*DVC, "queue", "start", "-j", "2"], cwd=project)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = run([*DVC, "queue", "status"], cwd=project).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        time.sleep(5)
+    logs = "\n".join(run([*DVC, "queue", "logs", line.split()[0]], cwd=project, check=False).stdout[-3000:]
+                     for line in status.splitlines() if "Failed" in line)
+    assert "Failed" not in status and "Success" in status, status + logs
+    return project
+
+
+def test_queued_experiments_log_to_the_repository_store(queued):
+    """The experiments ran in temporary copies (.dvc/tmp/exps/...), which DVC deletes: their runs are in the
+    repository's mlflow.db all the same, each under its DVC invocation's parent run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{queued / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("mlbasics")
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.variant = 'dropout'")
+    assert sorted(r.data.params["dropout"] for r in runs) == ["0.3", "0.4", "0.5"], "the workspace's and both queued"
+    parents = {r.info.run_id: r for r in client.search_runs([experiment.experiment_id],
+                                                            filter_string="tags.`mlbasics.role` = 'pipeline'")}
+    for r in runs:
+        assert r.info.status == "FINISHED" and parents[r.data.tags["mlflow.parentRunId"]].data.tags["engine"] == "dvc"
+    assert experiment.artifact_location == (queued / "mlruns").as_uri(), "artifacts beside the store, not in a copy"
+    assert not list((queued / ".dvc" / "tmp").rglob("mlflow.db")), "no store in a temporary copy"

@@ -90,7 +90,7 @@ def test_mlflow_holds_every_method_in_its_flavour_with_a_signature(engines):
     uri = f"sqlite:///{snakemake / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
-    runs = {(r.data.tags["dataset"], r.info.run_name): r for r in client.search_runs([experiment])
+    runs = {(r.data.tags["dataset"], r.data.tags["variant"]): r for r in client.search_runs([experiment])
             if r.data.tags.get("mlbasics.role") == "variant"}
     assert set(runs) == set(config.grid(params))
     mlflow.set_tracking_uri(uri)

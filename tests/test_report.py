@@ -29,6 +29,11 @@ def local_targets(page: Path) -> list[Path]:
     return [page.parent / t for t in parser.targets]
 
 
+def numbers_of(judged: dict) -> dict:
+    """The overtraining analytics as metrics.json holds them (numbers only: the verdict as flags)."""
+    return {**{k: v for k, v in judged.items() if k != "verdict"}, **overtraining.flags(judged)}
+
+
 def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) -> None:
     """Files as the train and evaluate stages write them (history, metrics, figures)."""
     one = {"dataset": dataset, "variant": variant}
@@ -38,14 +43,14 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     history = root / stages.HISTORY.format(**one)
     write_csv(history, ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows)
     ks = {"a": 0.5, "b": 0.001 if overfit else 0.4}
+    judged = overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)
     efficiencies = {f"{kind}sig_eff_at_bkg_{e}": 0.5 for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")}
     write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
                "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.6 if overfit else 1.0,
                "roc_auc_ci_lo": 0.2 if overfit else 1.0, "roc_auc_ci_hi": 0.9 if overfit else 1.0, **efficiencies,
                "best_cut": 0.7, "best_cut_asimov_z": 2.5, "best_cut_s_over_sqrt_s_b": 2.4, "best_cut_signal_eff": 0.6,
                "best_cut_background_eff": 0.01,
-               **{f"ks_p_{k}": p for k, p in ks.items()},
-               **overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)})
+               **{f"ks_p_{k}": p for k, p in ks.items()}, **numbers_of(judged)})
     y_test = np.arange(10) % 2  # the fake split's test labels (below)
     # overfit (the baseline): a response that hardly separates; the other separates every event
     response = [0.5 + 0.01 * k for k in range(10)] if overfit else [0.3 + 0.4 * t for t in y_test]

@@ -82,7 +82,7 @@ def test_the_pipeline_runs_through_slurm_with_gpus_and_a_failing_job_fails_the_r
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
-    runs = {r.info.run_name: r for r in client.search_runs(
+    runs = {r.data.tags["variant"]: r for r in client.search_runs(
         [experiment], filter_string="tags.`mlbasics.role` = 'variant'")}
     assert sorted(runs) == ["baseline", "dropout"]
     for variant, run in runs.items():

@@ -65,7 +65,7 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
 
 PROVENANCE = {"git_commit", "git_dirty", "params_sha256", "data_sha256", "fingerprint", "host", "device",
               "python_version", "tensorflow_version", "keras_version", "mlflow_version", "engine", "dataset",
-              "variant", "verdict"}
+              "variant", "verdict", "mlflow.user", "mlflow.source.name", "mlflow.source.type"}
 
 
 def _runs(project: Path, role: str):
@@ -80,9 +80,16 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
     client, runs = _runs(finished, "variant")
     _, parents = _runs(finished, "pipeline")
     assert len(parents) == 1 and parents[0].data.tags["engine"] == "snakemake"
-    assert sorted((r.data.tags["dataset"], r.info.run_name) for r in runs) == sorted(config.grid(params))
+    assert sorted((r.data.tags["dataset"], r.data.tags["variant"]) for r in runs) == sorted(config.grid(params))
     for r in runs:
-        dataset, variant = r.data.tags["dataset"], r.info.run_name
+        dataset, variant = r.data.tags["dataset"], r.data.tags["variant"]
+        assert r.info.run_name == f"{dataset}/{variant}"  # dataset-qualified: one name per run in the UI
+        # the run lasts from its training's start to its evaluation's end; each epoch at its own time
+        assert r.info.end_time - r.info.start_time > 500 and r.data.tags["mlflow.source.name"] == "Snakefile"
+        stamps = [m.timestamp for m in client.get_metric_history(r.info.run_id, "val_loss")]
+        assert stamps == sorted(stamps) and len(set(stamps)) > 1 and r.info.start_time <= stamps[0]
+        assert [(d.dataset.name, d.dataset.digest) for d in r.inputs.dataset_inputs] == [
+            (dataset, r.data.tags["data_sha256"][:16])]
         spec = config.model_spec(params, dataset, variant)
         assert r.info.status == "FINISHED"
         assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -105,7 +112,7 @@ def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictio
     import mlflow.pyfunc
 
     _, runs = _runs(finished, "variant")
-    run = next(r for r in runs if r.data.tags["dataset"] == "iris" and r.info.run_name == "baseline")
+    run = next(r for r in runs if r.info.run_name == "iris/baseline")
     mlflow.set_tracking_uri(f"sqlite:///{finished / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
@@ -189,11 +196,11 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
     newest = max(parents, key=lambda r: r.info.start_time).info.run_id
     rerun = [r for r in runs if r.data.tags["mlflow.parentRunId"] == newest]
     datasets = config.load_params(finished / "params.yaml")["run"]["datasets"]
-    assert sorted(r.info.run_name for r in rerun) == ["dropout"] * len(datasets)
+    assert sorted(r.info.run_name for r in rerun) == [f"{d}/dropout" for d in sorted(datasets)]
     by_id = {r.info.run_id: r for r in runs}
     for r in rerun:
         old = by_id[r.data.tags["mlbasics.replaces"]]
-        assert old.data.tags["mlbasics.replaced_by"] == r.info.run_id and old.info.run_name == "dropout"
+        assert old.data.tags["mlbasics.replaced_by"] == r.info.run_id and old.info.run_name == r.info.run_name
 
 
 def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(finished):

@@ -27,10 +27,11 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 class Server:
     """`python -m mlflow server` as `python -m mlbasics server` starts it, in its own process group."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, store: str | None = None):
         self.port = int(dead_url().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = tracking.server_command(self.port, f"sqlite:///{root / 'server.db'}", str(root / "artifacts"))
+        self.command = tracking.server_command(self.port, store or f"sqlite:///{root / 'server.db'}",
+                                               str(root / "artifacts"))
         self.log = root / "server.log"
         self.process: subprocess.Popen | None = None
 
@@ -95,9 +96,10 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
     parents = [r for r in runs if r.data.tags["mlbasics.role"] == "pipeline"]
     children = [r for r in runs if r.data.tags["mlbasics.role"] == "variant"]
     assert len(parents) == 1
-    assert sorted((r.data.tags["dataset"], r.info.run_name) for r in children) == sorted(grid), "none lost, none twice"
+    assert sorted((r.data.tags["dataset"], r.data.tags["variant"]) for r in children) == sorted(grid), \
+        "none lost, none twice"
     for r in children:
-        spec = config.model_spec(params, r.data.tags["dataset"], r.info.run_name)
+        spec = config.model_spec(params, r.data.tags["dataset"], r.data.tags["variant"])
         assert r.info.status == "FINISHED" and r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
         assert "test_accuracy" in r.data.metrics and "run_train_wall_s" in r.data.metrics

@@ -206,7 +206,10 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
-    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "run_stats.json"]
+    # the declared outputs, and progress.json (what `python -m mlbasics progress` reads while the job runs)
+    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "progress.json", "run_stats.json"]
+    progress = json.loads((folder / "progress.json").read_text())
+    assert progress["epoch"] == progress["epochs"] == 2 and progress["step"] == "epoch" and "val_loss" in progress
     assert [p.name for p in outputs["model"].iterdir()] == ["model.keras"]
     stats = json.loads(outputs["stats"].read_text())
     assert stats["threads"] == 1 and stats["epochs_run"] == 2 and stats["train_wall_s"] > 0

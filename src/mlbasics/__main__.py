@@ -7,6 +7,8 @@ if __name__ == "__main__":
     code = worker.run(sys.argv[1:]) if sys.argv[1:2] not in (["worker"], ["server"]) else None
     if code is None:
         from .cli import main
+        from .runtime import quiet_native_stderr
 
+        quiet_native_stderr()  # TensorFlow's C++ start-up lines stay out of the job's log
         code = main()
     sys.exit(code)

@@ -7,10 +7,12 @@ the estimator fitted directly).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .reference_methods import ReferenceMethod, permutation_importance
-from .tasks import weighted_mean
+from .tasks import history_columns, weighted_mean
 
 SCORED = 10_000  # events of each split the per-iteration numbers are computed on (at most)
 
@@ -34,7 +36,7 @@ class BDT(ReferenceMethod):
             early_stopping=True, scoring="loss", n_iter_no_change=stop["patience"] if stop else s["max_iter"] + 1,
             tol=stop.get("tol", 1e-7) if stop else 1e-7, random_state=seed)
 
-    def _iterations(self) -> int:
+    def total_steps(self) -> int:
         return self.settings["max_iter"]
 
     def _fit(self, x, y, w, x_val, y_val, w_val, task):
@@ -58,6 +60,10 @@ class BDT(ReferenceMethod):
             est.train_score_.append(-train_loss)
             est.validation_score_.append(-val_loss)
             rows.append([len(rows), train_loss, train_metric, val_loss, val_metric])
+            if len(rows) > 1:  # the first row is the start, before any tree
+                self.ended.append([len(rows) - 1, int(time.time() * 1000)])
+                if self.progress:
+                    self.progress.update(len(rows) - 1, rows[-1], history_columns(task))
             return est._should_stop(est.validation_score_)
 
         est._check_early_stopping_loss = record

@@ -7,7 +7,8 @@ from __future__ import annotations
 from .files import read_json, write_json
 
 # The metrics a gate may name, by task: the test metrics and the overtraining numbers of metrics.json.
-OVERTRAINING = ["loss_gap_final", "loss_gap_best", "train_loss_improvement", "best_epoch", "ks_p_min"]
+OVERTRAINING = ["loss_gap_final", "loss_gap_best", "train_loss_improvement", "best_epoch", "ks_p_min", "overfitting",
+                "underfitting"]
 EFFICIENCIES = [f"{kind}sig_eff_at_bkg_{e}" for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")] + [
     "best_cut_asimov_z", "best_cut_s_over_sqrt_s_b", "best_cut_signal_eff", "best_cut_background_eff"]
 CLASSIFICATION = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc", "accuracy_gap_final",

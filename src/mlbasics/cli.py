@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
         if stage == "download":
             p.add_argument("--fetch-policy", help="mirrors, retries, timeout as JSON (with --settings)")
+    _tool_parsers(sub)
+    return parser
+
+
+def _tool_parsers(sub) -> None:
+    """The commands beside the stages: fetch, validate, server, compare, progress, worker, dvc-yaml."""
     p = sub.add_parser("fetch", help="download and verify every dataset the params need, and nothing else")
     p.add_argument("--params", type=Path, action="append",
                    help="params file; repeat to merge several, later ones winning (default: params.yaml)")
@@ -58,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     p.add_argument("--all", action="store_true", help="also runs that a rerun has replaced")
     p.add_argument("--csv", type=Path, help="also write the leaderboard to this CSV file")
+    p = sub.add_parser("progress", help="every training of the grid: done, or epoch k of N, losses, time left")
+    p.add_argument("--params", type=Path, action="append",
+                   help="params file; repeat to merge several, later ones winning (default: params.yaml)")
+    p.add_argument("--watch", type=float, nargs="?", const=2.0, default=0.0,
+                   help="refresh every WATCH seconds (default 2) until every training is evaluated")
     p = sub.add_parser("worker", help="run a command with a warm worker for its jobs: "
                                       "`python -m mlbasics worker -- dvc repro` (Snakemake starts one itself)")
     p.add_argument("--serve", help=argparse.SUPPRESS)  # the worker process itself (socket path)
@@ -67,7 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))
     p.add_argument("--check", action="store_true", help="exit 1 if the output file is out of date")
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:
@@ -171,8 +181,9 @@ def serve(args: argparse.Namespace, track: dict) -> int:
     command = tracking.server_command(args.port or server["port"],
                                       args.backend_store_uri or server["backend_store_uri"],
                                       args.artifacts_destination or server["artifacts_destination"])
-    print(f"mlflow server on http://127.0.0.1:{command[command.index('--port') + 1]} "
-          f"(point the pipeline at it: tracking.uri or MLFLOW_TRACKING_URI)", flush=True)
+    url = f"http://127.0.0.1:{command[command.index('--port') + 1]}"
+    print(f"mlflow server on {url} (point the pipeline at it: tracking.uri or MLFLOW_TRACKING_URI); the runs: "
+          f"{tracking.runs_page(url)}", flush=True)
     os.execv(command[0], command)
     return 0  # not reached
 
@@ -208,11 +219,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("validate", "fetch"):
+        if args.command in ("validate", "fetch", "progress"):
             paths = args.params or [Path("params.yaml")]
             params = config.load_params(paths)
             if args.command == "fetch":
                 return fetch(params, args.dataset)
+            if args.command == "progress":
+                from .progress import show
+
+                show(Path.cwd(), config.grid(params), {"stats": stages.RUN_STATS, "metrics": stages.METRICS},
+                     args.watch)
+                return 0
             print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
                   + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
             left = config.left_out(params)

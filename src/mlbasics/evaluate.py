@@ -174,7 +174,10 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
-    write_json(outputs["metrics"], {**metrics, **judged, **prints})
+    # metrics.json holds numbers only (DVC compares them); what ran, and on what, goes to provenance.json
+    write_json(outputs["metrics"], {**metrics, **{k: v for k, v in judged.items() if k != "verdict"},
+                                    **overtraining.flags(judged)})
+    write_json(outputs["provenance"], prints)
     record = run_record(settings, inputs, outputs, history, metrics, judged, provenance.provenance_tags(
         prints, git, software), split.task)
     write_json(outputs["run"], record)
@@ -205,16 +208,20 @@ def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict],
     """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
     dataset, variant = settings["dataset"], settings["variant"]
-    params = {**{k: json.dumps(v) if isinstance(v, list) else v for k, v in settings["model"].items()},
+    # params as JSON text (null, false, [64, 64]), strings as they are: what a reader of params.yaml types
+    params = {**{k: v if isinstance(v, str) else json.dumps(v) for k, v in settings["model"].items()},
               "seed": settings["seed"], "dataset": dataset, "variant": variant}
     return tracking.make_record(
-        run_name=variant, params=params, history=history,
+        run_name=f"{dataset}/{variant}", params=params, history=history,
         tags={"dataset": dataset, "variant": variant, "task": task, "verdict": judged["verdict"], **tags,
               **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
-        stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float))},
-        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k != "run")],
-        model={"path": str(inputs["model"]), "data": str(inputs["data"]), "spec": settings["model"]})
+        stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and k != "started_ms"},
+        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k not in ("run", "provenance"))],
+        model={"path": str(inputs["model"]), "data": str(inputs["data"]), "spec": settings["model"]},
+        started=stats["started_ms"] / 1000 if "started_ms" in stats else None,
+        stamps={int(epoch): ms for epoch, ms in stats.get("epoch_end_ms", [])},
+        dataset={"name": dataset, "digest": tags["data_sha256"][:16], "source": str(inputs["data"])})
 
 
 def log_run(settings: dict, record: dict, outputs: dict) -> str:

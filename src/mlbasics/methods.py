@@ -41,8 +41,12 @@ class Method(Protocol):
 
     def fit(self, arrays: dict[str, np.ndarray], task: str, n_classes: int, seed: int, *,
             checkpoint_dir: str | Path | None = None, init_model: str | Path | None = None,
-            verbose: int = 0, threads: int = 0) -> tuple[list[list], dict]:
-        """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics)."""
+            verbose: int = 0, threads: int = 0, progress=None) -> tuple[list[list], dict]:
+        """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics). `progress` (progress.py)
+        hears of every epoch or boosting iteration."""
+
+    def total_steps(self) -> int:
+        """The epochs or boosting iterations it will run at most (1: fitted in one step)."""
 
     def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray: ...
 
@@ -71,7 +75,11 @@ class KerasMLP:
     def __init__(self, spec: dict, model=None):
         self.spec, self.model = spec, model
 
-    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
+    def total_steps(self) -> int:
+        return self.spec["epochs"]
+
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0,
+            progress=None):
         import tensorflow as tf
 
         spec = self.spec
@@ -92,6 +100,7 @@ class KerasMLP:
                                                         max(spec["batch_size"], 256))
         stopping = spec.get("early_stopping")
         started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
+        began, ended = time.time(), []
         for epoch in range(start_epoch, spec["epochs"]):
             if record["stopped_early"]:
                 break
@@ -101,6 +110,9 @@ class KerasMLP:
             trained += int(y.shape[0])
             record["history"].append([epoch + 1, *(float(v) for v in (loss, metric, val_loss, val_metric))])
             record["epoch"] = epoch + 1
+            ended.append([epoch + 1, int(time.time() * 1000)])
+            if progress:
+                progress.update(epoch + 1, record["history"][-1], history_columns(task))
             if verbose:
                 _print_epoch(record, spec["epochs"], history_columns(task))
             if stopping:
@@ -111,7 +123,7 @@ class KerasMLP:
             self.model.set_weights(best_weights)
         elapsed = time.perf_counter() - started
         return record["history"], provenance.fit_stats(elapsed, trained, record["epoch"], record["stopped_early"],
-                                                       start_epoch)
+                                                       start_epoch, began, ended)
 
     def _build(self, arrays: dict, n_classes: int, checkpoint: Checkpoint, strategy, init_model):
         """(model, record, best weights) of a run that starts from scratch (or warm-started from another model)."""
@@ -164,18 +176,21 @@ class NumpyMLP(KerasMLP):
 
     name = "numpy"
 
-    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0,
+            progress=None):
         from . import numpy_mlp
 
         if "w_train" in arrays:  # the from-scratch network is the lecture's: plain means, no sample weights
             print("backend numpy: event weights are not used in training (evaluation uses them)", flush=True)
         _seed_everything(seed)
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         params, rows = numpy_mlp.train(arrays, n_classes, self.spec, seed)
         elapsed = time.perf_counter() - started
+        if progress:
+            progress.update(len(rows), rows[-1], history_columns(task), force=True)
         self.model = build_mlp(arrays["x_train"].shape[1], n_classes, {**self.spec, "dropout": 0.0})
         self.model.set_weights([array.astype(np.float32) for layer in params for array in layer])
-        return rows, provenance.fit_stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0)
+        return rows, provenance.fit_stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0, began)
 
 
 MLP_BACKENDS: dict[str, type[KerasMLP]] = {"keras": KerasMLP, "numpy": NumpyMLP}

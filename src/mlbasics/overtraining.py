@@ -10,15 +10,27 @@ overfitting?" - answered with numbers and a verdict.
   (regression), at the last epoch - positive means the model does better on data it has seen;
 - ks_p_min: the smallest per-class Kolmogorov-Smirnov p-value of the response on the training sample against
   the test sample (TMVA's overtraining check, response.py), where the evaluation computed them;
-- verdict: overfitting (since an epoch, a final loss gap above `max_loss_gap`, or a KS p-value below
-  `ks_min_p`: the model answers differently on events it has seen), underfitting (the training loss improved by
-  less than `min_improvement` of its first value, or a final training accuracy below `min_train_accuracy`),
-  else ok.
+- verdict (in metrics.json as the flags overfitting and underfitting, 1 or 0): overfitting (since an epoch, a
+  final loss gap above `max_loss_gap`, or a KS p-value below `ks_min_p`: the model answers differently on events
+  it has seen), underfitting (the training loss improved by less than `min_improvement` of its first value, or a
+  final training accuracy below `min_train_accuracy`), else ok.
 """
 
 from __future__ import annotations
 
 from .tasks import history_metric
+
+
+def flags(judged: dict) -> dict[str, int]:
+    """The verdict as numbers, for metrics.json (which holds numbers only) and for gates: overfitting and
+    underfitting, each 1 or 0."""
+    return {"overfitting": int(judged["verdict"] == "overfitting"),
+            "underfitting": int(judged["verdict"] == "underfitting")}
+
+
+def verdict_of(metrics: dict) -> str:
+    """The verdict back from metrics.json's flags."""
+    return "overfitting" if metrics.get("overfitting") else "underfitting" if metrics.get("underfitting") else "ok"
 
 
 def _series(history: list[dict], key: str) -> list[float]:

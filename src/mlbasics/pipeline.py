@@ -18,9 +18,9 @@ from .stages import (  # the path templates and the declarations
     CHECKS,
     CURVES_PNG,
     DIAGNOSTICS_PNG,
+    HEADLINES,
     HISTORY,
     INDEX,
-    METRICS,
     MODEL,
     PER_DATASET,
     PER_VARIANT,
@@ -151,8 +151,9 @@ def dvc_yaml(params: dict) -> dict:
         else:
             body["params"] = param_keys(stage)
             stages[stage] = body
-    metrics = [METRICS.format(dataset=d, variant=v) for d, v in pairs]
-    return {"stages": stages, "metrics": metrics, "plots": dvc_plots(params, pairs)}
+    # one file of every run's headline numbers: `dvc exp show` stays a few columns wide (each run's metrics.json
+    # has every number; `dvc metrics show <path>` reads one)
+    return {"stages": stages, "metrics": [HEADLINES], "plots": dvc_plots(params, pairs)}
 
 
 def dvc_plots(params: dict, pairs: list[tuple[str, str]]) -> list:

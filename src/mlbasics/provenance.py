@@ -89,9 +89,13 @@ def provenance_tags(prints: dict[str, str], git: dict[str, str], software: dict[
     return tags
 
 
-def fit_stats(elapsed: float, trained: int, epochs_run: int, stopped_early: bool, start_epoch: int) -> dict:
+def fit_stats(elapsed: float, trained: int, epochs_run: int, stopped_early: bool, start_epoch: int,
+              started: float | None = None, ended: list[list[int]] | None = None) -> dict:
     """A training's run statistics (run_stats.json): wall time, samples/s (epochs x events per second), epochs or
-    boosting iterations run, whether it stopped early or resumed, the process's peak memory."""
+    boosting iterations run, whether it stopped early or resumed, the process's peak memory; and when it ran - the
+    start (`started`, Unix seconds) and each epoch's end (`ended`: [epoch, Unix ms] of the epochs this job ran),
+    which MLflow shows as the run's times."""
     return {"train_wall_s": round(elapsed, 3), "samples_per_s": round(trained / elapsed, 1) if elapsed else 0.0,
             "epochs_run": epochs_run, "stopped_early": stopped_early, "resumed_from_epoch": start_epoch,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **({"started_ms": int(started * 1000)} if started else {}), **({"epoch_end_ms": ended} if ended else {})}

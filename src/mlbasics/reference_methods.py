@@ -24,7 +24,7 @@ from .event_weights import training_weights
 from .files import atomic_dir
 from .model_files import TRUSTED, canonical_skops, load_estimator
 from .provenance import fit_stats
-from .tasks import loss_and_metric
+from .tasks import history_columns, loss_and_metric
 
 
 class ReferenceMethod:
@@ -47,7 +47,8 @@ class ReferenceMethod:
     def build(self, task: str, seed: int, threads: int):
         raise NotImplementedError
 
-    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0):
+    def fit(self, arrays, task, n_classes, seed, *, checkpoint_dir=None, init_model=None, verbose=0, threads=0,
+            progress=None):
         self._check(arrays, task)
         w, w_val = self._weights(arrays)
         x, x_val = arrays["x_train"], arrays["x_val"]
@@ -55,14 +56,18 @@ class ReferenceMethod:
         from threadpoolctl import threadpool_limits
 
         self.estimator = self.build(task, seed, threads)  # (imports scikit-learn's module: not training time)
-        started = time.perf_counter()
+        started, began, self.ended, self.progress = time.perf_counter(), time.time(), [], progress
         with threadpool_limits(threads or None):  # the job's threads (0: all), as TensorFlow gets them
             rows = self._fit(x, y, w, x_val, y_val, w_val, task)
         elapsed = time.perf_counter() - started
+        if progress:
+            progress.update(len(rows), rows[-1], history_columns(task), force=True)
         if verbose:
             print(f"{self.name}: fitted in {elapsed:.2f} s, {len(rows)} iteration(s); last: "
                   + ", ".join(f"{v:.4f}" for v in rows[-1][1:]), flush=True)
-        return rows, fit_stats(elapsed, len(y) * len(rows), len(rows), len(rows) < self._iterations(), 0)
+        ended = self.ended or [[1, int((began + elapsed) * 1000)]]  # the BDT's iterations, or the one step
+        return rows, fit_stats(elapsed, len(y) * len(rows), len(rows), len(rows) < self.total_steps(), 0, began,
+                               ended)
 
     def _check(self, arrays: dict, task: str) -> None:
         if self.classifies_only and task == "regression":
@@ -77,7 +82,7 @@ class ReferenceMethod:
         return tuple(training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], self.spec["event_weights"])
                      for part in ("train", "val"))
 
-    def _iterations(self) -> int:
+    def total_steps(self) -> int:
         return 1
 
     def _fit(self, x, y, w, x_val, y_val, w_val, task) -> list[list]:

@@ -11,7 +11,18 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from . import activations, data, physics_plots, plots, preprocess, response, variables, verdicts
+from . import (
+    activations,
+    bootstrap,
+    data,
+    overtraining,
+    physics_plots,
+    plots,
+    preprocess,
+    response,
+    variables,
+    verdicts,
+)
 from .files import read_csv, read_json, write_csv, write_json, write_text
 from .tasks import history_metric, read_task
 
@@ -44,7 +55,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
     return {"dataset": dataset, "variant": variant, "method": method,
             **{k: metrics[k] for k in table_metrics(task, metrics)}, **physics, **intervals,
-            "verdict": metrics.get("verdict", ""), "best_epoch": metrics.get("best_epoch", ""),
+            "verdict": overtraining.verdict_of(metrics), "best_epoch": metrics.get("best_epoch", ""),
             "overfitting_since": metrics.get("overfitting_since", ""),
             "n_test": metrics["n_test"], "epochs": int(last["epoch"]),
             "train_loss": float(last["loss"]), "val_loss": float(last["val_loss"]),
@@ -174,6 +185,13 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
             for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)]
     header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
     write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
+    # DVC's metrics: each run's headline numbers, nested by dataset and variant, so that `dvc exp show` and
+    # `dvc metrics diff` show a few columns per run (every number stays in the run's own metrics.json)
+    headlines: dict = {}
+    for row in rows:
+        names = bootstrap.HEADLINES[task[row["dataset"]]]
+        headlines.setdefault(row["dataset"], {})[row["variant"]] = {k: row[k] for k in names if k in row}
+    write_json(outputs["headlines"], headlines)
     # what each dataset's page concluded (with its error bars), not computed again
     links = [{"dataset": d, "href": _rel(p, outputs["index"]), **read_json(c)}
              for d, p, c in zip(datasets, inputs["pages"], inputs["verdicts"], strict=True)]

@@ -6,6 +6,54 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
+import threading
+
+# TensorFlow's C++ start-up lines (absl's log format, before Python can configure it; TF_CPP_MIN_LOG_LEVEL does not
+# reach them): oneDNN, no CUDA driver, failed cuInit, the CPU features it was not built for. Nothing a user acts on.
+NATIVE_NOISE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    rb"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor)\.cc:\d+\] "
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)")
+
+
+def quiet_native_stderr() -> callable:
+    """Keep TensorFlow's C++ start-up lines out of the job's log (NATIVE_NOISE): file descriptor 2 becomes a pipe
+    that a thread copies to the real stderr, line by line, without them. Returns the function that puts stderr
+    back (and waits for the copy); it also runs at exit, so nothing written before is lost."""
+    import atexit
+
+    original = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def copy() -> None:
+        with os.fdopen(read, "rb") as source, os.fdopen(os.dup(original), "wb", buffering=0) as target:
+            for line in source:
+                if not NATIVE_NOISE.match(line):
+                    target.write(line)
+
+    thread = threading.Thread(target=copy, name="quiet-stderr", daemon=True)
+    thread.start()
+    restored: list[bool] = []
+
+    def restore() -> None:
+        import sys
+
+        if restored:
+            return
+        restored.append(True)
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        if thread.is_alive():  # (not in a process forked since: its copy of the thread is gone)
+            os.dup2(original, 2)  # closes the pipe's last write end: the copy reads to its end
+            thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            os.close(original)
+
+    atexit.register(restore)
+    return restore
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -25,6 +73,10 @@ def configure_tensorflow(threads: int) -> None:
     for gpu in tf.config.list_physical_devices("GPU"):
         with contextlib.suppress(RuntimeError):  # already initialised in this process
             tf.config.experimental.set_memory_growth(gpu, True)
+    import keras
+
+    keras.config.disable_interactive_logging()  # no progress bars (escape codes) in job logs, e.g. from MLflow's
+    # prediction on the input example
 
 
 

@@ -33,6 +33,7 @@ CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
 DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
 RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
 IMPORTANCE = "reports/{dataset}/{variant}/importance.csv"
+PROVENANCE = "reports/{dataset}/{variant}/provenance.json"
 RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
@@ -42,6 +43,7 @@ CORRELATIONS_PNG = "reports/{dataset}/correlations.png"
 VERDICTS = "reports/{dataset}/comparison.json"
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
+HEADLINES = "reports/metrics.json"  # every run's headline numbers: what DVC compares (dvc metrics, dvc exp show)
 ACTIVATIONS_PNG = "reports/activations.png"
 CHECKS = "reports/checks.json"
 TRACKED = "reports/mlflow_runs.json"
@@ -143,7 +145,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           "test metrics, confusion matrix, figures and the MLflow run of one variant",
           {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, "curves": CURVES_PNG,
            "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "response": RESPONSE_PNG,
-           "importance": IMPORTANCE, "run": RUN_RECORD},
+           "importance": IMPORTANCE, "provenance": PROVENANCE, "run": RUN_RECORD},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
                        "stats": job.one(RUN_STATS)},
           lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", f"datasets.{d}.model",
@@ -165,7 +167,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                         f"datasets.{d}.model"],
           _report_settings, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
-          {"index": INDEX, "summary": SUMMARY, "activations": ACTIVATIONS_PNG},
+          {"index": INDEX, "summary": SUMMARY, "headlines": HEADLINES, "activations": ACTIVATIONS_PNG},
           lambda job: {"data": [PROCESSED.format(dataset=d) for d in job.datasets],
                        "metrics": job.each_pair(METRICS), "history": job.each_pair(HISTORY),
                        "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets],

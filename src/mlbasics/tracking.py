@@ -59,8 +59,15 @@ def use_short_http_retries() -> None:
 
 
 def resolve_uri(configured: str) -> str:
-    """MLFLOW_TRACKING_URI, when set, wins over the URI in params.yaml."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or configured
+    """MLFLOW_TRACKING_URI, when set, wins over the URI in params.yaml. A relative SQLite path is the repository's:
+    a queued or temporary DVC experiment runs in a copy of it (.dvc/tmp/exps/...), which DVC deletes afterwards,
+    and names the repository in DVC_ROOT - its runs must land in the repository's store, not the copy's."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or configured
+    root = os.environ.get("DVC_ROOT")
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and root and \
+            Path(root).resolve() != Path.cwd().resolve():
+        return f"sqlite:///{Path(root).resolve() / uri.removeprefix('sqlite:///')}"
+    return uri
 
 
 def is_server(uri: str) -> bool:
@@ -150,7 +157,16 @@ def ensure_experiment(uri: str, name: str) -> str:
     with _lock(uri):
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(name)
-        return experiment.experiment_id if experiment else client.create_experiment(name)
+        if experiment is None:  # the UI opens an experiment of this kind on its runs (not on a GenAI overview)
+            # a local store keeps its artifacts beside it (MLflow's default is the working directory's mlruns/,
+            # which for a DVC experiment in a temporary copy would be deleted with it)
+            store = local_store(uri) if uri.startswith("sqlite:///") else None
+            location = (store.resolve().parent / "mlruns").as_uri() if store is not None else None
+            return client.create_experiment(name, artifact_location=location,
+                                            tags={EXPERIMENT_KIND: "custom_model_development"})
+        if EXPERIMENT_KIND not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, "custom_model_development")
+        return experiment.experiment_id
 
 
 # --- who is running: the invocation (one parent run each) ---------------------------------------------------
@@ -180,20 +196,37 @@ def new_invocation_id(engine: str) -> str:
 
 # --- records: a run as data ---------------------------------------------------------------------------------
 
+EXPERIMENT_KIND = "mlflow.experimentKind"
+SOURCES = {"snakemake": "Snakefile", "dvc": "dvc.yaml"}  # what ran the job, as MLflow's Source column names it
+
+
 def make_record(*, run_name: str, tags: dict[str, str], params: dict, history: list[dict],
                 metrics: dict[str, float], stats: dict[str, float] | None, artifacts: list[str | Path],
-                model: dict | None = None, started: float | None = None) -> dict:
-    """Everything one MLflow run will hold, as JSON: the per-epoch curves (step = epoch), the test metrics
-    (prefixed test_), run statistics (prefixed run_), artifact paths, and the model to log with its signature
-    (`model`: paths of the .keras file and of the data whose first test rows are the input example)."""
+                model: dict | None = None, started: float | None = None, stamps: dict[int, int] | None = None,
+                dataset: dict | None = None) -> dict:
+    """Everything one MLflow run will hold, as JSON: the per-epoch curves (step = epoch, timestamped with the
+    epoch's end where `stamps` has it, Unix ms), the test metrics (prefixed test_), run statistics (prefixed
+    run_), artifact paths, the model to log with its signature (`model`: its folder and the data whose first test
+    rows are the input example), the dataset it was trained on (MLflow's dataset input: name, digest, source),
+    MLflow's standard tags (user, source, git commit), and its real start (the training's) and end (now)."""
+    import getpass
+
     now = int(time.time() * 1000)
-    curves = [[key, float(row[key]), int(float(row["epoch"]))] for row in history for key in row if key != "epoch"]
-    final = [[f"test_{k}", float(v), 0] for k, v in metrics.items()]
-    final += [[f"run_{k}", float(v), 0] for k, v in (stats or {}).items()]
-    return {"uid": uuid.uuid4().hex, "run_name": run_name, "invocation": invocation(),
-            "start_time": int((started or time.time()) * 1000), "end_time": now,
-            "tags": {k: str(v) for k, v in tags.items()}, "params": {k: str(v) for k, v in params.items()},
-            "metrics": curves + final, "artifacts": [str(p) for p in artifacts], "model": model}
+    start = int((started or time.time()) * 1000)
+    stamps = stamps or {}
+    curves = [[key, float(row[key]), int(float(row["epoch"])), stamps.get(int(float(row["epoch"])), start)]
+              for row in history for key in row if key != "epoch"]
+    final = [[f"test_{k}", float(v), 0, now] for k, v in metrics.items()]
+    final += [[f"run_{k}", float(v), 0, now] for k, v in (stats or {}).items()]
+    where = invocation()
+    standard = {"mlflow.user": getpass.getuser(), "mlflow.source.type": "JOB",
+                "mlflow.source.name": SOURCES.get(where["engine"], "python -m mlbasics"),
+                **({"mlflow.source.git.commit": tags["git_commit"]} if tags.get("git_commit", "unknown") != "unknown"
+                   else {})}
+    return {"uid": uuid.uuid4().hex, "run_name": run_name, "invocation": where, "start_time": start, "end_time": now,
+            "tags": {**standard, **{k: str(v) for k, v in tags.items()}},
+            "params": {k: str(v) for k, v in params.items()}, "metrics": curves + final,
+            "artifacts": [str(p) for p in artifacts], "model": model, "dataset": dataset}
 
 
 def _find_uid(client, experiment_id: str, uid: str):
@@ -280,16 +313,16 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record["start_time"], tags=tags)
     run_id = run.info.run_id
     try:
-        stamp = record["end_time"]
-        metrics = [Metric(k, v, stamp, step) for k, v, step in record["metrics"]]
+        # [key, value, step, timestamp]; records written before timestamps: the run's end
+        metrics = [Metric(k, v, (rest or [record["end_time"]])[0], step) for k, v, step, *rest in record["metrics"]]
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
         for start in range(0, len(metrics), MAX_BATCH):
             client.log_batch(run_id, metrics=metrics[start:start + MAX_BATCH])
         for path in record["artifacts"]:
             client.log_artifact(run_id, path)
-        if record.get("model"):
-            log_model(uri, run_id, record["model"])
+        if record.get("model") or record.get("dataset"):
+            log_model_and_data(uri, run_id, record.get("model"), record.get("dataset"))
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -300,19 +333,32 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     return run_id, True
 
 
-def log_model(uri: str, run_id: str, model: dict) -> None:
-    """The model in its method's MLflow flavour, with a signature and the first test rows as the input
-    example, so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
+def log_model_and_data(uri: str, run_id: str, model: dict | None, dataset: dict | None) -> None:
+    """The processed data as the run's training dataset (MLflow's Dataset column: name, digest, source), and the
+    model in its method's MLflow flavour with a signature and the first test rows as the input example, so
+    `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
     import mlflow
-    import numpy as np
 
-    from . import methods, preprocess
-
-    method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
-    example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
-        method.log_model(example)
+        if dataset:
+            import warnings
+
+            from mlflow.data.dataset_source_registry import resolve_dataset_source
+            from mlflow.data.meta_dataset import MetaDataset
+
+            with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
+                warnings.simplefilter("ignore", UserWarning)
+                source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
+            mlflow.log_input(MetaDataset(source, name=dataset["name"], digest=dataset["digest"]), context="training")
+        if model:
+            import numpy as np
+
+            from . import methods, preprocess
+
+            method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
+            example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
+            method.log_model(example)
 
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
@@ -382,6 +428,13 @@ def run_track(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> 
 
 
 # --- the tracking server and comparisons without the UI -----------------------------------------------------
+
+def runs_page(url: str, experiment_id: str | None = None) -> str:
+    """The MLflow UI's page of runs: MLflow 3 opens an experiment on its GenAI overview unless the UI is switched
+    to model training (the sidebar's "Model training", or this URL's workflowType)."""
+    where = f"experiments/{experiment_id}" if experiment_id else "experiments"
+    return f"{url.rstrip('/')}/#/{where}?workflowType=machine_learning"
+
 
 def server_command(port: int, backend_store_uri: str, artifacts_destination: str, workers: int = 1) -> list[str]:
     """`mlflow server` bound to 127.0.0.1 (never all interfaces), serving artifacts itself so that jobs need

@@ -6,12 +6,16 @@ What a method is and how the MLPs train (deterministic, resumable, fast) is in m
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 from . import methods, preprocess
 from .checkpoint import Checkpoint, checkpoint_folder
 from .errors import ParamsError
 from .files import write_csv, write_json
+from .progress import FILE as PROGRESS_FILE
+from .progress import Progress
 from .tasks import check_request, history_columns
 
 
@@ -23,11 +27,16 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     except ValueError as exc:
         raise ParamsError(f"datasets.{settings.get('dataset')}.model.task (variant {settings.get('variant')}): "
                           f"{exc}") from None
+    name = f"{settings.get('dataset')}/{settings.get('variant')}"
+    print(f"{name}: settings {json.dumps(settings['model'], sort_keys=True)}", flush=True)  # the log's first line
     methods.prepare(settings["model"], threads)
     folder = checkpoint_folder(outputs["model"])
     method = methods.create(settings["model"])
+    # progress.json beside the model: what `python -m mlbasics progress` shows while the job runs
+    progress = Progress(Path(outputs["model"]).parent / PROGRESS_FILE, method.total_steps(), method.step)
     rows, stats = method.fit(split.arrays, split.task, len(split.class_names), settings["seed"],
-                             checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2, threads=threads)
+                             checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2, threads=threads,
+                             progress=progress)
     method.save(outputs["model"])
     write_csv(outputs["history"], history_columns(split.task), rows)
     from .provenance import device
@@ -38,3 +47,6 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         **({"warm_worker": True} if os.environ.get("MLBASICS_WORKER_JOB") else {})}  # run by worker.py
     write_json(outputs["stats"], {**stats, "threads": threads, **where})
     Checkpoint(folder, "").clear()
+    last = dict(zip(history_columns(split.task)[1:], rows[-1][1:], strict=True))
+    print(f"{name}: trained, {len(rows)} {method.step or 'step'}(s) in {stats['train_wall_s']:.1f} s; "
+          + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")), flush=True)

@@ -170,6 +170,9 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from .runtime import quiet_native_stderr
+
+    quiet_native_stderr()
     for name in WARM:  # optional here: a stage that needs one imports it (and fails) as it would alone
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -266,6 +269,9 @@ def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
         os.close(fd)
+    from .runtime import quiet_native_stderr
+
+    quiet_native_stderr()  # on the job's own stderr (run at exit below)
     threading.Thread(target=_relay_signals, args=(conn,), daemon=True).start()
     code = 1
     try:

@@ -1,5 +1,8 @@
 # Validation and small helpers shared by the rules. Imports stay light (no TensorFlow, no MLflow):
 # this file is parsed on every Snakemake invocation and by every cluster job.
+# `snakemake --lint` asks each rule for a conda environment or container: none on purpose. The software is one
+# virtual environment, .venv, built from requirements.lock by scripts/setup.sh on the login node and shared with
+# the compute nodes; a per-rule environment would be a second, untested description of it.
 import atexit
 import json
 import os
@@ -41,7 +44,9 @@ os.environ[tracking.ENV_TRACKING] = json.dumps(PARAMS["tracking"], sort_keys=Tru
 
 # Site settings for the slurm profile (its resources read MLBASICS_SLURM_*): the environment wins over
 # workflow/profiles/slurm/site.yaml. Harmless for local runs, which ignore SLURM resources.
-for key, value in params_config.slurm_site(Path(workflow.basedir) / "workflow" / "profiles" / "slurm" / "site.yaml").items():
+for key, value in params_config.slurm_site(
+    Path(workflow.basedir) / "workflow" / "profiles" / "slurm" / "site.yaml"
+).items():
     os.environ[key] = value
 
 
@@ -93,9 +98,7 @@ def settings(stage):
     """Params for a rule: the stage's resolved settings as JSON, so changing them reruns exactly its jobs."""
 
     def resolve(wildcards):
-        resolved = stages.stage_settings(
-            PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant")
-        )
+        resolved = stages.stage_settings(PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant"))
         return json.dumps(resolved, sort_keys=True)
 
     return resolve

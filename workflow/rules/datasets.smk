@@ -1,6 +1,8 @@
 rule dataset:
     """Build data/raw/<dataset>.npz and its preview figure from the dataset's source: embedded, or the files
     the download stage verified. Never touches the network."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         receipt="data/raw/{dataset}.download.json",
         source=dataset_source,

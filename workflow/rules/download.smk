@@ -1,6 +1,8 @@
 rule download:
     """Fetch and verify one dataset's pinned files into the download cache (mirrors first, then the origin);
     write the receipt the dataset stage reads. The only rule that touches the network, so a local rule."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     localrule: True
     input:
         source=dataset_source,
@@ -15,7 +17,8 @@ rule download:
     shell:
         # progress (stdout) shows on the console as well; errors go to the log, which the default profile
         # prints when the job fails (show-failed-logs), so each appears once
-        # the fetch policy (mirrors, retries, timeout) is not a param: changing it must not rerun anything
+        # the fetch policy (mirrors, retries, timeout) is not a param: changing it must not rerun anything (so the
+        # lint "shell command directly uses variable FETCH_POLICY from outside of the rule" is on purpose)
         ": > {log}; python -m mlbasics download --settings {params.settings:q} --paths {params.paths:q}"
         " --fetch-policy {FETCH_POLICY:q} 2>> {log} | tee -a {log}"
 

@@ -1,5 +1,7 @@
 rule evaluate:
     """Test metrics, confusion matrix and figures of one variant; logs the variant's MLflow run."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         data="data/processed/{dataset}/data.npz",
         model="models/{dataset}/{variant}/model",
@@ -42,6 +44,7 @@ rule evaluate:
     threads: 1
     log:
         "logs/evaluate/{dataset}/{variant}.log",
+    # the log's last line, the run's result, also on the console: one line per finished run
     shell:
         "python -m mlbasics evaluate --settings {params.settings:q} --paths {params.paths:q} --threads {threads}"
-        " > {log} 2>&1"
+        " > {log} 2>&1 && tail -n 1 {log}"

@@ -1,6 +1,8 @@
 rule preprocess:
     """Scale pixels, flatten, split train/validation/test (stratified, seeded), fit the scaler on train; the
     task (binary, multiclass, regression) is decided here and stored with the data."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         raw="data/raw/{dataset}.npz",
         code=stage_code("preprocess"),

@@ -1,5 +1,7 @@
 rule report:
     """The HTML page comparing every variant of one dataset."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         raw="data/raw/{dataset}.npz",
         data="data/processed/{dataset}/data.npz",
@@ -65,6 +67,8 @@ localrules:
 rule track:
     """Every run record into MLflow, exactly once, under this invocation's parent run (local: the login node
     reaches the tracking server; compute nodes may not)."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         runs=each_pair("reports/{dataset}/{variant}/mlflow_run.json"),
         code=stage_code("track"),
@@ -81,6 +85,8 @@ rule track:
 
 rule check:
     """The quality gates (params `gates`): fails, one line per violation, when a run misses one."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         metrics=each_pair("reports/{dataset}/{variant}/metrics.json"),
         code=stage_code("check"),
@@ -102,6 +108,8 @@ rule check:
 
 rule summary:
     """reports/index.html linking every dataset, and reports/summary.csv (one row per dataset x variant)."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         data=expand("data/processed/{dataset}/data.npz", dataset=DATASETS),
         metrics=each_pair("reports/{dataset}/{variant}/metrics.json"),

@@ -1,5 +1,7 @@
 rule train:
     """Train one variant of the dataset's model; the validation split is evaluated every epoch."""
+
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         data="data/processed/{dataset}/data.npz",
         init=warm_start_model,
