@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -119,6 +120,11 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
         jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.splitlines()
         train = [line.split()[0] for line in jobs if "rule_train" in line]
         assert train, jobs
+        # the login node's view of the SLURM job's training (its progress.json on the shared file system)
+        shown = subprocess.run([sys.executable, "-m", "mlbasics", "progress"], cwd=project, capture_output=True,
+                               text=True, env=engine_env(COLUMNS="200"), check=True).stdout
+        row = next(line for line in shown.splitlines() if "gaussians/baseline" in line)
+        assert re.search(rf"running\s+│\s+\d+/{EPOCHS}\s+│.*s/epoch\s+│\s+\d+ s", row), shown
         subprocess.run(["scontrol", "requeue", train[0]], check=True)
         # SLURM holds a requeued job back for ~2 minutes (BeginTime) once it is pending again; a test has no
         # such patience

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -64,6 +63,10 @@ def _tool_parsers(sub) -> None:
     p.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
     p.add_argument("--all", action="store_true", help="also runs that a rerun has replaced")
     p.add_argument("--csv", type=Path, help="also write the leaderboard to this CSV file")
+    p = sub.add_parser("pull", help="bring a finished run from the DVC remote into this clone: dvc pull, mark "
+                                    "Snakemake's outputs up to date, import the runs into this clone's MLflow store")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--remote", help="the DVC remote (default: the default remote)")
     p = sub.add_parser("progress", help="every training of the grid: done, or epoch k of N, losses, time left")
     p.add_argument("--params", type=Path, action="append",
                    help="params file; repeat to merge several, later ones winning (default: params.yaml)")
@@ -82,9 +85,9 @@ def _tool_parsers(sub) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> dict:
     if args.settings is not None:
-        settings = json.loads(args.settings)
+        settings = config.parse_inline(args.settings)
         if getattr(args, "fetch_policy", None):
-            settings["policy"] = json.loads(args.fetch_policy)
+            settings["policy"] = config.parse_inline(args.fetch_policy)
         return settings
     params = config.load_params(args.params)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
@@ -208,7 +211,31 @@ def compare(args: argparse.Namespace, track: dict) -> int:
     return 0
 
 
-SERVICES = {"server": serve, "compare": compare}
+def pull(args: argparse.Namespace, track: dict) -> int:
+    """A finished run, shared through a DVC remote (`dvc push` where it ran), into this clone: `dvc pull` fetches
+    every output; `snakemake --touch` marks them up to date in Snakemake's terms (it compares file times, and a pull
+    writes files in any order); the run records are imported into this clone's MLflow store. Afterwards neither
+    `dvc repro` nor `snakemake` has anything to do."""
+    import subprocess
+
+    from . import tracking
+
+    steps = [[sys.executable, "-m", "dvc", "pull", *(["-r", args.remote] if args.remote else [])],
+             [sys.executable, "-m", "snakemake", "--touch", "--cores", "1", "--quiet"]]
+    for command in steps:
+        print(f"pull: {' '.join(command[2:])}", flush=True)
+        if subprocess.run(command).returncode != 0:
+            raise UsageError(f"pull: `{' '.join(command[2:])}` failed (its output is above)")
+    params = config.load_params(args.params)
+    records = [stages.RUN_RECORD.format(dataset=d, variant=v) for d, v in config.grid(params)]
+    uri = tracking.resolve_uri(track["uri"])
+    summary = tracking.import_records(uri, track["experiment"], records)
+    print(f"pull: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
+          f"{summary['imported_now']} imported now")
+    return 0
+
+
+SERVICES = {"server": serve, "compare": compare, "pull": pull}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,9 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             return worker.run_with_worker(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
         if args.command == "dvc-yaml":
             return write_dvc_yaml(args.params, args.output, args.check)
-        if args.command in ("server", "compare"):
+        if args.command in SERVICES:
             return SERVICES[args.command](args, config.load_params(args.params)["tracking"])
-        run_stage(args.command, settings_from_args(args), args.threads, json.loads(args.paths) if args.paths else None)
+        run_stage(args.command, settings_from_args(args), args.threads,
+                  config.parse_inline(args.paths) if args.paths else None)
         return 0
     except (config.ParamsError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -390,6 +390,18 @@ def _defaults(properties: dict) -> dict:
     return out
 
 
+def inline(value: Any) -> str:
+    """A value as one line of YAML flow style (`{dataset: iris, model: {epochs: 30}}`): how the rules hand settings
+    and paths to the CLI - as readable in `snakemake --report` and job listings as JSON is not (no escaped quotes)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(value, Dumper=dumper, default_flow_style=True, width=1 << 30, sort_keys=True).strip()
+
+
+def parse_inline(text: str) -> Any:
+    """`inline`'s text (or JSON, which is YAML too) back to the value."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 FETCH_POLICY_KEYS = ("mirrors", "retries", "timeout")
 
 

@@ -389,6 +389,13 @@ def log_online(uri: str, experiment: str, record: dict, record_path: str | Path,
 
 def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str | Path) -> dict:
     """The track stage: make sure every record is a finished run in the store; write the run ids."""
+    summary = import_records(uri, experiment, record_paths)
+    write_json(output, {k: summary[k] for k in ("uri", "experiment", "runs", "records")})  # the same file whenever
+    return summary  # the store holds the same runs (DVC: up to date)
+
+
+def import_records(uri: str, experiment: str, record_paths: list[str | Path]) -> dict:
+    """Every record a finished run in the store (each exactly once): what was imported, and how many now."""
     preflight(uri)
     rows, imported = [], 0
     for path in record_paths:
@@ -400,9 +407,7 @@ def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str 
         imported += new
         rows.append({"record": str(path), "uid": record["uid"], "run_id": run_id,
                      "dataset": record["tags"].get("dataset"), "variant": record["tags"].get("variant")})
-    summary = {"uri": uri, "experiment": experiment, "runs": len(rows), "records": rows}
-    write_json(output, summary)  # the same file whenever the store holds the same runs (DVC: up to date)
-    return {**summary, "imported_now": imported}
+    return {"uri": uri, "experiment": experiment, "runs": len(rows), "records": rows, "imported_now": imported}
 
 
 def settings_from_env(default: dict | None) -> dict:

@@ -31,7 +31,7 @@ except params_config.ParamsError as exc:
 
 DATASETS = PARAMS["run"]["datasets"]
 WORKER = []  # the warm worker onstart starts
-FETCH_POLICY = json.dumps(params_config.fetch_policy(PARAMS), sort_keys=True)
+FETCH_POLICY = params_config.inline(params_config.fetch_policy(PARAMS))
 # (dataset, variant id) of every run: sweeps expanded, less variants whose method does not take the dataset
 PAIRS = params_config.grid(PARAMS)
 # What every job inherits from this invocation: its id (one MLflow parent run per invocation; a cluster job
@@ -99,7 +99,7 @@ def settings(stage):
 
     def resolve(wildcards):
         resolved = stages.stage_settings(PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant"))
-        return json.dumps(resolved, sort_keys=True)
+        return params_config.inline(resolved)  # one line of YAML: readable in --report, rerun when it changes
 
     return resolve
 
@@ -116,7 +116,7 @@ def job_paths(wildcards, input, output):
     def named(files):
         return {k: v if isinstance(v, str) else list(v) for k, v in files.items()}
 
-    return json.dumps({"inputs": named(input), "outputs": named(output)})
+    return params_config.inline({"inputs": named(input), "outputs": named(output)})
 
 
 def each_variant(template):

@@ -37,6 +37,7 @@ rule evaluate:
             **of_variant("response, training vs test"),
         ),
         importance="reports/{dataset}/{variant}/importance.csv",
+        provenance="reports/{dataset}/{variant}/provenance.json",
         run="reports/{dataset}/{variant}/mlflow_run.json",
     params:
         settings=settings("evaluate"),

@@ -125,6 +125,7 @@ rule summary:
             category="all datasets",
             labels={"figure": "summary table"},
         ),
+        headlines="reports/metrics.json",
         activations=report(
             "reports/activations.png",
             caption="../report/activations.rst",
