@@ -1,8 +1,8 @@
 # Validation and small helpers shared by the rules. Imports stay light (no TensorFlow, no MLflow):
 # this file is parsed on every Snakemake invocation and by every cluster job.
-# `snakemake --lint` asks each rule for a conda environment or container: none on purpose. The software is one
-# virtual environment, .venv, built from requirements.lock by scripts/setup.sh on the login node and shared with
-# the compute nodes; a per-rule environment would be a second, untested description of it.
+# `snakemake --lint` asks for a conda environment or container per job step, and there is none on purpose. The
+# software is one virtual environment, .venv, built from requirements.lock by scripts/setup.sh on the login node
+# and shared with the compute nodes; an environment per step would be a second, untested description of it.
 import atexit
 import json
 import os
