@@ -178,7 +178,8 @@ def snakemake_run(tmp_path_factory) -> Path:
     (test_snakemake checks it and then reruns parts of it; test_browser crawls its reports)."""
     project = copy_project(tmp_path_factory.mktemp("snakemake") / "project", with_root_pair(tiny_params()))
     assert not (project / "mlflow.db").exists()
-    run([sys.executable, "-m", "snakemake", "--cores", "8"], cwd=project, timeout=900)
+    done = run([sys.executable, "-m", "snakemake", "--cores", "8"], cwd=project, timeout=900)
+    (project.parent / "snakemake.out").write_text(done.stdout + done.stderr)  # the console, as a user saw it
     return project
 
 

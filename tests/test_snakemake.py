@@ -40,6 +40,28 @@ def test_every_output_is_written(finished):
     assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "f1_class_0", "f1_class_1"}
 
 
+def test_job_logs_hold_what_a_user_wants_and_the_console_one_line_per_run(finished):
+    """No TensorFlow C++ start-up lines and no progress-bar escape codes in any job log; a training's log starts
+    with its settings, has a line per epoch and ends with the result; Snakemake's console showed each run's test
+    result once."""
+    from mlbasics.runtime import NATIVE_NOISE
+
+    logs = sorted((finished / "logs").rglob("*.log"))
+    assert len(logs) > 10
+    for log in logs:
+        for line in log.read_bytes().splitlines(keepends=True):
+            assert not NATIVE_NOISE.match(line) and b"\x1b[" not in line, (log, line)
+    params = config.load_params(finished / "params.yaml")
+    for dataset, variant in config.grid(params):
+        lines = (finished / f"logs/train/{dataset}/{variant}.log").read_text().splitlines()
+        epochs = config.model_spec(params, dataset, variant)["epochs"]
+        assert lines[0].startswith(f"{dataset}/{variant}: settings {{") and len(lines) == epochs + 2, lines
+        assert lines[-1].startswith(f"{dataset}/{variant}: trained, {epochs} epoch(s)"), lines[-1]
+        result = (finished / f"logs/evaluate/{dataset}/{variant}.log").read_text().splitlines()[-1]
+        assert result.startswith(f"{dataset}/{variant}: test accuracy ")
+        assert (finished.parent / "snakemake.out").read_text().count(result) == 1, result
+
+
 def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
     """The user's signal/background ROOT pair (tests/conftest.write_root_pair): read with its selection, jagged
     element and weights; evaluated with KS p-values and the efficiency table; reported with input variables."""

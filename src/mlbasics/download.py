@@ -34,8 +34,14 @@ class DownloadError(RuntimeError):
 
 
 def _get(url: str, file: sources.RemoteFile, workdir: Path) -> Path:
-    """One attempt through Keras' downloader; returns the verified file inside workdir."""
+    """One attempt through Keras' downloader; returns the verified file inside workdir. Its progress bar only on
+    a terminal: a job's log gets one plain line per file instead of escape codes."""
+    import keras
     from keras.utils import get_file
+
+    if not sys.stdout.isatty():
+        keras.config.disable_interactive_logging()
+        print(f"downloading {file.name} from {url}", flush=True)
 
     return Path(get_file(fname=file.name, origin=url, file_hash=file.sha256, hash_algorithm="sha256",
                          cache_dir=str(workdir), cache_subdir=""))
