@@ -238,6 +238,24 @@ def test_mixed_precision_trains_with_a_float32_output_and_leaves_the_policy_as_i
     assert model.get_layer("hidden_1").compute_dtype == "float32"
 
 
+def test_bfloat16_trains_in_mixed_precision_deterministically_with_a_float32_output(gaussian_arrays):
+    """precision: bfloat16 - hidden layers compute in bfloat16, weights and the output layer stay float32; the
+    same seed gives the same bytes (on CPUs without native bfloat16 it runs emulated, the log says so)."""
+    import keras
+
+    try:
+        runs = [fit_mlp(gaussian_arrays, 2, {**SPEC, "epochs": 2, "precision": "bfloat16"}, seed=0) for _ in range(2)]
+        model, rows, stats = runs[0]
+        assert model.get_layer("hidden_1").compute_dtype == "bfloat16"
+        assert model.get_layer("hidden_1").variable_dtype == "float32"
+        assert model.get_layer("output").compute_dtype == "float32" and np.isfinite(rows[-1][1])
+        assert stats["precision"] == "bfloat16"
+        assert [w.tobytes() for w in model.get_weights()] == [w.tobytes() for w in runs[1][0].get_weights()]
+        assert rows == runs[1][1]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
 def test_one_device_trains_without_a_distribution_strategy():
     assert runtime.distribution_strategy() is None, "CPU-only here: the same code path as a single GPU"
 

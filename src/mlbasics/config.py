@@ -311,9 +311,11 @@ def _model_problem(spec: dict, variants: dict) -> str | None:
     if spec["backend"] == "numpy":
         if spec["optimizer"] != "sgd":
             return f"optimizer: the numpy backend trains with sgd (optionally momentum), not {spec['optimizer']!r}"
-        for key in ("dropout", "lr_schedule", "early_stopping", "warm_start"):
-            if spec[key]:
+        for key in ("dropout", "lr_schedule", "early_stopping", "warm_start", "mixed_precision"):
+            if spec.get(key):
                 return f"{key}: not available with the numpy backend"
+        if spec["precision"] != "float32":
+            return f"precision: the numpy backend computes in float64, not {spec['precision']}"
     parent = spec["warm_start"]
     if parent is not None:
         if parent not in variants:

@@ -214,7 +214,7 @@ def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict],
     return tracking.make_record(
         run_name=f"{dataset}/{variant}", params=params, history=history,
         tags={"dataset": dataset, "variant": variant, "task": task, "verdict": judged["verdict"], **tags,
-              **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id") if k in stats}},
+              **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id", "precision") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and k != "started_ms"},
         artifacts=[inputs["history"], *(outputs[k] for k in outputs if k not in ("run", "provenance"))],

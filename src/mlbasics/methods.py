@@ -27,7 +27,15 @@ from .checkpoint import Checkpoint, checkpoint_key
 from .epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
 from .event_weights import training_weights
 from .files import atomic_dir
-from .mlp import build_mlp, register_custom_layers, save_model, set_precision, warm_start
+from .mlp import (
+    build_mlp,
+    native_bfloat16,
+    precision_of,
+    register_custom_layers,
+    save_model,
+    set_precision,
+    warm_start,
+)
 from .reference_methods import KNN, Fisher, Likelihood, RandomForest, ReferenceMethod
 from .runtime import configure_tensorflow, distribution_strategy, tune_allocator
 from .tasks import history_columns
@@ -99,6 +107,10 @@ class KerasMLP:
         loop = (KerasEpochs if strategy else EpochLoop)(self.model, task, spec["batch_size"],
                                                         max(spec["batch_size"], 256))
         stopping = spec.get("early_stopping")
+        precision = precision_of(spec)
+        if precision == "bfloat16" and not native_bfloat16():
+            print("precision bfloat16: this machine computes bfloat16 only emulated (no GPU from Ampere on, no CPU "
+                  "with AVX512_BF16 or AMX) - slower than float32", flush=True)
         started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
         began, ended = time.time(), []
         for epoch in range(start_epoch, spec["epochs"]):
@@ -122,8 +134,9 @@ class KerasMLP:
         if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
             self.model.set_weights(best_weights)
         elapsed = time.perf_counter() - started
-        return record["history"], provenance.fit_stats(elapsed, trained, record["epoch"], record["stopped_early"],
-                                                       start_epoch, began, ended)
+        stats = provenance.fit_stats(elapsed, trained, record["epoch"], record["stopped_early"], start_epoch, began,
+                                     ended)
+        return record["history"], {**stats, "precision": precision}
 
     def _build(self, arrays: dict, n_classes: int, checkpoint: Checkpoint, strategy, init_model):
         """(model, record, best weights) of a run that starts from scratch (or warm-started from another model)."""

@@ -12,11 +12,36 @@ from .tasks import metric, task_for
 PARAMETRISED = ("leaky_relu", "swish", "elu")  # activations with a parameter: a layer of their own
 
 
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def precision_of(spec: dict) -> str:
+    """The model's precision: `precision`, or float16 where the older `mixed_precision: true` asks for it."""
+    return "float16" if spec.get("mixed_precision") else spec.get("precision") or "float32"
+
+
 def set_precision(spec: dict) -> None:
-    """Keras' global dtype policy for this model: mixed_float16 when asked for, float32 otherwise."""
+    """Keras' global dtype policy for this model: mixed bfloat16 or float16 when asked for, float32 otherwise (the
+    output layer is float32 either way, see build_mlp)."""
     import keras
 
-    keras.mixed_precision.set_global_policy("mixed_float16" if spec.get("mixed_precision") else "float32")
+    keras.mixed_precision.set_global_policy(POLICIES[precision_of(spec)])
+
+
+def native_bfloat16() -> bool:
+    """Whether this machine computes bfloat16 natively: a GPU from Ampere on, or a CPU with AVX512_BF16 or AMX."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if tuple(capability) >= (8, 0):
+            return True
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), [])
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 @functools.cache
