@@ -238,6 +238,26 @@ def pull(args: argparse.Namespace, track: dict) -> int:
 SERVICES = {"server": serve, "compare": compare, "pull": pull}
 
 
+def on_grid(args: argparse.Namespace) -> int:
+    """The commands that read merged params files: fetch, progress, validate (which prints the grid)."""
+    paths = args.params or [Path("params.yaml")]
+    params = config.load_params(paths)
+    if args.command == "fetch":
+        return fetch(params, args.dataset)
+    if args.command == "progress":
+        from .progress import show
+
+        show(Path.cwd(), config.grid(params), {"stats": stages.RUN_STATS, "metrics": stages.METRICS}, args.watch)
+        return 0
+    print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
+          + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
+    left = config.left_out(params)
+    if left:  # the method rule (method_rules.TAKES), said once so nobody wonders where a run went
+        print(f"left out ({len(left)}; reference methods run on tables, fisher and likelihood only classify): "
+              + ", ".join(f"{d}/{v} ({why})" for d, v, why in left))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from .check import GateError
     from .download import DownloadError
@@ -247,23 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command in ("validate", "fetch", "progress"):
-            paths = args.params or [Path("params.yaml")]
-            params = config.load_params(paths)
-            if args.command == "fetch":
-                return fetch(params, args.dataset)
-            if args.command == "progress":
-                from .progress import show
-
-                show(Path.cwd(), config.grid(params), {"stats": stages.RUN_STATS, "metrics": stages.METRICS},
-                     args.watch)
-                return 0
-            print(f"{', '.join(map(str, paths))}: ok, {len(config.grid(params))} runs: "
-                  + ", ".join(f"{d}/{v}" for d, v in config.grid(params)))
-            left = config.left_out(params)
-            if left:  # the method rule (method_rules.TAKES), said once so nobody wonders where a run went
-                print(f"left out ({len(left)}; reference methods run on tables, fisher and likelihood only "
-                      "classify): " + ", ".join(f"{d}/{v} ({why})" for d, v, why in left))
-            return 0
+            return on_grid(args)
         if args.command == "worker":
             from . import worker
 
