@@ -107,10 +107,7 @@ class KerasMLP:
         loop = (KerasEpochs if strategy else EpochLoop)(self.model, task, spec["batch_size"],
                                                         max(spec["batch_size"], 256))
         stopping = spec.get("early_stopping")
-        precision = precision_of(spec)
-        if precision == "bfloat16" and not native_bfloat16():
-            print("precision bfloat16: this machine computes bfloat16 only emulated (no GPU from Ampere on, no CPU "
-                  "with AVX512_BF16 or AMX) - slower than float32", flush=True)
+        precision = _precision(spec)
         started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
         began, ended = time.time(), []
         for epoch in range(start_epoch, spec["epochs"]):
@@ -237,6 +234,15 @@ def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarr
     """Training and validation sample weights from the events' weights (event_weights.py); None, None without."""
     return tuple(training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"])
                  for part in ("train", "val"))
+
+
+def _precision(spec: dict) -> str:
+    """The model's precision; the job log says when bfloat16 runs emulated."""
+    precision = precision_of(spec)
+    if precision == "bfloat16" and not native_bfloat16():
+        print("precision bfloat16: this machine computes bfloat16 only emulated (no GPU from Ampere on, no CPU "
+              "with AVX512_BF16 or AMX) - slower than float32", flush=True)
+    return precision
 
 
 def _seed_everything(seed: int) -> None:
