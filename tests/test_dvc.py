@@ -108,8 +108,8 @@ def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_run):
 
     register_custom_layers()
     params = config.load_params(reproduced / "params.yaml")
-    for root in (snakemake_run, reproduced):  # jobs before the worker was ready ran alone
-        assert any(json.loads((root / stages.RUN_STATS.format(dataset=d, variant=v)).read_text()).get("warm_worker")
+    for root in (snakemake_run, reproduced):  # jobs started while the worker imported waited for it
+        assert all(json.loads((root / stages.RUN_STATS.format(dataset=d, variant=v)).read_text()).get("warm_worker")
                    for d, v in config.grid(params)), root
     for d, v in config.grid(params):
         for path in (stages.HISTORY, stages.PREDICTIONS):

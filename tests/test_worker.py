@@ -30,11 +30,15 @@ from tests.test_resume import (
 pytestmark = pytest.mark.engine
 
 
-def start_worker() -> tuple[dict, dict]:
-    """A worker served for this test process; (its handle, the environment that sends jobs to it)."""
+def start_worker(ready: bool = True) -> tuple[dict, dict]:
+    """A worker served for this test process (once it is ready, unless told not to wait); (its handle, the
+    environment that sends jobs to it)."""
     handle = worker.start()
     where = os.environ.pop(worker.ENV)  # only the jobs given `env` use it, not every later test's subprocess
     socket_path = json.loads(where)["socket"]
+    if not ready:
+        assert not os.path.exists(socket_path), "still importing"
+        return handle, engine_env(**{worker.ENV: where})
     deadline = time.monotonic() + 180
     while not os.path.exists(socket_path) and time.monotonic() < deadline:
         assert handle["process"].poll() is None, "the worker exited while importing"
@@ -121,10 +125,10 @@ def test_a_signal_reaches_the_job_and_the_rerun_resumes(tmp_path, uninterrupted,
 
 
 def test_a_killed_worker_takes_its_jobs_along_and_they_resume_without_it(tmp_path, uninterrupted):  # noqa: F811
-    handle, env = start_worker()
+    handle, env = start_worker(ready=False)
     try:
         folder = prepare(tmp_path)
-        job = start_training(folder, env)
+        job = start_training(folder, env)  # started while the worker imports: it waits for it, then runs there
         [child] = children_of(handle["process"].pid)
         handle["process"].kill()
         _, err = job.communicate(timeout=60)

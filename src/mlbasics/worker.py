@@ -4,12 +4,13 @@ repro`) starts a worker process that imports everything, then listens on the Uni
 Each job is still its own `python -m mlbasics <stage>` process (its log, exit status and resume unchanged), but only
 a client: it hands its arguments, directory, environment and standard streams to the worker, which forks a child to
 run the stage. TensorFlow has started no thread pools yet, so the child is a fresh process minus the imports (a test
-compares the bytes). Where no worker answers (none, not ready yet, a SLURM batch job), the client runs the stage
-itself; MLBASICS_NO_WORKER=1 turns it off. Nothing is left behind: the worker dies with the process that started it
-(parent-death signal, polling), children die with the worker, and a child whose client went away (a killed job)
-kills itself; signals sent to a client reach its child. The top level imports the standard library only: every job's
-process loads it first. Over 300 lines: the client, starting and stopping, and the worker speak one small protocol
-(a header, the streams' descriptors, a JSON request; signal bytes back; a status), kept together.
+compares the bytes). A job started while the worker still imports waits for it; where no worker answers (none,
+dead, a SLURM batch job), the client runs the stage itself; MLBASICS_NO_WORKER=1 turns it off. Nothing is left
+behind: the worker dies with the process that started it (parent-death signal, polling), children die with the
+worker, and a child whose client went away (a killed job) kills itself; signals sent to a client reach its child.
+The top level imports the standard library only: every job's process loads it first. Over 300 lines: the client,
+starting and stopping, and the worker speak one small protocol (a header, the streams' descriptors, a JSON
+request; signal bytes back; a status), kept together.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import struct
 import sys
 from collections.abc import Callable
 
-ENV = "MLBASICS_WORKER"  # {"socket": path, "slurm_job": the SLURM job the worker runs in, or ""}
+ENV = "MLBASICS_WORKER"  # {"socket": path, "pid": the worker's, "slurm_job": the SLURM job it runs in, or ""}
 ENV_OFF = "MLBASICS_NO_WORKER"
+WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take ~11 s on 2 idle cores)
 # what a stage may import: loaded once, before any job is accepted
 WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc",
         "mlflow.store.tracking.sqlalchemy_store", "alembic", "git", "PIL.Image", "sklearn.metrics",
@@ -50,7 +52,29 @@ def _endpoint() -> str | None:
     if not where or os.environ.get(ENV_OFF, "") not in ("", "0") or \
             os.environ.get("SLURM_JOB_ID", "") != where.get("slurm_job", ""):
         return None
-    return where.get("socket") if os.path.exists(where.get("socket", "")) else None
+    return _ready_socket(where.get("socket", ""), where.get("pid"))
+
+
+def _ready_socket(path: str, pid: int | None) -> str | None:
+    """The socket once the worker is ready. While it is still importing, a job waits for it (up to WAIT_S):
+    importing beside it would only slow both on a small machine. A worker that died never gets waited for."""
+    import time
+
+    deadline = time.monotonic() + WAIT_S
+    while not os.path.exists(path):
+        if pid is None or not _running(pid) or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return path
+
+
+def _running(pid: int) -> bool:
+    """Whether a process runs (a zombie, exited but not yet reaped by its parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def run(argv: list[str]) -> int | None:
@@ -108,7 +132,7 @@ def _die_with_parent(signum: int = signal.SIGKILL) -> None:
 
 def start() -> dict | None:
     """Start this invocation's worker (unless turned off) and point the jobs at it through the environment.
-    Returns what `stop` needs. The worker is ready some seconds later; jobs before that run themselves."""
+    Returns what `stop` needs. The worker is ready some seconds later; jobs started before wait for it."""
     import subprocess
     import tempfile
 
@@ -121,7 +145,7 @@ def start() -> dict | None:
         [sys.executable, "-m", "mlbasics", "worker", "--serve", path, "--watch", str(os.getpid())],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=lambda: _die_with_parent(signal.SIGTERM), start_new_session=True)
-    os.environ[ENV] = json.dumps({"socket": path, "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
+    os.environ[ENV] = json.dumps({"socket": path, "pid": process.pid, "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
     return {"process": process, "folder": folder}
 
 
