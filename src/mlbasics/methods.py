@@ -14,7 +14,9 @@ REFERENCE_METHODS, its name in method_rules (README: "Add a method").
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -219,8 +221,17 @@ def create(spec: dict) -> Method:
 
 
 def load(spec: dict, path: str | Path) -> Method:
-    """A trained model from its folder (the MODEL output: the method's own file inside)."""
-    return method_class(spec).load(spec, path)
+    """A trained model from its folder (the MODEL output: the method's own file inside). The last one loaded is
+    kept: evaluate reads it, then logging it to MLflow reads it again (a folder replaced since is read anew)."""
+    found = os.stat(path)
+    key = (os.path.realpath(path), found.st_ino, found.st_mtime_ns, json.dumps(spec, sort_keys=True, default=str))
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = method_class(spec).load(spec, path)
+    return _LOADED[key]
+
+
+_LOADED: dict[tuple, Method] = {}
 
 
 def prepare(spec: dict, threads: int) -> None:
