@@ -1,6 +1,7 @@
 """The tiny pipeline through the slurm profile on a real single-node SLURM with two fake GPUs (tests/
-slurm_cluster.py): every non-local job is a SLURM job, training gets a GPU, a failing job fails the run, and a
-training job requeued mid-run resumes from its checkpoint and ends where an uninterrupted run ends.
+slurm_cluster.py): every non-local job is a SLURM job, a 40-variant sweep's trainings and evaluations go in two
+bundles that each get a GPU and a warm worker, a failing job fails the run, and a bundle requeued mid-training
+resumes from its checkpoint and ends where an uninterrupted run ends.
 
 Skips when not root or when SLURM is not installed; under CI (CI=true) that is a failure instead."""
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import stages
+from mlbasics import config, stages
 from tests.conftest import copy_project, engine_env, tiny_params
 from tests.slurm_cluster import Cluster, missing
 
@@ -53,47 +54,65 @@ def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout")) -> P
     return copy_project(root / "project", params)
 
 
-def _snakemake(project: Path, timeout: int = 600, env: dict | None = None, **popen) -> subprocess.Popen:
-    return subprocess.Popen(["timeout", "-k", "10", str(timeout), *SLURM], cwd=project,
+def _snakemake(project: Path, timeout: int = 600, env: dict | None = None, extra: tuple | list = (),
+               **popen) -> subprocess.Popen:
+    return subprocess.Popen(["timeout", "-k", "10", str(timeout), *SLURM, *extra], cwd=project,
                             env=engine_env(**SITE, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **popen)
 
 
-def test_the_pipeline_runs_through_slurm_with_gpus_and_a_failing_job_fails_the_run(cluster, tmp_path):
-    """The grid: gaussians x (baseline, dropout), which must complete, and a table dataset whose label column
-    does not exist, whose dataset job must fail - reported, and the run exits non-zero (keep-going finishes
-    the rest)."""
+SWEEP = 40  # variants: two bundles of 20 (the slurm profile's group-components)
+
+
+def test_a_40_variant_sweep_runs_as_a_few_slurm_jobs_with_gpus_and_a_failing_job_fails_the_run(cluster, tmp_path):
+    """gaussians x a 40-variant learning-rate sweep, which must complete in a handful of SLURM jobs (each
+    bundle of trainings and evaluations one job, on a GPU, with its own warm worker), all 40 runs under the
+    invocation's one MLflow parent; and a table dataset whose label column does not exist, whose dataset job must
+    fail - reported, and the run exits non-zero (keep-going finishes the rest)."""
     params = tiny_params()
     (tmp_path / "bad.csv").write_text("x1,x2,species\n1,2,a\n3,4,b\n")
     params["datasets"]["table"] = {"loader": "table", "options": {"path": str(tmp_path / "bad.csv"), "label": "kind"},
                                    "preprocess": {}, "model": {}}
-    params["run"] = {"datasets": ["gaussians", "table"], "variants": ["baseline", "dropout"]}
-    params["datasets"]["gaussians"]["model"]["epochs"] = 5
+    params["variants"]["lr"] = {"sweep": {"learning_rate": [0.001 * (k + 1) for k in range(SWEEP)]}}
+    params["run"] = {"datasets": ["gaussians", "table"], "variants": ["lr"]}
+    params["datasets"]["gaussians"]["model"]["epochs"] = 3
     project = copy_project(tmp_path / "project", params)
-    engine = _snakemake(project)
-    output, _ = engine.communicate(timeout=700)
+    began = time.monotonic()
+    # one CPU per bundle (and per training), so that the two bundles share this 2-CPU cluster at once
+    engine = _snakemake(project, timeout=900, extra=["--cores", "1", "--set-threads", "train=1"])
+    output, _ = engine.communicate(timeout=1000)
+    print(f"{SWEEP} variants through SLURM: {time.monotonic() - began:.0f} s")
     assert engine.returncode not in (0, 124), output[-5000:] + cluster.logs()
     assert "Error in rule dataset" in output and "kind" in output, output[-5000:]
 
-    # every non-local job ran under SLURM: one log per SLURM job, named after its job id
+    # every non-local job ran under SLURM, the trainings and evaluations in bundles: few submissions
+    submitted = [line for line in (cluster.root / "log" / "jobcomp.log").read_text().splitlines()
+                 if f"WorkDir={project} " in line]
+    assert len(submitted) <= 10, submitted  # dataset x 2, preprocess, 2 bundles
     logs = project / "logs" / "slurm"
     slurm_logs = {p.relative_to(logs).parts[0] for p in logs.rglob("*.log")}
-    assert {"rule_dataset", "rule_preprocess", "rule_train", "rule_evaluate"} <= slurm_logs, slurm_logs
-    assert not {"rule_download", "rule_report", "rule_summary", "rule_check", "rule_track"} & slurm_logs
+    assert {name for name in slurm_logs if not name.startswith("rule_")} == {
+        "group_variants-gaussians_evaluate_train"}, slurm_logs  # the bundles: group, dataset, rules
+    assert {name for name in slurm_logs if name.startswith("rule_")} == {"rule_dataset", "rule_preprocess"}
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
     runs = {r.data.tags["variant"]: r for r in client.search_runs(
-        [experiment], filter_string="tags.`mlbasics.role` = 'variant'")}
-    assert sorted(runs) == ["baseline", "dropout"]
+        [experiment], filter_string="tags.`mlbasics.role` = 'variant'", max_results=1000)}
+    assert sorted(runs) == sorted(v for d, v in config.grid(config.load_params(project / "params.yaml"))
+                                  if d == "gaussians")
+    assert len(runs) == SWEEP and len({r.data.tags["mlflow.parentRunId"] for r in runs.values()}) == 1
+    bundles = set()
     for variant, run in runs.items():
         stats = json.loads((project / stages.RUN_STATS.format(dataset="gaussians", variant=variant)).read_text())
-        job = cluster.job(stats["slurm_job_id"])
-        assert "gres/gpu=1" in job or "gpu:1" in job, job  # the training job was allocated a GPU
+        bundles.add(stats["slurm_job_id"])
+        assert stats.get("warm_worker") is True, "the bundle's worker ran the training"
         assert stats["cuda_visible_devices"] in ("0", "1"), "and saw its own GPU"
-        assert run.data.tags["train_slurm_job_id"] == stats["slurm_job_id"]
-        assert run.data.tags["slurm_job_id"] != stats["slurm_job_id"], "evaluation was a SLURM job of its own"
-        assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "val_loss")) == 5
+        assert run.data.tags["train_slurm_job_id"] == stats["slurm_job_id"] == run.data.tags["slurm_job_id"]
+        assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    assert len(bundles) == 2, bundles
+    for job in bundles:  # each bundle was allocated a GPU
+        assert "gres/gpu=1" in cluster.job(job) or "gpu:1" in cluster.job(job), cluster.job(job)
 
 
 EPOCHS = 80  # long enough to requeue mid-training
@@ -118,7 +137,7 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
             assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()[-3000:]
             time.sleep(0.2)
         jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.splitlines()
-        train = [line.split()[0] for line in jobs if "rule_train" in line]
+        train = [line.split()[0] for line in jobs if "_evaluate_train" in line]  # its bundle
         assert train, jobs
         # the login node's view of the SLURM job's training (its progress.json on the shared file system)
         shown = subprocess.run([sys.executable, "-m", "mlbasics", "progress"], cwd=project, capture_output=True,

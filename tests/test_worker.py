@@ -154,3 +154,14 @@ def test_the_worker_ends_with_the_pipeline_that_started_it_even_when_killed(tmp_
     wrapper.kill()  # no clean-up code runs: the parent-death signal and the worker's polling end it
     wrapper.wait()
     assert gone(served[0], within=15), "the worker outlived the pipeline"
+
+
+def test_a_bundle_starts_one_worker_and_its_steps_none(monkeypatch):
+    """Only a SLURM bundle's own Snakemake starts a worker (test_slurm shows its trainings ran there); its steps'
+    Snakemake processes inherit that one, and a lone batch job or a local run starts none here."""
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setenv(worker.ENV, json.dumps({"socket": "/nowhere", "pid": 1, "slurm_job": "7"}))
+    assert worker.start_in_group_job(True) is None, "a step of the bundle: its bundle's worker serves it"
+    assert worker.start_in_group_job(False) is None, "not a bundle"
+    monkeypatch.delenv("SLURM_JOB_ID")
+    assert worker.start_in_group_job(True) is None, "not in SLURM"

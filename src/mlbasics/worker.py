@@ -150,6 +150,20 @@ def start() -> dict | None:
     return {"process": process, "folder": folder}
 
 
+def start_in_group_job(group_job: bool) -> dict | None:
+    """The worker of a SLURM job that runs a bundle of jobs (a Snakemake group job: its Snakemake runs each job
+    as a step of the same allocation, on this node): one per bundle, not per job. A step's own Snakemake
+    inherits this one's environment and starts none; a single batch job's stage runs alone, as before."""
+    job = os.environ.get("SLURM_JOB_ID", "")
+    if not group_job or not job:
+        return None
+    try:
+        started_for = json.loads(os.environ.get(ENV) or "{}").get("slurm_job")
+    except (ValueError, AttributeError):
+        started_for = None
+    return None if started_for == job else start()
+
+
 def stop(handle: dict | None) -> None:
     """Stop the worker (its running children with it) and remove its socket."""
     import shutil

@@ -76,6 +76,15 @@ onstart:
     atexit.register(worker.stop, WORKER[-1])
 
 
+# A SLURM job running a bundle of jobs (the slurm profile's groups) runs this file with --no-hooks: its worker
+# starts here instead, for the steps of that allocation (the group id is known from the command line only: the
+# workflow's group settings are filled in after this file is read)
+GROUP_WORKER = worker.start_in_group_job(workflow.remote_exec and "--local-groupid" in sys.argv)
+if GROUP_WORKER:
+    WORKER.append(GROUP_WORKER)
+    atexit.register(worker.stop, GROUP_WORKER)
+
+
 onsuccess:
     worker.stop(WORKER[-1] if WORKER else None)
 
