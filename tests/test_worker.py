@@ -165,3 +165,21 @@ def test_a_bundle_starts_one_worker_and_its_steps_none(monkeypatch):
     assert worker.start_in_group_job(False) is None, "not a bundle"
     monkeypatch.delenv("SLURM_JOB_ID")
     assert worker.start_in_group_job(True) is None, "not in SLURM"
+
+
+def test_folders_of_workers_killed_without_cleaning_up_are_removed_at_the_next_start(tmp_path):
+    """A worker and its pipeline both SIGKILLed leave their socket folder; the next start removes it, and leaves
+    a live worker's folder and one too young to judge (being set up) alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folders = {name: tmp_path / f"{worker.PREFIX}{name}" for name in ("dead", "alive", "young", "no-pid")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        if name != "no-pid":
+            (folder / "pid").write_text(str(os.getpid() if name == "alive" else dead.pid))
+        if name != "young":
+            os.utime(folder, (time.time() - 600, time.time() - 600))
+    (tmp_path / "unrelated").mkdir()
+    removed = worker.remove_stale(str(tmp_path))
+    assert sorted(removed) == sorted(str(folders[name]) for name in ("dead", "no-pid"))
+    assert folders["alive"].exists() and folders["young"].exists() and (tmp_path / "unrelated").exists()

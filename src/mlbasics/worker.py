@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 ENV = "MLBASICS_WORKER"  # {"socket": path, "pid": the worker's, "slurm_job": the SLURM job it runs in, or ""}
 ENV_OFF = "MLBASICS_NO_WORKER"
+PREFIX = "mlbasics-worker-"  # the socket folders in the temporary directory
 WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take ~11 s on 2 idle cores)
 # what a stage may import: loaded once, before any job is accepted
 WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc",
@@ -139,7 +140,8 @@ def start() -> dict | None:
 
     if os.environ.get(ENV_OFF, "") not in ("", "0"):
         return None
-    folder = tempfile.mkdtemp(prefix="mlbasics-worker-")  # short: a socket path holds at most 107 bytes
+    remove_stale(tempfile.gettempdir())
+    folder = tempfile.mkdtemp(prefix=PREFIX)  # short: a socket path holds at most 107 bytes
     path = os.path.join(folder, "socket")
     # its own session: a Ctrl-C at the terminal reaches the jobs' clients (which pass it on), not the worker
     process = subprocess.Popen(
@@ -147,7 +149,34 @@ def start() -> dict | None:
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         preexec_fn=lambda: _die_with_parent(signal.SIGTERM), start_new_session=True)
     os.environ[ENV] = json.dumps({"socket": path, "pid": process.pid, "slurm_job": os.environ.get("SLURM_JOB_ID", "")})
+    with open(os.path.join(folder, "pid"), "w") as pid_file:  # whose folder this is (remove_stale)
+        pid_file.write(str(process.pid))
     return {"process": process, "folder": folder}
+
+
+def remove_stale(parent: str, min_age_s: float = 120.0) -> list[str]:
+    """Remove the socket folders of workers that are gone without cleaning up (both the worker and the process
+    that started it killed with SIGKILL); a folder younger than `min_age_s` may be one being set up. Returns
+    the folders removed."""
+    import shutil
+    import time
+
+    removed = []
+    for entry in os.scandir(parent):
+        if not entry.name.startswith(PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if time.time() - entry.stat().st_mtime < min_age_s:
+                continue
+            with open(os.path.join(entry.path, "pid")) as pid_file:
+                pid = int(pid_file.read())
+        except (OSError, ValueError):
+            pid = None  # no pid: an old folder, or someone else's we cannot read
+        if pid is None or not _running(pid):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            if not os.path.exists(entry.path):
+                removed.append(entry.path)
+    return removed
 
 
 def start_in_group_job(group_job: bool) -> dict | None:
@@ -240,8 +269,10 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
         for pid in list(children):  # the pipeline is gone: so are its jobs
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        for name in (path, os.path.join(os.path.dirname(path), "pid")):
+            with contextlib.suppress(OSError):
+                os.unlink(name)
         with contextlib.suppress(OSError):
-            os.unlink(path)
             os.rmdir(os.path.dirname(path))  # start's folder, now empty (when the pipeline could not remove it)
     return 0
 
