@@ -64,6 +64,17 @@ def _snakemake(project: Path, timeout: int = 600, env: dict | None = None, extra
 SWEEP = 40  # variants: two bundles of 20 (the slurm profile's group-components)
 
 
+def _stop(engine: subprocess.Popen) -> None:
+    """End a pipeline the test gives up on: SIGTERM to `timeout`, which passes it on to Snakemake (a SIGKILL would
+    orphan Snakemake and its worker)."""
+    if engine.poll() is None:
+        engine.terminate()
+        try:
+            engine.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            engine.kill()
+
+
 def test_a_40_variant_sweep_runs_as_a_few_slurm_jobs_with_gpus_and_a_failing_job_fails_the_run(cluster, tmp_path):
     """gaussians x a 40-variant learning-rate sweep, which must complete in a handful of SLURM jobs (each
     bundle of trainings and evaluations one job, on a GPU, with its own warm worker), all 40 runs under the
@@ -157,8 +168,7 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
         output, _ = engine.communicate(timeout=900)
         print(f"requeue after {requeued - began:.0f} s, pipeline done {time.monotonic() - requeued:.0f} s later")
     finally:
-        if engine.poll() is None:
-            engine.kill()
+        _stop(engine)
     assert engine.returncode == 0, output[-5000:] + cluster.logs()
     assert "Restarts=1" in cluster.job(train[0])
     stats = json.loads((project / stages.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
