@@ -44,12 +44,18 @@ _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' c
 
 # --- the client: every job's process ---------------------------------------------------------------------------
 
-def _endpoint() -> str | None:
-    """The socket of this invocation's worker, if there is one this process may use."""
+def _announced() -> dict:
+    """Where this process's pipeline says its worker is (ENV); {} when none, or unreadable."""
     try:
         where = json.loads(os.environ.get(ENV) or "{}")
     except ValueError:
-        return None
+        return {}
+    return where if isinstance(where, dict) else {}
+
+
+def _endpoint() -> str | None:
+    """The socket of this invocation's worker, if there is one this process may use."""
+    where = _announced()
     # a batch job (another node, or this one under SLURM's limits and GPU binding) runs its stage itself
     if not where or os.environ.get(ENV_OFF, "") not in ("", "0") or \
             os.environ.get("SLURM_JOB_ID", "") != where.get("slurm_job", ""):
@@ -186,11 +192,7 @@ def start_in_group_job(group_job: bool) -> dict | None:
     job = os.environ.get("SLURM_JOB_ID", "")
     if not group_job or not job:
         return None
-    try:
-        started_for = json.loads(os.environ.get(ENV) or "{}").get("slurm_job")
-    except (ValueError, AttributeError):
-        started_for = None
-    return None if started_for == job else start()
+    return None if _announced().get("slurm_job") == job else start()
 
 
 def stop(handle: dict | None) -> None:
