@@ -93,7 +93,7 @@ class ReferenceMethod:
                                       w_) for x_, y_, w_ in ((x, y, w), (x_val, y_val, w_val)))
         return [[1, *train, *val]]
 
-    def predict(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Scores as the MLP gives them: the signal probability (two classes), every class's probability, or the
         value (regression) - float32."""
         if not hasattr(self.estimator, "predict_proba"):
@@ -128,7 +128,7 @@ class ReferenceMethod:
         from mlflow.models import infer_signature
 
         signature = infer_signature(example, self.predict(example))
-        mlflow.sklearn.log_model(self.estimator, name="model", signature=signature, input_example=example,
+        mlflow.sklearn.log_model(self.estimator, name="model", signature=signature,
                                  serialization_format="skops", skops_trusted_types=list(TRUSTED),
                                  pip_requirements=[f"scikit-learn=={version('scikit-learn')}",
                                                    f"skops=={version('skops')}"])

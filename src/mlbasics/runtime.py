@@ -75,8 +75,7 @@ def configure_tensorflow(threads: int) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
     import keras
 
-    keras.config.disable_interactive_logging()  # no progress bars (escape codes) in job logs, e.g. from MLflow's
-    # prediction on the input example
+    keras.config.disable_interactive_logging()  # no progress bars (escape codes) in job logs
 
 
 

@@ -207,7 +207,7 @@ def make_record(*, run_name: str, tags: dict[str, str], params: dict, history: l
     """Everything one MLflow run will hold, as JSON: the per-epoch curves (step = epoch, timestamped with the
     epoch's end where `stamps` has it, Unix ms), the test metrics (prefixed test_), run statistics (prefixed
     run_), artifact paths, the model to log with its signature (`model`: its folder and the data whose first test
-    rows are the input example), the dataset it was trained on (MLflow's dataset input: name, digest, source),
+    rows give the signature), the dataset it was trained on (MLflow's dataset input: name, digest, source),
     MLflow's standard tags (user, source, git commit), and its real start (the training's) and end (now)."""
     import getpass
 
@@ -335,7 +335,7 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
 
 def log_model_and_data(uri: str, run_id: str, model: dict | None, dataset: dict | None) -> None:
     """The processed data as the run's training dataset (MLflow's Dataset column: name, digest, source), and the
-    model in its method's MLflow flavour with a signature and the first test rows as the input example, so
+    model in its method's MLflow flavour with a signature (from the first test rows), so
     `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
     import mlflow
 
