@@ -17,15 +17,31 @@ HEADLINES = {"binary": ("roc_auc", "sig_eff_at_bkg_0p10"), "multiclass": ("accur
 LOWER_IS_BETTER = frozenset({"mse"})
 BACKGROUND = 0.10  # sig_eff_at_bkg_0p10's background efficiency
 CHUNK = 200  # draws computed at once (memory: CHUNK x events)
+KEEP_MAX = 25_000_000  # draws x events kept for the next variant of the same dataset (200 MB of float64)
+_kept: dict[tuple[int, int, int], list[np.ndarray]] = {}
 
 
 def draws(n: int, resamples: int, seed: int):
     """The bootstrap draws of `n` events, as counts (how often each event was drawn), CHUNK at a time: the same
-    for every variant of a dataset, which is what makes the comparison paired."""
+    for every variant of a dataset, which is what makes the comparison paired - so a report comparing many
+    variants draws them once (up to KEEP_MAX numbers), not once per variant."""
+    key = (n, resamples, seed)
+    if key in _kept:
+        yield from _kept[key]
+        return
     rng = np.random.default_rng([seed, n])
+    keep = n * resamples <= KEEP_MAX
+    chunks = []
     for start in range(0, resamples, CHUNK):
         size = min(CHUNK, resamples - start)
-        yield np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)]).astype(np.float64)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)]).astype(np.float64)
+        counts.setflags(write=False)
+        if keep:
+            chunks.append(counts)
+        yield counts
+    if keep:
+        _kept.clear()  # one dataset's draws at a time
+        _kept[key] = chunks
 
 
 def replicates(task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None, resamples: int, seed: int

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import plt, save_figure  # plots chose the non-interactive backend
+from .plots import legend, plt, save_figure  # plots chose the non-interactive backend
 
 COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
@@ -62,7 +62,7 @@ def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Non
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    legend(ax, len(curves), fontsize=7)
     ax.set_title("test sample", fontsize=9)
 
 

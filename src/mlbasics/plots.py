@@ -74,6 +74,19 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
     save_figure(fig, path)
 
 
+LEGEND_MAX = 12  # variants named in a legend; past that the colours repeat and the legend hides the curves
+
+
+def legend(ax, count: int, **kwargs) -> None:
+    """A legend naming each variant, or - for a sweep of more than LEGEND_MAX - only how many there are (a legend
+    of 200 names is unreadable, and placing it cost seconds per figure): the leaderboard names the best."""
+    if count <= LEGEND_MAX:
+        ax.legend(**kwargs)
+    else:
+        ax.text(0.02, 0.98, f"{count} variants: the leaderboard ranks them", transform=ax.transAxes, va="top",
+                fontsize=8)
+
+
 def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, extra_panel=None) -> None:
     """All variants overlaid: validation (solid) and train (dashed) loss and accuracy; `extra_panel(ax)` draws a
     third panel (the rejection curves of a signal/background dataset)."""
@@ -94,7 +107,7 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, e
         ax.grid(alpha=0.3)
     if extra_panel:
         extra_panel(axes[2])
-    axes[0].legend(title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
+    legend(axes[0], len(histories), title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
     save_figure(fig, path)
 

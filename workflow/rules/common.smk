@@ -14,9 +14,13 @@ from snakemake.exceptions import WorkflowError
 from mlbasics import config as params_config
 from mlbasics import params_file
 from mlbasics import pipeline
+from mlbasics import snakemake_scheduler
 from mlbasics import stages
 from mlbasics import tracking
 from mlbasics import worker
+
+# one pending scheduler re-evaluation instead of one more per finished job (src/mlbasics/snakemake_scheduler.py)
+snakemake_scheduler.coalesce_reevaluations()
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 # the files merged into `config`, in the order they were merged (later ones win): params.yaml, then --configfile
