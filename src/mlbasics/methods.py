@@ -66,8 +66,9 @@ class Method(Protocol):
     def input_weights(self) -> np.ndarray | None:
         """The first layer's weights (features x units), drawn for images; None where there are none."""
 
-    def log_model(self, example: np.ndarray) -> None:
-        """Log the model to the active MLflow run, with a signature from `example` (a few test rows). No input
+    def log_model(self, example: np.ndarray) -> str:
+        """Log the model to the active MLflow run, with a signature from `example` (a few test rows); its MLflow
+        model id. No input
         example: MLflow would load the saved model again to validate it (~0.2 s a run; its own advice is a
         signature instead)."""
 
@@ -184,7 +185,8 @@ class KerasMLP:
         signature = infer_signature(example, self.predict(example))
         requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in provenance.versions().items()
                         if p in ("tensorflow_version", "keras_version")]
-        mlflow.tensorflow.log_model(self.model, name="model", signature=signature, pip_requirements=requirements)
+        return mlflow.tensorflow.log_model(self.model, name="model", signature=signature,
+                                           pip_requirements=requirements).model_id
 
 
 class NumpyMLP(KerasMLP):

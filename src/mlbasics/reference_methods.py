@@ -121,17 +121,17 @@ class ReferenceMethod:
     def input_weights(self) -> np.ndarray | None:
         return None
 
-    def log_model(self, example: np.ndarray) -> None:
+    def log_model(self, example: np.ndarray) -> str:
         from importlib.metadata import version
 
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
         signature = infer_signature(example, self.predict(example))
-        mlflow.sklearn.log_model(self.estimator, name="model", signature=signature,
-                                 serialization_format="skops", skops_trusted_types=list(TRUSTED),
-                                 pip_requirements=[f"scikit-learn=={version('scikit-learn')}",
-                                                   f"skops=={version('skops')}"])
+        return mlflow.sklearn.log_model(self.estimator, name="model", signature=signature,
+                                        serialization_format="skops", skops_trusted_types=list(TRUSTED),
+                                        pip_requirements=[f"scikit-learn=={version('scikit-learn')}",
+                                                          f"skops=={version('skops')}"]).model_id
 
     def importance(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, task: str, seed: int
                    ) -> tuple[str, np.ndarray, np.ndarray | None] | None:

@@ -313,16 +313,20 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     run = client.create_run(experiment_id, run_name=record["run_name"], start_time=record["start_time"], tags=tags)
     run_id = run.info.run_id
     try:
-        # [key, value, step, timestamp]; records written before timestamps: the run's end
-        metrics = [Metric(k, v, (rest or [record["end_time"]])[0], step) for k, v, step, *rest in record["metrics"]]
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
-        for start in range(0, len(metrics), MAX_BATCH):
-            client.log_batch(run_id, metrics=metrics[start:start + MAX_BATCH])
-        for path in record["artifacts"]:
-            client.log_artifact(run_id, path)
-        if record.get("model") or record.get("dataset"):
-            log_model_and_data(uri, run_id, record.get("model"), record.get("dataset"))
+        with _active(uri, run_id, record.get("model") or record.get("dataset")):
+            # the model before the metrics: MLflow would otherwise read every metric back, one query each
+            # (~0.1 s), to link the final ones (step 0) to the model - linked here as they are logged
+            model_id = log_model_and_data(record.get("model"), record.get("dataset"))
+            # [key, value, step, timestamp]; records written before timestamps: the run's end
+            metrics = [Metric(k, v, (rest or [record["end_time"]])[0], step,
+                              model_id=model_id if step == 0 else None)
+                       for k, v, step, *rest in record["metrics"]]
+            for start in range(0, len(metrics), MAX_BATCH):
+                client.log_batch(run_id, metrics=metrics[start:start + MAX_BATCH])
+            for path in record["artifacts"]:
+                client.log_artifact(run_id, path)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
@@ -333,32 +337,45 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     return run_id, True
 
 
-def log_model_and_data(uri: str, run_id: str, model: dict | None, dataset: dict | None) -> None:
-    """The processed data as the run's training dataset (MLflow's Dataset column: name, digest, source), and the
-    model in its method's MLflow flavour with a signature (from the first test rows), so
-    `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it."""
+@contextlib.contextmanager
+def _active(uri: str, run_id: str, needed: object):
+    """The run as MLflow's active run (what logging a model or a dataset input needs), if `needed`. Leaving it
+    ends the run (FAILED on an exception): everything is logged inside."""
+    if not needed:
+        yield
+        return
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     with mlflow.start_run(run_id=run_id):
-        if dataset:
-            import warnings
+        yield
 
-            from mlflow.data.dataset_source_registry import resolve_dataset_source
-            from mlflow.data.meta_dataset import MetaDataset
 
-            with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
-                warnings.simplefilter("ignore", UserWarning)
-                source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
-            mlflow.log_input(MetaDataset(source, name=dataset["name"], digest=dataset["digest"]), context="training")
-        if model:
-            import numpy as np
+def log_model_and_data(model: dict | None, dataset: dict | None) -> str | None:
+    """Into the active run: the processed data as its training dataset (MLflow's Dataset column: name, digest,
+    source), and the model in its method's MLflow flavour with a signature (from the first test rows), so
+    `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it; the model's id (None: no model)."""
+    import mlflow
 
-            from . import methods, preprocess
+    if dataset:
+        import warnings
 
-            method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
-            example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
-            method.log_model(example)
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
+        mlflow.log_input(MetaDataset(source, name=dataset["name"], digest=dataset["digest"]), context="training")
+    if not model:
+        return None
+    import numpy as np
+
+    from . import methods, preprocess
+
+    method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
+    example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
+    return method.log_model(example)
 
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
