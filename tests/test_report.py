@@ -125,3 +125,19 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert "<th>Asimov Z</th>" in toy and "<td>2.50</td>" in toy  # the best cut for the expected yields
     assert "<td>pt</td>" in toy and "<td>eta</td>" in toy and 'src="inputs.png"' in toy
     assert 'src="baseline/response.png"' in toy
+
+
+def test_a_sweep_comparison_says_how_many_variants_instead_of_a_legend_of_every_name(tmp_path):
+    for count, named in ((plots.LEGEND_MAX, True), (plots.LEGEND_MAX + 1, False)):
+        fig, ax = plots.plt.subplots()
+        for k in range(count):
+            ax.plot([0, 1], [k, k], label=f"v{k}")
+        plots.legend(ax, count, title="validation (solid), train (dashed)")
+        if named:
+            assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"v{k}" for k in range(count)]
+        else:
+            assert ax.get_legend() is None
+            assert [t.get_text() for t in ax.texts] == [
+                f"validation (solid), train (dashed)\n{count} variants: the leaderboard ranks them"]
+        plots.save_figure(fig, tmp_path / f"{count}.png")
+        assert (tmp_path / f"{count}.png").stat().st_size > 0

@@ -62,7 +62,7 @@ def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> Non
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    legend(ax, len(curves), fontsize=7)
+    legend(ax, len(curves), corner=(0.03, 0.03), fontsize=7)  # below the curves
     ax.set_title("test sample", fontsize=9)
 
 

@@ -77,14 +77,18 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
 LEGEND_MAX = 12  # variants named in a legend; past that the colours repeat and the legend hides the curves
 
 
-def legend(ax, count: int, **kwargs) -> None:
-    """A legend naming each variant, or - for a sweep of more than LEGEND_MAX - only how many there are (a legend
-    of 200 names is unreadable, and placing it cost seconds per figure): the leaderboard names the best."""
+def legend(ax, count: int, corner: tuple[float, float] = (0.98, 0.98), **kwargs) -> None:
+    """A legend naming each variant, or - for a sweep of more than LEGEND_MAX - only how many there are, at
+    `corner` (axes fraction): a legend of 200 names is unreadable, and placing it cost seconds per figure; the
+    leaderboard names the best."""
     if count <= LEGEND_MAX:
         ax.legend(**kwargs)
-    else:
-        ax.text(0.02, 0.98, f"{count} variants: the leaderboard ranks them", transform=ax.transAxes, va="top",
-                fontsize=8)
+        return
+    x, y = corner
+    title = f"{kwargs['title']}\n" if kwargs.get("title") else ""
+    ax.text(x, y, f"{title}{count} variants: the leaderboard ranks them", transform=ax.transAxes, fontsize=8,
+            ha="right" if x > 0.5 else "left", va="top" if y > 0.5 else "bottom",
+            bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
 
 
 def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, extra_panel=None) -> None:
