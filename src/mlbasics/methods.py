@@ -68,9 +68,8 @@ class Method(Protocol):
 
     def log_model(self, example: np.ndarray) -> str:
         """Log the model to the active MLflow run, with a signature from `example` (a few test rows); its MLflow
-        model id. No input
-        example: MLflow would load the saved model again to validate it (~0.2 s a run; its own advice is a
-        signature instead)."""
+        model id. No input example: MLflow would load the saved model again to validate it (~0.2 s a run; its
+        own advice is a signature instead)."""
 
     def importance(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, task: str, seed: int
                    ) -> tuple[str, np.ndarray, np.ndarray | None] | None:

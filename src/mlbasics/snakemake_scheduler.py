@@ -10,7 +10,7 @@ scheduler makes ~N passes a second, each checking the inputs of every ready job.
 
 Here a scheduler keeps at most one pending re-evaluation: one timer is enough, since the pass it starts arms the
 next one if the limit still holds jobs back. The timer is a daemon, so it does not hold Snakemake's exit for up to
-a second either. Jobs, order and outputs are unchanged; only the idle passes go.
+a second either. The same jobs run to the same outputs; only the idle passes go.
 """
 
 from __future__ import annotations

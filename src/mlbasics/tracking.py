@@ -315,7 +315,7 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     try:
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
-        with _active(uri, run_id, record.get("model") or record.get("dataset")):
+        with _active(uri, run_id, bool(record.get("model") or record.get("dataset"))):
             # the model before the metrics: MLflow would otherwise read every metric back, one query each
             # (~0.1 s), to link the final ones (step 0) to the model - linked here as they are logged
             model_id = log_model_and_data(record.get("model"), record.get("dataset"))
@@ -338,7 +338,7 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
 
 
 @contextlib.contextmanager
-def _active(uri: str, run_id: str, needed: object):
+def _active(uri: str, run_id: str, needed: bool):
     """The run as MLflow's active run (what logging a model or a dataset input needs), if `needed`. Leaving it
     ends the run (FAILED on an exception): everything is logged inside."""
     if not needed:
