@@ -85,3 +85,16 @@ def test_every_method_has_the_same_graph_in_both_engines(tmp_path):
     snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
     assert sum(1 for job in snakemake if job[0] == "train") == 2 * 10  # 2 datasets x 10 variants, the sweep expanded
     assert snakemake == dvc
+
+
+def test_a_grid_without_variant_figures_has_the_same_graph_in_both_engines(tmp_path):
+    """figures: {per_variant: false} (config/sweep-200.yaml): no evaluate job draws a figure, no report reads
+    one, in either engine."""
+    params = deep_merge(load_default_params(), {"figures": {"per_variant": False}})
+    project = git_init(copy_project(tmp_path / "project", params))
+    snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
+    assert snakemake == dvc
+    evaluate = [job for job in snakemake if job[0] == "evaluate"]
+    assert len(evaluate) == 26 and not any(p.endswith(".png") for _, ins, outs in evaluate for p in outs)
+    assert not any(p.endswith(("curves.png", "response.png")) for name, ins, _ in snakemake if name == "report"
+                   for p in ins)

@@ -72,22 +72,28 @@ def prefixed(root: Path, named: dict) -> dict:
     return {k: [root / p for p in v] if isinstance(v, list) else root / v for k, v in named.items()}
 
 
+def dataset_page(root: Path, d: str, pairs: list, datasets: list, figures: bool = True) -> Path:
+    """A dataset's data files as its stages write them, then its report page (the page's path)."""
+    x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
+    plots.preview(x, y, ["a", "b"], d, root / stages.PREVIEW_PNG.format(dataset=d))
+    data.save(data.Dataset(x, y, ["a", "b"], feature_names=["pt", "eta"]), root / stages.RAW.format(dataset=d))
+    arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
+    preprocess.save(arrays, ["a", "b"], root / stages.PROCESSED.format(dataset=d),
+                    preprocess.fit_scaler("none", x), root / stages.SCALER.format(dataset=d))
+    settings = {"dataset": d, "variants": VARIANTS, "methods": dict.fromkeys(VARIANTS, "mlp"), "seed": 0,
+                "bootstrap": {"resamples": 200, "confidence": 0.95}, "figures": figures}
+    report.dataset_page(settings, prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
+                        prefixed(root, pipeline.outputs("report", d)))
+    return root / stages.DATASET_PAGE.format(dataset=d)
+
+
 def test_dataset_pages_index_and_summary(tmp_path):
     datasets = ["toy", "iris"]
     pairs = [(d, v) for d in datasets for v in VARIANTS]
     for d in datasets:
         for v in VARIANTS:
             fake_variant_outputs(tmp_path, d, v, overfit=(v == "baseline"))
-        x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
-        plots.preview(x, y, ["a", "b"], d, tmp_path / stages.PREVIEW_PNG.format(dataset=d))
-        data.save(data.Dataset(x, y, ["a", "b"], feature_names=["pt", "eta"]), tmp_path / stages.RAW.format(dataset=d))
-        arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
-        preprocess.save(arrays, ["a", "b"], tmp_path / stages.PROCESSED.format(dataset=d),
-                        preprocess.fit_scaler("none", x), tmp_path / stages.SCALER.format(dataset=d))
-        settings = {"dataset": d, "variants": VARIANTS, "methods": dict.fromkeys(VARIANTS, "mlp"), "seed": 0,
-                    "bootstrap": {"resamples": 200, "confidence": 0.95}}
-        report.dataset_page(settings, prefixed(tmp_path, pipeline.inputs("report", pairs, datasets, d)),
-                            prefixed(tmp_path, pipeline.outputs("report", d)))
+        dataset_page(tmp_path, d, pairs, datasets)
     outputs = prefixed(tmp_path, pipeline.outputs("summary"))
     inputs = prefixed(tmp_path, pipeline.inputs("summary", pairs, datasets))
     report.summary(datasets, pairs, ["mlp"] * len(pairs), inputs, outputs)
@@ -141,3 +147,21 @@ def test_a_sweep_comparison_says_how_many_variants_instead_of_a_legend_of_every_
                 f"validation (solid), train (dashed)\n{count} variants: the leaderboard ranks them"]
         plots.save_figure(fig, tmp_path / f"{count}.png")
         assert (tmp_path / f"{count}.png").stat().st_size > 0
+
+
+def test_a_grid_without_variant_figures_reads_and_links_none(tmp_path):
+    """figures: {per_variant: false} (a large sweep): evaluate declares no figures, the report reads none, and its
+    page says why, with every number and link still there."""
+    assert set(pipeline.outputs("evaluate")) - set(pipeline.outputs("evaluate", figures=False)) == \
+        set(stages.VARIANT_FIGURES)
+    pairs = [("toy", v) for v in VARIANTS]
+    assert all(pipeline.inputs("report", pairs, ["toy"], "toy", figures=False)[k] == [] for k in stages.VARIANT_FIGURES)
+    for v in VARIANTS:
+        fake_variant_outputs(tmp_path, "toy", v, overfit=(v == "baseline"))
+        for template in stages.VARIANT_FIGURES.values():
+            (tmp_path / template.format(dataset="toy", variant=v)).unlink()
+    page = dataset_page(tmp_path, "toy", pairs, ["toy"], figures=False)
+    html = page.read_text()
+    assert "<code>figures: {per_variant: false}</code>" in html and '<section class="variant"' not in html
+    assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in html and 'src="comparison.png"' in html
+    assert [t.name for t in local_targets(page) if not t.exists()] == ["index.html"]  # the grid's: summary writes it

@@ -117,9 +117,10 @@ def declared_paths(stage: str, settings: dict) -> dict:
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):
         extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
+    figures = settings.get("figures", True)
     return {"inputs": pipeline.inputs(stage, pipeline.job_pairs(settings), settings.get("datasets", []), **names,
-                                      **extra),
-            "outputs": pipeline.outputs(stage, **names)}
+                                      **extra, figures=figures),
+            "outputs": pipeline.outputs(stage, **names, figures=figures)}
 
 
 def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None = None) -> None:

@@ -122,7 +122,8 @@ def classification(method, split: preprocess.Split, scores: np.ndarray, title: s
     panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
                                    split.image_shape)
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
-    plots.confusion(matrix, class_names, title, outputs["confusion_png"])
+    if "confusion_png" in outputs:  # a variant's figures: unless figures.per_variant is false
+        plots.confusion(matrix, class_names, title, outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
     pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
     if split.task == "binary":  # the response too: the report draws every variant's rejection curve from it
@@ -135,7 +136,8 @@ def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, 
     """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
     y_true = split.arrays["y_test"]
     y_pred = scores["test"][:, 0].astype(np.float64)
-    plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
+    if "confusion_png" in outputs:
+        plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
     write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
               calibration_rows(y_true, y_pred))
     panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
@@ -165,12 +167,13 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     checked = response.check(split.task, split.class_names, *(
         (split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")))
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
-    physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
-                           outputs["response"], checked["xlabel"])
     judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
-    plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=method.step)
     write_csv(outputs["predictions"], ["actual", "predicted", "response"][:len(pairs[0])], pairs)
-    plots.diagnostics(title, panels, outputs["diagnostics"])
+    if "response" in outputs:  # the variant's figures (stages.VARIANT_FIGURES), unless figures.per_variant is off
+        physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
+                               outputs["response"], checked["xlabel"])
+        plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=method.step)
+        plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)

@@ -30,6 +30,7 @@ from .stages import (  # the path templates and the declarations
     STAGES,
     SUMMARY,
     TRACKED,
+    VARIANT_FIGURES,
     Job,
     param_keys,
 )
@@ -76,11 +77,12 @@ def source_of(dataset: dict) -> str:
 
 
 def inputs(stage: str, pairs: list[tuple[str, str]], datasets: list[str], dataset: str = "{dataset}",
-           variant: str = "{variant}", source: str = CATALOG, init: str | None = None) -> dict[str, str | list[str]]:
+           variant: str = "{variant}", source: str = CATALOG, init: str | None = None, figures: bool = True
+           ) -> dict[str, str | list[str]]:
     """Named inputs of one job, its code included. `pairs`/`datasets` are the grid (aggregates read all of it; a
     dataset's report its variants); `source` is the dataset's `source_of`; `init` the model a warm-started
-    training job starts from."""
-    job = Job([tuple(pair) for pair in pairs], datasets, dataset, variant, source, init)
+    training job starts from; `figures` whether the variants have figures (params' figures.per_variant)."""
+    job = Job([tuple(pair) for pair in pairs], datasets, dataset, variant, source, init, figures)
     return {**STAGES[stage].inputs(job), "code": code(stage)}
 
 
@@ -92,8 +94,11 @@ def job_pairs(settings: dict) -> list[tuple[str, str]]:
     return [(settings["dataset"], v) for v in settings.get("variants", [])]
 
 
-def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}") -> dict[str, str]:
-    return {k: v.format(dataset=dataset, variant=variant) for k, v in STAGES[stage].outputs.items()}
+def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}", figures: bool = True
+            ) -> dict[str, str]:
+    """Named outputs of one job; a variant's figures only where `figures` (params' figures.per_variant)."""
+    return {k: v.format(dataset=dataset, variant=variant) for k, v in STAGES[stage].outputs.items()
+            if figures or k not in VARIANT_FIGURES}
 
 
 def final_targets() -> list[str]:
@@ -124,14 +129,15 @@ def dvc_yaml(params: dict) -> dict:
     """dvc.yaml as a mapping: one foreach stage per pipeline stage (the report: a stage per dataset, since each
     dataset has its own variants and DVC cannot put a list into a foreach item's deps), plus metrics and plots."""
     datasets, pairs = params["run"]["datasets"], config.grid(params)
+    figures = params["figures"]["per_variant"]
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
     stages: dict = {}
     for stage in STAGES:
         body = {
             "cmd": dvc_command(stage),
-            "deps": flat(inputs(stage, pairs, datasets, **item, init="${item.init}")),
+            "deps": flat(inputs(stage, pairs, datasets, **item, init="${item.init}", figures=figures)),
             "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
-            "outs": list(outputs(stage, item["dataset"], item["variant"]).values()),
+            "outs": list(outputs(stage, item["dataset"], item["variant"], figures).values()),
         }
         if stage in PER_VARIANT:
             items = {f"{d}-{v}": {"dataset": d, "variant": v, "defined_in": config.variant_source(params, v),
@@ -144,7 +150,7 @@ def dvc_yaml(params: dict) -> dict:
         elif stage == "report":
             for d in datasets:
                 stages[f"report-{d}"] = {"cmd": dvc_command(stage).replace("${item.dataset}", d),
-                                         "deps": flat(inputs(stage, pairs, datasets, d)),
+                                         "deps": flat(inputs(stage, pairs, datasets, d, figures=figures)),
                                          "params": param_keys(stage, d), "outs": list(outputs(stage, d).values())}
         elif stage in PER_DATASET:
             stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
@@ -178,6 +184,6 @@ def dvc_plots(params: dict, pairs: list[tuple[str, str]]) -> list:
             plots.append({f"confusion-{d}": {"template": "confusion", "x": "actual", "y": predictions,
                                              "title": f"{d}: test confusion matrix"}})
     # the same figures as the HTML report and Snakemake's report, shown by `dvc plots show` as images
-    images = (CURVES_PNG, DIAGNOSTICS_PNG, RESPONSE_PNG)
+    images = (CURVES_PNG, DIAGNOSTICS_PNG, RESPONSE_PNG) if params["figures"]["per_variant"] else ()
     plots += [template.format(dataset=d, variant=v) for d, v in pairs for template in images]
     return plots

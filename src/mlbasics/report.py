@@ -106,7 +106,8 @@ def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
     sections = [{"variant": v, "curves": _rel(c, page), "confusion": _rel(m, page), "diagnostics": _rel(g, page),
                  "response": _rel(r, page)}
                 for v, c, m, g, r in zip(variants, inputs["curves"], inputs["confusion_png"], inputs["diagnostics"],
-                                         inputs["response"], strict=True)]
+                                         inputs["response"], strict=True)
+                ] if inputs["curves"] else []  # none: the grid leaves the variants' figures out (figures.per_variant)
     metric = history_metric(next(iter(histories.values())))
     html = _env().get_template("dataset.html.j2").render(
         dataset=dataset, rows=leaderboard(rows, task), metrics=table_metrics(task, rows[0]), metric=metric,

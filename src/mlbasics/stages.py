@@ -47,6 +47,10 @@ HEADLINES = "reports/metrics.json"  # every run's headline numbers: what DVC com
 ACTIVATIONS_PNG = "reports/activations.png"
 CHECKS = "reports/checks.json"
 TRACKED = "reports/mlflow_runs.json"
+# A variant's figures: its evaluate job draws them, its dataset's page shows them; none where the params say
+# `figures: {per_variant: false}` (a sweep of hundreds of variants)
+VARIANT_FIGURES = {"curves": CURVES_PNG, "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG,
+                   "response": RESPONSE_PNG}
 # The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
 CATALOG = "src/mlbasics/sources.py"
 
@@ -63,6 +67,7 @@ class Job:
     variant: str = "{variant}"
     source: str = CATALOG
     init: str | None = None
+    figures: bool = True  # the variants' figures (VARIANT_FIGURES) exist
 
     def one(self, template: str) -> str:
         return template.format(dataset=self.dataset, variant=self.variant)
@@ -70,6 +75,10 @@ class Job:
     def each_variant(self, template: str) -> list[str]:
         """One path per variant that runs on this job's dataset."""
         return [template.format(dataset=d, variant=v) for d, v in self.pairs if d == self.dataset]
+
+    def figures_of_each_variant(self) -> dict[str, list[str]]:
+        """Each variant's figures, by name: empty lists where the grid draws none."""
+        return {k: self.each_variant(t) if self.figures else [] for k, t in VARIANT_FIGURES.items()}
 
     def each_pair(self, template: str) -> list[str]:
         return [template.format(dataset=d, variant=v) for d, v in self.pairs]
@@ -104,6 +113,7 @@ def _source_settings(view: dict, dataset: str, _: str) -> dict:
 def _report_settings(view: dict, dataset: str, _: str) -> dict:
     variants = config.dataset_variants(view, dataset)
     return {"dataset": dataset, "variants": variants, "seed": view["seed"], "bootstrap": view["bootstrap"],
+            "figures": view["figures"]["per_variant"],
             "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants}}
 
 
@@ -143,28 +153,26 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           _run_settings),
     Stage("evaluate", "run", "evaluate",
           "test metrics, confusion matrix, figures and the MLflow run of one variant",
-          {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, "curves": CURVES_PNG,
-           "confusion_png": CONFUSION_PNG, "diagnostics": DIAGNOSTICS_PNG, "response": RESPONSE_PNG,
+          {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, **VARIANT_FIGURES,
            "importance": IMPORTANCE, "provenance": PROVENANCE, "run": RUN_RECORD},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
                        "stats": job.one(RUN_STATS)},
-          lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", f"datasets.{d}.model",
-                        f"variants.{v}"],
+          lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", "figures.per_variant",
+                        f"datasets.{d}.model", f"variants.{v}"],
           lambda view, d, v: {**_run_settings(view, d, v), "overtraining": view["overtraining"],
-                              "bootstrap": view["bootstrap"], "expected": view["expected_yields"].get(d)}),
+                              "bootstrap": view["bootstrap"], "expected": view["expected_yields"].get(d),
+                              "figures": view["figures"]["per_variant"]}),
     Stage("report", "dataset", "report", "the HTML page comparing a dataset's variants",
           {"page": DATASET_PAGE, "comparison": COMPARISON_PNG, "inputs": INPUTS_PNG,
            "inputs_scaled": INPUTS_SCALED_PNG, "correlations": CORRELATIONS_PNG, "verdicts": VERDICTS},
           lambda job: {"raw": job.one(RAW), "data": job.one(PROCESSED), "scaler": job.one(SCALER),
                        "preview": job.one(PREVIEW_PNG),
                        "metrics": job.each_variant(METRICS), "predictions": job.each_variant(PREDICTIONS),
-                       "history": job.each_variant(HISTORY), "curves": job.each_variant(CURVES_PNG),
-                       "confusion_png": job.each_variant(CONFUSION_PNG),
-                       "diagnostics": job.each_variant(DIAGNOSTICS_PNG),
-                       "response": job.each_variant(RESPONSE_PNG), "importance": job.each_variant(IMPORTANCE)},
+                       "history": job.each_variant(HISTORY), **job.figures_of_each_variant(),
+                       "importance": job.each_variant(IMPORTANCE)},
           # which variants apply to the dataset depends on its loader and base model (method_rules)
-          lambda d, v: ["seed", "bootstrap", "run.variants", "variants", f"datasets.{d}.loader",
-                        f"datasets.{d}.model"],
+          lambda d, v: ["seed", "bootstrap", "figures.per_variant", "run.variants", "variants",
+                        f"datasets.{d}.loader", f"datasets.{d}.model"],
           _report_settings, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
           {"index": INDEX, "summary": SUMMARY, "headlines": HEADLINES, "activations": ACTIVATIONS_PNG},

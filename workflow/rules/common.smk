@@ -38,6 +38,8 @@ WORKER = []  # the warm worker onstart starts
 FETCH_POLICY = params_config.inline(params_config.fetch_policy(PARAMS))
 # (dataset, variant id) of every run: sweeps expanded, less variants whose method does not take the dataset
 PAIRS = params_config.grid(PARAMS)
+# each variant's figures (evaluate draws them, the report shows them); a large sweep can leave them out
+VARIANT_FIGURES = PARAMS["figures"]["per_variant"]
 # What every job inherits from this invocation: its id (one MLflow parent run per invocation; a cluster job
 # re-reading this file keeps the id it was given) and how to track. Tracking travels here, not in the rules'
 # params, so that pointing MLflow elsewhere reruns no evaluation - only the track rule, which imports every run.
@@ -140,6 +142,16 @@ def each_variant(template):
         return [template.format(dataset=d, variant=v) for d, v in PAIRS if d == wildcards.dataset]
 
     return paths
+
+
+def variant_figures(**figures):
+    """A variant's figures as evaluate's named outputs, or none where params say figures: {per_variant: false}."""
+    return figures if VARIANT_FIGURES else {}
+
+
+def each_variant_figure(template):
+    """each_variant for one of the variants' figures: no paths where the grid draws none."""
+    return each_variant(template) if VARIANT_FIGURES else []
 
 
 def each_pair(template):

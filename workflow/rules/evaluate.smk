@@ -8,7 +8,30 @@ rule evaluate:
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
         code=stage_code("evaluate"),
+    # each variant's figures are outputs unless params say figures: {per_variant: false} (a sweep of hundreds)
     output:
+        **variant_figures(
+            curves=report(
+                "reports/{dataset}/{variant}/curves.png",
+                caption="../report/curves.rst",
+                **of_variant("learning curves"),
+            ),
+            confusion_png=report(
+                "reports/{dataset}/{variant}/confusion.png",
+                caption="../report/confusion.rst",
+                **of_variant("confusion matrix"),
+            ),
+            diagnostics=report(
+                "reports/{dataset}/{variant}/diagnostics.png",
+                caption="../report/diagnostics.rst",
+                **of_variant("diagnostics"),
+            ),
+            response=report(
+                "reports/{dataset}/{variant}/response.png",
+                caption="../report/response.rst",
+                **of_variant("response, training vs test"),
+            ),
+        ),
         metrics=report(
             "reports/{dataset}/{variant}/metrics.json",
             caption="../report/metrics.rst",
@@ -16,26 +39,6 @@ rule evaluate:
         ),
         confusion="reports/{dataset}/{variant}/confusion.csv",
         predictions="reports/{dataset}/{variant}/predictions.csv",
-        curves=report(
-            "reports/{dataset}/{variant}/curves.png",
-            caption="../report/curves.rst",
-            **of_variant("learning curves"),
-        ),
-        confusion_png=report(
-            "reports/{dataset}/{variant}/confusion.png",
-            caption="../report/confusion.rst",
-            **of_variant("confusion matrix"),
-        ),
-        diagnostics=report(
-            "reports/{dataset}/{variant}/diagnostics.png",
-            caption="../report/diagnostics.rst",
-            **of_variant("diagnostics"),
-        ),
-        response=report(
-            "reports/{dataset}/{variant}/response.png",
-            caption="../report/response.rst",
-            **of_variant("response, training vs test"),
-        ),
         importance="reports/{dataset}/{variant}/importance.csv",
         provenance="reports/{dataset}/{variant}/provenance.json",
         run="reports/{dataset}/{variant}/mlflow_run.json",
