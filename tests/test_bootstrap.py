@@ -21,6 +21,17 @@ def sample(n: int = 600, separation: float = 1.0, seed: int = 0):
     return y, np.round(score, 2), w  # rounded: ties in the response
 
 
+def test_replicates_written_by_evaluate_read_back_as_the_same_floats(tmp_path):
+    """The report compares variants on the replicates each evaluation wrote (bootstrap.csv), not on new draws:
+    they must be exactly the numbers the evaluation's intervals came from."""
+    y, score, w = sample()
+    found = bootstrap.replicates("binary", y, score, w, SETTINGS["resamples"], seed=42)
+    bootstrap.write(tmp_path / "bootstrap.csv", found)
+    read = bootstrap.read(tmp_path / "bootstrap.csv")
+    assert list(read) == ["roc_auc", "sig_eff_at_bkg_0p10"] and all(np.array_equal(read[k], found[k]) for k in found)
+    assert bootstrap.intervals_of(read, 0.95) == bootstrap.intervals("binary", y, score, w, SETTINGS, seed=42)
+
+
 def test_the_same_seed_gives_the_same_bytes_and_another_seed_other_draws():
     y, score, w = sample()
     a = bootstrap.intervals("binary", y, score, w, SETTINGS, seed=42)

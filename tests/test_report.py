@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import config, data, overtraining, physics_plots, pipeline, plots, preprocess, report, stages
+from mlbasics import bootstrap, config, data, overtraining, physics_plots, pipeline, plots, preprocess, report, stages
 from mlbasics.files import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -56,6 +56,9 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     response = [0.5 + 0.01 * k for k in range(10)] if overfit else [0.3 + 0.4 * t for t in y_test]
     write_csv(root / stages.PREDICTIONS.format(**one), ["actual", "predicted", "response"],
               [["ab"[t], "ab"[int(r > 0.5)], r] for t, r in zip(y_test, response, strict=True)])
+    # as evaluate leaves them: the headline numbers' replicates, on the draws every variant shares
+    bootstrap.write(root / stages.BOOTSTRAP.format(**one), bootstrap.replicates("binary", y_test, np.array(response),
+                                                                                None, 200, 0))
     importance = [] if overfit else [[0, 0.25, 0.01, "permutation: drop in test ROC AUC"],
                                      [1, 0.05, 0.02, "permutation: drop in test ROC AUC"]]
     write_csv(root / stages.IMPORTANCE.format(**one), ["input", "importance", "error", "measure"], importance)

@@ -160,8 +160,10 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     else:
         metrics, panels, pairs = classification(method, split, scores, title, outputs, settings.get("expected"))
     y_test, w_test = split.arrays["y_test"], split.weights("test")
-    metrics.update(bootstrap.intervals(split.task, y_test, headline_scores(split.task, scores["test"]), w_test,
-                                       settings["bootstrap"], settings["seed"]))
+    found = bootstrap.replicates(split.task, y_test, headline_scores(split.task, scores["test"]), w_test,
+                                 settings["bootstrap"]["resamples"], settings["seed"])
+    metrics.update(bootstrap.intervals_of(found, settings["bootstrap"]["confidence"]))
+    bootstrap.write(outputs["bootstrap"], found)
     write_importance(outputs["importance"], method.importance(split.arrays["x_test"], y_test, w_test, split.task,
                                                               settings["seed"]))
     checked = response.check(split.task, split.class_names, *(
@@ -220,7 +222,7 @@ def run_record(settings: dict, inputs: dict, outputs: dict, history: list[dict],
               **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id", "precision") if k in stats}},
         metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
         stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and k != "started_ms"},
-        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k not in ("run", "provenance"))],
+        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k not in ("run", "provenance", "bootstrap"))],
         model={"path": str(inputs["model"]), "data": str(inputs["data"]), "spec": settings["model"]},
         started=stats["started_ms"] / 1000 if "started_ms" in stats else None,
         stamps={int(epoch): ms for epoch, ms in stats.get("epoch_end_ms", [])},

@@ -89,8 +89,7 @@ def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
             for v, m in zip(variants, inputs["metrics"], strict=True)]
     predictions = {v: read_csv(p) for v, p in zip(variants, inputs["predictions"], strict=True)}
     confidence = settings["bootstrap"]["confidence"]
-    replicates = {v: verdicts.replicates_of(task, predictions[v], split.class_names, split.weights("test"),
-                                            settings["bootstrap"], settings["seed"]) for v in variants}
+    replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
     answer = verdicts.overtraining(rows, task, replicates, confidence)
     compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
     write_json(outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared})

@@ -35,6 +35,7 @@ RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
 IMPORTANCE = "reports/{dataset}/{variant}/importance.csv"
 PROVENANCE = "reports/{dataset}/{variant}/provenance.json"
 RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
+BOOTSTRAP = "reports/{dataset}/{variant}/bootstrap.csv"  # the headline numbers' replicates: the report's comparisons
 DATASET_PAGE = "reports/{dataset}/index.html"
 COMPARISON_PNG = "reports/{dataset}/comparison.png"
 INPUTS_PNG = "reports/{dataset}/inputs.png"
@@ -112,7 +113,7 @@ def _source_settings(view: dict, dataset: str, _: str) -> dict:
 
 def _report_settings(view: dict, dataset: str, _: str) -> dict:
     variants = config.dataset_variants(view, dataset)
-    return {"dataset": dataset, "variants": variants, "seed": view["seed"], "bootstrap": view["bootstrap"],
+    return {"dataset": dataset, "variants": variants, "bootstrap": view["bootstrap"],
             "figures": view["figures"]["per_variant"],
             "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants}}
 
@@ -154,7 +155,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("evaluate", "run", "evaluate",
           "test metrics, confusion matrix, figures and the MLflow run of one variant",
           {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, **VARIANT_FIGURES,
-           "importance": IMPORTANCE, "provenance": PROVENANCE, "run": RUN_RECORD},
+           "importance": IMPORTANCE, "provenance": PROVENANCE, "run": RUN_RECORD, "bootstrap": BOOTSTRAP},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
                        "stats": job.one(RUN_STATS)},
           lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", "figures.per_variant",
@@ -169,10 +170,10 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
                        "preview": job.one(PREVIEW_PNG),
                        "metrics": job.each_variant(METRICS), "predictions": job.each_variant(PREDICTIONS),
                        "history": job.each_variant(HISTORY), **job.figures_of_each_variant(),
-                       "importance": job.each_variant(IMPORTANCE)},
+                       "importance": job.each_variant(IMPORTANCE), "bootstrap": job.each_variant(BOOTSTRAP)},
           # which variants apply to the dataset depends on its loader and base model (method_rules)
-          lambda d, v: ["seed", "bootstrap", "figures.per_variant", "run.variants", "variants",
-                        f"datasets.{d}.loader", f"datasets.{d}.model"],
+          lambda d, v: ["bootstrap", "figures.per_variant", "run.variants", "variants", f"datasets.{d}.loader",
+                        f"datasets.{d}.model"],
           _report_settings, local=True),
     Stage("summary", "once", "report", "reports/index.html and reports/summary.csv",
           {"index": INDEX, "summary": SUMMARY, "headlines": HEADLINES, "activations": ACTIVATIONS_PNG},

@@ -9,8 +9,6 @@ and shows it on the dataset's page.
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import bootstrap
 
 METHOD_NAMES = {"mlp": "MLP", "bdt": "BDT", "random_forest": "random forest", "fisher": "Fisher",
@@ -80,17 +78,3 @@ def sentence(top: dict, runner_up: dict, confidence: float) -> str:
         won = [LABELS[c["metric"]] for c in runner_up["by"] if c["better"]]
         return head + f"{top['name']} is better beyond the uncertainty in {' and '.join(won)} only."
     return head + "The difference is within the uncertainty: neither is better on this test sample."
-
-
-def replicates_of(task: str, rows: list[dict[str, str]], class_names: list[str], w: np.ndarray | None,
-                  settings: dict, seed: int) -> dict[str, np.ndarray]:
-    """A variant's bootstrap replicates of the headline numbers from its predictions.csv rows."""
-    if task == "binary":
-        y = np.array([r["actual"] == class_names[1] for r in rows], dtype=int)
-        scores = np.array([float(r["response"]) for r in rows])
-    elif task == "multiclass":
-        index = {name: k for k, name in enumerate(class_names)}
-        y, scores = (np.array([index[r[k]] for r in rows]) for k in ("actual", "predicted"))
-    else:
-        y, scores = (np.array([float(r[k]) for r in rows]) for k in ("actual", "predicted"))
-    return bootstrap.replicates(task, y, scores, w, settings["resamples"], seed)

@@ -42,6 +42,7 @@ rule evaluate:
         importance="reports/{dataset}/{variant}/importance.csv",
         provenance="reports/{dataset}/{variant}/provenance.json",
         run="reports/{dataset}/{variant}/mlflow_run.json",
+        bootstrap="reports/{dataset}/{variant}/bootstrap.csv",
     params:
         settings=settings("evaluate"),
         paths=job_paths,

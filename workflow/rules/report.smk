@@ -15,6 +15,7 @@ rule report:
         diagnostics=each_variant_figure("reports/{dataset}/{variant}/diagnostics.png"),
         response=each_variant_figure("reports/{dataset}/{variant}/response.png"),
         importance=each_variant("reports/{dataset}/{variant}/importance.csv"),
+        bootstrap=each_variant("reports/{dataset}/{variant}/bootstrap.csv"),
         code=stage_code("report"),
     output:
         page="reports/{dataset}/index.html",
