@@ -259,3 +259,29 @@ def test_a_corrupt_store_stops_either_engine_before_any_job(tmp_path):
         assert result.returncode != 0 and "mlflow.db is not a usable SQLite database" in output, output[-3000:]
         assert "move it away" in output and "Traceback" not in output
         assert not (project / "data").exists() and not (project / "logs").exists()
+
+
+def test_log_models_false_logs_the_run_without_its_model(tmp_path):
+    """params' tracking.log_models (a large sweep: false): the run keeps everything but the MLflow model."""
+    import numpy as np
+
+    from mlbasics import config, preprocess, train
+
+    rng = np.random.default_rng(0)
+    arrays = {f"{xy}_{part}": rng.normal(size=(40, 3)) if xy == "x" else np.arange(40) % 2
+              for xy in "xy" for part in ("train", "val", "test")}
+    data = tmp_path / "data.npz"
+    preprocess.save(arrays, ["a", "b"], data, preprocess.fit_scaler("none", arrays["x_train"]), tmp_path / "s.json")
+    spec = {**config.model_defaults(), "method": "fisher"}
+    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json"}
+    train.run({"dataset": "toy", "variant": "fisher", "seed": 0, "model": spec}, {"data": data}, out)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runs = {}
+    for log_models in (True, False):
+        record = _record("toy", f"fisher-{log_models}")
+        record["model"] = {"path": str(out["model"]), "data": str(data), "spec": spec}
+        runs[log_models] = tracking.import_record(uri, "exp", record, log_models=log_models)[0]
+    client = MlflowClient(uri)
+    logged = client.search_logged_models([client.get_experiment_by_name("exp").experiment_id])
+    assert [m.source_run_id for m in logged] == [runs[True]]
+    assert client.get_run(runs[False]).data.metrics["test_accuracy"] == 0.9

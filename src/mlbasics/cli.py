@@ -230,7 +230,7 @@ def pull(args: argparse.Namespace, track: dict) -> int:
     params = config.load_params(args.params)
     records = [stages.RUN_RECORD.format(dataset=d, variant=v) for d, v in config.grid(params)]
     uri = tracking.resolve_uri(track["uri"])
-    summary = tracking.import_records(uri, track["experiment"], records)
+    summary = tracking.import_records(uri, track["experiment"], records, track.get("log_models", True))
     print(f"pull: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
           f"{summary['imported_now']} imported now")
     return 0

@@ -235,5 +235,5 @@ def log_run(settings: dict, record: dict, outputs: dict) -> str:
     if track.get("mode", "online") != "online":
         return f"run recorded offline in {outputs['run']}"
     run_id = tracking.log_online(tracking.resolve_uri(track["uri"]), track["experiment"], record, outputs["run"],
-                                 retries=track.get("retries", 4))
+                                 retries=track.get("retries", 4), log_models=track.get("log_models", True))
     return f"MLflow run {run_id}" if run_id else f"run kept in {outputs['run']}"

@@ -290,10 +290,11 @@ def _previous(client, experiment_id: str, tags: dict) -> str | None:
     return found
 
 
-def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
-    """Log a record as a child of its invocation's parent run, unless a finished run holds it already.
-    Returns (run id, whether it was logged now). A half-logged run (an earlier attempt that died) is deleted
-    and logged again, so a retry never leaves a run with missing metrics."""
+def import_record(uri: str, experiment: str, record: dict, log_models: bool = True) -> tuple[str, bool]:
+    """Log a record as a child of its invocation's parent run, unless a finished run holds it already; its model
+    too where `log_models` (params' tracking.log_models). Returns (run id, whether it was logged now). A
+    half-logged run (an earlier attempt that died) is deleted and logged again, so a retry never leaves a run
+    with missing metrics."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
@@ -315,10 +316,11 @@ def import_record(uri: str, experiment: str, record: dict) -> tuple[str, bool]:
     try:
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
-        with _active(uri, run_id, bool(record.get("model") or record.get("dataset"))):
+        model = record.get("model") if log_models else None
+        with _active(uri, run_id, bool(model or record.get("dataset"))):
             # the model before the metrics: MLflow would otherwise read every metric back, one query each
             # (~0.1 s), to link the final ones (step 0) to the model - linked here as they are logged
-            model_id = log_model_and_data(record.get("model"), record.get("dataset"))
+            model_id = log_model_and_data(model, record.get("dataset"))
             # [key, value, step, timestamp]; records written before timestamps: the run's end
             metrics = [Metric(k, v, (rest or [record["end_time"]])[0], step,
                               model_id=model_id if step == 0 else None)
@@ -379,12 +381,12 @@ def log_model_and_data(model: dict | None, dataset: dict | None) -> str | None:
 
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
-               backoff: float = 2.0) -> str | None:
+               backoff: float = 2.0, log_models: bool = True) -> str | None:
     """Log a record now, retrying with exponential backoff; None (and a message saying where the run is kept
     and how it gets imported) if the store stays unreachable."""
     for attempt in range(retries + 1):
         try:
-            return import_record(uri, experiment, record)[0]
+            return import_record(uri, experiment, record, log_models)[0]
         except Exception as exc:
             if permanent(exc):
                 print(f"warning: MLflow at {uri} cannot work, no retry will help: "
@@ -404,21 +406,22 @@ def log_online(uri: str, experiment: str, record: dict, record_path: str | Path,
     return None
 
 
-def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str | Path) -> dict:
+def sync(uri: str, experiment: str, record_paths: list[str | Path], output: str | Path, log_models: bool = True
+         ) -> dict:
     """The track stage: make sure every record is a finished run in the store; write the run ids."""
-    summary = import_records(uri, experiment, record_paths)
+    summary = import_records(uri, experiment, record_paths, log_models)
     write_json(output, {k: summary[k] for k in ("uri", "experiment", "runs", "records")})  # the same file whenever
     return summary  # the store holds the same runs (DVC: up to date)
 
 
-def import_records(uri: str, experiment: str, record_paths: list[str | Path]) -> dict:
+def import_records(uri: str, experiment: str, record_paths: list[str | Path], log_models: bool = True) -> dict:
     """Every record a finished run in the store (each exactly once): what was imported, and how many now."""
     preflight(uri)
     rows, imported = [], 0
     for path in record_paths:
         record = read_json(path)
         try:
-            run_id, new = import_record(uri, experiment, record)
+            run_id, new = import_record(uri, experiment, record, log_models)
         except Exception as exc:
             raise TrackingError(f"{path}: could not log to MLflow at {uri}: {exc}".splitlines()[0]) from exc
         imported += new
@@ -444,7 +447,7 @@ def run_track(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> 
     """The track stage (last, local): every run record of the grid into the store, each exactly once."""
     track = settings["tracking"]
     uri = resolve_uri(track["uri"])
-    summary = sync(uri, track["experiment"], inputs["runs"], outputs["runs"])
+    summary = sync(uri, track["experiment"], inputs["runs"], outputs["runs"], track.get("log_models", True))
     print(f"track: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
           f"{summary['imported_now']} imported now")
 
