@@ -35,15 +35,15 @@ def start_worker(ready: bool = True) -> tuple[dict, dict]:
     environment that sends jobs to it)."""
     handle = worker.start()
     where = os.environ.pop(worker.ENV)  # only the jobs given `env` use it, not every later test's subprocess
-    socket_path = json.loads(where)["socket"]
+    imported = Path(handle["folder"]) / "ready"  # the worker writes it once everything is imported
     if not ready:
-        assert not os.path.exists(socket_path), "still importing"
+        assert not imported.exists(), "still importing"
         return handle, engine_env(**{worker.ENV: where})
     deadline = time.monotonic() + 180
-    while not os.path.exists(socket_path) and time.monotonic() < deadline:
+    while not imported.exists() and time.monotonic() < deadline:
         assert handle["process"].poll() is None, "the worker exited while importing"
         time.sleep(0.2)
-    assert os.path.exists(socket_path), "the worker did not get ready"
+    assert imported.exists(), "the worker did not get ready"
     return handle, engine_env(**{worker.ENV: where})
 
 
@@ -183,3 +183,47 @@ def test_folders_of_workers_killed_without_cleaning_up_are_removed_at_the_next_s
     removed = worker.remove_stale(str(tmp_path))
     assert sorted(removed) == sorted(str(folders[name]) for name in ("dead", "no-pid"))
     assert folders["alive"].exists() and folders["young"].exists() and (tmp_path / "unrelated").exists()
+
+
+def test_data_stages_start_while_the_worker_still_imports_tensorflow(tmp_path):
+    """The worker imports in stages: a download and a dataset job run in it before it has everything (TensorFlow,
+    MLflow) imported - they do not wait for what they never use."""
+    from mlbasics import config, stages
+    from tests.conftest import ROOT
+
+    params = config.load_params(ROOT / "params.yaml")
+    handle, env = start_worker(ready=False)
+    try:
+        for stage in ("download", "dataset"):
+            settings = stages.job_settings(params, stage, "gaussians")
+            job = subprocess.Popen([sys.executable, "-m", "mlbasics", stage, "--settings", json.dumps(settings)],
+                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            seen = False
+            while job.poll() is None:
+                seen = seen or bool(children_of(handle["process"].pid))
+                time.sleep(0.01)
+            assert job.returncode == 0, job.communicate()
+            assert seen, f"the {stage} job ran in the worker"
+        assert not (Path(handle["folder"]) / "ready").exists(), "before the worker had imported everything"
+        assert (tmp_path / stages.RAW.format(dataset="gaussians")).exists()
+    finally:
+        worker.stop(handle)
+
+
+def test_a_job_waiting_for_a_worker_that_dies_runs_itself(tmp_path, uninterrupted):  # noqa: F811
+    """A training job connected while the worker still imports; the worker dies before starting it: nothing ran
+    there, so the job runs in its own process - to the same bytes."""
+    handle, env = start_worker(ready=False)
+    try:
+        folder = prepare(tmp_path)
+        job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        time.sleep(1.0)  # connected (a client takes ~0.1 s), while the worker imports for ~10 s
+        assert not children_of(handle["process"].pid), "not started yet: training waits for TensorFlow"
+        handle["process"].kill()
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err
+    finally:
+        worker.stop(handle)
+    assert json.loads((folder / "models/toy/v/run_stats.json").read_text()).get("warm_worker") is None
+    assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)

@@ -1,16 +1,17 @@
 """The warm worker: pay the imports (TensorFlow, Keras, MLflow, scikit-learn, matplotlib: ~11 s on 2 cores) once per
 pipeline invocation, not once per job. The invocation (Snakemake's onstart, or `python -m mlbasics worker -- dvc
-repro`) starts a worker process that imports everything, then listens on the Unix socket named in MLBASICS_WORKER.
+repro`) starts a worker process that listens on the Unix socket named in MLBASICS_WORKER and imports everything.
 Each job is still its own `python -m mlbasics <stage>` process (its log, exit status and resume unchanged), but only
 a client: it hands its arguments, directory, environment and standard streams to the worker, which forks a child to
 run the stage. TensorFlow has started no thread pools yet, so the child is a fresh process minus the imports (a test
-compares the bytes). A job started while the worker still imports waits for it; where no worker answers (none,
-dead, a SLURM batch job), the client runs the stage itself; MLBASICS_NO_WORKER=1 turns it off. Nothing is left
-behind: the worker dies with the process that started it (parent-death signal, polling), children die with the
-worker, and a child whose client went away (a killed job) kills itself; signals sent to a client reach its child.
-The top level imports the standard library only: every job's process loads it first. Over 300 lines: the client,
-starting and stopping, and the worker speak one small protocol (a header, the streams' descriptors, a JSON
-request; signal bytes back; a status), kept together.
+compares the bytes). The worker imports in stages: a job that connects meanwhile starts as soon as its stage's
+modules are in (the data stages before TensorFlow, training before MLflow). Where no worker answers (none, dead
+before it started the job, a SLURM batch job), the client runs the stage itself; MLBASICS_NO_WORKER=1 turns it
+off. Nothing is left behind: the worker dies with the process that started it (parent-death signal, polling),
+children die with the worker, and a child whose client went away (a killed job) kills itself; signals sent to a
+client reach its child. The top level imports the standard library only: every job's process loads it first.
+Over 300 lines: the client, starting and stopping, and the worker speak one small protocol (a header, the streams'
+descriptors, a JSON request; a started byte, signal bytes back; a status), kept together.
 """
 
 from __future__ import annotations
@@ -29,15 +30,21 @@ ENV = "MLBASICS_WORKER"  # {"socket": path, "pid": the worker's, "slurm_job": th
 ENV_OFF = "MLBASICS_NO_WORKER"
 PREFIX = "mlbasics-worker-"  # the socket folders in the temporary directory
 WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take ~11 s on 2 idle cores)
-# what a stage may import: loaded once, before any job is accepted
-WARM = ("tensorflow", "keras", "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc",
-        "mlflow.store.tracking.sqlalchemy_store", "alembic", "git", "PIL.Image", "sklearn.metrics",
-        "matplotlib.pyplot", "scipy.stats", "uproot", "pandas", "mlflow.sklearn", "sklearn.ensemble",
-        "sklearn.discriminant_analysis", "sklearn.naive_bayes", "sklearn.neighbors", "sklearn.inspection",
-        "skops.io", "threadpoolctl", "mlbasics.reference_methods", "mlbasics.verdicts",
-        "mlbasics.cli", "mlbasics.train", "mlbasics.evaluate", "mlbasics.report", "mlbasics.preprocess",
-        "mlbasics.datasets", "mlbasics.download", "mlbasics.check", "mlbasics.tracking", "mlbasics.methods",
-        "mlbasics.numpy_mlp", "mlbasics.physics_plots", "mlbasics.variables")
+# What the stages import, loaded once, in this order: the data stages' modules, training's, then the rest
+# (evaluation, reports, MLflow). A job starts as soon as its stage's part is in (READY_AFTER): the data stages run
+# while TensorFlow loads, the first trainings while MLflow does; the other stages wait for all of it.
+WARM = ("PIL.Image", "matplotlib.pyplot", "uproot", "pandas", "scipy.stats", "sklearn.metrics", "threadpoolctl",
+        "mlbasics.download", "mlbasics.datasets", "mlbasics.preprocess",
+        "tensorflow", "keras", "sklearn.ensemble", "sklearn.discriminant_analysis", "sklearn.naive_bayes",
+        "sklearn.neighbors", "skops.io", "mlbasics.methods", "mlbasics.numpy_mlp", "mlbasics.reference_methods",
+        "mlbasics.train",
+        "mlflow", "mlflow.tensorflow", "mlflow.models", "mlflow.pyfunc", "mlflow.store.tracking.sqlalchemy_store",
+        "alembic", "git", "mlflow.sklearn", "sklearn.inspection", "mlbasics.verdicts", "mlbasics.cli",
+        "mlbasics.evaluate", "mlbasics.report", "mlbasics.check", "mlbasics.tracking", "mlbasics.physics_plots",
+        "mlbasics.variables")
+READY_AFTER = {"download": "mlbasics.preprocess", "dataset": "mlbasics.preprocess",
+               "preprocess": "mlbasics.preprocess", "train": "mlbasics.train"}
+STARTED = b"\x01"  # the worker to a client: your job's process runs (before it, a client may still run it itself)
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' clients
 
@@ -64,8 +71,9 @@ def _endpoint() -> str | None:
 
 
 def _ready_socket(path: str, pid: int | None) -> str | None:
-    """The socket once the worker is ready. While it is still importing, a job waits for it (up to WAIT_S):
-    importing beside it would only slow both on a small machine. A worker that died never gets waited for."""
+    """The worker's socket, once it listens (at once; up to WAIT_S). A job connects while the worker still
+    imports and starts when its stage's modules are in: importing beside it would only slow both on a small
+    machine. A worker that died never gets waited for."""
     import time
 
     deadline = time.monotonic() + WAIT_S
@@ -99,8 +107,11 @@ def run(argv: list[str]) -> int | None:
     except OSError:  # the worker went away between the check and the call: nothing ran yet
         conn.close()
         return None
-    for signum in FORWARDED:  # the scheduler's signals reach the stage
+    for signum in FORWARDED:  # the scheduler's signals reach the stage (queued until it starts)
         signal.signal(signum, lambda s, _f: _send_signal(conn, s))
+    if _receive(conn, 1) != STARTED:  # the worker died before starting the job (while importing): nothing ran
+        conn.close()
+        return None
     status = _receive(conn, 4)
     if status is None:
         print("error: the mlbasics worker stopped while running this job; rerun it (it resumes)", file=sys.stderr)
@@ -233,9 +244,9 @@ def run_with_worker(command: list[str]) -> int:
 # --- the worker ------------------------------------------------------------------------------------------------
 
 def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
-    """Import everything once, then fork a child per job until `watch` (the pipeline's process) ends; a child
-    runs `main` (the CLI's) on the job's arguments."""
-    import importlib
+    """Listen at once; import WARM, starting each waiting job as soon as its stage's modules are in; then fork a
+    child per job until `watch` (the pipeline's process) ends. A child runs `main` (the CLI's) on the job's
+    arguments."""
     import threading
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -243,40 +254,69 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
     from .runtime import quiet_native_stderr
 
     quiet_native_stderr()
-    for name in WARM:  # optional here: a stage that needs one imports it (and fails) as it would alone
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
-    with contextlib.suppress(Exception):  # MLflow's map of installed packages (2 s), built per process otherwise
-        importlib.import_module("mlflow.utils.requirements_utils")._init_modules_to_packages_map()
-    # the imports are millions of objects that never die: out of the collector's sight, so that a child's
-    # collections do not walk them all (a third of a small evaluation's time) nor copy their pages
-    gc.collect()
-    gc.freeze()
     children: set[int] = set()
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     listener.listen(64)
-    os.rename(path + ".tmp", path)  # clients see the socket only once the worker is ready
-    listener.settimeout(1.0)
+    os.rename(path + ".tmp", path)  # clients connect from now on; each job waits until it can start
     try:
+        waiting = _import_serving(listener, children, main)
+        # the imports are millions of objects that never die: out of the collector's sight, so that a child's
+        # collections do not walk them all (a third of a small evaluation's time) nor copy their pages
+        gc.collect()
+        gc.freeze()
+        for job in waiting:
+            _start(job, listener, children, main)
+        with open(os.path.join(os.path.dirname(path), "ready"), "w"):
+            pass  # everything imported (what tests and a curious user can look for)
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        listener.settimeout(1.0)
         while not stopping.is_set() and _alive(watch):
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            _accept(conn, listener, children, main)
+            if (job := _read_job(conn)) is not None:
+                _start(job, listener, children, main)
     finally:
         for pid in list(children):  # the pipeline is gone: so are its jobs
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        for name in (path, os.path.join(os.path.dirname(path), "pid")):
+        for name in ("ready", "pid", os.path.basename(path)):
             with contextlib.suppress(OSError):
-                os.unlink(name)
+                os.unlink(os.path.join(os.path.dirname(path), name))
         with contextlib.suppress(OSError):
             os.rmdir(os.path.dirname(path))  # start's folder, now empty (when the pipeline could not remove it)
     return 0
+
+
+def _import_serving(listener: socket.socket, children: set[int], main: Callable) -> list[tuple]:
+    """Import WARM in order; after each module, start the jobs that have connected meanwhile and whose stage has
+    its modules (READY_AFTER). Returns the jobs still waiting for the rest."""
+    import importlib
+
+    waiting: list[tuple] = []
+    listener.setblocking(False)
+    for index, name in enumerate(WARM):
+        with contextlib.suppress(ImportError):  # optional here: a stage that needs it imports it (and fails) alone
+            importlib.import_module(name)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                break
+            if (job := _read_job(conn)) is not None:
+                waiting.append(job)
+        imported = WARM[:index + 1]
+        ready = [job for job in waiting if READY_AFTER.get(job[2]["argv"][0] if job[2]["argv"] else "") in imported]
+        for job in ready:
+            waiting.remove(job)
+            gc.freeze()  # what is imported so far stays out of the child's collections
+            _start(job, listener, children, main)
+    with contextlib.suppress(Exception):  # MLflow's map of installed packages (2 s), built per process otherwise
+        importlib.import_module("mlflow.utils.requirements_utils")._init_modules_to_packages_map()
+    return waiting
 
 
 def _alive(pid: int) -> bool:
@@ -288,10 +328,8 @@ def _alive(pid: int) -> bool:
     return os.getppid() == pid
 
 
-def _accept(conn: socket.socket, listener: socket.socket, children: set[int], main: Callable) -> None:
-    """Read one job's request and fork its child; a thread reports the child's exit status to the client."""
-    import threading
-
+def _read_job(conn: socket.socket) -> tuple | None:
+    """One job's request: (connection, the client's stream descriptors, request); None for a malformed one."""
     conn.settimeout(None)
     try:
         header, fds, _flags, _addr = socket.recv_fds(conn, 8, 3)
@@ -299,11 +337,19 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int], ma
         request = json.loads(_receive(conn, size) or b"null")
     except (OSError, ValueError, struct.error):
         request, fds = None, []
-    if not request or len(fds) != 3:
+    if not isinstance(request, dict) or not isinstance(request.get("argv"), list) or len(fds) != 3:
         conn.close()
         for fd in fds:
             os.close(fd)
-        return
+        return None
+    return conn, fds, request
+
+
+def _start(job: tuple, listener: socket.socket, children: set[int], main: Callable) -> None:
+    """Fork the job's child and tell its client; a thread reports the child's exit status to the client."""
+    import threading
+
+    conn, fds, request = job
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -319,6 +365,8 @@ def _accept(conn: socket.socket, listener: socket.socket, children: set[int], ma
         os.close(fd)
     children.add(pid)
     _OPEN.add(conn)
+    with contextlib.suppress(OSError):  # a client gone meanwhile: its child sees that and ends itself
+        conn.sendall(STARTED)
 
     def report() -> None:
         _, status = os.waitpid(pid, 0)
