@@ -58,7 +58,8 @@ def main() -> None:
     block = {**defaults["bdt"], "max_iter": args.max_iter}
     settings = {"dataset": "bench", "variant": "bdt", "seed": 42,
                 "model": {"method": "bdt", "task": "auto", "event_weights": defaults["event_weights"], "bdt": block}}
-    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json"}
+    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json",
+               "scores": folder / "scores.npz"}
     threads = os.cpu_count() or 1
 
     def ours() -> float:

@@ -273,7 +273,8 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
     data = tmp_path / "data.npz"
     preprocess.save(arrays, ["a", "b"], data, preprocess.fit_scaler("none", arrays["x_train"]), tmp_path / "s.json")
     spec = {**config.model_defaults(), "method": "fisher"}
-    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json"}
+    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
+           "scores": tmp_path / "scores.npz"}
     train.run({"dataset": "toy", "variant": "fisher", "seed": 0, "model": spec}, {"data": data}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {}

@@ -4,7 +4,8 @@ determinism; early stopping; warm start; the run statistics."""
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, epochs, mlp, preprocess, runtime, tasks, train
+from mlbasics import config, datasets, epochs, methods, mlp, preprocess, runtime, tasks, train
+from mlbasics.files import read_arrays
 from tests.conftest import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
@@ -200,14 +201,19 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     scaler = preprocess.fit_scaler("none", gaussian_arrays["x_train"])
     preprocess.save(gaussian_arrays, ["a", "b"], data, scaler, tmp_path / "scaler.json")
     folder = tmp_path / "m"
-    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json"}
+    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json",
+               "scores": folder / "scores.npz"}
     train.run({"model": {**SPEC, "epochs": 2}, "seed": 0}, {"data": data}, outputs, threads=1)
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
     # the declared outputs, and progress.json (what `python -m mlbasics progress` reads while the job runs)
-    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "progress.json", "run_stats.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "progress.json", "run_stats.json",
+                                                        "scores.npz"]
+    # the scores the evaluation reads are the saved model's outputs, to the bit
+    scores, loaded = read_arrays(outputs["scores"]), methods.load(SPEC, outputs["model"])
+    assert all(scores[p].tobytes() == loaded.predict(gaussian_arrays[f"x_{p}"]).tobytes() for p in ("test", "train"))
     progress = json.loads((folder / "progress.json").read_text())
     assert progress["epoch"] == progress["epochs"] == 2 and progress["step"] == "epoch" and "val_loss" in progress
     assert [p.name for p in outputs["model"].iterdir()] == ["model.keras"]

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from . import bootstrap, methods, overtraining, physics_plots, plots, preprocess, provenance, response, tracking
-from .files import read_csv, read_json, sha256_file, write_csv, write_json
+from .files import read_arrays, read_csv, read_json, sha256_file, write_csv, write_json
 
 
 def classes_of(scores: np.ndarray) -> np.ndarray:
@@ -120,7 +120,7 @@ def classification(method, split: preprocess.Split, scores: np.ndarray, title: s
             metrics.update(response.best_cut(y_true, scores["test"][:, 0], w, expected["signal"],
                                              expected["background"]))
     panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
-                                   split.image_shape)
+                                   split.image_shape) if "diagnostics" in outputs else []
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     if "confusion_png" in outputs:  # a variant's figures: unless figures.per_variant is false
         plots.confusion(matrix, class_names, title, outputs["confusion_png"])
@@ -145,16 +145,30 @@ def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, 
                                                         zip(y_true, y_pred, strict=True)]
 
 
+class OnDemand:
+    """The trained model, loaded on first use: the evaluation needs only the scores its training wrote, unless
+    a figure (first-layer weights, a decision boundary), an importance or MLflow's model asks for it."""
+
+    def __init__(self, load):
+        self._load, self._method = load, None
+
+    def __getattr__(self, name: str):
+        if self._method is None:
+            self._method = self._load()
+        return getattr(self._method, name)
+
+
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
     methods.prepare(settings["model"], threads)
     split = preprocess.load(inputs["data"])
-    method = methods.load(settings["model"], inputs["model"])
+    kind = methods.method_class(settings["model"])
+    method = OnDemand(lambda: methods.load(settings["model"], inputs["model"]))
     dataset, variant = settings["dataset"], settings["variant"]
     history = read_csv(inputs["history"])
     title = f"{dataset} / {variant}: test set"
     regression_task = split.task == "regression"
-    scores = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
+    scores = read_arrays(inputs["scores"])  # the saved model's outputs on the test and training samples
     if regression_task:
         metrics, panels, pairs = regression(method, split, scores, title, outputs)
     else:
@@ -165,7 +179,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     metrics.update(bootstrap.intervals_of(found, settings["bootstrap"]["confidence"]))
     bootstrap.write(outputs["bootstrap"], found)
     write_importance(outputs["importance"], method.importance(split.arrays["x_test"], y_test, w_test, split.task,
-                                                              settings["seed"]))
+                                                              settings["seed"]) if kind.ranks_inputs else None)
     checked = response.check(split.task, split.class_names, *(
         (split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")))
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
@@ -174,7 +188,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     if "response" in outputs:  # the variant's figures (stages.VARIANT_FIGURES), unless figures.per_variant is off
         physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
                                outputs["response"], checked["xlabel"])
-        plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=method.step)
+        plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=kind.step)
         plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     model_settings = {k: v for k, v in settings.items() if k != "tracking"}

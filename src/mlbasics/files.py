@@ -72,6 +72,29 @@ def write_csv(path: str | Path, header: list[str], rows: list[list]) -> None:
         writer.writerows(rows)
 
 
+def write_arrays(path: str | Path, arrays: dict) -> None:
+    """Named numpy arrays as an .npz whose bytes depend on the arrays only (numpy's own savez stamps the time)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.save(member, np.asarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+
+
+def read_arrays(path: str | Path) -> dict:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as found:
+        return {name: found[name] for name in found.files}
+
+
 def read_csv(path: str | Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))

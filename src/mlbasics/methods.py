@@ -48,6 +48,8 @@ class Method(Protocol):
 
     name: ClassVar[str]
     flavour: ClassVar[str]  # the MLflow flavour its model is logged with
+    step: ClassVar[str | None]  # what a history row is: "epoch", "iteration"; None: fitted in one step, one row
+    ranks_inputs: ClassVar[bool]  # whether `importance` can say anything (the evaluation loads the model for it)
 
     def fit(self, arrays: dict[str, np.ndarray], task: str, n_classes: int, seed: int, *,
             checkpoint_dir: str | Path | None = None, init_model: str | Path | None = None,
@@ -84,6 +86,7 @@ class KerasMLP:
     name, flavour = "keras", "tensorflow"
     FILE = "model.keras"  # inside the model folder
     step = "epoch"  # what a history row is (None: fitted in one step, one row)
+    ranks_inputs = False  # no cheap importance (below)
 
     def __init__(self, spec: dict, model=None):
         self.spec, self.model = spec, model

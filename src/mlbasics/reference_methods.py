@@ -35,6 +35,7 @@ class ReferenceMethod:
     FILE: ClassVar[str] = "model.skops"
     weighted: ClassVar[bool] = True  # its fit takes sample weights
     step: ClassVar[str | None] = None  # what a history row is; None: fitted in one step, one row
+    ranks_inputs: ClassVar[bool] = True  # permutation importance, or the method's own coefficients
     classifies_only: ClassVar[bool] = False
 
     def __init__(self, spec: dict, estimator=None):

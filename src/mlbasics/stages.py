@@ -25,6 +25,7 @@ SCALER = "data/processed/{dataset}/scaler.json"
 MODEL = "models/{dataset}/{variant}/model"  # a folder: the method's own file (model.keras, model.skops)
 HISTORY = "models/{dataset}/{variant}/history.csv"
 RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
+SCORES = "models/{dataset}/{variant}/scores.npz"  # the trained model's outputs on the training and test samples
 METRICS = "reports/{dataset}/{variant}/metrics.json"
 CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
 PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
@@ -148,7 +149,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           lambda view, d, v: {"dataset": d, "seed": view["seed"], "split": view["split"],
                               **view["datasets"][d]["preprocess"]}),
     Stage("train", "run", "train", "train one variant on one dataset",
-          {"model": MODEL, "history": HISTORY, "stats": RUN_STATS},
+          {"model": MODEL, "history": HISTORY, "stats": RUN_STATS, "scores": SCORES},
           lambda job: {"data": job.one(PROCESSED), **({"init": job.init} if job.init else {})},
           lambda d, v: ["seed", f"datasets.{d}.model", f"variants.{v}"],
           _run_settings),
@@ -157,7 +158,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           {"metrics": METRICS, "confusion": CONFUSION, "predictions": PREDICTIONS, **VARIANT_FIGURES,
            "importance": IMPORTANCE, "provenance": PROVENANCE, "run": RUN_RECORD, "bootstrap": BOOTSTRAP},
           lambda job: {"data": job.one(PROCESSED), "model": job.one(MODEL), "history": job.one(HISTORY),
-                       "stats": job.one(RUN_STATS)},
+                       "stats": job.one(RUN_STATS), "scores": job.one(SCORES)},
           lambda d, v: ["seed", "overtraining", "bootstrap", "expected_yields", "figures.per_variant",
                         f"datasets.{d}.model", f"variants.{v}"],
           lambda view, d, v: {**_run_settings(view, d, v), "overtraining": view["overtraining"],

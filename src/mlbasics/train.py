@@ -13,14 +13,14 @@ from pathlib import Path
 from . import methods, preprocess
 from .checkpoint import Checkpoint, checkpoint_folder
 from .errors import ParamsError
-from .files import write_csv, write_json
+from .files import write_arrays, write_csv, write_json
 from .progress import FILE as PROGRESS_FILE
 from .progress import Progress
 from .tasks import check_request, history_columns
 
 
 def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    """The train stage: processed data in, model, history.csv and run_stats.json out."""
+    """The train stage: processed data in; model, history.csv, run_stats.json and the model's scores out."""
     split = preprocess.load(inputs["data"])
     try:  # before TensorFlow starts: a task the data cannot have is a params mistake
         check_request(split.task, settings["model"].get("task", "auto"), len(split.class_names))
@@ -38,6 +38,9 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                              checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2, threads=threads,
                              progress=progress)
     method.save(outputs["model"])
+    # the saved model's outputs, computed here where it is in memory: the evaluation reads them and never loads
+    # the model unless a figure or MLflow needs it (the same numbers: a test compares them with the loaded model's)
+    write_arrays(outputs["scores"], {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")})
     write_csv(outputs["history"], history_columns(split.task), rows)
     from .provenance import device
 

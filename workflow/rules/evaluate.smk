@@ -7,6 +7,7 @@ rule evaluate:
         model="models/{dataset}/{variant}/model",
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
+        scores="models/{dataset}/{variant}/scores.npz",
         code=stage_code("evaluate"),
     # each variant's figures are outputs unless params say figures: {per_variant: false} (a sweep of hundreds)
     output:

@@ -10,6 +10,7 @@ rule train:
         model=directory("models/{dataset}/{variant}/model"),
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
+        scores="models/{dataset}/{variant}/scores.npz",
     params:
         settings=settings("train"),
         paths=job_paths,
