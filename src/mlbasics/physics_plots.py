@@ -50,7 +50,7 @@ def response(panels: list[tuple[str, list[dict]]], title: str, path: str | Path,
         ax.set_title(name, fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, laid_out=True)
 
 
 def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -87,7 +87,7 @@ def inputs(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, laid_out=True)
 
 
 def correlations(matrices: dict[str, np.ndarray], names: list[str], title: str, path: str | Path) -> None:

@@ -14,9 +14,11 @@ from .files import atomic_path
 from .tasks import history_metric
 
 
-def save_figure(fig, path: str | Path) -> None:
+def save_figure(fig, path: str | Path, laid_out: bool = False) -> None:
+    """PNG at 100 dpi, cropped to what is drawn - unless `laid_out` (the figure ran tight_layout, so it fits
+    already): cropping costs one more drawing pass, a third of a 10-panel figure's time."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(tmp, dpi=100, bbox_inches=None if laid_out else "tight", metadata={"Software": None})
     plt.close(fig)
 
 
@@ -187,7 +189,7 @@ def activation_table(functions: dict, path: str | Path) -> None:
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("hidden-layer activations and their derivatives")
     fig.tight_layout()
-    save_figure(fig, path)
+    save_figure(fig, path, laid_out=True)
 
 
 def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: str | Path) -> None:
