@@ -33,8 +33,8 @@ WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take
 # What the stages import, loaded once, in this order: the data stages' modules, training's, then the rest
 # (evaluation, reports, MLflow). A job starts as soon as its stage's part is in (READY_AFTER): the data stages run
 # while TensorFlow loads, the first trainings while MLflow does; the other stages wait for all of it.
-WARM = ("PIL.Image", "matplotlib.pyplot", "uproot", "pandas", "scipy.stats", "sklearn.metrics", "threadpoolctl",
-        "mlbasics.download", "mlbasics.datasets", "mlbasics.preprocess",
+WARM = ("mlbasics.download", "PIL.Image", "matplotlib.pyplot", "uproot", "pandas", "scipy.stats", "sklearn.metrics",
+        "threadpoolctl", "mlbasics.datasets", "mlbasics.preprocess",
         "tensorflow", "keras", "sklearn.ensemble", "sklearn.discriminant_analysis", "sklearn.naive_bayes",
         "sklearn.neighbors", "skops.io", "mlbasics.methods", "mlbasics.numpy_mlp", "mlbasics.reference_methods",
         "mlbasics.train",
@@ -42,7 +42,7 @@ WARM = ("PIL.Image", "matplotlib.pyplot", "uproot", "pandas", "scipy.stats", "sk
         "alembic", "git", "mlflow.sklearn", "sklearn.inspection", "mlbasics.verdicts", "mlbasics.cli",
         "mlbasics.evaluate", "mlbasics.report", "mlbasics.check", "mlbasics.tracking", "mlbasics.physics_plots",
         "mlbasics.variables")
-READY_AFTER = {"download": "mlbasics.preprocess", "dataset": "mlbasics.preprocess",
+READY_AFTER = {"download": "mlbasics.download", "dataset": "mlbasics.preprocess",
                "preprocess": "mlbasics.preprocess", "train": "mlbasics.train"}
 STARTED = b"\x01"  # the worker to a client: your job's process runs (before it, a client may still run it itself)
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
@@ -271,7 +271,7 @@ def serve(path: str, watch: int, main: Callable[[list[str]], int]) -> int:
             pass  # everything imported (what tests and a curious user can look for)
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        listener.settimeout(1.0)
+        listener.settimeout(0.2)  # how soon it notices SIGTERM (the pipeline's end waits for it)
         while not stopping.is_set() and _alive(watch):
             try:
                 conn, _ = listener.accept()
