@@ -341,3 +341,27 @@ def test_checkpoints_are_saved_every_few_seconds_not_every_epoch(tmp_path, monke
         monkeypatch.setenv("MLBASICS_CHECKPOINT_EVERY_S", bad)
         with pytest.raises(ParamsError, match="MLBASICS_CHECKPOINT_EVERY_S"):
             Checkpoint(tmp_path, "")
+
+
+def test_evaluation_reads_the_scores_and_loads_the_model_only_for_what_needs_it(tmp_path, gaussian_arrays):
+    """Without per-variant figures and MLflow (offline), an MLP's evaluation never loads its model; with them
+    (a decision boundary for 2-D data) it does - and metrics.json is the same bytes either way."""
+    from mlbasics import evaluate, pipeline
+
+    data = tmp_path / "data.npz"
+    preprocess.save(gaussian_arrays, ["a", "b"], data, preprocess.fit_scaler("none", gaussian_arrays["x_train"]),
+                    tmp_path / "scaler.json")
+    spec = {**SPEC, "epochs": 2}
+    trained = {k: tmp_path / v for k, v in pipeline.outputs("train", "toy", "v").items()}
+    train.run({"model": spec, "seed": 0}, {"data": data}, trained, threads=1)
+    settings = {"dataset": "toy", "variant": "v", "seed": 0, "model": spec, "tracking": {"mode": "offline"},
+                "overtraining": config.section_defaults("overtraining"), "bootstrap": {"resamples": 50,
+                                                                                         "confidence": 0.9}}
+    metrics = {}
+    for figures in (False, True):
+        methods._LOADED.clear()
+        outputs = {k: tmp_path / str(figures) / v for k, v in pipeline.outputs("evaluate", "toy", "v", figures).items()}
+        evaluate.run(settings, {"data": data, **trained}, outputs, threads=1)
+        assert bool(methods._LOADED) == figures, "the model is loaded for the decision boundary only"
+        metrics[figures] = outputs["metrics"].read_bytes()
+    assert metrics[False] == metrics[True]

@@ -35,11 +35,15 @@ class ReferenceMethod:
     FILE: ClassVar[str] = "model.skops"
     weighted: ClassVar[bool] = True  # its fit takes sample weights
     step: ClassVar[str | None] = None  # what a history row is; None: fitted in one step, one row
-    ranks_inputs: ClassVar[bool] = True  # permutation importance, or the method's own coefficients
+    ranks_inputs: ClassVar[bool] = False  # whether `importance` says anything: set for each subclass below
     classifies_only: ClassVar[bool] = False
 
     def __init__(self, spec: dict, estimator=None):
         self.spec, self.estimator = spec, estimator
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.ranks_inputs = cls.importance is not ReferenceMethod.importance  # permutation, or its coefficients
 
     @property
     def settings(self) -> dict:
