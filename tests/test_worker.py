@@ -227,3 +227,23 @@ def test_a_job_waiting_for_a_worker_that_dies_runs_itself(tmp_path, uninterrupte
         worker.stop(handle)
     assert json.loads((folder / "models/toy/v/run_stats.json").read_text()).get("warm_worker") is None
     assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)
+
+
+def test_a_job_told_to_stop_while_it_waits_runs_nothing_even_when_its_worker_dies(tmp_path):
+    """A SIGTERM to a job waiting for the worker's imports (the pipeline ending) is its end: when the worker dies
+    before starting it, the job does not fall back to running the stage itself."""
+    handle, env = start_worker(ready=False)
+    try:
+        folder = prepare(tmp_path)
+        job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+        time.sleep(1.0)  # connected and waiting: training needs TensorFlow, which the worker imports later
+        assert not children_of(handle["process"].pid)
+        job.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        handle["process"].kill()
+        _, err = job.communicate(timeout=120)
+        assert job.returncode == -signal.SIGTERM, f"ends as a lone process does on SIGTERM: {err[-2000:]}"
+    finally:
+        worker.stop(handle)
+    assert not (folder / "models/toy/v/run_stats.json").exists(), "nothing trained"

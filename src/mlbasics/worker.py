@@ -107,11 +107,16 @@ def run(argv: list[str]) -> int | None:
     except OSError:  # the worker went away between the check and the call: nothing ran yet
         conn.close()
         return None
-    for signum in FORWARDED:  # the scheduler's signals reach the stage (queued until it starts)
-        signal.signal(signum, lambda s, _f: _send_signal(conn, s))
+    received: list[int] = []
+
+    def forward(signum: int, _frame) -> None:  # the scheduler's signals reach the stage (queued until it starts)
+        received.append(signum)
+        _send_signal(conn, signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     if _receive(conn, 1) != STARTED:  # the worker died before starting the job (while importing): nothing ran
         conn.close()
-        return None
+        return _not_started(previous, received)
     status = _receive(conn, 4)
     if status is None:
         print("error: the mlbasics worker stopped while running this job; rerun it (it resumes)", file=sys.stderr)
@@ -124,6 +129,19 @@ def run(argv: list[str]) -> int | None:
     return code
 
 
+def _not_started(previous: dict, received: list[int]) -> int | None:
+    """A job its worker never started: None (the client runs the stage itself), unless it was told to stop while
+    it waited (the pipeline ending, Ctrl-C) - then it ends as that signal ends a lone process, and runs nothing."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    stop = [s for s in received if s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)]
+    if not stop:
+        return None
+    signal.signal(stop[0], signal.SIG_DFL)
+    os.kill(os.getpid(), stop[0])
+    return 128 + stop[0]
+
+
 def _send_signal(conn: socket.socket, signum: int) -> None:
     with contextlib.suppress(OSError):  # the job has just ended: nothing to pass it to
         conn.send(bytes([signum]))
@@ -132,7 +150,10 @@ def _send_signal(conn: socket.socket, signum: int) -> None:
 def _receive(conn: socket.socket, size: int) -> bytes | None:
     data = b""
     while len(data) < size:
-        chunk = conn.recv(size - len(data))  # a signal handler's interruption is retried (PEP 475)
+        try:
+            chunk = conn.recv(size - len(data))  # a signal handler's interruption is retried (PEP 475)
+        except ConnectionResetError:  # the other end died with bytes unread (a forwarded signal): gone all the same
+            return None
         if not chunk:
             return None
         data += chunk
