@@ -345,7 +345,7 @@ def test_checkpoints_are_saved_every_few_seconds_not_every_epoch(tmp_path, monke
 
 def test_evaluation_reads_the_scores_and_loads_the_model_only_for_what_needs_it(tmp_path, gaussian_arrays):
     """Without per-variant figures and MLflow (offline), an MLP's evaluation never loads its model; with them
-    (a decision boundary for 2-D data) it does - and metrics.json is the same bytes either way."""
+    (a decision boundary for 2-D data) it does - and metrics.json and provenance.json are the same bytes."""
     from mlbasics import evaluate, pipeline
 
     data = tmp_path / "data.npz"
@@ -363,5 +363,5 @@ def test_evaluation_reads_the_scores_and_loads_the_model_only_for_what_needs_it(
         outputs = {k: tmp_path / str(figures) / v for k, v in pipeline.outputs("evaluate", "toy", "v", figures).items()}
         evaluate.run(settings, {"data": data, **trained}, outputs, threads=1)
         assert bool(methods._LOADED) == figures, "the model is loaded for the decision boundary only"
-        metrics[figures] = outputs["metrics"].read_bytes()
-    assert metrics[False] == metrics[True]
+        metrics[figures] = outputs["metrics"].read_bytes() + outputs["provenance"].read_bytes()
+    assert metrics[False] == metrics[True], "the same numbers and the same fingerprint"

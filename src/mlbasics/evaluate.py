@@ -191,7 +191,8 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=kind.step)
         plots.diagnostics(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
-    model_settings = {k: v for k, v in settings.items() if k != "tracking"}
+    # what decides the numbers: not where they are logged, nor whether figures are drawn
+    model_settings = {k: v for k, v in settings.items() if k not in ("tracking", "figures")}
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
     # metrics.json holds numbers only (DVC compares them); what ran, and on what, goes to provenance.json
     write_json(outputs["metrics"], {**metrics, **{k: v for k, v in judged.items() if k != "verdict"},
