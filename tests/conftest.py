@@ -180,7 +180,15 @@ def snakemake_run(tmp_path_factory) -> Path:
     assert not (project / "mlflow.db").exists()
     done = run([sys.executable, "-m", "snakemake", "--cores", "8"], cwd=project, timeout=900)
     (project.parent / "snakemake.out").write_text(done.stdout + done.stderr)  # the console, as a user saw it
+    for tree in ("models", "reports"):  # as this run left them: test_snakemake reruns parts with other params
+        shutil.copytree(project / tree, project.parent / "as-run" / tree)
     return project
+
+
+@pytest.fixture(scope="session")
+def snakemake_outputs(snakemake_run) -> Path:
+    """The models and reports of the session's Snakemake run as it wrote them, whatever ran on it since."""
+    return snakemake_run.parent / "as-run"
 
 
 @pytest.fixture

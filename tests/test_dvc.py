@@ -99,29 +99,30 @@ def test_plots_show_renders(reproduced, tmp_path):
     assert len(images) == 3 * len(config.grid(params)), images
 
 
-def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_run):
+def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_outputs):
     """The same tiny params through both engines (each with its warm worker; test_worker compares the worker
-    with lone processes): histories, test predictions, weights and metrics agree to the byte."""
+    with lone processes): histories, test predictions, weights and metrics agree to the byte. Snakemake's side
+    is its run as written (a copy), so the order in which test files run does not matter."""
     import keras
 
     from mlbasics.mlp import register_custom_layers
 
     register_custom_layers()
     params = config.load_params(reproduced / "params.yaml")
-    for root in (snakemake_run, reproduced):  # jobs started while the worker imported waited for it
+    for root in (snakemake_outputs, reproduced):  # jobs started while the worker imported waited for it
         assert all(json.loads((root / stages.RUN_STATS.format(dataset=d, variant=v)).read_text()).get("warm_worker")
                    for d, v in config.grid(params)), root
     for d, v in config.grid(params):
         for path in (stages.HISTORY, stages.PREDICTIONS):
             rel = path.format(dataset=d, variant=v)
-            assert (snakemake_run / rel).read_bytes() == (reproduced / rel).read_bytes(), rel
+            assert (snakemake_outputs / rel).read_bytes() == (reproduced / rel).read_bytes(), rel
         rel = stages.METRICS.format(dataset=d, variant=v)
         numbers = [{k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
-                   for root in (snakemake_run, reproduced)]
+                   for root in (snakemake_outputs, reproduced)]
         assert numbers[0] == numbers[1] and len(numbers[0]) > 10, rel
         model = stages.MODEL.format(dataset=d, variant=v) + "/model.keras"  # the MLP's file in the model folder
         weights = [[w.tobytes() for w in keras.saving.load_model(root / model).get_weights()]
-                   for root in (snakemake_run, reproduced)]
+                   for root in (snakemake_outputs, reproduced)]
         assert weights[0] == weights[1], (d, v)
 
 
