@@ -69,3 +69,22 @@ def test_separation_is_zero_for_equal_and_one_for_disjoint_distributions():
     x = np.random.default_rng(1).normal(size=1000)
     assert response.separation(x, x) == pytest.approx(0.0)
     assert response.separation(x, x + 100) == pytest.approx(1.0)
+
+
+def test_every_inputs_separation_at_once_is_the_one_by_one_number_to_the_bit():
+    """variables.separations bins all inputs together (unweighted): the same bits as response.separation
+    per input and class - on real digits, a constant input, values on bin edges, two and ten classes."""
+    from sklearn.datasets import load_digits
+
+    from mlbasics import variables
+
+    digits = load_digits()
+    x, y = digits.data.astype(np.float64), digits.target
+    x[:, 1] = 7.0  # constant
+    x[:, 2] = np.linspace(0.0, 1.0, len(x))  # every 40th value on an edge, the maximum on the last one
+    for labels, n_classes in ((y, 10), ((y == 3).astype(int), 2)):
+        pairs = [labels == 1] if n_classes == 2 else [labels == k for k in range(n_classes)]
+        expected = np.zeros(x.shape[1])
+        for mask in pairs:
+            expected += [response.separation(x[mask, j], x[~mask, j]) for j in range(x.shape[1])]
+        assert np.array_equal(variables.separations(x, labels, None, n_classes), expected / len(pairs))

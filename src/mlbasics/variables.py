@@ -20,10 +20,33 @@ def separations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: i
         return np.zeros(x.shape[1])
     pairs = [(1, y == 1)] if n_classes == 2 else [(k, y == k) for k in range(n_classes)]
     out = np.zeros(x.shape[1])
+    flat = _bin_numbers(x) if w is None else None  # every input at once: 784 pixels one by one took seconds
     for _, mask in pairs:
-        ws, wb = (None, None) if w is None else (w[mask], w[~mask])
-        out += [separation(x[mask, j], x[~mask, j], ws, wb) for j in range(x.shape[1])]
+        if flat is not None:
+            out += _separations_of(flat, mask, x.shape[1])
+        else:
+            out += [separation(x[mask, j], x[~mask, j], w[mask], w[~mask]) for j in range(x.shape[1])]
     return out / len(pairs)
+
+
+def _bin_numbers(x: np.ndarray, bins: int = 40) -> np.ndarray:
+    """Each value's bin as response.separation bins it (its column's edges over all rows, left-closed bins, the
+    last one closed: np.histogram's), numbered per (column, bin)."""
+    index = np.empty(x.shape, dtype=np.intp)
+    for j in range(x.shape[1]):
+        edges = np.histogram_bin_edges(x[:, j], bins=bins)
+        index[:, j] = np.minimum(np.searchsorted(edges, x[:, j], side="right") - 1, bins - 1)
+    return index + np.arange(x.shape[1]) * bins
+
+
+def _separations_of(flat: np.ndarray, mask: np.ndarray, n_cols: int, bins: int = 40) -> list[float]:
+    """response.separation (unweighted) of every column, rows in `mask` against the rest, to the same bits."""
+    hs = np.bincount(flat[mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
+    hb = np.bincount(flat[~mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
+    hs, hb = hs / hs.sum(axis=1, keepdims=True), hb / hb.sum(axis=1, keepdims=True)
+    total = hs + hb
+    terms = np.where(total > 0, (hs - hb) ** 2 / np.where(total > 0, total, 1), 0.0)
+    return [float(0.5 * np.sum(row)) for row in terms]
 
 
 def ranking(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int, names: list[str]
