@@ -107,3 +107,38 @@ def test_regression_diagnostics_are_residuals(tmp_path):
     y = np.linspace(0, 1, 50)
     plots.diagnostics("reg", [partial(plots.residuals_panel, y_true=y, y_pred=y + 0.01)], tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_scale():
+    """The 25 test images and 16 units' weights are drawn as one image per panel (not an axes per tile): each
+    tile where the grid puts it, scaled as imshow scaled it alone (grey 0..1; weights -1..1 by their largest
+    magnitude), titled true -> predicted, wrong ones framed red."""
+    import matplotlib.pyplot as plt
+
+    from mlbasics import plots
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(3.0, 9.0, size=(25, 8, 8))
+    y_true, y_pred = np.arange(25) % 3, (np.arange(25) % 3 + (np.arange(25) % 7 == 0)) % 3
+    fig = plt.figure()
+    sub, = fig.subfigures(1, 1, squeeze=False)[0]
+    plots.test_images_panel(sub, images, y_true, y_pred, ["a", "b", "c"])
+    ax, = sub.axes
+    mosaic = ax.get_images()[0].get_array()
+    corners = [(top, left) for top in range(0, mosaic.shape[0], mosaic.shape[0] // 5 + 1)
+               for left in range(0, mosaic.shape[1], mosaic.shape[1] // 5 + 1)]
+    for k, (top, left) in enumerate(corners[:25]):
+        tile = images[k]
+        np.testing.assert_allclose(mosaic[top:top + 8, left:left + 8], (tile - tile.min()) / np.ptp(tile))
+    assert np.ma.getmaskarray(mosaic).any(), "blank (NaN, masked) between the tiles"
+    assert [t.get_text() for t in ax.texts][:3] == ["a\u2192b", "b\u2192b", "c\u2192c"]
+    red = [p for p in ax.patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+    assert len(red) == int((y_true != y_pred).sum()) == 4
+    kernel = rng.normal(size=(64, 16))
+    sub2, = fig.subfigures(1, 1, squeeze=False)[0]
+    plots.weights_panel(sub2, kernel, (8, 8))
+    weights = sub2.axes[0].get_images()[0].get_array()
+    first = kernel[:, 0].reshape(8, 8)
+    np.testing.assert_allclose(weights[:8, :8], first / np.abs(first).max())
+    assert np.abs(weights).max() == 1.0
+    plt.close(fig)
