@@ -49,7 +49,11 @@ def response(panels: list[tuple[str, list[dict]]], title: str, path: str | Path,
         response_panel(ax, classes, edges, xlabel)
         ax.set_title(name, fontsize=9)
     fig.suptitle(title)
-    fig.tight_layout()
+    # margins in inches, the same for every panel: tight_layout measured them at the cost of a drawing pass
+    # (a third of a 10-panel figure's time)
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=0.65 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.62 / height,
+                        wspace=0.75 / (width / len(panels) - 0.8))
     save_figure(fig, path, laid_out=True)
 
 
