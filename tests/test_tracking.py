@@ -281,8 +281,14 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
     for log_models in (True, False):
         record = _record("toy", f"fisher-{log_models}")
         record["model"] = {"path": str(out["model"]), "data": str(data), "spec": spec}
+        record["dataset"] = {"name": "toy", "digest": "0123456789abcdef", "source": str(data)}
         runs[log_models] = tracking.import_record(uri, "exp", record, log_models=log_models)[0]
     client = MlflowClient(uri)
     logged = client.search_logged_models([client.get_experiment_by_name("exp").experiment_id])
     assert [m.source_run_id for m in logged] == [runs[True]]
     assert client.get_run(runs[False]).data.metrics["test_accuracy"] == 0.9
+    for run_id in runs.values():  # the training dataset either way (logged through the client, no active run)
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert [(d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}) for d in
+                run.inputs.dataset_inputs] == [("toy", "0123456789abcdef", {"mlflow.data.context": "training"})]

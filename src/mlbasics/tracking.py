@@ -290,17 +290,18 @@ def _previous(client, experiment_id: str, tags: dict) -> str | None:
     return found
 
 
-def import_record(uri: str, experiment: str, record: dict, log_models: bool = True) -> tuple[str, bool]:
+def import_record(uri: str, experiment: str, record: dict, log_models: bool = True, new: bool = False
+                  ) -> tuple[str, bool]:
     """Log a record as a child of its invocation's parent run, unless a finished run holds it already; its model
     too where `log_models` (params' tracking.log_models). Returns (run id, whether it was logged now). A
     half-logged run (an earlier attempt that died) is deleted and logged again, so a retry never leaves a run
-    with missing metrics."""
+    with missing metrics. `new`: the record was made by this process and not logged yet (no run to look for)."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     experiment_id = ensure_experiment(uri, experiment)
     client = MlflowClient(uri)
-    existing = _find_uid(client, experiment_id, record["uid"])
+    existing = None if new else _find_uid(client, experiment_id, record["uid"])
     if existing is not None and existing.info.status == "FINISHED":
         return existing.info.run_id, False
     if existing is not None:
@@ -316,11 +317,13 @@ def import_record(uri: str, experiment: str, record: dict, log_models: bool = Tr
     try:
         client.log_batch(run_id, params=[Param(k, v) for k, v in record["params"].items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
+        if record.get("dataset"):
+            client.log_inputs(run_id, datasets=[dataset_input(record["dataset"])])
         model = record.get("model") if log_models else None
-        with _active(uri, run_id, bool(model or record.get("dataset"))):
+        with _active(uri, run_id, bool(model)):
             # the model before the metrics: MLflow would otherwise read every metric back, one query each
             # (~0.1 s), to link the final ones (step 0) to the model - linked here as they are logged
-            model_id = log_model_and_data(model, record.get("dataset"))
+            model_id = log_model(model)
             # [key, value, step, timestamp]; records written before timestamps: the run's end
             metrics = [Metric(k, v, (rest or [record["end_time"]])[0], step,
                               model_id=model_id if step == 0 else None)
@@ -341,8 +344,8 @@ def import_record(uri: str, experiment: str, record: dict, log_models: bool = Tr
 
 @contextlib.contextmanager
 def _active(uri: str, run_id: str, needed: bool):
-    """The run as MLflow's active run (what logging a model or a dataset input needs), if `needed`. Leaving it
-    ends the run (FAILED on an exception): everything is logged inside."""
+    """The run as MLflow's active run (what logging a model needs), if `needed`. Leaving it ends the run (FAILED
+    on an exception): everything is logged inside."""
     if not needed:
         yield
         return
@@ -353,22 +356,26 @@ def _active(uri: str, run_id: str, needed: bool):
         yield
 
 
-def log_model_and_data(model: dict | None, dataset: dict | None) -> str | None:
-    """Into the active run: the processed data as its training dataset (MLflow's Dataset column: name, digest,
-    source), and the model in its method's MLflow flavour with a signature (from the first test rows), so
-    `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it; the model's id (None: no model)."""
-    import mlflow
+def dataset_input(dataset: dict):
+    """The processed data as the run's training dataset (MLflow's Dataset column: name, digest, source), for
+    the client's log_inputs (no active run needed: mlflow.log_input would start one)."""
+    import warnings
 
-    if dataset:
-        import warnings
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
+    with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
+        warnings.simplefilter("ignore", UserWarning)
+        source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
+    meta = MetaDataset(source, name=dataset["name"], digest=dataset["digest"])
+    return DatasetInput(dataset=meta._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
 
-        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
-            warnings.simplefilter("ignore", UserWarning)
-            source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
-        mlflow.log_input(MetaDataset(source, name=dataset["name"], digest=dataset["digest"]), context="training")
+
+def log_model(model: dict | None) -> str | None:
+    """Into the active run: the model in its method's MLflow flavour with a signature (from the first test
+    rows), so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it; the model's id (None: no model)."""
     if not model:
         return None
     import numpy as np
@@ -382,11 +389,12 @@ def log_model_and_data(model: dict | None, dataset: dict | None) -> str | None:
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
                backoff: float = 2.0, log_models: bool = True) -> str | None:
-    """Log a record now, retrying with exponential backoff; None (and a message saying where the run is kept
-    and how it gets imported) if the store stays unreachable."""
+    """Log a record this process has just made now (the first attempt looks for no earlier run of it), retrying
+    with exponential backoff; None (and a message saying where the run is kept and how it gets imported) if the
+    store stays unreachable."""
     for attempt in range(retries + 1):
         try:
-            return import_record(uri, experiment, record, log_models)[0]
+            return import_record(uri, experiment, record, log_models, new=attempt == 0)[0]
         except Exception as exc:
             if permanent(exc):
                 print(f"warning: MLflow at {uri} cannot work, no retry will help: "
