@@ -23,15 +23,16 @@ def save_figure(fig, path: str | Path, laid_out: bool = False) -> None:
     plt.close(fig)
 
 
-def fixed_margins(fig, columns: int, left: float = 0.65, right: float = 0.15, bottom: float = 0.5, top: float = 0.62,
-                  gap: float = 0.75) -> None:
-    """Margins and the gap between a row of panels in inches (room for tick labels, axis labels, titles and the
+def fixed_margins(fig, columns: int, rows: int = 1, left: float = 0.65, right: float = 0.15, bottom: float = 0.5,
+                  top: float = 0.62, gap: float = 0.75, vgap: float = 0.6) -> None:
+    """Margins and the gaps between panels in inches (room for tick labels, axis labels, titles and the
     suptitle): for figures whose labels are known numbers and words, what tight_layout would measure at the
     cost of a drawing pass. Save them with laid_out=True."""
     width, height = fig.get_size_inches()
-    panel = (width - left - right - (columns - 1) * gap) / columns
+    panel_width = (width - left - right - (columns - 1) * gap) / columns
+    panel_height = (height - bottom - top - (rows - 1) * vgap) / rows
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
-                        wspace=gap / panel)
+                        wspace=gap / panel_width, hspace=vgap / panel_height)
 
 
 def _column(rows: list[dict], key: str) -> np.ndarray:
