@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from mlbasics import evaluate, methods
+from mlbasics import diagnostics, evaluate, methods
 from mlbasics.files import read_csv
 
 
@@ -76,8 +76,6 @@ def _mlp(n_in: int, n_out: int):
 def test_diagnostic_panels_for_each_task_kind(kind, tmp_path):
     """Which panels a run gets: ROC always (classification), the decision boundary for 2-D data, test images
     and first-layer weights for images. Each figure is drawn for real and saved."""
-    from mlbasics import plots
-
     rng = np.random.default_rng(1)
     n_features, n_classes, shape = {"binary-2d": (2, 2, ()), "multiclass-images": (64, 3, (8, 8)),
                                     "multiclass-table": (4, 3, ())}[kind]
@@ -95,17 +93,15 @@ def test_diagnostic_panels_for_each_task_kind(kind, tmp_path):
                 "multiclass-table": ["roc_panel"]}[kind]
     assert drawn == expected and 0 <= auc <= 1
     out = tmp_path / "diagnostics.png"
-    plots.diagnostics(kind, panels, out)
+    diagnostics.draw(kind, panels, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_regression_diagnostics_are_residuals(tmp_path):
     from functools import partial
 
-    from mlbasics import plots
-
     y = np.linspace(0, 1, 50)
-    plots.diagnostics("reg", [partial(plots.residuals_panel, y_true=y, y_pred=y + 0.01)], tmp_path / "r.png")
+    diagnostics.draw("reg", [partial(diagnostics.residuals_panel, y_true=y, y_pred=y + 0.01)], tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
 
 
@@ -115,14 +111,12 @@ def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_s
     magnitude), titled true -> predicted, wrong ones framed red."""
     import matplotlib.pyplot as plt
 
-    from mlbasics import plots
-
     rng = np.random.default_rng(2)
     images = rng.uniform(3.0, 9.0, size=(25, 8, 8))
     y_true, y_pred = np.arange(25) % 3, (np.arange(25) % 3 + (np.arange(25) % 7 == 0)) % 3
     fig = plt.figure()
     sub, = fig.subfigures(1, 1, squeeze=False)[0]
-    plots.test_images_panel(sub, images, y_true, y_pred, ["a", "b", "c"])
+    diagnostics.test_images_panel(sub, images, y_true, y_pred, ["a", "b", "c"])
     ax, = sub.axes
     mosaic = ax.get_images()[0].get_array()
     corners = [(top, left) for top in range(0, mosaic.shape[0], mosaic.shape[0] // 5 + 1)
@@ -136,7 +130,7 @@ def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_s
     assert len(red) == int((y_true != y_pred).sum()) == 4
     kernel = rng.normal(size=(64, 16))
     sub2, = fig.subfigures(1, 1, squeeze=False)[0]
-    plots.weights_panel(sub2, kernel, (8, 8))
+    diagnostics.weights_panel(sub2, kernel, (8, 8))
     weights = sub2.axes[0].get_images()[0].get_array()
     first = kernel[:, 0].reshape(8, 8)
     np.testing.assert_allclose(weights[:8, :8], first / np.abs(first).max())

@@ -4,7 +4,19 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import bootstrap, config, data, overtraining, physics_plots, pipeline, plots, preprocess, report, stages
+from mlbasics import (
+    bootstrap,
+    config,
+    data,
+    diagnostics,
+    overtraining,
+    physics_plots,
+    pipeline,
+    plots,
+    preprocess,
+    report,
+    stages,
+)
 from mlbasics.files import read_csv, write_csv, write_json
 
 VARIANTS = ["baseline", "dropout"]
@@ -68,7 +80,8 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     plots.training_curves(read_csv(history), variant, root / stages.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / stages.CONFUSION_PNG.format(**one))
     curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}
-    plots.diagnostics(variant, [partial(plots.roc_panel, curves=curve)], root / stages.DIAGNOSTICS_PNG.format(**one))
+    diagnostics.draw(variant, [partial(diagnostics.roc_panel, curves=curve)],
+                     root / stages.DIAGNOSTICS_PNG.format(**one))
 
 
 def prefixed(root: Path, named: dict) -> dict:

@@ -11,7 +11,18 @@ from functools import partial
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from . import bootstrap, methods, overtraining, physics_plots, plots, preprocess, provenance, response, tracking
+from . import (
+    bootstrap,
+    diagnostics,
+    methods,
+    overtraining,
+    physics_plots,
+    plots,
+    preprocess,
+    provenance,
+    response,
+    tracking,
+)
 from .files import read_arrays, read_csv, read_json, sha256_file, write_csv, write_json
 
 
@@ -41,16 +52,16 @@ def classification_panels(method, x: np.ndarray, y_true: np.ndarray, y_pred: np.
                           class_names: list[str], image_shape: tuple[int, ...]) -> list:
     """The diagnostics that apply: ROC; for images the test images and first-layer weights; for 2-D data
     the decision boundary."""
-    panels = [partial(plots.roc_panel, curves=curves)] if curves else []
+    panels = [partial(diagnostics.roc_panel, curves=curves)] if curves else []
     if image_shape:
         images = x[:25].reshape(-1, *image_shape)
-        panels.append(partial(plots.test_images_panel, images=images, y_true=y_true[:25], y_pred=y_pred[:25],
+        panels.append(partial(diagnostics.test_images_panel, images=images, y_true=y_true[:25], y_pred=y_pred[:25],
                               class_names=class_names))
         kernel = method.input_weights()
         if kernel is not None and kernel.shape[0] == int(np.prod(image_shape)):
-            panels.append(partial(plots.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
+            panels.append(partial(diagnostics.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
     if x.shape[1] == 2:
-        panels.append(partial(plots.boundary_panel, x=x, y=y_true, class_names=class_names,
+        panels.append(partial(diagnostics.boundary_panel, x=x, y=y_true, class_names=class_names,
                               predict=lambda grid: classes_of(method.predict(grid, batch_size=4096))))
     return panels
 
@@ -140,7 +151,7 @@ def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, 
         plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
     write_csv(outputs["confusion"], ["true_from", "true_to", "count", "mean_true", "mean_predicted"],
               calibration_rows(y_true, y_pred))
-    panels = [partial(plots.residuals_panel, y_true=y_true, y_pred=y_pred)]
+    panels = [partial(diagnostics.residuals_panel, y_true=y_true, y_pred=y_pred)]
     return regression_metrics(y_true, y_pred, split.weights("test")), panels, [[float(t), float(p)] for t, p in
                                                         zip(y_true, y_pred, strict=True)]
 
@@ -189,7 +200,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         physics_plots.response(checked["panels"], f"{dataset} / {variant}: training (points) vs test sample",
                                outputs["response"], checked["xlabel"])
         plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=kind.step)
-        plots.diagnostics(title, panels, outputs["diagnostics"])
+        diagnostics.draw(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     # what decides the numbers: not where they are logged, nor whether figures are drawn
     model_settings = {k: v for k, v in settings.items() if k not in ("tracking", "figures")}
