@@ -125,11 +125,13 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, e
         ax.set_xlabel("epoch (boosting iteration for trees)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))  # short tick labels: the margins are fixed
     if extra_panel:
         extra_panel(axes[2])
     legend(axes[0], len(histories), title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
-    save_figure(fig, path)
+    fixed_margins(fig, len(axes), gap=0.85)
+    save_figure(fig, path, laid_out=True)
 
 
 def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> None:
