@@ -167,6 +167,32 @@ def test_a_bundle_starts_one_worker_and_its_steps_none(monkeypatch):
     assert worker.start_in_group_job(True) is None, "not in SLURM"
 
 
+def test_what_the_worker_works_out_once_for_mlflow_is_what_mlflow_computes(tmp_path):
+    """worker.warm_caches (run before the worker forks its jobs): MLflow's map of installed packages is built and
+    its store's newest schema revision is the one alembic finds; a new store is created and opened again (its
+    schema checked against that revision) as without it. In a process of its own: it changes MLflow's state."""
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = f"""
+from mlflow.store.db import utils
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.utils import requirements_utils
+
+from mlbasics import worker
+
+original = utils._get_latest_schema_revision
+fresh = original()
+worker.warm_caches()
+assert "numpy" in requirements_utils._MODULES_TO_PACKAGES
+assert utils._get_latest_schema_revision is not original, "not memoized: did MLflow rename it?"
+assert utils._get_latest_schema_revision() == fresh
+SqlAlchemyStore("{store}", "{tmp_path / 'artifacts'}").create_experiment("e")  # a new store: created
+assert SqlAlchemyStore("{store}", "{tmp_path / 'artifacts'}").get_experiment_by_name("e")  # opened: checked
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def test_folders_of_workers_killed_without_cleaning_up_are_removed_at_the_next_start(tmp_path):
     """A worker and its pipeline both SIGKILLed leave their socket folder; the next start removes it, and leaves
     a live worker's folder and one too young to judge (being set up) alone."""
