@@ -41,16 +41,22 @@ def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str) -> N
 
 def response(panels: list[tuple[str, list[dict]]], title: str, path: str | Path, xlabel: str = "response",
              bins: int = 40) -> None:
-    """One figure: a panel per (panel title, classes) - one for a binary classifier, one per class otherwise."""
+    """One figure: a panel per (panel title, classes) - one for a binary classifier, one per class otherwise, at
+    most five in a row (ten digits: two rows of five, not one image 52 inches wide)."""
     values = np.concatenate([np.r_[c["train"], c["test"]] for _, classes in panels for c in classes])
     low, high = np.percentile(values, [0.0, 100.0] if xlabel == "response" else [0.5, 99.5])
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.0), squeeze=False)
-    for ax, (name, classes) in zip(axes[0], panels, strict=True):
+    cols = min(len(panels), 5)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    for ax, (name, classes) in zip(axes.flat, panels, strict=False):
         response_panel(ax, classes, edges, xlabel)
         ax.set_title(name, fontsize=9)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
     fig.suptitle(title)
-    fixed_margins(fig, len(panels))  # one drawing pass less than tight_layout (a third of 10 panels' time)
+    # one drawing pass less than tight_layout (a third of 10 panels' time)
+    fixed_margins(fig, cols, rows, top=0.62 if rows == 1 else 0.7, vgap=0.8)
     save_figure(fig, path, laid_out=True)
 
 
