@@ -35,7 +35,6 @@ def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str) -> N
         ax.errorbar(centres, train, yerr=errors, fmt="o", ms=3, color=colour, label=f"{c['name']} (train){ks}")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("normalised")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))  # short tick labels: the margins are fixed
     ax.legend(fontsize=7)
 
 
@@ -91,7 +90,6 @@ def inputs(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list
             ax.stairs(density, edges, color=COLOURS[k % len(COLOURS)], label=name)
         ax.set_title(f"{names[j]}  <S\u00b2> = {separations[j]:.3f}", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))  # short tick labels: the margins are fixed
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title)
     fixed_margins(fig, cols, rows, left=0.45, bottom=0.35, top=0.62, gap=0.45, vgap=0.55)

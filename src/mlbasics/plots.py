@@ -26,7 +26,10 @@ def fixed_margins(fig, columns: int, rows: int = 1, left: float = 0.65, right: f
                   top: float = 0.62, gap: float = 0.75, vgap: float = 0.6) -> None:
     """Margins and the gaps between panels in inches (room for tick labels, axis labels, titles and the
     suptitle): for figures whose labels are known numbers and words, what tight_layout would measure at the
-    cost of a drawing pass. Save them with laid_out=True."""
+    cost of a drawing pass; numbers on the y axes in short scientific form (9e5, 2e-5), which such margins fit.
+    Save them with laid_out=True."""
+    for ax in fig.axes:
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     width, height = fig.get_size_inches()
     panel_width = (width - left - right - (columns - 1) * gap) / columns
     panel_height = (height - bottom - top - (rows - 1) * vgap) / rows
@@ -47,7 +50,6 @@ def training_curves(history: list[dict], title: str, path: str | Path, judged: d
     epochs = _column(history, "epoch")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("loss", history_metric(history)), strict=True):
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))  # short tick labels: the margins are fixed
         if step is None:
             values = [_column(history, metric)[-1], _column(history, f"val_{metric}")[-1]]
             ax.bar(["train", "validation"], values, color=["C0", "C1"])
@@ -125,7 +127,6 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, e
         ax.set_xlabel("epoch (boosting iteration for trees)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))  # short tick labels: the margins are fixed
     if extra_panel:
         extra_panel(axes[2])
     legend(axes[0], len(histories), title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
