@@ -104,9 +104,15 @@ def separation(s: np.ndarray, b: np.ndarray, ws: np.ndarray | None = None, wb: n
     edges = np.histogram_bin_edges(np.concatenate([s, b]), bins=bins)
     hs, _ = np.histogram(s, edges, weights=ws)
     hb, _ = np.histogram(b, edges, weights=wb)
-    hs, hb = hs / hs.sum(), hb / hb.sum()
+    return separations_of_histograms(hs[None], hb[None])[0]
+
+
+def separations_of_histograms(hs: np.ndarray, hb: np.ndarray) -> list[float]:
+    """<S^2> of each row's pair of (unnormalised) signal and background histograms."""
+    hs, hb = hs / hs.sum(axis=1, keepdims=True), hb / hb.sum(axis=1, keepdims=True)
     total = hs + hb
-    return float(0.5 * np.sum(np.where(total > 0, (hs - hb) ** 2 / np.where(total > 0, total, 1), 0.0)))
+    terms = np.where(total > 0, (hs - hb) ** 2 / np.where(total > 0, total, 1), 0.0)
+    return [float(0.5 * np.sum(row)) for row in terms]  # row by row: each sum as one histogram's (same bits)
 
 
 def metric_key(name: str) -> str:

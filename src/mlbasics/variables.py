@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .response import separation
+from .response import separation, separations_of_histograms
 
 
 def names_of(feature_names: list[str], n_inputs: int) -> list[str]:
@@ -43,10 +43,7 @@ def _separations_of(flat: np.ndarray, mask: np.ndarray, n_cols: int, bins: int =
     """response.separation (unweighted) of every column, rows in `mask` against the rest, to the same bits."""
     hs = np.bincount(flat[mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
     hb = np.bincount(flat[~mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
-    hs, hb = hs / hs.sum(axis=1, keepdims=True), hb / hb.sum(axis=1, keepdims=True)
-    total = hs + hb
-    terms = np.where(total > 0, (hs - hb) ** 2 / np.where(total > 0, total, 1), 0.0)
-    return [float(0.5 * np.sum(row)) for row in terms]
+    return separations_of_histograms(hs, hb)
 
 
 def ranking(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int, names: list[str]
