@@ -221,6 +221,3 @@ def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: 
     ax.set_title(title)
     save_figure(fig, path)
 
-
-# Diagnostics: one figure per variant whose panels depend on the task and the data (below); each panel draws
-# into its own matplotlib subfigure so `diagnostics` can lay out whichever apply.
