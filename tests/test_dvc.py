@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -12,6 +13,7 @@ from mlbasics import config, pipeline, stages
 from tests.conftest import (
     VENV_BIN,
     copy_project,
+    engine_env,
     git_init,
     grid_outputs,
     rerun_after_learning_rate_change,
@@ -174,7 +176,13 @@ def queued(tmp_path_factory):
     run([*git, "commit", "-qm", "reproduced"], cwd=project)
     for rate in ("0.3", "0.4"):
         run([*DVC, "exp", "run", "--queue", "-S", f"variants.dropout.dropout={rate}"], cwd=project)
-    run([*DVC, "queue", "start", "-j", "2"], cwd=project)
+    # the queue's workers outlive `queue start` and may hold its standard streams: to a file, not to pipes that
+    # would keep run() waiting for their end (seen once: the setup hung for its 600 s timeout)
+    log = project.parent / "queue-start.log"
+    with log.open("w") as out:
+        started = subprocess.run([*DVC, "queue", "start", "-j", "2"], cwd=project, env=engine_env(), stdout=out,
+                                 stderr=subprocess.STDOUT, timeout=120)
+    assert started.returncode == 0, log.read_text()
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         status = run([*DVC, "queue", "status"], cwd=project).stdout
