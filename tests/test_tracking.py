@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -292,3 +293,48 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
         assert run.info.status == "FINISHED"
         assert [(d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}) for d in
                 run.inputs.dataset_inputs] == [("toy", "0123456789abcdef", {"mlflow.data.context": "training"})]
+
+
+def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_path):
+    """The MLP's MLflow model is written from the .keras file its training saved (no load and save again): the
+    same folder, flavours and signature as mlflow.tensorflow.log_model of the loaded model, custom layers
+    included, and it serves the scores the training wrote."""
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.tensorflow
+    import numpy as np
+    import yaml
+    from mlflow.models import Model, infer_signature
+
+    from mlbasics import config, methods, preprocess, train
+
+    rng = np.random.default_rng(0)
+    arrays = {f"{xy}_{part}": rng.normal(size=(60, 3)) if xy == "x" else np.arange(60) % 3
+              for xy in "xy" for part in ("train", "val", "test")}
+    data = tmp_path / "data.npz"
+    preprocess.save(arrays, ["a", "b", "c"], data, preprocess.fit_scaler("none", arrays["x_train"]),
+                    tmp_path / "s.json")
+    spec = {**config.model_defaults(), "hidden_layers": [4], "epochs": 2, "activation": "swish"}
+    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
+           "scores": tmp_path / "scores.npz"}
+    train.run({"dataset": "toy", "variant": "swish", "seed": 0, "model": spec}, {"data": data}, out)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record = _record("toy", "swish")
+    record["model"] = {"path": str(out["model"]), "data": str(data), "spec": spec, "scores": str(out["scores"])}
+    run_id = tracking.import_record(uri, "exp", record)[0]
+    mlflow.set_tracking_uri(uri)
+    logged = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "logged"))
+    example = np.asarray(arrays["x_test"][:5], dtype=np.float32)
+    loaded = methods.load(spec, out["model"])
+    mlflow.tensorflow.save_model(loaded.model, tmp_path / "reference", pip_requirements=["tensorflow"],
+                                 signature=infer_signature(example, loaded.predict(example)))
+    files = {str(p.relative_to(tmp_path / "reference")) for p in (tmp_path / "reference").rglob("*")}
+    assert {str(p.relative_to(logged)) for p in Path(logged).rglob("*")} - {"registered_model_meta"} == files
+    assert "data/global_custom_objects.cloudpickle" in files, "the custom layer travels with the model"
+    ours, theirs = (yaml.safe_load((Path(folder) / "MLmodel").read_text())
+                    for folder in (logged, tmp_path / "reference"))
+    assert ours["flavors"] == theirs["flavors"] and ours["signature"] == theirs["signature"]
+    assert Model.load(logged).model_id == MlflowClient(uri).search_logged_models(
+        [MlflowClient(uri).get_experiment_by_name("exp").experiment_id])[0].model_id
+    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(arrays["x_test"].astype(np.float32))
+    np.testing.assert_allclose(np.asarray(served), np.load(out["scores"])["test"], rtol=1e-5, atol=1e-6)

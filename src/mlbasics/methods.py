@@ -31,6 +31,7 @@ from .event_weights import training_weights
 from .files import atomic_dir
 from .mlp import (
     build_mlp,
+    log_saved_model,
     native_bfloat16,
     precision_of,
     register_custom_layers,
@@ -50,6 +51,7 @@ class Method(Protocol):
     flavour: ClassVar[str]  # the MLflow flavour its model is logged with
     step: ClassVar[str | None]  # what a history row is: "epoch", "iteration"; None: fitted in one step, one row
     ranks_inputs: ClassVar[bool]  # whether `importance` can say anything (the evaluation loads the model for it)
+    logs_saved_file: ClassVar[bool]  # log_model reads the saved folder itself: no need to load the model for it
 
     def fit(self, arrays: dict[str, np.ndarray], task: str, n_classes: int, seed: int, *,
             checkpoint_dir: str | Path | None = None, init_model: str | Path | None = None,
@@ -68,10 +70,10 @@ class Method(Protocol):
     def input_weights(self) -> np.ndarray | None:
         """The first layer's weights (features x units), drawn for images; None where there are none."""
 
-    def log_model(self, example: np.ndarray) -> str:
-        """Log the model to the active MLflow run, with a signature from `example` (a few test rows); its MLflow
-        model id. No input example: MLflow would load the saved model again to validate it (~0.2 s a run; its
-        own advice is a signature instead)."""
+    def log_model(self, folder: str | Path, example: np.ndarray, outputs: np.ndarray) -> str:
+        """Log the model saved in `folder` to the active MLflow run, with a signature from `example` (a few test
+        rows) and the model's `outputs` on them; its MLflow model id. No input example: MLflow would load the
+        saved model again to validate it (~0.2 s a run; its own advice is a signature instead)."""
 
     def importance(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, task: str, seed: int
                    ) -> tuple[str, np.ndarray, np.ndarray | None] | None:
@@ -87,6 +89,7 @@ class KerasMLP:
     FILE = "model.keras"  # inside the model folder
     step = "epoch"  # what a history row is (None: fitted in one step, one row)
     ranks_inputs = False  # no cheap importance (below)
+    logs_saved_file = True
 
     def __init__(self, spec: dict, model=None):
         self.spec, self.model = spec, model
@@ -180,15 +183,10 @@ class KerasMLP:
     def importance(self, x, y, w, task, seed):
         return None  # an MLP has no cheap one (a permutation per input costs a prediction per pixel on images)
 
-    def log_model(self, example):
-        import mlflow.tensorflow
+    def log_model(self, folder, example, outputs):
         from mlflow.models import infer_signature
 
-        signature = infer_signature(example, self.predict(example))
-        requirements = [f"{p.removesuffix('_version')}=={v}" for p, v in provenance.versions().items()
-                        if p in ("tensorflow_version", "keras_version")]
-        return mlflow.tensorflow.log_model(self.model, name="model", signature=signature,
-                                           pip_requirements=requirements).model_id
+        return log_saved_model(Path(folder) / self.FILE, infer_signature(example, outputs))
 
 
 class NumpyMLP(KerasMLP):
@@ -241,6 +239,14 @@ def load(spec: dict, path: str | Path) -> Method:
 
 
 _LOADED: dict[tuple, Method] = {}
+
+
+def log_model(spec: dict, folder: str | Path, example: np.ndarray, outputs: np.ndarray | None) -> str:
+    """Log the trained model in `folder` to the active MLflow run (Method.log_model); `outputs`: its scores on
+    `example` (None: computed here, loading the model)."""
+    kind = method_class(spec)
+    method = kind(spec) if kind.logs_saved_file and outputs is not None else load(spec, folder)
+    return method.log_model(folder, example, method.predict(example) if outputs is None else outputs)
 
 
 def prepare(spec: dict, threads: int) -> None:

@@ -36,6 +36,7 @@ class ReferenceMethod:
     weighted: ClassVar[bool] = True  # its fit takes sample weights
     step: ClassVar[str | None] = None  # what a history row is; None: fitted in one step, one row
     ranks_inputs: ClassVar[bool] = False  # whether `importance` says anything: set for each subclass below
+    logs_saved_file: ClassVar[bool] = False  # log_model logs the loaded estimator (skops writes it anew)
     classifies_only: ClassVar[bool] = False
 
     def __init__(self, spec: dict, estimator=None):
@@ -126,13 +127,13 @@ class ReferenceMethod:
     def input_weights(self) -> np.ndarray | None:
         return None
 
-    def log_model(self, example: np.ndarray) -> str:
+    def log_model(self, folder: str | Path, example: np.ndarray, outputs: np.ndarray) -> str:
         from importlib.metadata import version
 
         import mlflow.sklearn
         from mlflow.models import infer_signature
 
-        signature = infer_signature(example, self.predict(example))
+        signature = infer_signature(example, outputs)
         return mlflow.sklearn.log_model(self.estimator, name="model", signature=signature,
                                         serialization_format="skops", skops_trusted_types=list(TRUSTED),
                                         pip_requirements=[f"scikit-learn=={version('scikit-learn')}",

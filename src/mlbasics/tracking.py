@@ -374,17 +374,19 @@ def dataset_input(dataset: dict):
 
 
 def log_model(model: dict | None) -> str | None:
-    """Into the active run: the model in its method's MLflow flavour with a signature (from the first test
-    rows), so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")` serves it; the model's id (None: no model)."""
+    """Into the active run: the model in its method's MLflow flavour with a signature (from the first test rows
+    and the model's scores on them, which its training wrote), so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`
+    serves it; the model's id (None: no model)."""
     if not model:
         return None
     import numpy as np
 
     from . import methods, preprocess
 
-    method = methods.load(model.get("spec", {}), model["path"])  # records before the seam: Keras
     example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
-    return method.log_model(example)
+    # records before the scores file compute them; records before the seam (no spec) are Keras
+    outputs = np.load(model["scores"])["test"][:5] if model.get("scores") else None
+    return methods.log_model(model.get("spec", {}), model["path"], example, outputs)
 
 
 def log_online(uri: str, experiment: str, record: dict, record_path: str | Path, retries: int = 4,
