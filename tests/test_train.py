@@ -4,7 +4,7 @@ determinism; early stopping; warm start; the run statistics."""
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, epochs, methods, mlp, preprocess, runtime, tasks, train
+from mlbasics import config, datasets, epochs, methods, mlp, preprocess, response, runtime, tasks, train
 from mlbasics.files import read_arrays
 from tests.conftest import fit_mlp
 
@@ -214,6 +214,9 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     # the scores the evaluation reads are the saved model's outputs, to the bit
     scores, loaded = read_arrays(outputs["scores"]), methods.load(SPEC, outputs["model"])
     assert all(scores[p].tobytes() == loaded.predict(gaussian_arrays[f"x_{p}"]).tobytes() for p in ("test", "train"))
+    # and over the decision-boundary figure's grid (2-D inputs), so the evaluation loads no model for it either
+    grid = response.grid_points(*response.boundary_grid(gaussian_arrays["x_test"]))
+    assert scores["boundary"].tobytes() == loaded.predict(grid).tobytes() and "input_weights" not in scores
     progress = json.loads((folder / "progress.json").read_text())
     assert progress["epoch"] == progress["epochs"] == 2 and progress["step"] == "epoch" and "val_loss" in progress
     assert [p.name for p in outputs["model"].iterdir()] == ["model.keras"]
@@ -343,9 +346,10 @@ def test_checkpoints_are_saved_every_few_seconds_not_every_epoch(tmp_path, monke
             Checkpoint(tmp_path, "")
 
 
-def test_evaluation_reads_the_scores_and_loads_the_model_only_for_what_needs_it(tmp_path, gaussian_arrays):
-    """Without per-variant figures and MLflow (offline), an MLP's evaluation never loads its model; with them
-    (a decision boundary for 2-D data) it does - and metrics.json and provenance.json are the same bytes."""
+def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussian_arrays):
+    """An MLP's evaluation (MLflow offline) never loads its model, with its per-variant figures (a decision
+    boundary for 2-D data: training wrote its grid's scores) or without - and metrics.json and provenance.json
+    are the same bytes either way."""
     from mlbasics import evaluate, pipeline
 
     data = tmp_path / "data.npz"
@@ -362,6 +366,23 @@ def test_evaluation_reads_the_scores_and_loads_the_model_only_for_what_needs_it(
         methods._LOADED.clear()
         outputs = {k: tmp_path / str(figures) / v for k, v in pipeline.outputs("evaluate", "toy", "v", figures).items()}
         evaluate.run(settings, {"data": data, **trained}, outputs, threads=1)
-        assert bool(methods._LOADED) == figures, "the model is loaded for the decision boundary only"
+        assert not methods._LOADED, "the scores training wrote serve the figures too"
         metrics[figures] = outputs["metrics"].read_bytes() + outputs["provenance"].read_bytes()
     assert metrics[False] == metrics[True], "the same numbers and the same fingerprint"
+
+
+def test_an_image_classifiers_training_keeps_its_first_layer_weights_for_the_figure(tmp_path):
+    """Images: the evaluation's weights panel reads the first 16 hidden units' input weights that training wrote."""
+    rng = np.random.default_rng(0)
+    arrays = {f"{xy}_{part}": rng.random((30, 16), dtype=np.float32) if xy == "x" else np.arange(30) % 3
+              for xy in "xy" for part in ("train", "val", "test")}
+    data = tmp_path / "data.npz"
+    preprocess.save(arrays, ["a", "b", "c"], data, preprocess.fit_scaler("none", arrays["x_train"]),
+                    tmp_path / "scaler.json", image_shape=(4, 4))
+    outputs = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
+               "scores": tmp_path / "scores.npz"}
+    spec = {**SPEC, "hidden_layers": [20], "epochs": 1}
+    train.run({"model": spec, "seed": 0}, {"data": data}, outputs, threads=1)
+    scores, loaded = read_arrays(outputs["scores"]), methods.load(spec, outputs["model"])
+    np.testing.assert_array_equal(scores["input_weights"], loaded.input_weights()[:, :16])
+    assert scores["input_weights"].shape == (16, 16) and "boundary" not in scores

@@ -9,6 +9,7 @@ import matplotlib.patches
 import numpy as np
 
 from .plots import plt, save_figure  # plots chose the non-interactive backend
+from .response import boundary_grid
 
 
 def roc_panel(sub, curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> None:
@@ -80,15 +81,12 @@ def weights_panel(sub, kernel: np.ndarray, image_shape: tuple[int, ...]) -> None
     sub.suptitle("first-layer weights, 16 hidden units (red +, blue \u2212)", fontsize=9)
 
 
-def boundary_panel(sub, predict, x: np.ndarray, y: np.ndarray, class_names: list[str]) -> None:
-    """The decision boundary of a 2-D classifier over its test points (the lecture's toy picture).
-    `predict` maps an (n, 2) array to class indices."""
+def boundary_panel(sub, regions: np.ndarray, x: np.ndarray, y: np.ndarray, class_names: list[str]) -> None:
+    """The decision boundary of a 2-D classifier over its test points `x` (the lecture's toy picture): `regions`,
+    the predicted class at each point of response.boundary_grid(x)."""
     ax = sub.subplots()
-    pad = 0.5
-    xs = np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, 200)
-    ys = np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, 200)
-    gx, gy = np.meshgrid(xs, ys)
-    regions = predict(np.c_[gx.ravel(), gy.ravel()].astype(np.float32)).reshape(gx.shape)
+    gx, gy = boundary_grid(x)
+    regions = regions.reshape(gx.shape)
     n = len(class_names)
     ax.contourf(gx, gy, regions, levels=np.arange(n + 1) - 0.5, cmap="tab10", vmin=0, vmax=9, alpha=0.25)
     for k, name in enumerate(class_names):

@@ -49,20 +49,24 @@ def roc(y_true: np.ndarray, scores: np.ndarray, class_names: list[str], w: np.nd
 
 
 def classification_panels(method, x: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, curves: dict,
-                          class_names: list[str], image_shape: tuple[int, ...]) -> list:
-    """The diagnostics that apply: ROC; for images the test images and first-layer weights; for 2-D data
-    the decision boundary."""
+                          class_names: list[str], image_shape: tuple[int, ...], scores=None) -> list:
+    """The diagnostics that apply: ROC; for images the test images and first-layer weights; for 2-D data the
+    decision boundary. What they need of the model comes from the `scores` its training wrote (train.outputs_of),
+    or else from the model."""
+    scores = {} if scores is None else scores
     panels = [partial(diagnostics.roc_panel, curves=curves)] if curves else []
     if image_shape:
         images = x[:25].reshape(-1, *image_shape)
         panels.append(partial(diagnostics.test_images_panel, images=images, y_true=y_true[:25], y_pred=y_pred[:25],
                               class_names=class_names))
-        kernel = method.input_weights()
+        kernel = scores["input_weights"] if "input_weights" in scores else method.input_weights()
         if kernel is not None and kernel.shape[0] == int(np.prod(image_shape)):
             panels.append(partial(diagnostics.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
     if x.shape[1] == 2:
-        panels.append(partial(diagnostics.boundary_panel, x=x, y=y_true, class_names=class_names,
-                              predict=lambda grid: classes_of(method.predict(grid, batch_size=4096))))
+        grid = scores["boundary"] if "boundary" in scores else \
+            method.predict(response.grid_points(*response.boundary_grid(x)))
+        panels.append(partial(diagnostics.boundary_panel, regions=classes_of(grid), x=x, y=y_true,
+                              class_names=class_names))
     return panels
 
 
@@ -131,7 +135,7 @@ def classification(method, split: preprocess.Split, scores: np.ndarray, title: s
             metrics.update(response.best_cut(y_true, scores["test"][:, 0], w, expected["signal"],
                                              expected["background"]))
     panels = classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names,
-                                   split.image_shape) if "diagnostics" in outputs else []
+                                   split.image_shape, scores) if "diagnostics" in outputs else []
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
     if "confusion_png" in outputs:  # a variant's figures: unless figures.per_variant is false
         plots.confusion(matrix, class_names, title, outputs["confusion_png"])

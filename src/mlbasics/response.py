@@ -16,6 +16,18 @@ import numpy as np
 BACKGROUND_EFFICIENCIES = (0.01, 0.10, 0.30)  # TMVA's efficiency table
 
 
+def boundary_grid(x: np.ndarray, points: int = 200, pad: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The grid a 2-D classifier's decision boundary is drawn on: (gx, gy), `points` x `points` over the range of
+    the test points `x` and `pad` beyond. Its points, float32, row by row: np.c_[gx.ravel(), gy.ravel()]."""
+    xs = np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, points)
+    ys = np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, points)
+    return np.meshgrid(xs, ys)
+
+
+def grid_points(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    return np.c_[gx.ravel(), gy.ravel()].astype(np.float32)
+
+
 def unweighted(w: np.ndarray | None) -> bool:
     """No weights, or all equal and positive: the unweighted formulas apply (and give their exact numbers)."""
     return w is None or (len(w) > 0 and bool(np.all(w == w[0])) and w[0] > 0)

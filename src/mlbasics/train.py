@@ -10,7 +10,9 @@ import json
 import os
 from pathlib import Path
 
-from . import methods, preprocess
+import numpy as np
+
+from . import methods, preprocess, response
 from .checkpoint import Checkpoint, checkpoint_folder
 from .errors import ParamsError
 from .files import write_arrays, write_csv, write_json
@@ -38,9 +40,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
                              checkpoint_dir=folder, init_model=inputs.get("init"), verbose=2, threads=threads,
                              progress=progress)
     method.save(outputs["model"])
-    # the saved model's outputs, computed here where it is in memory: the evaluation reads them and never loads
-    # the model unless a figure or MLflow needs it (the same numbers: a test compares them with the loaded model's)
-    write_arrays(outputs["scores"], {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")})
+    write_arrays(outputs["scores"], outputs_of(method, split))
     write_csv(outputs["history"], history_columns(split.task), rows)
     from .provenance import device
 
@@ -53,3 +53,18 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
     last = dict(zip(history_columns(split.task)[1:], rows[-1][1:], strict=True))
     print(f"{name}: trained, {len(rows)} {method.step or 'step'}(s) in {stats['train_wall_s']:.1f} s; "
           + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")), flush=True)
+
+
+def outputs_of(method, split: preprocess.Split) -> dict:
+    """What the evaluation needs of the saved model, computed here where it is in memory, so that it loads no
+    model unless an importance asks for one: the scores on the test and training samples (the same numbers: a test
+    compares them with the loaded model's); over a 2-D classifier's decision-boundary grid ("boundary"); an image
+    classifier's first 16 hidden units' input weights ("input_weights")."""
+    x = split.arrays["x_test"]
+    found = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
+    if split.task != "regression" and x.shape[1] == 2:
+        found["boundary"] = method.predict(response.grid_points(*response.boundary_grid(x)))
+    kernel = method.input_weights() if split.image_shape else None
+    if kernel is not None and kernel.shape[0] == int(np.prod(split.image_shape)):
+        found["input_weights"] = np.asarray(kernel[:, :16], dtype=np.float32)
+    return found
