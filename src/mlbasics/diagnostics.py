@@ -113,9 +113,11 @@ def residuals_panel(sub, y_true: np.ndarray, y_pred: np.ndarray) -> None:
 
 
 def draw(title: str, panels: list, path: str | Path) -> None:
-    """Side by side, the panels that apply to this run: each a function taking a subfigure."""
-    fig = plt.figure(figsize=(4.4 * len(panels), 4.6))
-    for sub, draw in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels, strict=True):
+    """Side by side under the title, the panels that apply to this run: each a function taking a subfigure, laid
+    out within it by its own margins (no cropping pass: a third of the figure's time)."""
+    fig = plt.figure(figsize=(4.4 * len(panels), 5.0))
+    body = fig.subfigures(2, 1, height_ratios=[0.4, 4.6])[1]  # the title's strip above
+    for sub, draw in zip(np.atleast_1d(body.subfigures(1, len(panels))), panels, strict=True):
         draw(sub)
-    fig.suptitle(title, y=1.04)
-    save_figure(fig, path)
+    fig.suptitle(title, y=0.99, va="top")
+    save_figure(fig, path, laid_out=True)

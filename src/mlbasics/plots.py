@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.font_manager
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -77,8 +78,7 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
     matrix = np.asarray(matrix)
     norm = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     n = len(class_names)
-    size = max(3.5, 0.45 * n + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig, ax = plt.subplots()
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), class_names, rotation=45, ha="right")
     ax.set_yticks(range(n), class_names)
@@ -89,7 +89,31 @@ def confusion(matrix: np.ndarray, class_names: list[str], title: str, path: str 
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_title(title)
-    save_figure(fig, path)
+    _fit_square(fig, max(2.0, 0.45 * n), class_names, title)
+    save_figure(fig, path, laid_out=True)
+
+
+def _fit_square(fig, side: float, class_names: list[str], title: str, pad: float = 0.12) -> None:
+    """Size the figure around a square matrix of `side` inches from its measured labels - class names along y
+    and at 45 degrees along x, the axis labels, the title centred above (a long one widens the figure) - instead
+    of a cropping pass over every drawn text."""
+    renderer = fig.canvas.get_renderer()
+    inch = fig.dpi
+
+    def measured(text: str, size) -> tuple[float, float]:
+        prop = matplotlib.font_manager.FontProperties(size=size)
+        return tuple(v / inch for v in renderer.get_text_width_height_descent(text, prop, ismath=False)[:2])
+
+    names = [measured(name, plt.rcParams["ytick.labelsize"]) for name in class_names]
+    title_w, title_h = measured(title, plt.rcParams["axes.titlesize"])
+    label = 1.6 * plt.rcParams["font.size"] / 72 + 0.1  # an axis label and its gap to the tick labels
+    overflow = max(0.0, (title_w - side) / 2) + pad  # each side of the axes, for a title wider than the matrix
+    left = max(pad + label + max(w for w, _ in names) + 0.1, overflow)
+    right, top = overflow, pad + 1.6 * title_h
+    bottom = pad + label + 0.71 * max(w + h for w, h in names) + 0.1
+    width, height = left + side + right, bottom + side + top
+    fig.set_size_inches(width, height)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
 
 
 LEGEND_MAX = 12  # variants named in a legend; past that the colours repeat and the legend hides the curves
