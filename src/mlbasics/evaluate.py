@@ -161,8 +161,8 @@ def regression(method, split: preprocess.Split, scores: np.ndarray, title: str, 
 
 
 class OnDemand:
-    """The trained model, loaded on first use: the evaluation needs only the scores its training wrote, unless
-    a figure (first-layer weights, a decision boundary), an importance or MLflow's model asks for it."""
+    """The trained model, loaded on first use: the evaluation needs only what its training wrote (scores.npz),
+    unless an importance (a reference method's) or MLflow's scikit-learn model asks for it."""
 
     def __init__(self, load):
         self._load, self._method = load, None
