@@ -136,3 +136,34 @@ def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_s
     np.testing.assert_allclose(weights[:8, :8], first / np.abs(first).max())
     assert np.abs(weights).max() == 1.0
     plt.close(fig)
+
+
+def test_figures_laid_out_without_a_cropping_pass_keep_every_label_inside(tmp_path, monkeypatch):
+    """The confusion matrix (sized from its measured labels) and the diagnostics figure (its title in a strip of
+    its own) are saved without cropping: every label, tick label and title lies inside the image - short and long
+    class names and titles."""
+    from functools import partial
+
+    from mlbasics import plots
+
+    saved = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
+    monkeypatch.setattr(diagnostics, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
+    long_title = "a-long-dataset-name / a-long-variant-name-of-a-sweep-point: test set"
+    for names, title in [([str(k) for k in range(10)], "digits / baseline: test set"),
+                         (["background", "signal"], "hep / l2: test set"),
+                         (["a very long class name", "b", "c"], long_title)]:
+        plots.confusion(np.diag(np.arange(1, len(names) + 1)), names, title, tmp_path / "confusion.png")
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    y = (x[:, 0] > 0).astype(int)
+    curves, _ = evaluate.roc(y, x[:, :1], ["no", "yes"])
+    grid = x[:, :1].repeat(800, axis=0)[:200 * 200]
+    diagnostics.draw(long_title, [partial(diagnostics.roc_panel, curves=curves),
+                                  partial(diagnostics.boundary_panel, regions=(grid[:, 0] > 0).astype(int), x=x, y=y,
+                                          class_names=["no", "yes"])], tmp_path / "diagnostics.png")
+    assert len(saved) == 4
+    for fig, laid_out in saved:
+        width, height = fig.get_size_inches()
+        drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+        assert laid_out and drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
+        assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, (drawn, width, height)
