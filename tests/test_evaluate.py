@@ -139,16 +139,17 @@ def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_s
 
 
 def test_figures_laid_out_without_a_cropping_pass_keep_every_label_inside(tmp_path, monkeypatch):
-    """The confusion matrix (sized from its measured labels) and the diagnostics figure (its title in a strip of
-    its own) are saved without cropping: every label, tick label and title lies inside the image - short and long
-    class names and titles."""
+    """The confusion matrix (sized from its measured labels), the diagnostics figure (its title in a strip of
+    its own), the response figure and the training curves (fixed margins; a long title widens the figure) are
+    saved without cropping: every label, tick label and title lies inside the image - short and long class names
+    and titles (a sweep point's variant name)."""
     from functools import partial
 
-    from mlbasics import plots
+    from mlbasics import physics_plots, plots
 
     saved = []
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
-    monkeypatch.setattr(diagnostics, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
+    for module in (plots, diagnostics, physics_plots):
+        monkeypatch.setattr(module, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
     long_title = "a-long-dataset-name / a-long-variant-name-of-a-sweep-point: test set"
     for names, title in [([str(k) for k in range(10)], "digits / baseline: test set"),
                          (["background", "signal"], "hep / l2: test set"),
@@ -161,7 +162,13 @@ def test_figures_laid_out_without_a_cropping_pass_keep_every_label_inside(tmp_pa
     diagnostics.draw(long_title, [partial(diagnostics.roc_panel, curves=curves),
                                   partial(diagnostics.boundary_panel, regions=(grid[:, 0] > 0).astype(int), x=x, y=y,
                                           class_names=["no", "yes"])], tmp_path / "diagnostics.png")
-    assert len(saved) == 4
+    rng = np.random.default_rng(1)
+    classes = [{"name": name, "train": rng.random(80), "w_train": None, "test": rng.random(80), "w_test": None,
+                "p": 0.5} for name in ("signal", "background")]
+    physics_plots.response([("response", classes)], long_title, tmp_path / "response.png")
+    history = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": 1 / e, "val_accuracy": 0.5} for e in (1, 2)]
+    plots.training_curves(history, long_title + " with yet more words in it", tmp_path / "curves.png")
+    assert len(saved) == 6
     for fig, laid_out in saved:
         width, height = fig.get_size_inches()
         drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches

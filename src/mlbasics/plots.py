@@ -32,10 +32,21 @@ def fixed_margins(fig, columns: int, rows: int = 1, left: float = 0.65, right: f
     for ax in fig.axes:
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     width, height = fig.get_size_inches()
+    if fig.get_suptitle():  # a long title (a sweep point's variant name) widens the figure rather than overflow it
+        width = max(width, text_inches(fig, fig.get_suptitle(), plt.rcParams["figure.titlesize"])[0] + 0.3)
+        fig.set_size_inches(width, height)
     panel_width = (width - left - right - (columns - 1) * gap) / columns
     panel_height = (height - bottom - top - (rows - 1) * vgap) / rows
     fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
                         wspace=gap / panel_width, hspace=vgap / panel_height)
+
+
+def text_inches(fig, text: str, size) -> tuple[float, float]:
+    """(width, height) in inches of one line of text at font `size` as `fig` will draw it, measured without
+    drawing anything."""
+    prop = matplotlib.font_manager.FontProperties(size=size)
+    found = fig.canvas.get_renderer().get_text_width_height_descent(text, prop, ismath=False)
+    return found[0] / fig.dpi, found[1] / fig.dpi
 
 
 def _column(rows: list[dict], key: str) -> np.ndarray:
@@ -97,15 +108,8 @@ def _fit_square(fig, side: float, class_names: list[str], title: str, pad: float
     """Size the figure around a square matrix of `side` inches from its measured labels - class names along y
     and at 45 degrees along x, the axis labels, the title centred above (a long one widens the figure) - instead
     of a cropping pass over every drawn text."""
-    renderer = fig.canvas.get_renderer()
-    inch = fig.dpi
-
-    def measured(text: str, size) -> tuple[float, float]:
-        prop = matplotlib.font_manager.FontProperties(size=size)
-        return tuple(v / inch for v in renderer.get_text_width_height_descent(text, prop, ismath=False)[:2])
-
-    names = [measured(name, plt.rcParams["ytick.labelsize"]) for name in class_names]
-    title_w, title_h = measured(title, plt.rcParams["axes.titlesize"])
+    names = [text_inches(fig, name, plt.rcParams["ytick.labelsize"]) for name in class_names]
+    title_w, title_h = text_inches(fig, title, plt.rcParams["axes.titlesize"])
     label = 1.6 * plt.rcParams["font.size"] / 72 + 0.1  # an axis label and its gap to the tick labels
     overflow = max(0.0, (title_w - side) / 2) + pad  # each side of the axes, for a title wider than the matrix
     left = max(pad + label + max(w for w, _ in names) + 0.1, overflow)
