@@ -385,7 +385,10 @@ def log_model(model: dict | None) -> str | None:
 
     example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
     # records before the scores file compute them; records before the seam (no spec) are Keras
-    outputs = np.load(model["scores"])["test"][:5] if model.get("scores") else None
+    outputs = None
+    if model.get("scores"):
+        with np.load(model["scores"]) as scores:  # the test scores only, and the file closed again
+            outputs = scores["test"][:5]
     return methods.log_model(model.get("spec", {}), model["path"], example, outputs)
 
 
