@@ -7,7 +7,10 @@ For each mode, in a fresh copy of the project (no mlflow.db, no downloads but th
   - per (dataset, variant): the train job's and the evaluate job's time (from Snakemake's log: job start to
     "Finished", 1 s resolution) minus its training time - the fixed cost each variant pays.
 
-    .venv/bin/python bench/pipeline_overhead.py [--cores 2] [--modes worker,no-worker] [--configfile F]
+    .venv/bin/python bench/pipeline_overhead.py [--cores 2] [--modes worker,no-worker] [--configfile F] [--until RULE]
+
+`--until train` stops after the trainings (Snakemake's --until: no evaluation, report or MLflow run): the ratio of
+the pipeline up to its trained models, to set beside the whole run's - what the stages after training add.
 
 Ends with one JSON line.
 """
@@ -49,7 +52,7 @@ def job_times(log: str) -> dict[tuple[str, str], float]:
     return times
 
 
-def run_mode(mode: str, cores: int, configfile: str | None) -> dict:
+def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"mlbasics-bench-{mode}-") as tmp:
         project = Path(tmp) / "project"
         copy_files(project)
@@ -59,6 +62,8 @@ def run_mode(mode: str, cores: int, configfile: str | None) -> dict:
         command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
         if configfile:
             command += ["--configfile", str(Path(configfile).resolve())]
+        if until:
+            command += ["--until", until]
         began = time.perf_counter()
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - began
@@ -80,8 +85,9 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--modes", default="worker,no-worker")
     parser.add_argument("--configfile", help="merged over params.yaml (e.g. config/sweep-200.yaml)")
+    parser.add_argument("--until", help="stop after this rule's jobs (e.g. train: the pipeline up to trained models)")
     args = parser.parse_args()
-    results = [run_mode(mode, args.cores, args.configfile) for mode in args.modes.split(",")]
+    results = [run_mode(mode, args.cores, args.configfile, args.until) for mode in args.modes.split(",")]
     for r in results:
         print(f"{r['mode']:>10}: wall {r['wall_s']:7.1f} s, training {r['training_s']:7.1f} s "
               f"({r['pairs']} runs, {r['warm_jobs']} trained in the worker), wall / (training / {args.cores} cores) "
@@ -89,7 +95,7 @@ def main() -> None:
     if len(results) == 2:
         print(f"speed-up of the whole run: {results[1]['wall_s'] / results[0]['wall_s']:.2f}x")
     print(json.dumps({"bench": "pipeline_overhead", "cores": args.cores, "configfile": args.configfile,
-                      "results": results}))
+                      "until": args.until, "results": results}))
 
 
 if __name__ == "__main__":

@@ -50,13 +50,22 @@ def imported_modules(module: str) -> frozenset[str]:
         if name in seen or not (PACKAGE / f"{name}.py").is_file():
             continue
         seen.add(name)
-        for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").startswith("mlbasics")):
-                base = (node.module or "").removeprefix("mlbasics").lstrip(".")
-                todo += [base.split(".")[0]] if base else [alias.name for alias in node.names]
-            elif isinstance(node, ast.Import):
-                todo += [a.name.split(".")[1] for a in node.names if a.name.startswith("mlbasics.")]
+        todo += _direct_imports(name)
     return frozenset(seen)
+
+
+@functools.cache
+def _direct_imports(name: str) -> tuple[str, ...]:
+    """The package modules one module's source names in its import statements (each file parsed once: the
+    stages share most of them, and every Snakemake invocation and cluster job computes all stages' code)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse((PACKAGE / f"{name}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").startswith("mlbasics")):
+            base = (node.module or "").removeprefix("mlbasics").lstrip(".")
+            found += [base.split(".")[0]] if base else [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [a.name.split(".")[1] for a in node.names if a.name.startswith("mlbasics.")]
+    return tuple(found)
 
 
 def code(stage: str) -> list[str]:
