@@ -5,7 +5,11 @@ For each mode, in a fresh copy of the project (no mlflow.db, no downloads but th
   - the wall time, and the summed in-process training time (`train_wall_s` of every run_stats.json);
   - their ratio wall / (training / cores): 1.0 would be a pipeline that costs nothing but its training;
   - per (dataset, variant): the train job's and the evaluate job's time (from Snakemake's log: job start to
-    "Finished", 1 s resolution) minus its training time - the fixed cost each variant pays.
+    "Finished", 1 s resolution) minus its training time - the fixed cost each variant pays;
+  - where the CPU went: the run's processes all together (the kernel's account of Snakemake and everything it
+    waited for), the cores' idle time (cores x wall minus that), and with the worker the CPU of its jobs by stage
+    (the file MLBASICS_WORKER_STATS names: a line per job) - the rest is Snakemake, the worker's imports and the
+    jobs' client processes.
 
     .venv/bin/python bench/pipeline_overhead.py [--cores 2] [--modes worker,no-worker] [--configfile F] [--until RULE]
 
@@ -22,6 +26,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -64,9 +69,12 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
             command += ["--configfile", str(Path(configfile).resolve())]
         if until:
             command += ["--until", until]
+        env["MLBASICS_WORKER_STATS"] = str(Path(tmp) / "jobs.jsonl")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             sys.exit(f"{mode}: snakemake exited {done.returncode}\n{done.stderr[-3000:]}")
         stats = [json.loads(p.read_text()) for p in project.glob("models/*/*/run_stats.json")]
@@ -74,10 +82,39 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
         jobs = job_times(done.stdout + done.stderr)
         per_pair = sum(t for (rule, _), t in jobs.items() if rule in ("train", "evaluate"))
         pairs = len(stats)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         return {"mode": mode, "wall_s": round(wall, 1), "training_s": round(training, 1), "pairs": pairs,
                 "ratio": round(wall / (training / cores), 2),
                 "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
-                "warm_jobs": sum(1 for s in stats if s.get("warm_worker"))}
+                "warm_jobs": sum(1 for s in stats if s.get("warm_worker")),
+                "cpu_s": round(cpu, 1), "idle_core_s": round(cores * wall - cpu, 1),
+                "cpu_by_stage_s": cpu_by_stage(Path(tmp) / "jobs.jsonl")}
+
+
+STAGE_GROUPS = {"download": "data", "dataset": "data", "preprocess": "data", "train": "train",
+                "evaluate": "evaluate", "report": "report"}  # the rest (track, check, summary): aggregates
+
+
+def cpu_by_stage(path: Path) -> dict[str, float]:
+    """CPU seconds of the worker's jobs by stage (its MLBASICS_WORKER_STATS file; empty without a worker)."""
+    totals: dict[str, float] = {}
+    for line in path.read_text().splitlines() if path.exists() else []:
+        job = json.loads(line)
+        group = STAGE_GROUPS.get(job["argv"][0] if job["argv"] else "", "aggregates")
+        totals[group] = round(totals.get(group, 0.0) + job["cpu_s"], 2)
+    return totals
+
+
+def describe_cpu(r: dict, cores: int) -> str:
+    """One line: where the run's CPU went."""
+    text = (f"{'':>12}CPU {r['cpu_s']:.1f} s of {cores} x wall = {cores * r['wall_s']:.1f} core-s "
+            f"(idle {r['idle_core_s']:.1f})")
+    if r["cpu_by_stage_s"]:
+        jobs = sum(r["cpu_by_stage_s"].values())
+        parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(r["cpu_by_stage_s"].items()))
+        text += (f"; the worker's jobs {jobs:.1f} s ({parts}; training {r['training_s']:.1f} of train's), "
+                 f"the rest (Snakemake, the worker's imports, the jobs' clients) {r['cpu_s'] - jobs:.1f} s")
+    return text
 
 
 def main() -> None:
@@ -92,6 +129,7 @@ def main() -> None:
         print(f"{r['mode']:>10}: wall {r['wall_s']:7.1f} s, training {r['training_s']:7.1f} s "
               f"({r['pairs']} runs, {r['warm_jobs']} trained in the worker), wall / (training / {args.cores} cores) "
               f"= {r['ratio']:.2f}, overhead per (dataset, variant) {r['overhead_per_pair_s']:.1f} s")
+        print(describe_cpu(r, args.cores))
     if len(results) == 2:
         print(f"speed-up of the whole run: {results[1]['wall_s'] / results[0]['wall_s']:.2f}x")
     print(json.dumps({"bench": "pipeline_overhead", "cores": args.cores, "configfile": args.configfile,

@@ -48,9 +48,15 @@ def start_worker(ready: bool = True) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
-def warm():
-    handle, env = start_worker()
-    yield handle, env
+def warm(tmp_path_factory):
+    """(handle, environment, the file the worker writes a line per job to)."""
+    stats = tmp_path_factory.mktemp("worker") / "jobs.jsonl"
+    os.environ[worker.ENV_STATS] = str(stats)  # the worker reads it from its own environment
+    try:
+        handle, env = start_worker()
+    finally:
+        del os.environ[worker.ENV_STATS]
+    yield handle, env, stats
     worker.stop(handle)
     assert not os.path.exists(handle["folder"]), "the worker's socket folder is removed"
 
@@ -107,6 +113,12 @@ def test_a_job_in_the_worker_gives_the_bytes_of_a_lone_process(tmp_path, uninter
     bad = subprocess.run([sys.executable, "-m", "mlbasics", "train", "--params", "params.yaml", "--dataset", "nope",
                           "--variant", "v"], cwd=folder, env=warm[1], capture_output=True, text=True)
     assert bad.returncode == 2 and "params.yaml" in bad.stderr and "Traceback" not in bad.stderr
+    # a line per job for benchmarks: stage, exit status, and the CPU the kernel counted for the job's child
+    jobs = [json.loads(line) for line in warm[2].read_text().splitlines()]
+    ours = [j for j in jobs if Path(j["cwd"]).resolve() == folder.resolve()]
+    assert [(j["argv"][0], j["exit"]) for j in ours] == [("train", 0), ("evaluate", 0), ("train", 2)], jobs
+    trained = ours[0]
+    assert stats["train_wall_s"] < trained["wall_s"] and 0.5 * stats["train_wall_s"] < trained["cpu_s"], trained
 
 
 def test_a_signal_reaches_the_job_and_the_rerun_resumes(tmp_path, uninterrupted, warm):  # noqa: F811

@@ -9,7 +9,9 @@ modules are in (the data stages before TensorFlow, training before MLflow). Wher
 before it started the job, a SLURM batch job), the client runs the stage itself; MLBASICS_NO_WORKER=1 turns it
 off. Nothing is left behind: the worker dies with the process that started it (parent-death signal, polling),
 children die with the worker, and a child whose client went away (a killed job) kills itself; signals sent to a
-client reach its child. The top level imports the standard library only: every job's process loads it first.
+client reach its child. MLBASICS_WORKER_STATS=<file> in the pipeline's environment: the worker appends a line per
+job (its stage's CPU, which the job's own process never shows). The top level imports the standard library only:
+every job's process loads it first.
 Over 300 lines: the client, starting and stopping, and the worker speak one small protocol (a header, the streams'
 descriptors, a JSON request; a started byte, signal bytes back; a status), kept together.
 """
@@ -28,6 +30,7 @@ from collections.abc import Callable
 
 ENV = "MLBASICS_WORKER"  # {"socket": path, "pid": the worker's, "slurm_job": the SLURM job it runs in, or ""}
 ENV_OFF = "MLBASICS_NO_WORKER"
+ENV_STATS = "MLBASICS_WORKER_STATS"  # a file the worker appends a line per job to (bench/pipeline_overhead.py)
 PREFIX = "mlbasics-worker-"  # the socket folders in the temporary directory
 WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take ~11 s on 2 idle cores)
 # What the stages import, loaded once, in this order: the data stages' modules, training's, then the rest
@@ -382,10 +385,12 @@ def _read_job(conn: socket.socket) -> tuple | None:
 def _start(job: tuple, listener: socket.socket, children: set[int], main: Callable) -> None:
     """Fork the job's child and tell its client; a thread reports the child's exit status to the client."""
     import threading
+    import time
 
     conn, fds, request = job
     sys.stdout.flush()
     sys.stderr.flush()
+    began = time.time()
     pid = os.fork()
     if pid == 0:
         listener.close()
@@ -403,15 +408,37 @@ def _start(job: tuple, listener: socket.socket, children: set[int], main: Callab
         conn.sendall(STARTED)
 
     def report() -> None:
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         children.discard(pid)
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        _record_stats(request, began, usage, code)
         with contextlib.suppress(OSError):
             conn.sendall(struct.pack("!i", code))
         _OPEN.discard(conn)
         conn.close()
 
     threading.Thread(target=report, daemon=True).start()
+
+
+def _record_stats(request: dict, began: float, usage, code: int) -> None:
+    """Where the worker's environment names a file (ENV_STATS), append what the job cost, as one JSON line: its
+    arguments and directory, start (epoch seconds), wall and CPU seconds (the kernel's account of its child and
+    that child's own children), exit status. What a benchmark needs to say where a run's CPU went: the stages run
+    here, so the jobs' own processes (the clients) show none of it."""
+    import time
+
+    path = os.environ.get(ENV_STATS)
+    if not path:
+        return
+    line = json.dumps({"argv": request["argv"], "cwd": request.get("cwd"), "started": round(began, 3),
+                       "wall_s": round(time.time() - began, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+                       "exit": code})
+    with contextlib.suppress(OSError):  # a line fewer in a benchmark's file never fails a job
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())  # one write in append mode: lines of parallel jobs do not mix
+        finally:
+            os.close(fd)
 
 
 def _child(conn: socket.socket, fds: list[int], request: dict, main: Callable) -> None:
