@@ -35,6 +35,8 @@ from pathlib import Path
 
 from grid_dryrun import copy_files  # bench/ is on sys.path when a script here runs
 
+from mlbasics import worker
+
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 
@@ -63,13 +65,14 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
         copy_files(project)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         if mode == "no-worker":
-            env["MLBASICS_NO_WORKER"] = "1"
+            env[worker.ENV_OFF] = "1"
         command = [sys.executable, "-m", "snakemake", "--cores", str(cores)]
         if configfile:
             command += ["--configfile", str(Path(configfile).resolve())]
         if until:
             command += ["--until", until]
-        env["MLBASICS_WORKER_STATS"] = str(Path(tmp) / "jobs.jsonl")
+        job_stats = Path(tmp) / "jobs.jsonl"
+        env[worker.ENV_STATS] = str(job_stats)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
@@ -88,7 +91,7 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
                 "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
                 "warm_jobs": sum(1 for s in stats if s.get("warm_worker")),
                 "cpu_s": round(cpu, 1), "idle_core_s": round(cores * wall - cpu, 1),
-                "cpu_by_stage_s": cpu_by_stage(Path(tmp) / "jobs.jsonl")}
+                "cpu_by_stage_s": cpu_by_stage(job_stats)}
 
 
 STAGE_GROUPS = {"download": "data", "dataset": "data", "preprocess": "data", "train": "train",
