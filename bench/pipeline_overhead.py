@@ -9,7 +9,9 @@ For each mode, in a fresh copy of the project (no mlflow.db, no downloads but th
   - where the CPU went: the run's processes all together (the kernel's account of Snakemake and everything it
     waited for), the cores' idle time (cores x wall minus that), and with the worker the CPU of its jobs by stage
     (the file MLBASICS_WORKER_STATS names: a line per job) - the rest is Snakemake, the worker's imports and the
-    jobs' client processes.
+    jobs' client processes;
+  - the lowest ratio this run's CPU allows, whatever the scheduling: wall >= CPU / cores, so the ratio >= CPU /
+    training ("floor"); and, from the worker's account, the same floor were the evaluate stage's CPU zero.
 
     .venv/bin/python bench/pipeline_overhead.py [--cores 2] [--modes worker,no-worker] [--configfile F] [--until RULE]
 
@@ -86,12 +88,21 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
         per_pair = sum(t for (rule, _), t in jobs.items() if rule in ("train", "evaluate"))
         pairs = len(stats)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        by_stage = cpu_by_stage(job_stats)
         return {"mode": mode, "wall_s": round(wall, 1), "training_s": round(training, 1), "pairs": pairs,
                 "ratio": round(wall / (training / cores), 2),
                 "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
                 "warm_jobs": sum(1 for s in stats if s.get("warm_worker")),
                 "cpu_s": round(cpu, 1), "idle_core_s": round(cores * wall - cpu, 1),
-                "cpu_by_stage_s": cpu_by_stage(job_stats)}
+                "cpu_by_stage_s": by_stage} | floors(cpu, training, by_stage)
+
+
+def floors(cpu: float, training: float, by_stage: dict[str, float]) -> dict:
+    """The lowest ratios the run's CPU allows (wall >= CPU / cores): as run, and without the evaluate stage's CPU."""
+    result = {"ratio_floor": round(cpu / training, 2)}
+    if "evaluate" in by_stage:
+        result["ratio_floor_without_evaluate"] = round((cpu - by_stage["evaluate"]) / training, 2)
+    return result
 
 
 STAGE_GROUPS = {"download": "data", "dataset": "data", "preprocess": "data", "train": "train",
@@ -117,6 +128,9 @@ def describe_cpu(r: dict, cores: int) -> str:
         parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(r["cpu_by_stage_s"].items()))
         text += (f"; the worker's jobs {jobs:.1f} s ({parts}; training {r['training_s']:.1f} of train's), "
                  f"the rest (Snakemake, the worker's imports, the jobs' clients) {r['cpu_s'] - jobs:.1f} s")
+    text += f"\n{'':>12}lowest ratio this CPU allows (CPU / training) {r['ratio_floor']:.2f}"
+    if "ratio_floor_without_evaluate" in r:
+        text += f", with the evaluate stage's CPU left out {r['ratio_floor_without_evaluate']:.2f}"
     return text
 
 
