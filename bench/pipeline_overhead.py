@@ -115,8 +115,8 @@ def cpu_by_stage(path: Path) -> dict[str, float]:
     for line in path.read_text().splitlines() if path.exists() else []:
         job = json.loads(line)
         group = STAGE_GROUPS.get(job["argv"][0] if job["argv"] else "", "aggregates")
-        totals[group] = round(totals.get(group, 0.0) + job["cpu_s"], 2)
-    return totals
+        totals[group] = totals.get(group, 0.0) + job["cpu_s"]
+    return {group: round(seconds, 2) for group, seconds in totals.items()}
 
 
 def describe_cpu(r: dict, cores: int) -> str:
