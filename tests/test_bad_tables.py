@@ -104,10 +104,10 @@ def test_float_labels_are_float_targets_and_integer_floats_are_classes(tmp_path)
 
     path = tmp_path / "t.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i * 0.25}\n" for i in range(8)))
-    _, y, names, _, _ = formats.read_table(path, "y")
+    _, y, names, _, _, _ = formats.read_table(path, "y")
     assert names == [] and y.dtype == np.float32 and y[1] == 0.25
     path.write_text("a,y\n" + "".join(f"{i},{float(i % 2)}\n" for i in range(8)))
-    _, y, names, _, _ = formats.read_table(path, "y")
+    _, y, names, _, _, _ = formats.read_table(path, "y")
     assert names == ["0", "1"] and y.dtype == np.int64
 
 

@@ -126,8 +126,8 @@ def test_absolute_paths_and_links_out_are_refused(tmp_path):
 
 def test_tables_csv_and_parquet_read_the_same(tmp_path):
     csv, parquet = loopback.write_tables(tmp_path)
-    x1, y1, names1, cols, w1 = formats.read_table(csv, "kind", ["pt", "eta"])
-    x2, y2, names2, _, _ = formats.read_table(parquet, "kind", ["pt", "eta"])
+    x1, y1, names1, cols, w1, _ = formats.read_table(csv, "kind", ["pt", "eta"])
+    x2, y2, names2, _, _, _ = formats.read_table(parquet, "kind", ["pt", "eta"])
     assert names1 == names2 == ["background", "signal"] and cols == ["pt", "eta"]
     np.testing.assert_allclose(x1, x2, rtol=1e-6)
     np.testing.assert_array_equal(y1, y2)
@@ -138,7 +138,7 @@ def test_tables_csv_and_parquet_read_the_same(tmp_path):
 def test_a_weight_column_gives_event_weights_and_is_no_feature(tmp_path):
     path = tmp_path / "w.csv"
     path.write_text("a,b,w,y\n1,2,0.5,s\n3,4,-1.25,b\n5,6,2,s\n")
-    x, y, names, columns, w = formats.read_table(path, "y", weight="w")
+    x, y, names, columns, w, _ = formats.read_table(path, "y", weight="w")
     assert columns == ["a", "b"] and x.shape == (3, 2) and names == ["b", "s"] and y.tolist() == [1, 0, 1]
     assert w.dtype == np.float64 and w.tolist() == [0.5, -1.25, 2.0]  # negative weights are kept
     path.write_text("a,b,w,y\n1,2,0.5,s\n3,4,,b\n")
@@ -167,7 +167,7 @@ def test_table_errors_name_the_column(tmp_path):
 def test_numeric_labels_sort_as_numbers(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("f,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate([10, 2, 2, 10, 1])))
-    _, y, names, _, _ = formats.read_table(path, "y")
+    _, y, names, _, _, _ = formats.read_table(path, "y")
     assert names == ["1", "2", "10"] and y.tolist() == [2, 1, 1, 2, 0]
 
 

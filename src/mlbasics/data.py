@@ -1,5 +1,6 @@
 """The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
-`y`, `class_names` and `source`, and where the source has them `w` (event weights) and `feature_names`. Light:
+`y`, `class_names` and `source`, and where the source has them `w` (event weights), `feature_names` and `groups`
+(which event each row belongs to, where an event has several rows: the split keeps them together). Light:
 the preprocess and train stages read it without the loaders."""
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ class Dataset:
     source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
     w: np.ndarray | None = None  # per-event weights (physics samples); None: every event counts once
     feature_names: list[str] = field(default_factory=list)  # column or branch names; [] for images and toys
+    # the event of each row (int64 ids; options.group), where an event has several rows (candidates): None - each
+    # row is its own event
+    groups: np.ndarray | None = None
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
@@ -28,7 +32,17 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
     if not max_samples or max_samples >= len(dataset.y):
         return dataset
     keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
-    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep], w=None if dataset.w is None else dataset.w[keep])
+    return replace(dataset, x=dataset.x[keep], y=dataset.y[keep], w=None if dataset.w is None else dataset.w[keep],
+                   groups=None if dataset.groups is None else dataset.groups[keep])
+
+
+def group_ids(columns: list[np.ndarray]) -> np.ndarray:
+    """Key columns (one value per row each: a file's index, run, event number; numbers or strings) -> one int64 id
+    per row, equal exactly where every key is."""
+    codes = [np.unique(np.asarray(c).astype(str) if np.asarray(c).dtype == object else np.asarray(c),
+                       return_inverse=True)[1].reshape(-1) for c in columns]
+    _, ids = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
 
 
 def is_colour(x: np.ndarray) -> bool:
@@ -53,6 +67,8 @@ def save(dataset: Dataset, path: str | Path) -> None:
         extra = {"w": dataset.w} if dataset.w is not None else {}
         if dataset.feature_names:
             extra["feature_names"] = np.array(dataset.feature_names, dtype=str)
+        if dataset.groups is not None:
+            extra["groups"] = dataset.groups
         np.savez(fh, x=dataset.x, y=dataset.y, class_names=np.array(dataset.class_names, dtype=str),
                  source=np.array(dataset.source, dtype=str), **extra)
 
@@ -62,4 +78,4 @@ def load(path: str | Path) -> Dataset:
         source = str(npz["source"]) if "source" in npz.files else ""
         names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
         return Dataset(npz["x"], npz["y"], [str(c) for c in npz["class_names"]], source,
-                       npz["w"] if "w" in npz.files else None, names)
+                       npz["w"] if "w" in npz.files else None, names, npz["groups"] if "groups" in npz.files else None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import formats, sources
-from .data import Dataset, check, is_colour, save, subsample
+from .data import Dataset, check, group_ids, is_colour, save, subsample
 from .files import read_json
 
 
@@ -157,17 +157,20 @@ def cifar10(receipt: dict) -> Dataset:
 
 
 def table(receipt: dict, label: str, features: list[str] | None = None, path: str | None = None,
-          weight: str | None = None, drop_invalid: bool = False) -> Dataset:
+          weight: str | None = None, drop_invalid: bool = False, group: list[str] | None = None) -> Dataset:
     """Your own CSV or Parquet table: a label column and feature columns (class names from the labels; a
-    float label column with non-integer values gives float targets, a regression), optionally a weight column."""
+    float label column with non-integer values gives float targets, a regression), optionally a weight column
+    and the columns naming the event each row belongs to (`group`)."""
     source = Path(path) if path else _file(receipt, receipt["files"][0]["name"])
-    x, y, names, columns, w = formats.read_table(source, label, features, drop_invalid, weight)
-    return Dataset(x, y, names, f"{source.name}, label column {label!r}", w, columns)
+    x, y, names, columns, w, keys = formats.read_table(source, label, features, drop_invalid, weight, group)
+    return Dataset(x, y, names, f"{source.name}, label column {label!r}", w, columns,
+                   group_ids(keys) if keys else None)
 
 
 def root(receipt: dict, path: str | None = None, tree: str | None = None, signal: dict | None = None,
          background: dict | None = None, label: str | None = None, branches: list[str] | None = None,
-         selection: str | None = None, weight: str | None = None, drop_invalid: bool = False) -> Dataset:
+         selection: str | None = None, weight: str | None = None, drop_invalid: bool = False,
+         group: list[str] | None = None) -> Dataset:
     """ROOT TTrees (root_files.py): a tree per class, signal and background, each from one or several files
     with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`."""
     from . import root_files
@@ -183,9 +186,10 @@ def root(receipt: dict, path: str | None = None, tree: str | None = None, signal
         samples = [root_files.Sample(name, files(spec.get("files")), spec.get("tree") or tree,
                                      float(spec.get("scale", 1.0)))
                    for name, spec in (("signal", signal), ("background", background))]
-    events = root_files.read(samples, branches, selection, weight, label, drop_invalid)
+    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, group)
     source = Path(path).name if path else ", ".join(f["name"] for f in receipt["files"])
-    return Dataset(events.x, events.y, events.class_names, source, events.w, events.feature_names)
+    return Dataset(events.x, events.y, events.class_names, source, events.w, events.feature_names,
+                   group_ids(events.group_keys) if group else None)
 
 
 def tfds(receipt: dict, name: str, split: str = "all", data_dir: str | None = None,

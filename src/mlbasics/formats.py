@@ -167,7 +167,7 @@ def _header(path: Path, suffix: str) -> list[str]:
 
 
 def _check_columns(path: Path, header: list[str], label: str, features: list[str] | None,
-                   weight: str | None = None) -> list[str]:
+                   weight: str | None = None, group: list[str] = ()) -> list[str]:
     """The feature columns, after refusing repeated, missing or leaking columns."""
     for name in dict.fromkeys(header):
         where = [i + 1 for i, n in enumerate(header) if n == name]
@@ -181,7 +181,14 @@ def _check_columns(path: Path, header: list[str], label: str, features: list[str
     if weight is not None and features and weight in features:
         raise FormatError(f"{path.name}: weight column {weight!r} is also listed in features; remove it from "
                           "options.features")
-    features = list(features) if features else [c for c in header if c not in (label, weight)]
+    for name in group:
+        if name not in header:
+            raise FormatError(f"{path.name}: group column {name!r} not found (columns: {', '.join(header)})")
+        if name in (label, weight) or name in (features or []):
+            role = "the label" if name == label else "the weight" if name == weight else "a feature"
+            raise FormatError(f"{path.name}: group column {name!r} is also {role} column; options.group names the "
+                              "event a row belongs to (e.g. [run, event]) and is read for the split only")
+    features = list(features) if features else [c for c in header if c not in (label, weight, *group)]
     missing = [c for c in features if c not in header]
     if missing:
         raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(header)})")
@@ -217,11 +224,13 @@ def _numeric_labels(labels) -> bool:
 
 
 def read_table(path: str | Path, label: str, features: list[str] | None = None, drop_invalid: bool = False,
-               weight: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray | None]:
+               weight: str | None = None, group: list[str] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray | None, list[np.ndarray]]:
     """A CSV or Parquet table -> features (float32), labels, class names, feature names, event weights (the
-    `weight` column as float64; None without one). `features` defaults to every column but the label and the
-    weight. Labels become classes (integers; names: the sorted label values), except a float label column with
-    non-integer values, which becomes float targets (regression; no class names).
+    `weight` column as float64; None without one), the `group` columns' values (the event each row belongs to;
+    [] without). `features` defaults to every column but the label, the weight and the group columns. Labels
+    become classes (integers; names: the sorted label values), except a float label column with non-integer
+    values, which becomes float targets (regression; no class names).
 
     Every cell must fit float32: missing, non-numeric, infinite or overflowing values are refused with their
     column and row named, or with `drop_invalid` their rows are dropped (and counted on stdout)."""
@@ -232,7 +241,7 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     if suffix not in (".parquet", ".csv", ".gz", ".txt"):
         raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
     try:
-        features = _check_columns(path, _header(path, suffix), label, features, weight)
+        features = _check_columns(path, _header(path, suffix), label, features, weight, group or [])
         frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, ImportError) as exc:
         if isinstance(exc, FormatError):
@@ -254,9 +263,10 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
         labels = frame[label]
     x = numeric.astype(np.float32)
     w = weights[:, 0] if weight else None
+    keys = [frame[name].to_numpy() for name in group or []]
     if regression:
-        return x, label_values.astype(np.float32), [], features, w
-    return x, *_classes(labels), features, w
+        return x, label_values.astype(np.float32), [], features, w, keys
+    return x, *_classes(labels), features, w, keys
 
 
 def _invalid_rows(path: Path, frame, columns: list[str], values: np.ndarray, drop_invalid: bool) -> np.ndarray:

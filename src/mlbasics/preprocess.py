@@ -87,10 +87,18 @@ def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
     raise ValueError(f"unknown scaler {kind!r} (known: {', '.join(SCALERS)})")
 
 
-def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+def split_indices(y: np.ndarray, fractions: dict[str, float], seed: int, groups: np.ndarray | None = None
+                  ) -> dict[str, np.ndarray]:
     """Seeded split into train/val/test index arrays with the given fractions; stratified by class for
-    classification (integer labels), plain random for regression (float targets)."""
+    classification (integer labels), plain random for regression (float targets). With `groups` (an event id
+    per row) whole events are split - each event's rows land in one part, the fractions count events, an event
+    is stratified by its first row's class - so no event's candidates are both trained on and tested."""
     from sklearn.model_selection import train_test_split
+
+    if groups is not None:
+        _, first, event_of_row = np.unique(groups, return_index=True, return_inverse=True)
+        events = split_indices(y[first], fractions, seed)
+        return {name: np.flatnonzero(np.isin(event_of_row.reshape(-1), chosen)) for name, chosen in events.items()}
 
     idx = np.arange(len(y))
     classes = np.issubdtype(y.dtype, np.integer)
@@ -108,16 +116,19 @@ def rows_needed(fractions: dict[str, float]) -> int:
 
 
 def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
-    """Refuse, naming the class and how many rows it needs, data the configured split cannot cut into a
-    train, a validation and a test part that each hold every class."""
+    """Refuse, naming the class and how many rows (events, where rows are grouped) it needs, data the configured
+    split cannot cut into a train, a validation and a test part that each hold every class."""
     where, need = dataset.source or "the dataset", rows_needed(fractions)
     shares = "/".join(f"{fractions[k]:g}" for k in ("train", "validation", "test"))
+    y, unit = dataset.y, "row"
+    if dataset.groups is not None:  # what is split is events: each counts once, as its first row's class
+        y, unit = y[np.unique(dataset.groups, return_index=True)[1]], "event"
     if not dataset.class_names:
-        if len(dataset.y) < need:
-            raise FormatError(f"{where}: {len(dataset.y)} rows; the train/validation/test split {shares} needs at "
+        if len(y) < need:
+            raise FormatError(f"{where}: {len(y)} {unit}s; the train/validation/test split {shares} needs at "
                               f"least {need}")
         return
-    counts = np.bincount(dataset.y, minlength=len(dataset.class_names))
+    counts = np.bincount(y, minlength=len(dataset.class_names))
     present = np.flatnonzero(counts)
     short = present[counts[present] < need]
     if len(short):
@@ -125,9 +136,9 @@ def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
         n = int(counts[k])
         others = len(short) - 1
         more = f" ({others} more class{'es have' if others > 1 else ' has'} fewer than {need})" if others else ""
-        raise FormatError(f"{where}: class {dataset.class_names[k]!r} has {n} row{'s' * (n != 1)}"
-                          f"{more}; the stratified train/validation/test split {shares} needs at least {need} rows "
-                          "of every class")
+        raise FormatError(f"{where}: class {dataset.class_names[k]!r} has {n} {unit}{'s' * (n != 1)}"
+                          f"{more}; the stratified train/validation/test split {shares} needs at least {need} "
+                          f"{unit}s of every class")
 
 
 def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_scale: float | None = None,
@@ -142,7 +153,7 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
         raise ValueError(f"features have shape {x.shape[1:]}; set preprocess.flatten: true for an MLP")
     check_split(dataset, split)
     try:
-        parts = split_indices(dataset.y, split, seed)
+        parts = split_indices(dataset.y, split, seed, dataset.groups)
     except ValueError as exc:  # what check_split cannot foresee, in scikit-learn's words
         raise FormatError(f"{dataset.source or 'the dataset'}: cannot split ({' '.join(str(exc).split())})") from None
     fitted = fit_scaler(scaler, x[parts["train"]])

@@ -10,13 +10,16 @@ label branch. What is read:
 - `selection`: a cut applied to every tree before anything else, in uproot's expression language (Python
   syntax on branch names: `(NJet >= 1) & (MET_px > 0)`);
 - `weight`: a branch or an expression, the per-event weight (negative weights are kept: what training does
-  with them is a model setting), times the sample's `scale`.
+  with them is a model setting), times the sample's `scale`;
+- `group`: branches (or expressions) naming the event an entry belongs to, e.g. [runNumber, eventNumber], where
+  a tree holds several entries per event (candidates): the split then keeps an event's entries together. Entries
+  of different files or samples are different events whatever their numbers.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,22 +48,29 @@ class Events:
     w: np.ndarray | None  # float64 event weights (None: unweighted)
     class_names: list[str]
     feature_names: list[str]
+    # which event each entry is (options.group): the tree's index (in the order read), then each group branch
+    group_keys: list[np.ndarray] = field(default_factory=list)
 
 
 def read(samples: list[Sample], branches: list[str] | None = None, selection: str | None = None,
-         weight: str | None = None, label: str | None = None, drop_invalid: bool = False) -> Events:
-    """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch)."""
+         weight: str | None = None, label: str | None = None, drop_invalid: bool = False,
+         group: list[str] | None = None) -> Events:
+    """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch), and
+    with `group` which event each entry belongs to."""
     trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
     first = trees[0][2]
-    inputs = branches or _flat_numeric(first, {label, weight})
+    inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
     weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
-    parts = []
-    for sample, path, tree in trees:
+    parts, keys = [], []
+    for index, (sample, path, tree) in enumerate(trees):
         where = f"{path.name}:{sample.tree}"
         columns, mask = _inputs(tree, inputs, selection, where, drop_invalid)
         w = (_weights(tree, weight, selection, where)[mask] if weight else np.ones(len(columns))) * sample.scale
         labels = _branch(tree, label, selection, where)[mask] if label else None
         parts.append((sample, columns, w, labels))
+        if group:  # this tree's index first: the same numbers in another file or sample are another event
+            keys.append([np.full(len(columns), index), *_event_keys(tree, group, selection, where, mask)])
+    group_keys = [np.concatenate(column) for column in zip(*keys, strict=True)]
     x = np.concatenate([p[1] for p in parts]).astype(np.float32)
     w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else None
     if label:
@@ -70,7 +80,21 @@ def read(samples: list[Sample], branches: list[str] | None = None, selection: st
     else:
         names = sorted({s.name for s in samples})  # sorted like a table's labels: background, signal
         y = np.concatenate([np.full(len(p[1]), names.index(p[0].name)) for p in parts])
-    return Events(x, y.astype(np.int64), w, names, list(inputs))
+    return Events(x, y.astype(np.int64), w, names, list(inputs), group_keys)
+
+
+def _event_keys(tree, group: list[str], selection: str | None, where: str, mask: np.ndarray) -> list[np.ndarray]:
+    """The group branches' values of the kept entries (their own types: 64-bit event numbers stay exact),
+    refusing a jagged one by name."""
+    read = _branches(tree, list(dict.fromkeys(group)), selection, where)
+    keys = []
+    for name in group:
+        values = read[name]
+        if values.dtype == object or values.ndim != 1:
+            raise FormatError(f"{where}: group branch {name!r} is not one number per entry (options.group names "
+                              "the event an entry belongs to, e.g. [runNumber, eventNumber])")
+        keys.append(np.asarray(values)[mask])
+    return keys
 
 
 def _open_tree(path: Path, name: str):

@@ -59,11 +59,11 @@ LOADER_OPTIONS: dict[str, dict[str, set[str]]] = {
     "cifar10": {"allowed": {"seed", "files"}, "required": set()},
     "idx": {"allowed": {"files", "images", "labels", "class_names", "seed"},
             "required": {"files", "images", "labels"}},
-    "table": {"allowed": {"path", "files", "label", "features", "weight", "drop_invalid", "seed"},
+    "table": {"allowed": {"path", "files", "label", "features", "weight", "drop_invalid", "group", "seed"},
               "required": {"label"}},
     # one tree per class (signal, background) or one tree with a label branch; see root_files.py
     "root": {"allowed": {"path", "files", "tree", "signal", "background", "label", "branches", "selection", "weight",
-                         "drop_invalid", "seed"}, "required": set()},
+                         "drop_invalid", "group", "seed"}, "required": set()},
     "tfds": {"allowed": {"name", "split", "data_dir", "resize", "seed"}, "required": {"name"}},
 }
 REGRESSION_LOADERS = ("regression_toy",)  # float targets
@@ -91,6 +91,12 @@ def check_options(loader: str, options: dict) -> str | None:
         return f"{key}: required by loader {loader!r}"
     if loader in ("table", "root") and ("path" in options) == ("files" in options):
         return f"path: loader {loader!r} needs exactly one of path (a local file) or files (files to download)"
+    inputs = options.get("branches" if loader == "root" else "features", [])
+    for name in options.get("group", []):  # an event number as an input: the model would learn the split
+        if name in inputs or name in (options.get("label"), options.get("weight")):
+            role = "an input" if name in inputs else ("the label" if name == options.get("label") else "the weight")
+            return (f"group: {name!r} is also {role}; options.group names the event a row belongs to "
+                    "(e.g. [runNumber, eventNumber]) and is read for the split only")
     if loader == "root":
         return _root_problem(options)
     if loader == "table" and len(options.get("files", [])) > 1:
