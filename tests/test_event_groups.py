@@ -107,6 +107,9 @@ def test_a_table_groups_by_columns_of_any_type(tmp_path):
         datasets.make("table", {"path": str(path), "label": "kind"}, receipt={})
     with pytest.raises(FormatError, match=r"cands\.csv: group column 'evt' not found \(columns: event, x, kind\)"):
         datasets.make("table", {"path": str(path), "label": "kind", "group": ["evt"]}, receipt={})
+    path.write_text("event,x,kind\na1,0.5,s\n,0.7,s\nb2,-0.3,b\n")
+    with pytest.raises(FormatError, match=r"cands\.csv: group column 'event' is empty in data row 2 \(and 0 more\)"):
+        datasets.make("table", {"path": str(path), "label": "kind", "group": ["event"]}, receipt={})
 
 
 @pytest.mark.parametrize("loader, options, message", [

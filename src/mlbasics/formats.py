@@ -263,6 +263,11 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
         labels = frame[label]
     x = numeric.astype(np.float32)
     w = weights[:, 0] if weight else None
+    for name in group or []:  # a row without its event cannot be kept with it
+        if frame[name].isna().any():
+            row = int(np.flatnonzero(frame[name].isna().to_numpy())[0])
+            raise FormatError(f"{path.name}: group column {name!r} is empty in data row {row + 1} (and "
+                              f"{int(frame[name].isna().sum()) - 1} more); every row needs its event")
     keys = [frame[name].to_numpy() for name in group or []]
     if regression:
         return x, label_values.astype(np.float32), [], features, w, keys
