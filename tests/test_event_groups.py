@@ -76,7 +76,7 @@ def test_a_group_branch_that_is_missing_or_jagged_is_named(tmp_path, group, mess
     assert message in str(error.value)
 
 
-def test_grouped_rows_go_from_a_root_file_through_the_raw_file_into_disjoint_parts(tmp_path):
+def test_grouped_rows_go_from_a_root_file_through_the_raw_file_into_disjoint_parts(tmp_path, capsys):
     """The loader, the raw .npz and the preprocess stage's function: no event's met value (the same for all its
     candidates, different between events) is in two parts."""
     rng = np.random.default_rng(2)
@@ -90,6 +90,7 @@ def test_grouped_rows_go_from_a_root_file_through_the_raw_file_into_disjoint_par
     back = data.load(tmp_path / "raw.npz")
     assert back.groups.dtype == np.int64 and np.array_equal(back.groups, dataset.groups)
     arrays, _ = preprocess.preprocess(back, split=FRACTIONS, seed=42, scaler="none")
+    assert "one.root: split by event (options.group) - train 168 events (" in capsys.readouterr().out
     met = {name: set(arrays[f"x_{name}"][:, 0].tolist()) for name in ("train", "val", "test")}
     assert not (met["train"] & met["test"] or met["train"] & met["val"] or met["val"] & met["test"])
     assert sum(len(v) for v in met.values()) == 280  # every event, in one part

@@ -156,6 +156,10 @@ def preprocess(dataset: Dataset, *, split: dict[str, float], seed: int, pixel_sc
         parts = split_indices(dataset.y, split, seed, dataset.groups)
     except ValueError as exc:  # what check_split cannot foresee, in scikit-learn's words
         raise FormatError(f"{dataset.source or 'the dataset'}: cannot split ({' '.join(str(exc).split())})") from None
+    if dataset.groups is not None:  # the job log says what was split: events, and the rows they hold
+        counts = {name: (len(np.unique(dataset.groups[index])), len(index)) for name, index in parts.items()}
+        print(f"{dataset.source or 'the dataset'}: split by event (options.group) - " + ", ".join(
+            f"{name} {events} events ({rows} rows)" for name, (events, rows) in counts.items()))
     fitted = fit_scaler(scaler, x[parts["train"]])
     arrays = {}
     for name, index in parts.items():
