@@ -116,10 +116,12 @@ def test_a_table_groups_by_columns_of_any_type(tmp_path):
 @pytest.mark.parametrize("loader, options, message", [
     ("root", {"path": "a.root", "tree": "t", "label": "y", "branches": ["x", "event"], "group": ["event"]},
      "group: 'event' is also an input"),
+    ("table", {"path": "a.csv", "label": "y", "features": ["x", "event"], "group": ["event"]},
+     "group: 'event' is also an input"),
     ("table", {"path": "a.csv", "label": "y", "group": ["y"]}, "group: 'y' is also the label"),
     ("table", {"path": "a.csv", "label": "y", "weight": "w", "group": ["w"]}, "group: 'w' is also the weight"),
     ("iris", {"group": ["event"]}, "group: not an option of loader 'iris'"),
-], ids=["root input", "label", "weight", "not a table"])
+], ids=["root input", "table feature", "label", "weight", "not a table"])
 def test_group_options_are_checked_before_any_work(loader, options, message):
     assert message in (sources.check_options(loader, options) or "")
 

@@ -181,13 +181,9 @@ def _check_columns(path: Path, header: list[str], label: str, features: list[str
     if weight is not None and features and weight in features:
         raise FormatError(f"{path.name}: weight column {weight!r} is also listed in features; remove it from "
                           "options.features")
-    for name in group:
+    for name in group:  # (one also the label, weight or a feature: refused with the options, sources.py)
         if name not in header:
             raise FormatError(f"{path.name}: group column {name!r} not found (columns: {', '.join(header)})")
-        if name in (label, weight) or name in (features or []):
-            role = "the label" if name == label else "the weight" if name == weight else "a feature"
-            raise FormatError(f"{path.name}: group column {name!r} is also {role} column; options.group names the "
-                              "event a row belongs to (e.g. [run, event]) and is read for the split only")
     features = list(features) if features else [c for c in header if c not in (label, weight, *group)]
     missing = [c for c in features if c not in header]
     if missing:
@@ -264,10 +260,9 @@ def read_table(path: str | Path, label: str, features: list[str] | None = None, 
     x = numeric.astype(np.float32)
     w = weights[:, 0] if weight else None
     for name in group or []:  # a row without its event cannot be kept with it
-        if frame[name].isna().any():
-            row = int(np.flatnonzero(frame[name].isna().to_numpy())[0])
-            raise FormatError(f"{path.name}: group column {name!r} is empty in data row {row + 1} (and "
-                              f"{int(frame[name].isna().sum()) - 1} more); every row needs its event")
+        if (empty := frame[name].isna().to_numpy()).any():
+            raise FormatError(f"{path.name}: group column {name!r} is empty in data row {int(np.argmax(empty)) + 1} "
+                              f"(and {int(empty.sum()) - 1} more); every row needs its event")
     keys = [frame[name].to_numpy() for name in group or []]
     if regression:
         return x, label_values.astype(np.float32), [], features, w, keys
