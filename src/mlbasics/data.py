@@ -39,8 +39,8 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
 def group_ids(columns: list[np.ndarray]) -> np.ndarray:
     """Key columns (one value per row each: a file's index, run, event number; numbers or strings) -> one int64 id
     per row, equal exactly where every key is."""
-    codes = [np.unique(np.asarray(c).astype(str) if np.asarray(c).dtype == object else np.asarray(c),
-                       return_inverse=True)[1].reshape(-1) for c in columns]
+    arrays = [np.asarray(c) for c in columns]
+    codes = [np.unique(a.astype(str) if a.dtype == object else a, return_inverse=True)[1].reshape(-1) for a in arrays]
     _, ids = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
     return ids.reshape(-1).astype(np.int64)
 
