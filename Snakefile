@@ -4,8 +4,8 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from mlbasics.errors import ParamsError
-from mlbasics.params_file import check_yaml_files
+from mlbasics.core.errors import ParamsError
+from mlbasics.params.reading import check_yaml_files
 
 min_version("9.0")
 

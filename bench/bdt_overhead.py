@@ -3,7 +3,7 @@
 Ours: `mlbasics.train.run` - the train stage's function, as a pipeline job runs it: load data/processed/.../
 data.npz, fit the BDT (scikit-learn's HistGradientBoostingClassifier) while recording the training and validation
 loss and accuracy of every boosting iteration (on 10,000 events of each split drawn once,
-boosted_trees.SCORED), save the model (skops, canonical), history.csv and run_stats.json. Direct:
+methods/reference/bdt.py SCORED), save the model (skops, canonical), history.csv and run_stats.json. Direct:
 `HistGradientBoostingClassifier(...).fit(x_train, y_train)` with the same settings and seed, no validation scoring
 (the same trees: a test compares them). Ratio = ours / direct (> 1: we are slower);
 each side best of `--repeats`, alternating.
@@ -46,20 +46,31 @@ def main() -> None:
 
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from mlbasics import config, preprocess, train
-    from mlbasics.files import read_csv
+    from mlbasics.core.files import read_csv
+    from mlbasics.data import preprocess
+    from mlbasics.params import config
+    from mlbasics.stages import train
 
     arrays = toy(args.rows, args.features)
     folder = Path(tempfile.mkdtemp(prefix="bdt-bench-"))
     data = folder / "data.npz"
-    preprocess.save(arrays, ["background", "signal"], data, preprocess.fit_scaler("none", arrays["x_train"]),
-                    folder / "scaler.json")
+    preprocess.save(
+        arrays, ["background", "signal"], data, preprocess.fit_scaler("none", arrays["x_train"]), folder / "scaler.json"
+    )
     defaults = config.model_defaults()
     block = {**defaults["bdt"], "max_iter": args.max_iter}
-    settings = {"dataset": "bench", "variant": "bdt", "seed": 42,
-                "model": {"method": "bdt", "task": "auto", "event_weights": defaults["event_weights"], "bdt": block}}
-    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json",
-               "scores": folder / "scores.npz"}
+    settings = {
+        "dataset": "bench",
+        "variant": "bdt",
+        "seed": 42,
+        "model": {"method": "bdt", "task": "auto", "event_weights": defaults["event_weights"], "bdt": block},
+    }
+    outputs = {
+        "model": folder / "model",
+        "history": folder / "history.csv",
+        "stats": folder / "run_stats.json",
+        "scores": folder / "scores.npz",
+    }
     threads = os.cpu_count() or 1
 
     def ours() -> float:
@@ -69,10 +80,17 @@ def main() -> None:
 
     def direct() -> float:
         estimator = HistGradientBoostingClassifier(
-            max_iter=block["max_iter"], learning_rate=block["learning_rate"], max_depth=block["max_depth"],
-            max_leaf_nodes=block["max_leaf_nodes"], min_samples_leaf=block["min_samples_leaf"],
-            l2_regularization=block["l2_regularization"], max_bins=block["max_bins"],
-            max_features=block["max_features"], early_stopping=False, random_state=42)
+            max_iter=block["max_iter"],
+            learning_rate=block["learning_rate"],
+            max_depth=block["max_depth"],
+            max_leaf_nodes=block["max_leaf_nodes"],
+            min_samples_leaf=block["min_samples_leaf"],
+            l2_regularization=block["l2_regularization"],
+            max_bins=block["max_bins"],
+            max_features=block["max_features"],
+            early_stopping=False,
+            random_state=42,
+        )
         start = time.perf_counter()
         estimator.fit(arrays["x_train"], arrays["y_train"])
         return time.perf_counter() - start
@@ -90,9 +108,20 @@ def main() -> None:
     print(f"  direct scikit-learn fit: {best['direct']:.3f} s (runs: {runs['direct']})")
     print(f"  our train stage (fit, history, model, files): {best['ours']:.3f} s (runs: {runs['ours']})")
     print(f"  ratio ours / direct: {ratio:.3f}")
-    print(json.dumps({"bench": "bdt_overhead", "rows": args.rows, "features": args.features,
-                      "iterations": iterations, "threads": threads, "direct_s": round(best["direct"], 3),
-                      "ours_s": round(best["ours"], 3), "ratio": round(ratio, 3)}))
+    print(
+        json.dumps(
+            {
+                "bench": "bdt_overhead",
+                "rows": args.rows,
+                "features": args.features,
+                "iterations": iterations,
+                "threads": threads,
+                "direct_s": round(best["direct"], 3),
+                "ours_s": round(best["ours"], 3),
+                "ratio": round(ratio, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from grid_dryrun import copy_files  # bench/ is on sys.path when a script here r
 
 def evaluate_once(params: dict, dataset: str, variant: str, figures: bool, out: Path) -> float:
     """Seconds of one evaluate stage in a forked child (outputs under `out`)."""
-    from mlbasics import evaluate, pipeline, stages
+    from mlbasics.pipeline import declarations as stages
+    from mlbasics.pipeline import graph as pipeline
+    from mlbasics.stages import evaluate
 
     settings = stages.job_settings(params, "evaluate", dataset, variant)
     settings["tracking"] = {**settings["tracking"], "mode": "offline"}
@@ -57,12 +59,18 @@ def main() -> None:
         copy_files(project)
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         targets = [f"models/{d}/{v}/scores.npz" for d, v in pairs]
-        subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *targets], cwd=project, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", "2", *targets],
+            cwd=project,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         os.chdir(project)
         import matplotlib
 
-        from mlbasics import config, worker
+        from mlbasics.params import config
+        from mlbasics.pipeline import worker
 
         for module in worker.WARM:
             __import__(module)
@@ -70,16 +78,30 @@ def main() -> None:
         params = config.load_params("params.yaml")
         results = []
         for dataset, variant in pairs:
-            times = {figures: statistics.median(evaluate_once(params, dataset, variant, figures, Path(tmp))
-                                                for _ in range(args.repeats)) for figures in (True, False)}
-            results.append({"pair": f"{dataset}/{variant}", "with_figures_s": round(times[True], 3),
-                            "without_figures_s": round(times[False], 3),
-                            "ratio": round(times[True] / times[False], 2)})
-            print(f"{dataset}/{variant}: evaluation {times[True]:.2f} s with its figures, {times[False]:.2f} s "
-                  f"without: {times[True] / times[False]:.2f}x (figures {times[True] - times[False]:.2f} s)")
+            times = {
+                figures: statistics.median(
+                    evaluate_once(params, dataset, variant, figures, Path(tmp)) for _ in range(args.repeats)
+                )
+                for figures in (True, False)
+            }
+            results.append(
+                {
+                    "pair": f"{dataset}/{variant}",
+                    "with_figures_s": round(times[True], 3),
+                    "without_figures_s": round(times[False], 3),
+                    "ratio": round(times[True] / times[False], 2),
+                }
+            )
+            print(
+                f"{dataset}/{variant}: evaluation {times[True]:.2f} s with its figures, {times[False]:.2f} s "
+                f"without: {times[True] / times[False]:.2f}x (figures {times[True] - times[False]:.2f} s)"
+            )
     print(f"matplotlib {matplotlib.__version__}")
-    print(json.dumps({"bench": "figure_cost", "matplotlib": matplotlib.__version__, "repeats": args.repeats,
-                      "results": results}))
+    print(
+        json.dumps(
+            {"bench": "figure_cost", "matplotlib": matplotlib.__version__, "repeats": args.repeats, "results": results}
+        )
+    )
 
 
 if __name__ == "__main__":

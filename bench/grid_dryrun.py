@@ -33,8 +33,9 @@ def grid_params(points: int) -> dict:
     """The default datasets with one swept variant of `points` combinations (learning_rate x dropout x l2)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     rates = [round(0.0005 * (k + 1), 5) for k in range(points // 10)]
-    params["variants"]["grid"] = {"sweep": {"learning_rate": rates, "dropout": [0.0, 0.2, 0.5, 0.6, 0.7],
-                                            "l2": [0.0, 0.001]}}
+    params["variants"]["grid"] = {
+        "sweep": {"learning_rate": rates, "dropout": [0.0, 0.2, 0.5, 0.6, 0.7], "l2": [0.0, 0.001]}
+    }
     params["run"]["variants"] = ["grid"]
     return params
 
@@ -55,8 +56,11 @@ def copy_project(dest: Path, params: dict) -> None:
     copy_files(dest)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run([sys.executable, "-m", "mlbasics", "dvc-yaml"], cwd=dest, check=True, capture_output=True)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-qm", "grid"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-qm", "grid"],
+    ):
         subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from grid_dryrun import copy_files  # bench/ is on sys.path when a script here runs
 
-from mlbasics import worker
+from mlbasics.pipeline import worker
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
@@ -89,12 +89,18 @@ def run_mode(mode: str, cores: int, configfile: str | None, until: str | None = 
         pairs = len(stats)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         by_stage = cpu_by_stage(job_stats)
-        return {"mode": mode, "wall_s": round(wall, 1), "training_s": round(training, 1), "pairs": pairs,
-                "ratio": round(wall / (training / cores), 2),
-                "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
-                "warm_jobs": sum(1 for s in stats if s.get("warm_worker")),
-                "cpu_s": round(cpu, 1), "idle_core_s": round(cores * wall - cpu, 1),
-                "cpu_by_stage_s": by_stage} | floors(cpu, training, by_stage)
+        return {
+            "mode": mode,
+            "wall_s": round(wall, 1),
+            "training_s": round(training, 1),
+            "pairs": pairs,
+            "ratio": round(wall / (training / cores), 2),
+            "overhead_per_pair_s": round((per_pair - training) / pairs, 2),
+            "warm_jobs": sum(1 for s in stats if s.get("warm_worker")),
+            "cpu_s": round(cpu, 1),
+            "idle_core_s": round(cores * wall - cpu, 1),
+            "cpu_by_stage_s": by_stage,
+        } | floors(cpu, training, by_stage)
 
 
 def floors(cpu: float, training: float, by_stage: dict[str, float]) -> dict:
@@ -105,8 +111,14 @@ def floors(cpu: float, training: float, by_stage: dict[str, float]) -> dict:
     return result
 
 
-STAGE_GROUPS = {"download": "data", "dataset": "data", "preprocess": "data", "train": "train",
-                "evaluate": "evaluate", "report": "report"}  # the rest (track, check, summary): aggregates
+STAGE_GROUPS = {
+    "download": "data",
+    "dataset": "data",
+    "preprocess": "data",
+    "train": "train",
+    "evaluate": "evaluate",
+    "report": "report",
+}  # the rest (track, check, summary): aggregates
 
 
 def cpu_by_stage(path: Path) -> dict[str, float]:
@@ -121,13 +133,17 @@ def cpu_by_stage(path: Path) -> dict[str, float]:
 
 def describe_cpu(r: dict, cores: int) -> str:
     """One line: where the run's CPU went."""
-    text = (f"{'':>12}CPU {r['cpu_s']:.1f} s of {cores} x wall = {cores * r['wall_s']:.1f} core-s "
-            f"(idle {r['idle_core_s']:.1f})")
+    text = (
+        f"{'':>12}CPU {r['cpu_s']:.1f} s of {cores} x wall = {cores * r['wall_s']:.1f} core-s "
+        f"(idle {r['idle_core_s']:.1f})"
+    )
     if r["cpu_by_stage_s"]:
         jobs = sum(r["cpu_by_stage_s"].values())
         parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in sorted(r["cpu_by_stage_s"].items()))
-        text += (f"; the worker's jobs {jobs:.1f} s ({parts}; training {r['training_s']:.1f} of train's), "
-                 f"the rest (Snakemake, the worker's imports, the jobs' clients) {r['cpu_s'] - jobs:.1f} s")
+        text += (
+            f"; the worker's jobs {jobs:.1f} s ({parts}; training {r['training_s']:.1f} of train's), "
+            f"the rest (Snakemake, the worker's imports, the jobs' clients) {r['cpu_s'] - jobs:.1f} s"
+        )
     text += f"\n{'':>12}lowest ratio this CPU allows (CPU / training) {r['ratio_floor']:.2f}"
     if "ratio_floor_without_evaluate" in r:
         text += f", with the evaluate stage's CPU left out {r['ratio_floor_without_evaluate']:.2f}"
@@ -143,14 +159,25 @@ def main() -> None:
     args = parser.parse_args()
     results = [run_mode(mode, args.cores, args.configfile, args.until) for mode in args.modes.split(",")]
     for r in results:
-        print(f"{r['mode']:>10}: wall {r['wall_s']:7.1f} s, training {r['training_s']:7.1f} s "
-              f"({r['pairs']} runs, {r['warm_jobs']} trained in the worker), wall / (training / {args.cores} cores) "
-              f"= {r['ratio']:.2f}, overhead per (dataset, variant) {r['overhead_per_pair_s']:.1f} s")
+        print(
+            f"{r['mode']:>10}: wall {r['wall_s']:7.1f} s, training {r['training_s']:7.1f} s "
+            f"({r['pairs']} runs, {r['warm_jobs']} trained in the worker), wall / (training / {args.cores} cores) "
+            f"= {r['ratio']:.2f}, overhead per (dataset, variant) {r['overhead_per_pair_s']:.1f} s"
+        )
         print(describe_cpu(r, args.cores))
     if len(results) == 2:
         print(f"speed-up of the whole run: {results[1]['wall_s'] / results[0]['wall_s']:.2f}x")
-    print(json.dumps({"bench": "pipeline_overhead", "cores": args.cores, "configfile": args.configfile,
-                      "until": args.until, "results": results}))
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline_overhead",
+                "cores": args.cores,
+                "configfile": args.configfile,
+                "until": args.until,
+                "results": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

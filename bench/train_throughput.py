@@ -71,7 +71,8 @@ PEER = PRELUDE + textwrap.dedent("""
 
 OURS = PRELUDE + textwrap.dedent("""
     import tempfile
-    from mlbasics import config, methods
+    from mlbasics.params import config
+    from mlbasics.methods import training as methods
     d = dict(np.load(sys.argv[1])); epochs = int(sys.argv[3])
     spec = {**config.model_defaults(), "hidden_layers": [512, 512], "activation": "relu", "optimizer": "adam",
             "batch_size": 128, "precision": sys.argv[4]}
@@ -83,8 +84,12 @@ OURS = PRELUDE + textwrap.dedent("""
 
 
 def run(script: str, data: Path, threads: int, epochs: int, precision: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", script, str(data), str(threads), str(epochs), precision],
-                          capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""})
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(data), str(threads), str(epochs), precision],
+        capture_output=True,
+        text=True,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": ""},
+    )
     if done.returncode != 0:
         sys.exit(f"benchmark step failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -110,12 +115,16 @@ def measure(data: Path, args: argparse.Namespace, precision: str) -> dict:
         ours = min(ours, run(OURS, data, args.threads, args.epochs, precision)["seconds"])
     samples = 60_000 * args.epochs
     flops = 6 * WEIGHTS * samples  # 6 x batch x weights per step, summed over the steps
-    return {"matmul_peak_gflops": round(peak, 1),
-            "ours_samples_per_s": round(samples / ours), "peer_samples_per_s": round(samples / peer),
-            "ratio": round(peer / ours, 3),
-            "ours_gflops": round(flops / ours / 1e9, 1), "peer_gflops": round(flops / peer / 1e9, 1),
-            "ours_peak_fraction": round(flops / ours / 1e9 / peak, 3),
-            "peer_peak_fraction": round(flops / peer / 1e9 / peak, 3)}
+    return {
+        "matmul_peak_gflops": round(peak, 1),
+        "ours_samples_per_s": round(samples / ours),
+        "peer_samples_per_s": round(samples / peer),
+        "ratio": round(peer / ours, 3),
+        "ours_gflops": round(flops / ours / 1e9, 1),
+        "peer_gflops": round(flops / peer / 1e9, 1),
+        "ours_peak_fraction": round(flops / ours / 1e9 / peak, 3),
+        "peer_peak_fraction": round(flops / peer / 1e9 / peak, 3),
+    }
 
 
 def main() -> None:
@@ -129,22 +138,42 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.npz"
-        np.savez(data, x_train=rng.random((60_000, 784), dtype=np.float32), y_train=rng.integers(0, 10, 60_000),
-                 x_val=rng.random((1_000, 784), dtype=np.float32), y_val=rng.integers(0, 10, 1_000))
+        np.savez(
+            data,
+            x_train=rng.random((60_000, 784), dtype=np.float32),
+            y_train=rng.integers(0, 10, 60_000),
+            x_val=rng.random((1_000, 784), dtype=np.float32),
+            y_val=rng.integers(0, 10, 1_000),
+        )
         for precision in args.precisions.split(","):
             results[precision] = measure(data, args, precision)
     print(cpu_features())
     for precision, r in results.items():
         print(f"{precision}: matmul peak (TF 2048x2048) {r['matmul_peak_gflops']} GFLOP/s")
         for who in ("ours", "peer"):
-            print(f"  {who}: {r[f'{who}_samples_per_s']:>8} samples/s  {r[f'{who}_gflops']:>6} GFLOP/s  "
-                  f"{r[f'{who}_peak_fraction']:.2f} of the {precision} peak")
+            print(
+                f"  {who}: {r[f'{who}_samples_per_s']:>8} samples/s  {r[f'{who}_gflops']:>6} GFLOP/s  "
+                f"{r[f'{who}_peak_fraction']:.2f} of the {precision} peak"
+            )
         print(f"  ours / peer samples/s: {r['ratio']:.2f}")
     if {"float32", "bfloat16"} <= set(results):
-        print(f"ours, bfloat16 / float32 samples/s: "
-              f"{results['bfloat16']['ours_samples_per_s'] / results['float32']['ours_samples_per_s']:.2f}")
-    print(json.dumps({"epochs": args.epochs, "repeats": args.repeats, "threads": args.threads, "batch_size": BATCH,
-                      "weights": WEIGHTS, "cpu": cpu_features(), **{p: r for p, r in results.items()}}))
+        print(
+            f"ours, bfloat16 / float32 samples/s: "
+            f"{results['bfloat16']['ours_samples_per_s'] / results['float32']['ours_samples_per_s']:.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "epochs": args.epochs,
+                "repeats": args.repeats,
+                "threads": args.threads,
+                "batch_size": BATCH,
+                "weights": WEIGHTS,
+                "cpu": cpu_features(),
+                **{p: r for p, r in results.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # Snakemake reads a --configfile before any workflow code and names no line for a YAML error in it: this hook
-# (src/mlbasics/configfile_hook.py, loaded at interpreter start) makes it name file, line and column
+# (src/mlbasics/pipeline/configfile_hook.py, loaded at interpreter start) makes it name file, line and column
 .venv/bin/python - <<'PY'
 import pathlib, sysconfig
-line = "import sys; exec('try:\\n import mlbasics.configfile_hook\\nexcept Exception:\\n pass')\n"
+line = "import sys; exec('try:\\n import mlbasics.pipeline.configfile_hook\\nexcept Exception:\\n pass')\n"
 pth = pathlib.Path(sysconfig.get_paths()["purelib"]) / "mlbasics_configfile_hook.pth"
 if not pth.is_file() or pth.read_text() != line:
     pth.write_text(line)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlbasics.config import deep_merge  # the merge Snakemake does with --configfile
+from mlbasics.params.config import deep_merge  # the merge Snakemake does with --configfile
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -25,8 +25,10 @@ VENV_BIN = Path(sys.executable).parent
 TINY_OVERRIDES = {
     "run": {"datasets": ["gaussians", "iris"], "variants": ["baseline", "dropout"]},
     "datasets": {
-        "gaussians": {"options": {"n_samples": 400, "seed": 7},
-                      "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}},
+        "gaussians": {
+            "options": {"n_samples": 400, "seed": 7},
+            "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05},
+        },
         "iris": {"model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}},
     },
     # a few epochs do not reach the real thresholds; the check stage still runs (and passes) every gate
@@ -50,12 +52,20 @@ def write_root_pair(folder: Path, seed: int = 0, n_signal: int = 600, n_backgrou
         x = rng.multivariate_normal([shift, 0.5 * shift, 0.2 * shift], [[1, 0.5, 0], [0.5, 1, 0.3], [0, 0.3, 1]], n)
         counts = rng.poisson(2.0 + shift, n)
         with uproot.recreate(folder / name) as file:
-            file.mktree("events", {"x1": np.float32, "x2": np.float32, "x3": np.float32, "jet_pt": "var * float32",
-                                   "w": np.float64}, counter_name=lambda _: "njet")
-            file["events"].extend({
-                "x1": x[:, 0].astype(np.float32), "x2": x[:, 1].astype(np.float32), "x3": x[:, 2].astype(np.float32),
-                "jet_pt": ak.Array([(20 + rng.exponential(30 + 20 * shift, k)).astype(np.float32) for k in counts]),
-                "w": np.where(rng.random(n) < (0.05 if shift == 0 else 0), -1.0, 1.0) * rng.uniform(0.5, 1.5, n)})
+            file.mktree(
+                "events",
+                {"x1": np.float32, "x2": np.float32, "x3": np.float32, "jet_pt": "var * float32", "w": np.float64},
+                counter_name=lambda _: "njet",
+            )
+            file["events"].extend(
+                {
+                    "x1": x[:, 0].astype(np.float32),
+                    "x2": x[:, 1].astype(np.float32),
+                    "x3": x[:, 2].astype(np.float32),
+                    "jet_pt": ak.Array([(20 + rng.exponential(30 + 20 * shift, k)).astype(np.float32) for k in counts]),
+                    "w": np.where(rng.random(n) < (0.05 if shift == 0 else 0), -1.0, 1.0) * rng.uniform(0.5, 1.5, n),
+                }
+            )
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         files.append({"name": name, "sha256": digest, "url": (folder / name).as_uri()})
     return files
@@ -72,14 +82,28 @@ def root_pair() -> list[dict]:
 def with_root_pair(params: dict) -> dict:
     """`params` plus the dataset `events`: the ROOT pair through `loader: root` - several branches, one element of
     a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it."""
-    params = deep_merge(params, {"datasets": {"events": {
-        "loader": "root",
-        "options": {"files": root_pair(), "tree": "events", "signal": {"files": ["sig.root"], "scale": 0.5},
-                    "background": {"files": ["bkg.root"]}, "branches": ["x1", "x2", "x3", "jet_pt[0]"],
-                    "selection": "njet >= 1", "weight": "w"},
-        "preprocess": {"scaler": "standard"},
-        "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05}}},
-        "gates": {"events": {"roc_auc": {"min": 0.0}}}})  # like the tiny grid's: one gate, every run passes
+    params = deep_merge(
+        params,
+        {
+            "datasets": {
+                "events": {
+                    "loader": "root",
+                    "options": {
+                        "files": root_pair(),
+                        "tree": "events",
+                        "signal": {"files": ["sig.root"], "scale": 0.5},
+                        "background": {"files": ["bkg.root"]},
+                        "branches": ["x1", "x2", "x3", "jet_pt[0]"],
+                        "selection": "njet >= 1",
+                        "weight": "w",
+                    },
+                    "preprocess": {"scaler": "standard"},
+                    "model": {"hidden_layers": [8], "epochs": 5, "learning_rate": 0.05},
+                }
+            },
+            "gates": {"events": {"roc_auc": {"min": 0.0}}},
+        },
+    )  # like the tiny grid's: one gate, every run passes
     params["run"]["datasets"] = [*params["run"]["datasets"], "events"]
     return params
 
@@ -105,15 +129,17 @@ def run(cmd: list[str], cwd: Path, timeout: float = 600, check: bool = True, **e
     """Run a command, print its output on failure, return the CompletedProcess."""
     result = subprocess.run(cmd, cwd=cwd, env=engine_env(**env), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n"
-                             f"{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
     return result
 
 
 def copy_project(dest: Path, params: dict | None = None) -> Path:
     """Copy the project's source files (what git tracks or would track) to dest, optionally with new params."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for rel in listed:
         src = ROOT / rel
         if src.is_symlink():  # e.g. profiles -> workflow/profiles
@@ -130,13 +156,23 @@ def copy_project(dest: Path, params: dict | None = None) -> Path:
 
 def grid_outputs(params: dict) -> list[str]:
     """Every output file the pipeline writes for this params' grid."""
-    from mlbasics import config, pipeline, stages
+    from mlbasics.params import config
+    from mlbasics.pipeline import declarations as stages
+    from mlbasics.pipeline import graph as pipeline
 
     datasets = params["run"]["datasets"]
-    files = [p for d in datasets for stage in ("dataset", "preprocess", "report")
-             for p in pipeline.outputs(stage, d).values()]
-    files += [p for d, v in config.grid(params) for stage in stages.PER_VARIANT
-              for p in pipeline.outputs(stage, d, v).values()]
+    files = [
+        p
+        for d in datasets
+        for stage in ("dataset", "preprocess", "report")
+        for p in pipeline.outputs(stage, d).values()
+    ]
+    files += [
+        p
+        for d, v in config.grid(params)
+        for stage in stages.PER_VARIANT
+        for p in pipeline.outputs(stage, d, v).values()
+    ]
     return files + [p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()]
 
 
@@ -145,7 +181,9 @@ def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callabl
 
     Returns (outputs that were rewritten, outputs that should have been: the variant's train and evaluate
     outputs on every dataset, and the aggregates)."""
-    from mlbasics import config, pipeline, stages
+    from mlbasics.params import config
+    from mlbasics.pipeline import declarations as stages
+    from mlbasics.pipeline import graph as pipeline
 
     params = config.load_params(project / "params.yaml")
     everything = grid_outputs(params)
@@ -156,8 +194,9 @@ def rerun_after_learning_rate_change(project: Path, variant: str, rerun: Callabl
     rerun()
     changed = {f for f in everything if (project / f).stat().st_mtime_ns != before[f]}
     datasets = params["run"]["datasets"]
-    expected = {p for d in datasets for stage in stages.PER_VARIANT
-                for p in pipeline.outputs(stage, d, variant).values()}
+    expected = {
+        p for d in datasets for stage in stages.PER_VARIANT for p in pipeline.outputs(stage, d, variant).values()
+    }
     expected |= {p for d in datasets for p in pipeline.outputs("report", d).values()}
     expected |= {p for stage in ("summary", "check", "track") for p in pipeline.outputs(stage).values()}
     return changed, expected
@@ -199,14 +238,15 @@ def tiny_project(tmp_path: Path) -> Path:
 def settings_for(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
     """A stage's settings as the CLI builds them from a params file (with the download stage's fetch policy and
     the evaluate stage's tracking)."""
-    from mlbasics import stages
+    from mlbasics.pipeline import declarations as stages
 
     return stages.job_settings(params, stage, dataset, variant)
 
 
 def fit_mlp(arrays: dict, n_classes: int, spec: dict, seed: int, **options):
     """Train as the train stage does, through the method the spec names; (Keras model, history rows, stats)."""
-    from mlbasics import methods, tasks
+    from mlbasics.core import tasks
+    from mlbasics.methods import training as methods
 
     method = methods.create(spec)
     rows, stats = method.fit(arrays, tasks.task_for(n_classes, spec.get("task", "auto")), n_classes, seed, **options)

@@ -28,7 +28,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith("/truncated/"):
-            data = (Path(self.directory) / self.path[len("/truncated/"):]).read_bytes()
+            data = (Path(self.directory) / self.path[len("/truncated/") :]).read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -43,7 +43,7 @@ class _Handler(SimpleHTTPRequestHandler):
                 seen.add(self.path)
                 self.send_error(503, "try again")
                 return
-            self.path = self.path[len("/flaky"):]
+            self.path = self.path[len("/flaky") :]
         super().do_GET()
 
 
@@ -85,6 +85,7 @@ def dead_url() -> str:
 
 # --- files in the real formats --------------------------------------------------------------------
 
+
 def images(n: int, size: int, n_classes: int = 10, seed: int = 0, channels: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Learnable uint8 images: each class lights a different square (and colour), plus noise."""
     rng = np.random.default_rng(seed)
@@ -94,12 +95,12 @@ def images(n: int, size: int, n_classes: int = 10, seed: int = 0, channels: int 
     cell = size // 4
     for k in range(n_classes):
         r, c = divmod(k % 16, 4)
-        block = x[y == k, r * cell:(r + 1) * cell, c * cell:(c + 1) * cell]
+        block = x[y == k, r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
         if channels:
             block[..., k % channels] += 190
         else:
             block += 190
-        x[y == k, r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = block
+        x[y == k, r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = block
     return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.uint8)
 
 
@@ -116,10 +117,12 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
 
 def write_fashion_mnist(folder: Path, n_train: int = 600, n_test: int = 200) -> list[Path]:
     x, y = images(n_train + n_test, 28, seed=1)
-    return [write_idx(folder / "train-images-idx3-ubyte.gz", x[:n_train]),
-            write_idx(folder / "train-labels-idx1-ubyte.gz", y[:n_train]),
-            write_idx(folder / "t10k-images-idx3-ubyte.gz", x[n_train:]),
-            write_idx(folder / "t10k-labels-idx1-ubyte.gz", y[n_train:])]
+    return [
+        write_idx(folder / "train-images-idx3-ubyte.gz", x[:n_train]),
+        write_idx(folder / "train-labels-idx1-ubyte.gz", y[:n_train]),
+        write_idx(folder / "t10k-images-idx3-ubyte.gz", x[n_train:]),
+        write_idx(folder / "t10k-labels-idx1-ubyte.gz", y[n_train:]),
+    ]
 
 
 def write_keras_mnist(path: Path, n_train: int = 600, n_test: int = 200) -> Path:
@@ -145,8 +148,12 @@ def write_cifar10(path: Path, per_batch: int = 100) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
             part = slice(i * per_batch, (i + 1) * per_batch)
-            batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in y[part]],
-                     b"data": rows[part], b"filenames": [f"{j}.png".encode() for j in range(per_batch)]}
+            batch = {
+                b"batch_label": name.encode(),
+                b"labels": [int(v) for v in y[part]],
+                b"data": rows[part],
+                b"filenames": [f"{j}.png".encode() for j in range(per_batch)],
+            }
             _add(tar, f"cifar-10-batches-py/{name}", pickle.dumps(batch, protocol=2))
         meta = {b"label_names": [n.encode() for n in CIFAR_NAMES], b"num_cases_per_batch": per_batch, b"num_vis": 3072}
         _add(tar, "cifar-10-batches-py/batches.meta", pickle.dumps(meta, protocol=2))
@@ -159,12 +166,14 @@ def write_tables(folder: Path, n: int = 300) -> tuple[Path, Path]:
 
     rng = np.random.default_rng(4)
     signal = rng.random(n) < 0.5
-    frame = pd.DataFrame({
-        "pt": np.where(signal, rng.normal(2.0, 0.5, n), rng.normal(0.0, 0.5, n)),
-        "eta": np.where(signal, rng.normal(1.0, 0.5, n), rng.normal(-1.0, 0.5, n)),
-        "run": rng.integers(1, 5, n),
-        "kind": np.where(signal, "signal", "background"),
-    })
+    frame = pd.DataFrame(
+        {
+            "pt": np.where(signal, rng.normal(2.0, 0.5, n), rng.normal(0.0, 0.5, n)),
+            "eta": np.where(signal, rng.normal(1.0, 0.5, n), rng.normal(-1.0, 0.5, n)),
+            "run": rng.integers(1, 5, n),
+            "kind": np.where(signal, "signal", "background"),
+        }
+    )
     csv, parquet = folder / "events.csv", folder / "events.parquet"
     frame.to_csv(csv, index=False)
     frame.to_parquet(parquet, index=False)

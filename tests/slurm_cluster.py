@@ -20,10 +20,12 @@ def missing() -> str | None:
     """Why a cluster cannot start here, or None."""
     if os.geteuid() != 0:
         return "not root"
-    absent = [name for name in ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
-              if not Path(name).exists()] + [c for c in ("sbatch", "squeue", "scontrol") if not shutil.which(c)]
-    return f"not installed: {', '.join(absent)} (apt-get install munge slurm-client slurmctld slurmd)" if absent \
-        else None
+    absent = [
+        name for name in ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd") if not Path(name).exists()
+    ] + [c for c in ("sbatch", "squeue", "scontrol") if not shutil.which(c)]
+    return (
+        f"not installed: {', '.join(absent)} (apt-get install munge slurm-client slurmctld slurmd)" if absent else None
+    )
 
 
 CONF = """ClusterName=mlbasicsci
@@ -64,8 +66,11 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 class Cluster:
     def __init__(self, root: Path):
         self.root = root
-        self.pidfiles = {"munged": root / "run" / "munged.pid", "slurmctld": root / "run" / "slurmctld.pid",
-                         "slurmd": root / "run" / "slurmd.pid"}
+        self.pidfiles = {
+            "munged": root / "run" / "munged.pid",
+            "slurmctld": root / "run" / "slurmctld.pid",
+            "slurmd": root / "run" / "slurmd.pid",
+        }
 
     def _write_config(self) -> None:
         for sub in ("state", "spool", "run", "log", "gpus", "munge"):
@@ -76,7 +81,8 @@ class Cluster:
                 subprocess.run(["mknod", str(device), "c", "1", "3"], check=True)
         (self.root / "slurm.conf").write_text(CONF.format(d=self.root, cpus=os.cpu_count() or 2))
         (self.root / "gres.conf").write_text(
-            f"AutoDetect=off\nNodeName=localhost Name=gpu File={self.root}/gpus/fakegpu[0-1]\n")
+            f"AutoDetect=off\nNodeName=localhost Name=gpu File={self.root}/gpus/fakegpu[0-1]\n"
+        )
         ETC.mkdir(parents=True, exist_ok=True)
         for name in ("slurm.conf", "gres.conf"):  # jobsteps drop SLURM_CONF: the config must be found here
             link = ETC / name
@@ -89,8 +95,10 @@ class Cluster:
         munge_run = Path("/run/munge")
         munge_run.mkdir(parents=True, exist_ok=True)
         shutil.chown(munge_run, "munge", "munge")
-        subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force",
-                        f"--pid-file={munge_run / 'munged.pid'}"], check=True)
+        subprocess.run(
+            ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--force", f"--pid-file={munge_run / 'munged.pid'}"],
+            check=True,
+        )
         self.pidfiles["munged"] = munge_run / "munged.pid"
         subprocess.run(["/usr/sbin/slurmctld"], check=True)
         subprocess.run(["/usr/sbin/slurmd", "-N", "localhost"], check=True)

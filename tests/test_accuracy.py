@@ -3,7 +3,11 @@ real stage code on the real data with the default settings, scored on its held-o
 
 import pytest
 
-from mlbasics import config, datasets, evaluate, preprocess, stages
+from mlbasics.data import loaders as datasets
+from mlbasics.data import preprocess
+from mlbasics.evaluation import evaluate
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT, fit_mlp
 
 MINIMUM = {"gaussians": 0.90, "iris": 0.90, "digits": 0.93, "mnist5k": 0.88}
@@ -15,8 +19,14 @@ def test_baseline_test_accuracy(dataset):
     source = stages.stage_settings(params, "dataset", dataset)
     prep = stages.stage_settings(params, "preprocess", dataset)
     raw = datasets.make(source["loader"], source["options"])
-    arrays, _ = preprocess.preprocess(raw, split=prep["split"], seed=prep["seed"], pixel_scale=prep["pixel_scale"],
-                                      flatten=prep["flatten"], scaler=prep["scaler"])
+    arrays, _ = preprocess.preprocess(
+        raw,
+        split=prep["split"],
+        seed=prep["seed"],
+        pixel_scale=prep["pixel_scale"],
+        flatten=prep["flatten"],
+        scaler=prep["scaler"],
+    )
     settings = stages.stage_settings(params, "train", dataset, "baseline")
     model, _, _ = fit_mlp(arrays, len(raw.class_names), settings["model"], settings["seed"])
     predicted = evaluate.classes_of(model.predict(arrays["x_test"], verbose=0))

@@ -35,8 +35,12 @@ CASES = [
     ("overflow", replace_cell(GOOD, 3, 0, "1e300"), {}, ["column 'a'", "data row 4", "overflows float32"]),
     ("five rows", rows(["sig", "bkg", "sig", "bkg", "sig"]), {}, ["class 'bkg' has 2 rows", "at least 5"]),
     ("rare class", rows(["sig", "bkg"] * 20 + ["odd"]), {}, ["class 'odd' has 1 row", "at least 5"]),
-    ("many classes", rows([f"c{k:03d}" for k in range(150)] * 4), {},
-     ["has 4 rows (149 more classes have fewer than 5)"]),
+    (
+        "many classes",
+        rows([f"c{k:03d}" for k in range(150)] * 4),
+        {},
+        ["has 4 rows (149 more classes have fewer than 5)"],
+    ),
     ("unique labels", rows([f"event{k}" for k in range(60)]), {}, ["has 1 row (59 more classes"]),
     ("single class", rows(["sig"] * 30), {}, ["label column 'kind'", "rows is class 'sig'", "at least two classes"]),
     ("header only", "a,b,kind\n", {}, ["no data rows"]),
@@ -49,8 +53,14 @@ CASES = [
 def project(tmp_path, monkeypatch):
     params = load_default_params()
     params["run"] = {"datasets": ["events"], "variants": ["baseline"]}
-    params["datasets"] = {"events": {"loader": "table", "options": {"path": "events.csv", "label": "kind"},
-                                     "preprocess": {}, "model": {"hidden_layers": [4], "epochs": 1}}}
+    params["datasets"] = {
+        "events": {
+            "loader": "table",
+            "options": {"path": "events.csv", "label": "kind"},
+            "preprocess": {},
+            "model": {"hidden_layers": [4], "epochs": 1},
+        }
+    }
     params["gates"], params["expected_yields"] = {}, {}
     monkeypatch.chdir(tmp_path)
     return tmp_path, params
@@ -71,8 +81,9 @@ def stages(params: dict, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case, table, options, named", CASES, ids=[c[0] for c in CASES])
-def test_a_table_no_model_can_learn_from_stops_in_one_line_naming_what_is_wrong(project, capsys, case, table,
-                                                                                options, named):
+def test_a_table_no_model_can_learn_from_stops_in_one_line_naming_what_is_wrong(
+    project, capsys, case, table, options, named
+):
     folder, params = project
     params["datasets"]["events"]["options"].update(options)
     (folder / "events.csv").write_text(table)
@@ -93,14 +104,14 @@ def test_drop_invalid_drops_bad_rows_and_says_how_many(project, capsys):
     (folder / "events.csv").write_text(table)
     status, _, out = stages(params, capsys)
     assert status == 0 and "events.csv: dropped 3 of 40 rows" in out
-    from mlbasics import data
+    from mlbasics.data import arrays as data
 
     kept = data.load("data/raw/events.npz")
     assert len(kept.y) == 37 and np.isfinite(kept.x).all()
 
 
 def test_float_labels_are_float_targets_and_integer_floats_are_classes(tmp_path):
-    from mlbasics import formats
+    from mlbasics.core import formats
 
     path = tmp_path / "t.csv"
     path.write_text("a,y\n" + "".join(f"{i},{i * 0.25}\n" for i in range(8)))
@@ -128,8 +139,9 @@ def test_a_float_label_column_with_task_regression_trains_a_regression(project, 
     folder, params = project
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 2))
-    (folder / "events.csv").write_text("e1,e2,energy\n" + "".join(
-        f"{a:.5f},{b:.5f},{2 * a - b + 0.1 * rng.normal():.5f}\n" for a, b in x))
+    (folder / "events.csv").write_text(
+        "e1,e2,energy\n" + "".join(f"{a:.5f},{b:.5f},{2 * a - b + 0.1 * rng.normal():.5f}\n" for a, b in x)
+    )
     params["datasets"]["events"]["options"]["label"] = "energy"
     params["datasets"]["events"]["model"].update(task="regression", epochs=3)
     params["tracking"]["mode"] = "offline"
@@ -145,16 +157,24 @@ def test_a_float_label_column_with_task_regression_trains_a_regression(project, 
 def test_snakemake_stops_a_bad_table_before_training_then_trains_it_fixed(tmp_path):
     params = load_default_params()
     params["run"] = {"datasets": ["events"], "variants": ["baseline"]}
-    params["datasets"] = {"events": {"loader": "table", "options": {"path": "events.csv", "label": "kind"},
-                                     "preprocess": {}, "model": {"hidden_layers": [8], "epochs": 3}}}
+    params["datasets"] = {
+        "events": {
+            "loader": "table",
+            "options": {"path": "events.csv", "label": "kind"},
+            "preprocess": {},
+            "model": {"hidden_layers": [8], "epochs": 3},
+        }
+    }
     params["gates"], params["expected_yields"] = {}, {}
     project = copy_project(tmp_path / "project", params)
     (project / "events.csv").write_text(replace_cell(GOOD, 37, 1, "inf"))
     failed = run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=project, check=False)
     assert failed.returncode != 0
     log = (project / "logs/dataset/events.log").read_text()
-    assert log.strip().splitlines() == ["error: events.csv: column 'b', data row 38, line 39: inf is infinite "
-                                        "(or set options.drop_invalid: true to drop such rows)"], log
+    assert log.strip().splitlines() == [
+        "error: events.csv: column 'b', data row 38, line 39: inf is infinite "
+        "(or set options.drop_invalid: true to drop such rows)"
+    ], log
     assert not (project / "models").exists() and not (project / "data/processed").exists()
 
     (project / "events.csv").write_text(GOOD)  # corrected: the same command now trains

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from mlbasics import bootstrap, response, verdicts
+from mlbasics.evaluation import bootstrap, response
+from mlbasics.report import verdicts
 
 SETTINGS = {"resamples": 400, "confidence": 0.95}
 
@@ -62,9 +63,19 @@ def test_accuracy_and_mse_replicates_are_weighted_means_over_the_draws():
 
 
 def rows_for(scores: dict[str, np.ndarray], y: np.ndarray, method: dict[str, str]) -> list[dict]:
-    return [{"variant": v, "method": method[v], "roc_auc": response.roc(y, s)[2],
-             "sig_eff_at_bkg_0p10": response.signal_efficiency_at(y, s, None, 0.1), "verdict": "ok",
-             "overfitting_since": 0, "train_loss": 0.3, "val_loss": 0.35} for v, s in scores.items()]
+    return [
+        {
+            "variant": v,
+            "method": method[v],
+            "roc_auc": response.roc(y, s)[2],
+            "sig_eff_at_bkg_0p10": response.signal_efficiency_at(y, s, None, 0.1),
+            "verdict": "ok",
+            "overfitting_since": 0,
+            "train_loss": 0.3,
+            "val_loss": 0.35,
+        }
+        for v, s in scores.items()
+    ]
 
 
 def test_a_difference_inside_the_interval_is_not_reported_as_better():

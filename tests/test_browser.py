@@ -14,13 +14,20 @@ from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
-from mlbasics import stages
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.engine
 ARTIFACTS = Path(os.environ.get("MLBASICS_ARTIFACTS", ROOT / "artifacts")) / "browser"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-         "--disable-dev-shm-usage", "--window-size=1400,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+]
 
 
 def _browser():
@@ -92,7 +99,9 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
     pages = crawl(browser, index, ARTIFACTS)
     datasets = ["gaussians", "iris", "events"]
     assert {p.relative_to(snakemake_run).as_posix() for p in pages} == {
-        stages.INDEX, *(stages.DATASET_PAGE.format(dataset=d) for d in datasets)}
+        stages.INDEX,
+        *(stages.DATASET_PAGE.format(dataset=d) for d in datasets),
+    }
     broken, unloaded, images = [], [], 0
     for page, state in pages.items():
         for src, loaded in state["images"]:
@@ -114,7 +123,6 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
     assert images == 1 + len(datasets) * (5 + 2 * 4)
     # the TMVA-style report of the ROOT ntuples, as the browser shows it
     events = pages[(snakemake_run / stages.DATASET_PAGE.format(dataset="events")).resolve()]
-    for text in ("KS p, signal", "Signal efficiency at background efficiency: test (train)", "jet_pt[0]",
-                 "separation"):
+    for text in ("KS p, signal", "Signal efficiency at background efficiency: test (train)", "jet_pt[0]", "separation"):
         assert text in events["text"], text
     assert len(list(ARTIFACTS.glob("*.png"))) >= len(pages)

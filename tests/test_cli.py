@@ -10,7 +10,8 @@ import sys
 import pytest
 import yaml
 
-from mlbasics import config, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT, copy_project, run, tiny_params
 
 CLI = [sys.executable, "-m", "mlbasics"]
@@ -45,16 +46,28 @@ def test_settings_json_gives_the_same_result_as_params(project):
     assert (project / "data/raw/gaussians.npz").read_bytes() == first
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--params", "params.yaml", "--dataset", "cifar100", "--variant", "baseline"],
-     "error: --dataset 'cifar100': not defined under datasets in params.yaml"),
-    (["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "huge"],
-     "error: --variant 'huge': not defined under variants in params.yaml"),
-    (["train", "--params", "params.yaml", "--dataset", "iris"], "error: train: --variant is required with --params"),
-    (["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "baseline"],
-     "error: train: missing input data/processed/iris/data.npz (run the pipeline: snakemake or dvc repro)"),
-    (["validate", "--params", "nope.yaml"], "error: nope.yaml: params file not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["train", "--params", "params.yaml", "--dataset", "cifar100", "--variant", "baseline"],
+            "error: --dataset 'cifar100': not defined under datasets in params.yaml",
+        ),
+        (
+            ["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "huge"],
+            "error: --variant 'huge': not defined under variants in params.yaml",
+        ),
+        (
+            ["train", "--params", "params.yaml", "--dataset", "iris"],
+            "error: train: --variant is required with --params",
+        ),
+        (
+            ["train", "--params", "params.yaml", "--dataset", "iris", "--variant", "baseline"],
+            "error: train: missing input data/processed/iris/data.npz (run the pipeline: snakemake or dvc repro)",
+        ),
+        (["validate", "--params", "nope.yaml"], "error: nope.yaml: params file not found"),
+    ],
+)
 def test_usage_errors_are_one_line(project, args, message):
     result = run([*CLI, *args], cwd=project, check=False)
     assert result.returncode == 2
@@ -62,11 +75,14 @@ def test_usage_errors_are_one_line(project, args, message):
     assert not (project / "models").exists()
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("activation", "sigmoidd", "error: variants.dropout.activation: 'sigmoidd' is not one of"),
-    ("optimizer", "adamm", "error: variants.dropout.optimizer: 'adamm' is not one of"),
-    ("learning_rate", -1, "error: variants.dropout.learning_rate: -1 is less than or equal to the minimum of 0"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("activation", "sigmoidd", "error: variants.dropout.activation: 'sigmoidd' is not one of"),
+        ("optimizer", "adamm", "error: variants.dropout.optimizer: 'adamm' is not one of"),
+        ("learning_rate", -1, "error: variants.dropout.learning_rate: -1 is less than or equal to the minimum of 0"),
+    ],
+)
 def test_bad_params_stop_the_stage_before_it_writes(project, key, value, message):
     params = tiny_params()
     params["variants"]["dropout"][key] = value
@@ -95,7 +111,7 @@ def test_dvc_yaml_check_detects_a_stale_file(project):
 
 
 def test_fetch_reports_every_dataset_it_could_not_get(project):
-    from mlbasics import sources
+    from mlbasics.data import sources
     from tests import loopback
 
     params = tiny_params()
@@ -108,7 +124,8 @@ def test_fetch_reports_every_dataset_it_could_not_get(project):
     for name in ("digits-mnist", "clothes"):
         loader = params["datasets"][name]["loader"]
         params["datasets"][name]["options"]["files"] = [
-            {**f.to_dict(), "url": f"{dead}/origin/{f.name}"} for f in sources.CATALOG[loader]]
+            {**f.to_dict(), "url": f"{dead}/origin/{f.name}"} for f in sources.CATALOG[loader]
+        ]
     write_params(project, params)
     result = run([*CLI, "fetch"], cwd=project, check=False)
     assert result.returncode == 1
@@ -125,14 +142,16 @@ def test_options_a_loader_does_not_take_are_refused(project):
     write_params(project, params)
     result = run([*CLI, "validate"], cwd=project, check=False)
     assert result.returncode == 2
-    assert re.match(r"error: params\.yaml:\d+: datasets\.iris\.options\.resize: not an option of loader 'iris'",
-                    result.stderr)
+    assert re.match(
+        r"error: params\.yaml:\d+: datasets\.iris\.options\.resize: not an option of loader 'iris'", result.stderr
+    )
 
 
 def test_compare_in_a_clone_without_runs_says_so_in_one_line_and_creates_nothing(tmp_path):
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     result = run([*CLI, "compare"], cwd=tmp_path, check=False)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("error: no runs yet: mlflow.db does not exist (run the pipeline first: "
-                                     "snakemake --cores 2, or dvc repro)")
+    assert result.stderr.strip() == (
+        "error: no runs yet: mlflow.db does not exist (run the pipeline first: snakemake --cores 2, or dvc repro)"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from mlbasics import config, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT, load_default_params
 
 
@@ -34,8 +35,9 @@ def test_default_grid_is_five_datasets_by_four_mlp_variants_and_two_reference_me
     pairs = config.grid(resolved)
     mlps = ["baseline", "sigmoid", "dropout", "l2"]
     tables, images = ["gaussians", "iris", "hep"], ["digits", "mnist5k"]
-    assert pairs == [(d, v) for d in resolved["run"]["datasets"] for v in [*mlps, "bdt", "fisher"]
-                     if d in tables or v in mlps]
+    assert pairs == [
+        (d, v) for d in resolved["run"]["datasets"] for v in [*mlps, "bdt", "fisher"] if d in tables or v in mlps
+    ]
     assert len(pairs) == 26
     # the rule (method_rules.TAKES) leaves the reference methods out on images, and says so
     assert config.left_out(resolved) == [(d, v, "images") for d in images for v in ("bdt", "fisher")]
@@ -45,7 +47,8 @@ def test_default_grid_is_five_datasets_by_four_mlp_variants_and_two_reference_me
 def test_unknown_dataset_in_run(params):
     params["run"]["datasets"].append("cifar100")
     assert error_of(params) == (
-        "run.datasets[5]: unknown dataset 'cifar100' (defined in datasets: digits, gaussians, hep, iris, mnist5k)")
+        "run.datasets[5]: unknown dataset 'cifar100' (defined in datasets: digits, gaussians, hep, iris, mnist5k)"
+    )
 
 
 def test_unknown_loader(params):
@@ -103,15 +106,15 @@ def test_model_spec_applies_variant_over_dataset_base(params):
 def test_stage_settings_read_only_declared_keys(params):
     resolved = config.validate_params(params)
     train = stages.stage_settings(resolved, "train", "iris", "l2")
-    assert train == {"dataset": "iris", "variant": "l2", "seed": 42,
-                     "model": config.model_spec(resolved, "iris", "l2")}
+    assert train == {"dataset": "iris", "variant": "l2", "seed": 42, "model": config.model_spec(resolved, "iris", "l2")}
     # changing a key the stage does not declare leaves its settings unchanged
     changed = copy.deepcopy(resolved)
     changed["variants"]["dropout"]["learning_rate"] = 0.5
     changed["datasets"]["iris"]["preprocess"]["scaler"] = "robust"
     assert stages.stage_settings(changed, "train", "iris", "l2") == train
     assert stages.stage_settings(changed, "train", "iris", "dropout") != stages.stage_settings(
-        resolved, "train", "iris", "dropout")
+        resolved, "train", "iris", "dropout"
+    )
 
 
 def test_every_stage_has_settings(params):
@@ -120,8 +123,8 @@ def test_every_stage_has_settings(params):
         assert stages.stage_settings(resolved, stage, "digits", "baseline")
 
 
-def test_schema_is_the_file_in_workflow():
-    assert config.SCHEMA_PATH == ROOT / "workflow" / "schemas" / "params.schema.yaml"
+def test_schema_ships_with_the_package():
+    assert config.SCHEMA_PATH == ROOT / "src" / "mlbasics" / "params" / "params.schema.yaml"
 
 
 def test_a_sweep_expands_to_stable_readable_ids(params):
@@ -130,37 +133,57 @@ def test_a_sweep_expands_to_stable_readable_ids(params):
     params["run"]["variants"] = ["baseline", "act", "grid"]
     validated = config.validate_params(params)
     ids = config.run_variants(validated)
-    assert ids == ["baseline", "act-relu", "act-tanh", "act-leaky_relu",
-                   "grid-learning_rate_0p01-hidden_layers_64", "grid-learning_rate_0p01-hidden_layers_32x16",
-                   "grid-learning_rate_0p001-hidden_layers_64", "grid-learning_rate_0p001-hidden_layers_32x16"]
+    assert ids == [
+        "baseline",
+        "act-relu",
+        "act-tanh",
+        "act-leaky_relu",
+        "grid-learning_rate_0p01-hidden_layers_64",
+        "grid-learning_rate_0p01-hidden_layers_32x16",
+        "grid-learning_rate_0p001-hidden_layers_64",
+        "grid-learning_rate_0p001-hidden_layers_32x16",
+    ]
     assert ids == config.run_variants(config.validate_params(params)), "the same ids every time"
     spec = config.model_spec(validated, "iris", "act-tanh")
     assert spec["activation"] == "tanh" and spec["epochs"] == 3
     assert config.model_spec(validated, "iris", "grid-learning_rate_0p001-hidden_layers_32x16")["hidden_layers"] == [
-        32, 16]
-    assert stages.param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1] == \
-        "variants.act"  # DVC tracks a swept variant through its definition
+        32,
+        16,
+    ]
+    assert (
+        stages.param_keys("train", "iris", "act-tanh", config.variant_source(validated, "act-tanh"))[-1]
+        == "variants.act"
+    )  # DVC tracks a swept variant through its definition
     assert len(config.grid(validated)) == 5 * 8
 
 
-@pytest.mark.parametrize("sweep, message", [
-    ({"sweep": {"activation": ["relu", "nope"]}}, "variants.bad.sweep.activation[1]: 'nope' is not one of"),
-    ({"sweep": {"colour": [1]}}, "variants.bad.sweep.colour: unknown model key"),
-    ({"sweep": {"dropout": [0.2]}, "dropout": 0.1}, "variants.bad.sweep.dropout: also set outside the sweep"),
-    ({"sweep": {"learning_rate": [-1]}}, "variants.bad.sweep.learning_rate[0]: -1 is less than or equal to"),
-    ({"sweep": {"activation": []}}, "variants.bad.sweep.activation: [] should be non-empty"),
-])
+@pytest.mark.parametrize(
+    "sweep, message",
+    [
+        ({"sweep": {"activation": ["relu", "nope"]}}, "variants.bad.sweep.activation[1]: 'nope' is not one of"),
+        ({"sweep": {"colour": [1]}}, "variants.bad.sweep.colour: unknown model key"),
+        ({"sweep": {"dropout": [0.2]}, "dropout": 0.1}, "variants.bad.sweep.dropout: also set outside the sweep"),
+        ({"sweep": {"learning_rate": [-1]}}, "variants.bad.sweep.learning_rate[0]: -1 is less than or equal to"),
+        ({"sweep": {"activation": []}}, "variants.bad.sweep.activation: [] should be non-empty"),
+    ],
+)
 def test_bad_sweeps_are_named(params, sweep, message):
     params["variants"]["bad"] = sweep
     assert error_of(params).startswith(message)
 
 
-@pytest.mark.parametrize("variant, message", [
-    ({"dropout": [0.1, 0.2, 0.3]}, "variants.bad.dropout: 3 rates for"),
-    ({"backend": "numpy"}, "variants.bad.optimizer: the numpy backend trains with sgd"),
-    ({"backend": "numpy", "optimizer": "sgd", "dropout": 0.5}, "variants.bad.dropout: not available with the numpy"),
-    ({"warm_start": "nowhere"}, "variants.bad.warm_start: unknown variant 'nowhere'"),
-])
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ({"dropout": [0.1, 0.2, 0.3]}, "variants.bad.dropout: 3 rates for"),
+        ({"backend": "numpy"}, "variants.bad.optimizer: the numpy backend trains with sgd"),
+        (
+            {"backend": "numpy", "optimizer": "sgd", "dropout": 0.5},
+            "variants.bad.dropout: not available with the numpy",
+        ),
+        ({"warm_start": "nowhere"}, "variants.bad.warm_start: unknown variant 'nowhere'"),
+    ],
+)
 def test_impossible_model_combinations_are_named(params, variant, message):
     params["variants"]["bad"] = variant
     assert error_of(params).startswith(message)
@@ -175,19 +198,28 @@ def test_a_warm_started_variant_needs_its_parent_in_the_run(params):
 @pytest.mark.parametrize("defined", ["before", "after"])
 def test_a_sweep_id_that_is_also_a_variant_is_an_error_naming_both(params, defined):
     variants = {"act": {"sweep": {"activation": ["relu", "tanh"]}}}
-    params["variants"] = ({"act-relu": {"activation": "relu"}, **variants} if defined == "before"
-                          else {**variants, "act-relu": {"activation": "relu"}})
+    params["variants"] = (
+        {"act-relu": {"activation": "relu"}, **variants}
+        if defined == "before"
+        else {**variants, "act-relu": {"activation": "relu"}}
+    )
     params["run"]["variants"] = ["act", "act-relu"]
-    assert error_of(params) == ("variants.act: its sweep makes the id 'act-relu', which is also the name of a "
-                                "variant defined under variants; rename one of them")
+    assert error_of(params) == (
+        "variants.act: its sweep makes the id 'act-relu', which is also the name of a "
+        "variant defined under variants; rename one of them"
+    )
 
 
 def test_two_sweeps_making_one_id_is_an_error(params):
-    params["variants"] = {"a": {"sweep": {"lr_schedule": [{"kind": "step", "every": 2}]}},
-                          "a-step": {"sweep": {"epochs": [2]}}}
+    params["variants"] = {
+        "a": {"sweep": {"lr_schedule": [{"kind": "step", "every": 2}]}},
+        "a-step": {"sweep": {"epochs": [2]}},
+    }
     params["run"]["variants"] = ["a", "a-step"]
-    assert error_of(params) == ("variants.a: its sweep makes the id 'a-step-2', which the sweep of variant "
-                                "'a-step' makes too; rename one of them")
+    assert error_of(params) == (
+        "variants.a: its sweep makes the id 'a-step-2', which the sweep of variant "
+        "'a-step' makes too; rename one of them"
+    )
 
 
 def write(tmp_path, name: str, text: str):
@@ -199,13 +231,22 @@ def write(tmp_path, name: str, text: str):
 def test_yaml_mistakes_name_file_line_and_key(tmp_path):
     base = write(tmp_path, "params.yaml", (ROOT / "params.yaml").read_text())
     cases = [
-        ("dup.yaml", "seed: 1\nsplit: {train: 0.6}\nseed: 2\n",
-         f"{tmp_path}/dup.yaml:3:1: not valid YAML: key 'seed' appears twice in one mapping (first on line 1)"),
-        ("nested.yaml", "variants:\n  a: {}\n  b: {}\n  a: {dropout: 0.1}\n",
-         f"{tmp_path}/nested.yaml:4:3: not valid YAML: key 'a' appears twice in one mapping (first on line 2)"),
+        (
+            "dup.yaml",
+            "seed: 1\nsplit: {train: 0.6}\nseed: 2\n",
+            f"{tmp_path}/dup.yaml:3:1: not valid YAML: key 'seed' appears twice in one mapping (first on line 1)",
+        ),
+        (
+            "nested.yaml",
+            "variants:\n  a: {}\n  b: {}\n  a: {dropout: 0.1}\n",
+            f"{tmp_path}/nested.yaml:4:3: not valid YAML: key 'a' appears twice in one mapping (first on line 2)",
+        ),
         ("syntax.yaml", "seed: 1\nrun: {datasets: [iris\n", f"{tmp_path}/syntax.yaml:3:1: not valid YAML: expected"),
-        ("tag.yaml", "seed: !!python/object:os.system {}\n",
-         f"{tmp_path}/tag.yaml:1:7: not valid YAML: could not determine a constructor for the tag"),
+        (
+            "tag.yaml",
+            "seed: !!python/object:os.system {}\n",
+            f"{tmp_path}/tag.yaml:1:7: not valid YAML: could not determine a constructor for the tag",
+        ),
     ]
     for name, text, message in cases:
         with pytest.raises(config.ParamsError) as info:
@@ -236,11 +277,18 @@ def test_snakemake_configfile_reader_names_file_line_and_column(tmp_path):
     write(tmp_path, "syntax.yaml", "seed: 1\nrun: {datasets: [iris\n")
     write(tmp_path, "tag.yaml", "seed: !!python/object:os.system {}\n")
     write(tmp_path, "good.yaml", "seed: 1\nrun: {datasets: [iris]}\n")
-    script = ("import sys\nfrom snakemake.common.configfile import load_configfile\n"
-              "for name in sys.argv[1:]:\n    try:\n        print(dict(load_configfile(name)))\n"
-              "    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
-    out = subprocess.run([sys.executable, "-c", script, "syntax.yaml", "tag.yaml", "good.yaml"], cwd=tmp_path,
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    script = (
+        "import sys\nfrom snakemake.common.configfile import load_configfile\n"
+        "for name in sys.argv[1:]:\n    try:\n        print(dict(load_configfile(name)))\n"
+        "    except Exception as exc:\n        print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, "syntax.yaml", "tag.yaml", "good.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert out[0].startswith("WorkflowError invalid params: syntax.yaml:3:1: not valid YAML: expected"), out
     assert out[1].startswith("WorkflowError invalid params: tag.yaml:1:7: not valid YAML: could not determine"), out
     assert out[2] == "{'seed': 1, 'run': {'datasets': ['iris']}}"
@@ -266,12 +314,17 @@ def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp
     write(project, "over.yaml", "seed: 1\nseed: 2\n")
     result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
     assert f"invalid params: {project}/over.yaml:2:1: not valid YAML: key 'seed' appears twice" in (
-        result.stdout + result.stderr)
-    write(project, "over.yaml", "variants:\n  act: {sweep: {activation: [relu, tanh]}}\n  act-relu: {}\n"
-                                "run: {variants: [act, act-relu]}\n")
+        result.stdout + result.stderr
+    )
+    write(
+        project,
+        "over.yaml",
+        "variants:\n  act: {sweep: {activation: [relu, tanh]}}\n  act-relu: {}\nrun: {variants: [act, act-relu]}\n",
+    )
     result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
     assert f"invalid params: {project}/over.yaml:2: variants.act: its sweep makes the id 'act-relu'" in (
-        result.stdout + result.stderr)
+        result.stdout + result.stderr
+    )
 
 
 def test_a_reference_method_variant_reads_its_block_and_the_shared_keys_only(params):
@@ -296,16 +349,21 @@ def test_a_sweep_over_a_method_key_expands_with_readable_ids(params):
     assert config.model_spec(resolved, "iris", ids[1])["bdt"]["max_depth"] == 4
 
 
-@pytest.mark.parametrize("variant, message", [
-    ({"method": "bdt", "dropout": 0.5}, "variants.x.dropout: not a setting of method 'bdt'"),
-    ({"bdt": {"max_depth": 2}}, "variants.x.bdt: not a setting of method 'mlp'"),
-    ({"method": "fisher", "knn": {}}, "variants.x.knn: not a setting of method 'fisher'"),
-    ({"method": "bdt", "sweep": {"bdt.depth": [2]}}, "variants.x.sweep.bdt.depth: unknown model key"),
-    ({"method": "bdt", "sweep": {"bdt.max_depth": [0]}}, "variants.x.sweep.bdt.max_depth[0]: 0 is less than"),
-    ({"method": "bdt", "bdt": {"max_depth": 2}, "sweep": {"bdt.max_depth": [3]}},
-     "variants.x.sweep.bdt.max_depth: also set outside the sweep"),
-    ({"method": "knn", "knn": {"n_neighbors": 0}}, "variants.x.knn.n_neighbors: 0 is less than the minimum of 1"),
-])
+@pytest.mark.parametrize(
+    "variant, message",
+    [
+        ({"method": "bdt", "dropout": 0.5}, "variants.x.dropout: not a setting of method 'bdt'"),
+        ({"bdt": {"max_depth": 2}}, "variants.x.bdt: not a setting of method 'mlp'"),
+        ({"method": "fisher", "knn": {}}, "variants.x.knn: not a setting of method 'fisher'"),
+        ({"method": "bdt", "sweep": {"bdt.depth": [2]}}, "variants.x.sweep.bdt.depth: unknown model key"),
+        ({"method": "bdt", "sweep": {"bdt.max_depth": [0]}}, "variants.x.sweep.bdt.max_depth[0]: 0 is less than"),
+        (
+            {"method": "bdt", "bdt": {"max_depth": 2}, "sweep": {"bdt.max_depth": [3]}},
+            "variants.x.sweep.bdt.max_depth: also set outside the sweep",
+        ),
+        ({"method": "knn", "knn": {"n_neighbors": 0}}, "variants.x.knn.n_neighbors: 0 is less than the minimum of 1"),
+    ],
+)
 def test_method_settings_mistakes_are_named(params, variant, message):
     params["variants"]["x"] = variant
     params["run"]["variants"].append("x")
@@ -318,11 +376,15 @@ def test_the_method_rule_leaves_out_what_a_method_does_not_take_and_says_when_no
     params["datasets"]["wave"] = {"loader": "regression_toy", "options": {}, "preprocess": {}, "model": {}}
     params["run"] = {"datasets": ["digits", "wave", "iris"], "variants": ["baseline", "knn", "likelihood"]}
     resolved = config.validate_params(params)
-    assert config.left_out(resolved) == [("digits", "knn", "images"), ("digits", "likelihood", "images"),
-                                         ("wave", "likelihood", "regression")]
+    assert config.left_out(resolved) == [
+        ("digits", "knn", "images"),
+        ("digits", "likelihood", "images"),
+        ("wave", "likelihood", "regression"),
+    ]
     assert config.dataset_variants(resolved, "wave") == ["baseline", "knn"]
     params["run"]["variants"] = ["knn"]
-    assert error_of(params).startswith("run.datasets: no variant of the run applies to dataset 'digits' "
-                                       "(method knn does not run on images)")
+    assert error_of(params).startswith(
+        "run.datasets: no variant of the run applies to dataset 'digits' (method knn does not run on images)"
+    )
     params["run"] = {"datasets": ["digits"], "variants": ["baseline", "likelihood"]}
     assert error_of(params).startswith("run.variants: 'likelihood' applies to no dataset of the run")

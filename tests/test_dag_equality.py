@@ -26,8 +26,13 @@ def snakemake_jobs(project) -> Counter[Job]:
         if not rule or rule.group(1) == "all":
             continue
         fields = dict(re.findall(r"^    (input|output): (.*)$", block, flags=re.M))
-        jobs[(rule.group(1), frozenset(fields.get("input", "").split(", ")) - {""},
-              frozenset(fields["output"].split(", ")))] += 1
+        jobs[
+            (
+                rule.group(1),
+                frozenset(fields.get("input", "").split(", ")) - {""},
+                frozenset(fields["output"].split(", ")),
+            )
+        ] += 1
     return jobs
 
 
@@ -38,9 +43,14 @@ def dvc_jobs(project) -> Counter[Job]:
     from dvc.repo import Repo
 
     with Repo(str(project)) as repo:
-        return Counter((re.sub(r"^report-.*", "report", stage.name.split("@")[0]),
-                        frozenset(d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)),
-                        frozenset(o.def_path for o in stage.outs)) for stage in repo.index.stages)
+        return Counter(
+            (
+                re.sub(r"^report-.*", "report", stage.name.split("@")[0]),
+                frozenset(d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)),
+                frozenset(o.def_path for o in stage.outs),
+            )
+            for stage in repo.index.stages
+        )
 
 
 def test_dvc_yaml_is_generated_from_params():
@@ -59,7 +69,7 @@ def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
 def test_the_local_rules_are_the_stages_declared_local():
     """What runs on the login node (network, aggregates, bookkeeping) is declared in stages.py; the rule files
     say the same (`localrule: True` in a rule, or a `localrules:` list)."""
-    from mlbasics import stages
+    from mlbasics.pipeline import declarations as stages
 
     text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     local = set(re.findall(r"^rule (\w+):\n(?:(?:    .*)?\n)*?    localrule: True", text, flags=re.M))
@@ -96,5 +106,6 @@ def test_a_grid_without_variant_figures_has_the_same_graph_in_both_engines(tmp_p
     assert snakemake == dvc
     evaluate = [job for job in snakemake if job[0] == "evaluate"]
     assert len(evaluate) == 26 and not any(p.endswith(".png") for _, ins, outs in evaluate for p in outs)
-    assert not any(p.endswith(("curves.png", "response.png")) for name, ins, _ in snakemake if name == "report"
-                   for p in ins)
+    assert not any(
+        p.endswith(("curves.png", "response.png")) for name, ins, _ in snakemake if name == "report" for p in ins
+    )

@@ -1,19 +1,23 @@
 import numpy as np
 import pytest
 
-from mlbasics import config, data, datasets
+from mlbasics.data import arrays as data
+from mlbasics.data import loaders as datasets
+from mlbasics.data.loaders import embedded
+from mlbasics.params import config
+from mlbasics.stages import dataset as dataset_stage
 
 
 def test_gaussians_is_the_lecture_toy():
-    ds = datasets.gaussians(n_samples=20000, seed=3)
+    ds = embedded.gaussians(n_samples=20000, seed=3)
     assert ds.x.shape == (20000, 2) and ds.x.dtype == np.float32
     assert np.bincount(ds.y).tolist() == [10000, 10000]
     np.testing.assert_allclose(ds.x[ds.y == 0].mean(axis=0), [-1, -1], atol=0.05)
     np.testing.assert_allclose(ds.x[ds.y == 1].mean(axis=0), [1, 1], atol=0.05)
     np.testing.assert_allclose(ds.x[ds.y == 1].std(axis=0), [1, 1], atol=0.05)
-    again = datasets.gaussians(n_samples=20000, seed=3)
+    again = embedded.gaussians(n_samples=20000, seed=3)
     np.testing.assert_array_equal(ds.x, again.x)
-    assert not np.array_equal(ds.x, datasets.gaussians(n_samples=20000, seed=4).x)
+    assert not np.array_equal(ds.x, embedded.gaussians(n_samples=20000, seed=4).x)
 
 
 def test_iris_and_digits_from_scikit_learn():
@@ -25,7 +29,7 @@ def test_iris_and_digits_from_scikit_learn():
 
 
 def test_mnist5k_is_real_shuffled_and_balanced():
-    ds = datasets.mnist5k(seed=0)
+    ds = embedded.mnist5k(seed=0)
     assert ds.x.shape == (5000, 28, 28) and ds.x.dtype == np.uint8
     assert np.bincount(ds.y).tolist() == [500] * 10
     assert len(set(ds.y[:50].tolist())) > 5, "the shipped file is sorted by label; the loader must shuffle"
@@ -57,18 +61,29 @@ def test_save_and_load_roundtrip_without_pickle(tmp_path):
 
 # --- downloaded sources, through the real download stage and a loopback server ---------------------
 
+
 def _fetched(tmp_path, loader, files, options=None, dataset=None):
     """Serve `files` on 127.0.0.1, pin their hashes, run the download stage; return the receipt."""
     import hashlib
 
-    from mlbasics import download
+    from mlbasics.data import download
     from tests import loopback
 
-    pinned = [{"name": f.name, "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
-               "url": f"https://origin.invalid/{f.name}"} for f in files]
+    pinned = [
+        {
+            "name": f.name,
+            "sha256": hashlib.sha256(f.read_bytes()).hexdigest(),
+            "url": f"https://origin.invalid/{f.name}",
+        }
+        for f in files
+    ]
     with loopback.serve(files[0].parent) as server:
-        policy = {**config.section_defaults("download"), "cache_dir": str(tmp_path / "cache"), "mirrors": [server.url],
-                  "retries": 0}
+        policy = {
+            **config.section_defaults("download"),
+            "cache_dir": str(tmp_path / "cache"),
+            "mirrors": [server.url],
+            "retries": 0,
+        }
         return download.fetch(dataset or loader, loader, {**(options or {}), "files": pinned}, policy)
 
 
@@ -93,8 +108,8 @@ def test_fashion_mnist_from_idx_files(tmp_path):
 
 
 def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path):
-    from mlbasics import formats
-    from mlbasics.files import write_json
+    from mlbasics.core import formats
+    from mlbasics.core.files import write_json
     from tests import loopback
 
     www = tmp_path / "www"
@@ -103,7 +118,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     write_json(tmp_path / "receipt.json", receipt)
     outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png"}
     settings = {"dataset": "cifar10", "loader": "cifar10", "options": {"files": [], "max_samples": 40}}
-    datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    dataset_stage.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
     ds = data.load(outputs["raw"])
     assert ds.x.shape == (40, 32, 32) and ds.x.dtype == np.float32
     colour = datasets.make("cifar10", {}, receipt)
@@ -115,7 +130,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     assert width > 1.6 * height  # two 5x5 grids side by side: colour and greyscale
 
     settings["options"]["color"] = True
-    datasets.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    dataset_stage.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
     assert data.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
 
 
@@ -127,8 +142,11 @@ def test_own_idx_files_and_tables(tmp_path):
     x, y = loopback.images(30, 28, n_classes=3)
     files = [loopback.write_idx(www / "imgs.gz", x), loopback.write_idx(www / "labs.gz", y)]
     receipt = _fetched(tmp_path, "idx", files)
-    ds = datasets.make("idx", {"images": ["imgs.gz"], "labels": ["labs.gz"], "class_names": ["a", "b", "c"],
-                               "files": receipt["files"]}, receipt)
+    ds = datasets.make(
+        "idx",
+        {"images": ["imgs.gz"], "labels": ["labs.gz"], "class_names": ["a", "b", "c"], "files": receipt["files"]},
+        receipt,
+    )
     assert ds.x.shape == (30, 28, 28) and ds.class_names == ["a", "b", "c"]
 
     csv, parquet = loopback.write_tables(www)
@@ -141,7 +159,7 @@ def test_own_idx_files_and_tables(tmp_path):
 
 
 def test_a_cached_file_that_changed_since_the_download_is_refused(tmp_path):
-    from mlbasics import formats
+    from mlbasics.core import formats
     from tests import loopback
 
     www = tmp_path / "www"
@@ -157,7 +175,7 @@ def test_a_job_that_finds_its_download_missing_says_to_fetch_where_there_is_netw
     """A compute node never downloads: the dataset job names the missing file and the fetch target."""
     from pathlib import Path
 
-    from mlbasics import formats
+    from mlbasics.core import formats
     from tests import loopback
 
     www = tmp_path / "www"
@@ -180,8 +198,9 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
     """A CSV served by a loopback server and a local Parquet file, each through the real stage code."""
     import hashlib
 
-    from mlbasics import config, preprocess
     from mlbasics.cli import run_stage
+    from mlbasics.data import preprocess
+    from mlbasics.params import config
     from tests import loopback
     from tests.conftest import ROOT, settings_for
 
@@ -189,12 +208,23 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
     csv, parquet = loopback.write_tables(tmp_path)
     raw = config.load_params(ROOT / "params.yaml")
     model = {"hidden_layers": [8], "epochs": 1}
-    pinned = {"name": csv.name, "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
-              "url": f"{loopback.dead_url()}/{csv.name}"}
-    raw["datasets"]["events-csv"] = {"loader": "table", "options": {"files": [pinned], "label": "kind",
-                                     "features": ["pt", "eta"]}, "preprocess": {}, "model": model}
-    raw["datasets"]["events-parquet"] = {"loader": "table", "options": {"path": parquet.name, "label": "kind"},
-                                         "preprocess": {"scaler": "minmax"}, "model": model}
+    pinned = {
+        "name": csv.name,
+        "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
+        "url": f"{loopback.dead_url()}/{csv.name}",
+    }
+    raw["datasets"]["events-csv"] = {
+        "loader": "table",
+        "options": {"files": [pinned], "label": "kind", "features": ["pt", "eta"]},
+        "preprocess": {},
+        "model": model,
+    }
+    raw["datasets"]["events-parquet"] = {
+        "loader": "table",
+        "options": {"path": parquet.name, "label": "kind"},
+        "preprocess": {"scaler": "minmax"},
+        "model": model,
+    }
     with loopback.serve(tmp_path) as server:
         raw["download"] = {"mirrors": [server.url], "retries": 0}
         params = config.validate_params(raw)

@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from mlbasics import config, download, sources
+from mlbasics.data import download, sources
+from mlbasics.params import config
 from tests import loopback
 
 
@@ -44,8 +45,12 @@ def test_a_good_mirror_is_used_and_the_file_lands_verified(tmp_path, served):
 def test_corrupt_truncated_and_missing_mirrors_are_skipped_for_the_next(tmp_path, served):
     server, file = served
     dest = tmp_path / "cache" / "mnist.npz"
-    urls = [f"{server.url}/bad/mnist.npz", f"{server.url}/truncated/good/mnist.npz",
-            f"{server.url}/nowhere/mnist.npz", f"{server.url}/good/mnist.npz"]
+    urls = [
+        f"{server.url}/bad/mnist.npz",
+        f"{server.url}/truncated/good/mnist.npz",
+        f"{server.url}/nowhere/mnist.npz",
+        f"{server.url}/good/mnist.npz",
+    ]
     assert download.fetch_file(file, dest, urls, retries=0) == urls[-1]
     assert download.sha256_file(dest) == file.sha256
     assert _leftovers(dest.parent) == ["mnist.npz"]

@@ -9,7 +9,9 @@ import subprocess
 
 import pytest
 
-from mlbasics import config, pipeline, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.pipeline import graph as pipeline
 from tests.conftest import (
     VENV_BIN,
     copy_project,
@@ -107,24 +109,30 @@ def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_outputs):
     is its run as written (a copy), so the order in which test files run does not matter."""
     import keras
 
-    from mlbasics.mlp import register_custom_layers
+    from mlbasics.methods.mlp import register_custom_layers
 
     register_custom_layers()
     params = config.load_params(reproduced / "params.yaml")
     for root in (snakemake_outputs, reproduced):  # jobs started while the worker imported waited for it
-        assert all(json.loads((root / stages.RUN_STATS.format(dataset=d, variant=v)).read_text()).get("warm_worker")
-                   for d, v in config.grid(params)), root
+        assert all(
+            json.loads((root / stages.RUN_STATS.format(dataset=d, variant=v)).read_text()).get("warm_worker")
+            for d, v in config.grid(params)
+        ), root
     for d, v in config.grid(params):
         for path in (stages.HISTORY, stages.PREDICTIONS):
             rel = path.format(dataset=d, variant=v)
             assert (snakemake_outputs / rel).read_bytes() == (reproduced / rel).read_bytes(), rel
         rel = stages.METRICS.format(dataset=d, variant=v)
-        numbers = [{k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
-                   for root in (snakemake_outputs, reproduced)]
+        numbers = [
+            {k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
+            for root in (snakemake_outputs, reproduced)
+        ]
         assert numbers[0] == numbers[1] and len(numbers[0]) > 10, rel
         model = stages.MODEL.format(dataset=d, variant=v) + "/model.keras"  # the MLP's file in the model folder
-        weights = [[w.tobytes() for w in keras.saving.load_model(root / model).get_weights()]
-                   for root in (snakemake_outputs, reproduced)]
+        weights = [
+            [w.tobytes() for w in keras.saving.load_model(root / model).get_weights()]
+            for root in (snakemake_outputs, reproduced)
+        ]
         assert weights[0] == weights[1], (d, v)
 
 
@@ -135,14 +143,15 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
         stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
         # the reports, the check and the track read the variant definitions too (sweep ids come from them)
         assert set(stale) == {f"{stage}@{d}-dropout" for stage in stages.PER_VARIANT for d in datasets} | {
-            f"report-{d}" for d in datasets} | {"summary", "check", "track"}
+            f"report-{d}" for d in datasets
+        } | {"summary", "check", "track"}
         run([*WITH_WORKER, *DVC, "repro"], cwd=reproduced, timeout=600)
 
     changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)
     assert changed == expected
 
 
-@pytest.mark.parametrize("helper", ["checkpoint", "plots"])
+@pytest.mark.parametrize("helper", ["methods/checkpoint", "core/plots"])
 def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(reproduced, helper):
     path = reproduced / "src" / "mlbasics" / f"{helper}.py"
     text = path.read_text()
@@ -151,11 +160,15 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
         status = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
     finally:
         path.write_text(text)
+
     def stage(name: str) -> str:  # train@iris-dropout: train; report-iris (a stage per dataset): report
         return re.sub(r"^report-.*", "report", name.split("@")[0])
 
-    stale = {stage(name) for name, changes in status.items()
-             if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)}
+    stale = {
+        stage(name)
+        for name, changes in status.items()
+        if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)
+    }
     expected = {name for name in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
     assert stale == expected and stale, status
     assert {stage(name) for name in status} == expected, "nothing else is stale"
@@ -180,8 +193,14 @@ def queued(tmp_path_factory):
     # would keep run() waiting for their end (seen once: the setup hung for its 600 s timeout)
     log = project.parent / "queue-start.log"
     with log.open("w") as out:
-        started = subprocess.run([*DVC, "queue", "start", "-j", "2"], cwd=project, env=engine_env(), stdout=out,
-                                 stderr=subprocess.STDOUT, timeout=120)
+        started = subprocess.run(
+            [*DVC, "queue", "start", "-j", "2"],
+            cwd=project,
+            env=engine_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
     assert started.returncode == 0, log.read_text()
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
@@ -189,8 +208,11 @@ def queued(tmp_path_factory):
         if not any(word in status for word in ("Queued", "Running")):
             break
         time.sleep(5)
-    logs = "\n".join(run([*DVC, "queue", "logs", line.split()[0]], cwd=project, check=False).stdout[-3000:]
-                     for line in status.splitlines() if "Failed" in line)
+    logs = "\n".join(
+        run([*DVC, "queue", "logs", line.split()[0]], cwd=project, check=False).stdout[-3000:]
+        for line in status.splitlines()
+        if "Failed" in line
+    )
     assert "Failed" not in status and "Success" in status, status + logs
     return project
 
@@ -204,8 +226,10 @@ def test_queued_experiments_log_to_the_repository_store(queued):
     experiment = client.get_experiment_by_name("mlbasics")
     runs = client.search_runs([experiment.experiment_id], filter_string="tags.variant = 'dropout'")
     assert sorted(r.data.params["dropout"] for r in runs) == ["0.3", "0.4", "0.5"], "the workspace's and both queued"
-    parents = {r.info.run_id: r for r in client.search_runs([experiment.experiment_id],
-                                                            filter_string="tags.`mlbasics.role` = 'pipeline'")}
+    parents = {
+        r.info.run_id: r
+        for r in client.search_runs([experiment.experiment_id], filter_string="tags.`mlbasics.role` = 'pipeline'")
+    }
     for r in runs:
         assert r.info.status == "FINISHED" and parents[r.data.tags["mlflow.parentRunId"]].data.tags["engine"] == "dvc"
     assert experiment.artifact_location == (queued / "mlruns").as_uri(), "artifacts beside the store, not in a copy"

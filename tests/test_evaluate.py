@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from mlbasics import diagnostics, evaluate, methods
-from mlbasics.files import read_csv
+from mlbasics.core.files import read_csv
+from mlbasics.evaluation import diagnostics, evaluate
+from mlbasics.methods import training as methods
 
 
 def test_metrics_match_hand_counts():
@@ -42,8 +43,10 @@ def test_classes_from_sigmoid_and_softmax_outputs():
 def test_confusion_csv_layout(tmp_path):
     evaluate.write_confusion(tmp_path / "c.csv", np.array([[3, 1], [0, 4]]), ["cat", "dog"])
     rows = read_csv(tmp_path / "c.csv")
-    assert rows == [{"true\\predicted": "cat", "cat": "3", "dog": "1"},
-                    {"true\\predicted": "dog", "cat": "0", "dog": "4"}]
+    assert rows == [
+        {"true\\predicted": "cat", "cat": "3", "dog": "1"},
+        {"true\\predicted": "dog", "cat": "0", "dog": "4"},
+    ]
 
 
 def test_roc_binary_and_multiclass_match_scikit_learn():
@@ -68,8 +71,13 @@ def _mlp(n_in: int, n_out: int):
     import keras
 
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((n_in,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(n_out, activation="sigmoid" if n_out == 1 else "softmax")])
+    return keras.Sequential(
+        [
+            keras.Input((n_in,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(n_out, activation="sigmoid" if n_out == 1 else "softmax"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("kind", ["binary-2d", "multiclass-images", "multiclass-table"])
@@ -77,20 +85,26 @@ def test_diagnostic_panels_for_each_task_kind(kind, tmp_path):
     """Which panels a run gets: ROC always (classification), the decision boundary for 2-D data, test images
     and first-layer weights for images. Each figure is drawn for real and saved."""
     rng = np.random.default_rng(1)
-    n_features, n_classes, shape = {"binary-2d": (2, 2, ()), "multiclass-images": (64, 3, (8, 8)),
-                                    "multiclass-table": (4, 3, ())}[kind]
+    n_features, n_classes, shape = {
+        "binary-2d": (2, 2, ()),
+        "multiclass-images": (64, 3, (8, 8)),
+        "multiclass-table": (4, 3, ()),
+    }[kind]
     x = rng.normal(size=(60, n_features)).astype(np.float32)
     y = np.arange(60) % n_classes
     model = _mlp(n_features, 1 if n_classes == 2 else n_classes)
     scores = model.predict(x, verbose=0)
     names = [f"c{k}" for k in range(n_classes)]
     curves, auc = evaluate.roc(y, scores, names)
-    panels = evaluate.classification_panels(methods.KerasMLP({}, model), x, y, evaluate.classes_of(scores), curves,
-                                            names, shape)
+    panels = evaluate.classification_panels(
+        methods.KerasMLP({}, model), x, y, evaluate.classes_of(scores), curves, names, shape
+    )
     drawn = [p.func.__name__ for p in panels]
-    expected = {"binary-2d": ["roc_panel", "boundary_panel"],
-                "multiclass-images": ["roc_panel", "test_images_panel", "weights_panel"],
-                "multiclass-table": ["roc_panel"]}[kind]
+    expected = {
+        "binary-2d": ["roc_panel", "boundary_panel"],
+        "multiclass-images": ["roc_panel", "test_images_panel", "weights_panel"],
+        "multiclass-table": ["roc_panel"],
+    }[kind]
     assert drawn == expected and 0 <= auc <= 1
     out = tmp_path / "diagnostics.png"
     diagnostics.draw(kind, panels, out)
@@ -115,21 +129,24 @@ def test_test_images_and_weights_are_one_image_each_with_every_tile_on_its_own_s
     images = rng.uniform(3.0, 9.0, size=(25, 8, 8))
     y_true, y_pred = np.arange(25) % 3, (np.arange(25) % 3 + (np.arange(25) % 7 == 0)) % 3
     fig = plt.figure()
-    sub, = fig.subfigures(1, 1, squeeze=False)[0]
+    (sub,) = fig.subfigures(1, 1, squeeze=False)[0]
     diagnostics.test_images_panel(sub, images, y_true, y_pred, ["a", "b", "c"])
-    ax, = sub.axes
+    (ax,) = sub.axes
     mosaic = ax.get_images()[0].get_array()
-    corners = [(top, left) for top in range(0, mosaic.shape[0], mosaic.shape[0] // 5 + 1)
-               for left in range(0, mosaic.shape[1], mosaic.shape[1] // 5 + 1)]
+    corners = [
+        (top, left)
+        for top in range(0, mosaic.shape[0], mosaic.shape[0] // 5 + 1)
+        for left in range(0, mosaic.shape[1], mosaic.shape[1] // 5 + 1)
+    ]
     for k, (top, left) in enumerate(corners[:25]):
         tile = images[k]
-        np.testing.assert_allclose(mosaic[top:top + 8, left:left + 8], (tile - tile.min()) / np.ptp(tile))
+        np.testing.assert_allclose(mosaic[top : top + 8, left : left + 8], (tile - tile.min()) / np.ptp(tile))
     assert np.ma.getmaskarray(mosaic).any(), "blank (NaN, masked) between the tiles"
     assert [t.get_text() for t in ax.texts][:3] == ["a\u2192b", "b\u2192b", "c\u2192c"]
     red = [p for p in ax.patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
     assert len(red) == int((y_true != y_pred).sum()) == 4
     kernel = rng.normal(size=(64, 16))
-    sub2, = fig.subfigures(1, 1, squeeze=False)[0]
+    (sub2,) = fig.subfigures(1, 1, squeeze=False)[0]
     diagnostics.weights_panel(sub2, kernel, (8, 8))
     weights = sub2.axes[0].get_images()[0].get_array()
     first = kernel[:, 0].reshape(8, 8)
@@ -145,26 +162,38 @@ def test_figures_laid_out_without_a_cropping_pass_keep_every_label_inside(tmp_pa
     and titles (a sweep point's variant name)."""
     from functools import partial
 
-    from mlbasics import physics_plots, plots
+    from mlbasics.core import plots
+    from mlbasics.evaluation import physics_plots
 
     saved = []
     for module in (plots, diagnostics, physics_plots):
         monkeypatch.setattr(module, "save_figure", lambda fig, path, laid_out=False: saved.append((fig, laid_out)))
     long_title = "a-long-dataset-name / a-long-variant-name-of-a-sweep-point: test set"
-    for names, title in [([str(k) for k in range(10)], "digits / baseline: test set"),
-                         (["background", "signal"], "hep / l2: test set"),
-                         (["a very long class name", "b", "c"], long_title)]:
+    for names, title in [
+        ([str(k) for k in range(10)], "digits / baseline: test set"),
+        (["background", "signal"], "hep / l2: test set"),
+        (["a very long class name", "b", "c"], long_title),
+    ]:
         plots.confusion(np.diag(np.arange(1, len(names) + 1)), names, title, tmp_path / "confusion.png")
     x = np.random.default_rng(0).normal(size=(50, 2))
     y = (x[:, 0] > 0).astype(int)
     curves, _ = evaluate.roc(y, x[:, :1], ["no", "yes"])
-    grid = x[:, :1].repeat(800, axis=0)[:200 * 200]
-    diagnostics.draw(long_title, [partial(diagnostics.roc_panel, curves=curves),
-                                  partial(diagnostics.boundary_panel, regions=(grid[:, 0] > 0).astype(int), x=x, y=y,
-                                          class_names=["no", "yes"])], tmp_path / "diagnostics.png")
+    grid = x[:, :1].repeat(800, axis=0)[: 200 * 200]
+    diagnostics.draw(
+        long_title,
+        [
+            partial(diagnostics.roc_panel, curves=curves),
+            partial(
+                diagnostics.boundary_panel, regions=(grid[:, 0] > 0).astype(int), x=x, y=y, class_names=["no", "yes"]
+            ),
+        ],
+        tmp_path / "diagnostics.png",
+    )
     rng = np.random.default_rng(1)
-    classes = [{"name": name, "train": rng.random(80), "w_train": None, "test": rng.random(80), "w_test": None,
-                "p": 0.5} for name in ("signal", "background")]
+    classes = [
+        {"name": name, "train": rng.random(80), "w_train": None, "test": rng.random(80), "w_test": None, "p": 0.5}
+        for name in ("signal", "background")
+    ]
     physics_plots.response([("response", classes)], long_title, tmp_path / "response.png")
     history = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": 1 / e, "val_accuracy": 0.5} for e in (1, 2)]
     plots.training_curves(history, long_title + " with yet more words in it", tmp_path / "curves.png")

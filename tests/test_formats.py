@@ -11,7 +11,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from mlbasics import formats
+from mlbasics.core import formats
 from tests import loopback
 
 
@@ -21,13 +21,16 @@ def test_idx_round_trip_gz_and_plain(tmp_path):
         np.testing.assert_array_equal(formats.read_idx(loopback.write_idx(tmp_path / name, x)), x)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda raw: b"\x01\x02" + raw[2:], "not an IDX file"),
-    (lambda raw: raw[:2] + b"\x0d" + raw[3:], "is not unsigned byte"),
-    (lambda raw: raw[:-5], "need 3152 bytes, file has 3147"),
-    (lambda raw: raw + b"\x00", "need 3152 bytes, file has 3153"),
-    (lambda raw: raw[:6], "header truncated"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda raw: b"\x01\x02" + raw[2:], "not an IDX file"),
+        (lambda raw: raw[:2] + b"\x0d" + raw[3:], "is not unsigned byte"),
+        (lambda raw: raw[:-5], "need 3152 bytes, file has 3147"),
+        (lambda raw: raw + b"\x00", "need 3152 bytes, file has 3153"),
+        (lambda raw: raw[:6], "header truncated"),
+    ],
+)
 def test_idx_header_is_validated(tmp_path, mutate, message):
     x, _ = loopback.images(4, 28)
     path = tmp_path / "bad-idx3-ubyte.gz"
@@ -70,8 +73,9 @@ def test_cifar10_tarball_planes_become_rgb_images(tmp_path):
 def test_greyscale_uses_the_lecture_formula():
     rgb = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]]], dtype=np.uint8)
     grey = formats.to_greyscale(rgb)
-    np.testing.assert_allclose(grey[0, 0], [0.2989 * 255, 0.5870 * 255, 0.1140 * 255,
-                                            0.2989 * 10 + 0.5870 * 20 + 0.1140 * 30], rtol=1e-6)
+    np.testing.assert_allclose(
+        grey[0, 0], [0.2989 * 255, 0.5870 * 255, 0.1140 * 255, 0.2989 * 10 + 0.5870 * 20 + 0.1140 * 30], rtol=1e-6
+    )
 
 
 class _Exploit:

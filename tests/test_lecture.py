@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlbasics import pipeline, sources, stages
+from mlbasics.data import sources
+from mlbasics.pipeline import declarations as stages
+from mlbasics.pipeline import graph as pipeline
 from tests import loopback
 from tests.conftest import copy_project, run
 
@@ -39,16 +41,28 @@ def overrides(project: Path, www: Path, mirror: str, origin: str) -> Path:
     `origin` and the mirror list `[mirror]`."""
     datasets = {}
     for name in DATASETS:
-        files = [{"name": f.name, "sha256": hashlib.sha256((www / f.name).read_bytes()).hexdigest(),
-                  "url": f"{origin}/{f.name}"} for f in sources.CATALOG[name]]
-        datasets[name] = {"options": {"files": files, "max_samples": 400},
-                          "model": {"hidden_layers": [16], "epochs": 2}}
+        files = [
+            {
+                "name": f.name,
+                "sha256": hashlib.sha256((www / f.name).read_bytes()).hexdigest(),
+                "url": f"{origin}/{f.name}",
+            }
+            for f in sources.CATALOG[name]
+        ]
+        datasets[name] = {
+            "options": {"files": files, "max_samples": 400},
+            "model": {"hidden_layers": [16], "epochs": 2},
+        }
     path = project / "test-overrides.yaml"
-    path.write_text(yaml.safe_dump({
-        "run": {"datasets": DATASETS, "variants": ["baseline"]},
-        "datasets": datasets,
-        "download": {"mirrors": [mirror], "retries": 0, "timeout": 10},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "run": {"datasets": DATASETS, "variants": ["baseline"]},
+                "datasets": datasets,
+                "download": {"mirrors": [mirror], "retries": 0, "timeout": 10},
+            }
+        )
+    )
     return path
 
 
@@ -115,8 +129,9 @@ def test_fetch_on_one_machine_then_copy_the_cache_to_run_offline(tmp_path, www):
         result = run([*SNAKEMAKE[:3], "fetch", *SNAKEMAKE[3:], *configfiles(login)], cwd=login)
     assert cache_files(login) == expected_cache()
     built = sorted(str(p.relative_to(login)) for p in (login / "data").rglob("*") if p.is_file())
-    assert built == sorted([stages.RECEIPT.format(dataset=d) for d in DATASETS]
-                           + [f"data/downloads/{f}" for f in expected_cache()])
+    assert built == sorted(
+        [stages.RECEIPT.format(dataset=d) for d in DATASETS] + [f"data/downloads/{f}" for f in expected_cache()]
+    )
     assert "rule train" not in result.stdout + result.stderr
 
     compute = copy_project(tmp_path / "compute")  # another machine: no network, only the copied cache

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import yaml
 
-from mlbasics import config, method_rules, stages
-from mlbasics.files import read_csv
+from mlbasics.core.files import read_csv
+from mlbasics.methods import registry as method_rules
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT, VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
@@ -26,8 +28,10 @@ TINY = {  # small and quick: the point is that every method runs, not how well
         "iris": {"model": {"hidden_layers": [8], "epochs": 3}},
     },
     "variants": {"bdt-depth": {"sweep": {"bdt.max_depth": [2, 6]}}},
-    "gates": {"hep": {"roc_auc": {"min": 0.0}, "sig_eff_at_bkg_0p10": {"min": 0.0}},
-              "iris": {"accuracy": {"min": 0.0}}},
+    "gates": {
+        "hep": {"roc_auc": {"min": 0.0}, "sig_eff_at_bkg_0p10": {"min": 0.0}},
+        "iris": {"accuracy": {"min": 0.0}},
+    },
 }
 for _name in ("hep", "iris"):
     TINY["datasets"][_name]["model"].update(bdt={"max_iter": 15}, random_forest={"n_estimators": 20})
@@ -64,8 +68,10 @@ def test_every_method_trains_and_evaluates_in_both_engines_to_the_same_bytes(eng
             rel = template.format(dataset=d, variant=v)
             assert (snakemake / rel).read_bytes() == (dvc / rel).read_bytes(), rel
         rel = stages.METRICS.format(dataset=d, variant=v)
-        numbers = [{k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
-                   for root in (snakemake, dvc)]
+        numbers = [
+            {k: x for k, x in json.loads((root / rel).read_text()).items() if isinstance(x, float)}
+            for root in (snakemake, dvc)
+        ]
         headline = "roc_auc" if d == "hep" else "accuracy"  # the bootstrap's first number, with its interval
         assert numbers[0] == numbers[1] and {headline, f"{headline}_ci_lo", f"{headline}_ci_hi"} <= set(numbers[0])
         model = Path(stages.MODEL.format(dataset=d, variant=v))
@@ -83,15 +89,18 @@ def test_mlflow_holds_every_method_in_its_flavour_with_a_signature(engines):
     import mlflow
     from mlflow import MlflowClient
 
-    from mlbasics import preprocess
+    from mlbasics.data import preprocess
 
     snakemake, _ = engines
     params = config.load_params(snakemake / "params.yaml")
     uri = f"sqlite:///{snakemake / 'mlflow.db'}"
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
-    runs = {(r.data.tags["dataset"], r.data.tags["variant"]): r for r in client.search_runs([experiment])
-            if r.data.tags.get("mlbasics.role") == "variant"}
+    runs = {
+        (r.data.tags["dataset"], r.data.tags["variant"]): r
+        for r in client.search_runs([experiment])
+        if r.data.tags.get("mlbasics.role") == "variant"
+    }
     assert set(runs) == set(config.grid(params))
     mlflow.set_tracking_uri(uri)
     arrays = preprocess.load(snakemake / stages.PROCESSED.format(dataset="hep")).arrays
@@ -116,8 +125,10 @@ def test_each_page_says_which_method_is_best_with_error_bars(engines):
         assert all(None not in m[f"{h}_ci"] for m in ranked for h in verdicts["methods"]["headlines"])
         page = (snakemake / stages.DATASET_PAGE.format(dataset=dataset)).read_text()
         assert "Methods compared: is the network better than a BDT?" in page
-        assert verdicts["methods"]["sentence"].startswith(f"Best method: {ranked[0]['name']}") and headline in \
-            verdicts["methods"]["sentence"]
+        assert (
+            verdicts["methods"]["sentence"].startswith(f"Best method: {ranked[0]['name']}")
+            and headline in verdicts["methods"]["sentence"]
+        )
         assert "<th>bdt: permutation: drop in test" in page and "<th>fisher: Fisher coefficient x input spread" in page
         assert "Fitted in one step, without a learning curve: " in page
     index = (snakemake / stages.INDEX).read_text()

@@ -13,7 +13,8 @@ import urllib.parse
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import config, tracking
+from mlbasics.params import config
+from mlbasics.tracking import runs as tracking
 from tests.test_browser import ARTIFACTS, _browser
 from tests.test_tracking_server import Server
 
@@ -79,15 +80,18 @@ def test_the_compare_view_lists_two_runs_params_side_by_side(ui, snakemake_run):
     ids = json.dumps([r.info.run_id for r in pair])
     driver.set_window_size(1800, 3000)
     driver.get("about:blank")  # a fresh page load, not a change of the single-page app's route
-    driver.get(f"{server.url}/#/compare-runs?runs={urllib.parse.quote(ids)}"
-               f"&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}"
-               "&workflowType=machine_learning")
+    driver.get(
+        f"{server.url}/#/compare-runs?runs={urllib.parse.quote(ids)}"
+        f"&experiments={urllib.parse.quote(json.dumps([experiment.experiment_id]))}"
+        "&workflowType=machine_learning"
+    )
     page = wait_for(driver, "Comparing 2 Runs")
     page = wait_for(driver, "Parameters")
     driver.save_screenshot(str(ARTIFACTS / "mlflow_compare.png"))
     assert "iris/baseline" in page and "iris/dropout" in page
-    dropout = {r.data.tags["variant"]: config.model_spec(params, "iris", r.data.tags["variant"])["dropout"]
-               for r in pair}
+    dropout = {
+        r.data.tags["variant"]: config.model_spec(params, "iris", r.data.tags["variant"])["dropout"] for r in pair
+    }
     assert re.search(rf"(?m)^dropout\s+{dropout['baseline']}\s+{dropout['dropout']}\s*$", page), page[:4000]
     assert re.search(r"(?m)^warm_start\s+null\s+null\s*$", page)  # params as JSON text, not Python's None
     assert "None" not in re.findall(r"(?m)^\w+\s+(\S+)", page)

@@ -13,22 +13,28 @@ import sys
 import pytest
 import yaml
 
-from mlbasics import config, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import ROOT as REPO
 from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 MODEL_SPACE = yaml.safe_load((REPO / "config" / "model-space.yaml").read_text())
 TINY = {
-    "datasets": {name: {"model": {"hidden_layers": [8, 8], "epochs": 2, "batch_size": 64}}
-                 for name in ("gaussians", "iris", "wave")},
+    "datasets": {
+        name: {"model": {"hidden_layers": [8, 8], "epochs": 2, "batch_size": 64}}
+        for name in ("gaussians", "iris", "wave")
+    },
     "variants": {  # sgd, rmsprop, adam and the plain activations are covered by the other variants
         "activations": {"sweep": {"activation": ["linear", "leaky_relu", "swish", "elu"]}},
         "optimizers": {"sweep": {"optimizer": ["adagrad", "adadelta", "ftrl"]}},
     },
     # two epochs do not reach the config's gates; the check stage still runs every gate (and passes)
-    "gates": {"gaussians": {"accuracy": {"min": 0.0}}, "iris": {"accuracy": {"min": 0.0}},
-              "wave": {"r2": {"min": -1e9}}},
+    "gates": {
+        "gaussians": {"accuracy": {"min": 0.0}},
+        "iris": {"accuracy": {"min": 0.0}},
+        "wave": {"r2": {"min": -1e9}},
+    },
 }
 
 
@@ -46,11 +52,17 @@ def test_the_model_space_config_names_every_option():
     params = config.validate_params(deep_merge(load_default_params(), MODEL_SPACE))
     specs = [config.model_spec(params, d, v) for d, v in config.grid(params)]
     named = {key: {json.dumps(s[key], sort_keys=True) for s in specs} for key in specs[0]}
-    assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu"} <= {json.loads(a) for a in
-                                                                                  named["activation"]}
+    assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu"} <= {
+        json.loads(a) for a in named["activation"]
+    }
     assert {json.loads(o) for o in named["optimizer"]} == {"sgd", "adagrad", "rmsprop", "adam", "adadelta", "ftrl"}
-    assert {json.loads(i) for i in named["initializer"]} == {"glorot_uniform", "glorot_normal", "he_normal",
-                                                             "random_normal", "random_uniform"} | {"glorot_uniform"}
+    assert {json.loads(i) for i in named["initializer"]} == {
+        "glorot_uniform",
+        "glorot_normal",
+        "he_normal",
+        "random_normal",
+        "random_uniform",
+    } | {"glorot_uniform"}
     assert {json.loads(s)["kind"] for s in named["lr_schedule"] if s != "null"} == {"exponential", "cosine", "step"}
     assert any(json.loads(d) and isinstance(json.loads(d), list) for d in named["dropout"])
     assert "true" in named["nesterov"] and any(s != "null" for s in named["early_stopping"])
@@ -75,8 +87,11 @@ def test_the_model_space_runs_through_snakemake(tmp_path):
 def test_the_model_space_runs_through_dvc(tmp_path):
     project = git_init(copy_project(tmp_path / "project", model_space(["wave"])))
     # with a warm worker around it (DVC has no start hook); its jobs' bytes are compared elsewhere (test_dvc)
-    run([str(VENV_BIN / "python"), "-m", "mlbasics", "worker", "--", str(VENV_BIN / "dvc"), "repro"], cwd=project,
-        timeout=1200)
+    run(
+        [str(VENV_BIN / "python"), "-m", "mlbasics", "worker", "--", str(VENV_BIN / "dvc"), "repro"],
+        cwd=project,
+        timeout=1200,
+    )
     status = run([str(VENV_BIN / "dvc"), "status", "--json"], cwd=project)
     assert json.loads(status.stdout) == {}
     grid = config.grid(config.validate_params(model_space(["wave"])))

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, mlp, numpy_mlp, preprocess
+from mlbasics.data import preprocess
+from mlbasics.data.loaders import embedded
+from mlbasics.methods import mlp, numpy_mlp
+from mlbasics.params import config
 from tests.conftest import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [5, 4], "backend": "numpy", "optimizer": "sgd"}
@@ -22,7 +25,8 @@ def keras_gradients(params, x, y, spec, n_classes):
         model = mlp.build_mlp(x.shape[1], n_classes, spec)
         model.set_weights([a for layer in params for a in layer])
         loss_fn = {0: keras.losses.MeanSquaredError(), 2: keras.losses.BinaryCrossentropy()}.get(
-            n_classes, keras.losses.SparseCategoricalCrossentropy())
+            n_classes, keras.losses.SparseCategoricalCrossentropy()
+        )
         with tf.GradientTape() as tape:
             out = model(x, training=True)
             target = y.reshape(-1, 1).astype(np.float64) if n_classes in (0, 2) else y
@@ -52,10 +56,18 @@ def test_backprop_matches_gradient_tape(activation, n_classes):
 
 
 def test_numpy_backend_learns_the_gaussian_toy():
-    arrays, _ = preprocess.preprocess(datasets.gaussians(2000, seed=1), split={"train": 0.6, "validation": 0.2,
-                                      "test": 0.2}, seed=0)
-    spec = {**SPEC, "activation": "sigmoid", "hidden_layers": [8], "learning_rate": 0.5, "momentum": 0.5,
-            "epochs": 15, "batch_size": 32}
+    arrays, _ = preprocess.preprocess(
+        embedded.gaussians(2000, seed=1), split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0
+    )
+    spec = {
+        **SPEC,
+        "activation": "sigmoid",
+        "hidden_layers": [8],
+        "learning_rate": 0.5,
+        "momentum": 0.5,
+        "epochs": 15,
+        "batch_size": 32,
+    }
     model, rows, stats = fit_mlp(arrays, 2, spec, seed=0)
     assert rows[-1][1] < rows[0][1] and stats["epochs_run"] == 15
     predicted = (model.predict(arrays["x_test"], verbose=0)[:, 0] > 0.5).astype(int)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mlbasics import config, overtraining
+from mlbasics.evaluation import overtraining
+from mlbasics.params import config
 
 RULES = config.section_defaults("overtraining")  # what params.yaml's overtraining: {} becomes
 
@@ -10,13 +11,19 @@ RULES = config.section_defaults("overtraining")  # what params.yaml's overtraini
 def history(loss, val_loss, acc=None, val_acc=None):
     acc = acc or [0.9] * len(loss)
     val_acc = val_acc or [0.85] * len(loss)
-    return [{"epoch": str(i + 1), "loss": str(a), "val_loss": str(b), "accuracy": str(c), "val_accuracy": str(d)}
-            for i, (a, b, c, d) in enumerate(zip(loss, val_loss, acc, val_acc, strict=True))]
+    return [
+        {"epoch": str(i + 1), "loss": str(a), "val_loss": str(b), "accuracy": str(c), "val_accuracy": str(d)}
+        for i, (a, b, c, d) in enumerate(zip(loss, val_loss, acc, val_acc, strict=True))
+    ]
 
 
 def test_clear_overfitting_since_the_epoch_after_the_best():
-    h = history([1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1], [1.0, 0.8, 0.6, 0.55, 0.6, 0.7, 0.8, 0.9],
-                acc=[0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97], val_acc=[0.6, 0.7, 0.78, 0.8, 0.79, 0.78, 0.77, 0.76])
+    h = history(
+        [1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1],
+        [1.0, 0.8, 0.6, 0.55, 0.6, 0.7, 0.8, 0.9],
+        acc=[0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97],
+        val_acc=[0.6, 0.7, 0.78, 0.8, 0.79, 0.78, 0.77, 0.76],
+    )
     result = overtraining.analyse(h, {**RULES, "patience": 3})
     assert result["best_epoch"] == 4 and result["overfitting_since"] == 5
     assert result["verdict"] == "overfitting"
@@ -44,8 +51,10 @@ def test_underfitting_when_training_loss_barely_moves_or_accuracy_stays_low():
 
 
 def test_regression_histories_use_the_mae_gap():
-    h = [{"epoch": "1", "loss": "1.0", "val_loss": "1.1", "mae": "0.8", "val_mae": "0.9"},
-         {"epoch": "2", "loss": "0.5", "val_loss": "0.6", "mae": "0.5", "val_mae": "0.6"}]
+    h = [
+        {"epoch": "1", "loss": "1.0", "val_loss": "1.1", "mae": "0.8", "val_mae": "0.9"},
+        {"epoch": "2", "loss": "0.5", "val_loss": "0.6", "mae": "0.5", "val_mae": "0.6"},
+    ]
     result = overtraining.analyse(h, RULES)
     assert result["mae_gap_final"] == pytest.approx(0.1) and "accuracy_gap_final" not in result
 
@@ -74,19 +83,27 @@ def test_an_overtrained_network_fails_the_ks_check_and_a_regularised_one_passes(
     unseen events (KS p below 0.01); a tiny, strongly regularised one, stopped early, does not."""
     import numpy as np
 
-    from mlbasics import data, preprocess, response
+    from mlbasics.data import arrays as data
+    from mlbasics.data import preprocess
+    from mlbasics.evaluation import response
     from tests.conftest import fit_mlp
 
     # 20 inputs, only two of them carrying a little signal: plenty of room to memorise 150 events
     rng = np.random.default_rng(3)
     y = np.arange(750) % 2
     x = rng.normal(size=(750, 20)) + 0.4 * y[:, None] * (np.arange(20) < 2)
-    arrays, _ = preprocess.preprocess(data.Dataset(x.astype(np.float32), y, ["a", "b"]),
-                                      split={"train": 0.2, "validation": 0.2, "test": 0.6}, seed=0, scaler="standard")
+    arrays, _ = preprocess.preprocess(
+        data.Dataset(x.astype(np.float32), y, ["a", "b"]),
+        split={"train": 0.2, "validation": 0.2, "test": 0.6},
+        seed=0,
+        scaler="standard",
+    )
     spec = {**config.model_defaults(), "learning_rate": 0.01, "batch_size": 16}
     judged = {}
-    for name, overrides in (("overtrained", {"hidden_layers": [256, 256], "epochs": 300}),
-                            ("regularised", {"hidden_layers": [2], "epochs": 5, "l2": 0.1, "learning_rate": 0.003})):
+    for name, overrides in (
+        ("overtrained", {"hidden_layers": [256, 256], "epochs": 300}),
+        ("regularised", {"hidden_layers": [2], "epochs": 5, "l2": 0.1, "learning_rate": 0.003}),
+    ):
         model, _, _ = fit_mlp(arrays, 2, {**spec, **overrides}, seed=0)
         scores = {p: model.predict(arrays[f"x_{p}"], verbose=0) for p in ("train", "test")}
         parts = ((arrays[f"y_{p}"], scores[p], None) for p in ("train", "test"))

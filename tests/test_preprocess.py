@@ -3,7 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from mlbasics import data, datasets, preprocess, tasks
+from mlbasics.core import tasks
+from mlbasics.data import arrays as data
+from mlbasics.data import loaders as datasets
+from mlbasics.data import preprocess
+from mlbasics.data.loaders import embedded
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
@@ -24,7 +28,7 @@ def test_split_is_stratified_disjoint_seeded():
 
 @pytest.mark.parametrize("kind", preprocess.SCALERS)
 def test_scaler_is_fitted_on_train_only(kind):
-    ds = datasets.gaussians(n_samples=1000, seed=0)
+    ds = embedded.gaussians(n_samples=1000, seed=0)
     shifted = data.Dataset(ds.x * 3 + 5, ds.y, ds.class_names)
     arrays, scaler = preprocess.preprocess(shifted, split=SPLIT, seed=0, scaler=kind)
     parts = preprocess.split_indices(shifted.y, SPLIT, 0)
@@ -47,15 +51,14 @@ def test_scaler_is_fitted_on_train_only(kind):
 @pytest.mark.parametrize("kind", preprocess.SCALERS)
 def test_scalers_never_see_validation_or_test_data(kind):
     """Wreck the validation and test rows: the fitted scaler (and the training arrays) must not change."""
-    ds = datasets.gaussians(n_samples=600, seed=0)
+    ds = embedded.gaussians(n_samples=600, seed=0)
     x = np.abs(ds.x) * 4  # non-negative, as log_standard expects
     parts = preprocess.split_indices(ds.y, SPLIT, 0)
     wrecked = x.copy()
     wrecked[parts["val"]] = 1e6
     wrecked[parts["test"]] = -1e6
     _, clean = preprocess.preprocess(data.Dataset(x, ds.y, ds.class_names), split=SPLIT, seed=0, scaler=kind)
-    arrays, dirty = preprocess.preprocess(data.Dataset(wrecked, ds.y, ds.class_names), split=SPLIT, seed=0,
-                                          scaler=kind)
+    arrays, dirty = preprocess.preprocess(data.Dataset(wrecked, ds.y, ds.class_names), split=SPLIT, seed=0, scaler=kind)
     assert clean.to_dict() == dirty.to_dict()
     np.testing.assert_array_equal(arrays["x_train"], clean.transform(x[parts["train"]]))
 

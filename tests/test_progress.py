@@ -31,9 +31,13 @@ def test_progress_shows_a_running_local_training_with_its_epoch_and_time_left(tm
     for stage in ("download", "dataset", "preprocess"):
         run([*CLI, stage, "--params", "params.yaml", "--dataset", "gaussians"], cwd=project)
     assert "pending" in progress_row(project, "gaussians/baseline")
-    job = subprocess.Popen([*CLI, "train", "--params", "params.yaml", "--dataset", "gaussians", "--variant",
-                            "baseline"], cwd=project, env=engine_env(), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        [*CLI, "train", "--params", "params.yaml", "--dataset", "gaussians", "--variant", "baseline"],
+        cwd=project,
+        env=engine_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline, row = time.monotonic() + 300, ""
         while time.monotonic() < deadline and job.poll() is None:
@@ -41,8 +45,9 @@ def test_progress_shows_a_running_local_training_with_its_epoch_and_time_left(tm
             if "running" in row:
                 break
             time.sleep(0.5)
-        assert re.search(r"running\s+│\s+(\d+)/150\s+│\s+loss [\d.]+, val_loss [\d.]+\s+│\s+[\d.]+ s/epoch\s+│\s+\d+ s",
-                         row), row
+        assert re.search(
+            r"running\s+│\s+(\d+)/150\s+│\s+loss [\d.]+, val_loss [\d.]+\s+│\s+[\d.]+ s/epoch\s+│\s+\d+ s", row
+        ), row
     finally:
         job.wait(timeout=600)
     assert job.returncode == 0

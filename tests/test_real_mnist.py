@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mlbasics import cli, config, data, evaluate, preprocess, stages
+from mlbasics import cli
+from mlbasics.data import arrays as data
+from mlbasics.data import preprocess
+from mlbasics.evaluation import evaluate
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests import loopback
 from tests.conftest import ROOT, fit_mlp, settings_for
 
@@ -16,10 +21,16 @@ from tests.conftest import ROOT, fit_mlp, settings_for
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k"))
 # sha256 of this (recompressed) copy's .gz files, from its README; the canonical origin is the real one
 FILES = [
-    {"name": "t10k-images-idx3-ubyte.gz", "sha256": "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b",
-     "url": "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz"},
-    {"name": "t10k-labels-idx1-ubyte.gz", "sha256": "fc607395669ec21321ea83e4b82c0544b7e8e63ff5b34337c06bc0a17cc0da3c",
-     "url": "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz"},
+    {
+        "name": "t10k-images-idx3-ubyte.gz",
+        "sha256": "167310007f03058885c7e95e6c0b19c20de5c7fd3031f4cbdadc9014a523d80b",
+        "url": "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz",
+    },
+    {
+        "name": "t10k-labels-idx1-ubyte.gz",
+        "sha256": "fc607395669ec21321ea83e4b82c0544b7e8e63ff5b34337c06bc0a17cc0da3c",
+        "url": "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz",
+    },
 ]
 
 

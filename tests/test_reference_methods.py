@@ -1,4 +1,4 @@
-"""The reference methods behind the method seam (reference_methods.py, model_files.py): every method fits, saves,
+"""The reference methods behind the method seam (methods/reference/, model_files.py): every method fits, saves,
 loads and predicts as the stages ask; the BDT is scikit-learn's estimator exactly, its history is scikit-learn's
 own per-iteration loss; event weights change what it learns in the expected direction; model files are the same
 bytes for the same fit and a tampered one is refused before anything in it runs."""
@@ -14,11 +14,17 @@ import zipfile
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, method_rules, methods, preprocess, response
-from mlbasics.errors import ParamsError
-from mlbasics.methods import REFERENCE_METHODS
-from mlbasics.model_files import TRUSTED, ModelFileError, canonical_skops
-from mlbasics.tasks import loss_and_metric
+from mlbasics.core.errors import ParamsError
+from mlbasics.core.tasks import loss_and_metric
+from mlbasics.data import loaders as datasets
+from mlbasics.data import preprocess
+from mlbasics.evaluation import response
+from mlbasics.methods import registry as method_rules
+from mlbasics.methods import training as methods
+from mlbasics.methods.model_files import ModelFileError, canonical_skops
+from mlbasics.methods.training import REFERENCE_METHODS
+from mlbasics.params import config
+from tests.conftest import ROOT
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 
@@ -44,16 +50,16 @@ def iris_arrays() -> dict:
 
 def test_the_registry_knows_every_method_the_schema_offers():
     schema = config.load_schema()["$defs"]["model"]["properties"]
-    assert schema["method"]["enum"] == list(method_rules.METHODS)
-    assert set(REFERENCE_METHODS) == set(method_rules.REFERENCE) == {m for m in method_rules.REFERENCE
-                                                                    if m in schema}
+    assert sorted(schema["method"]["enum"]) == sorted(method_rules.METHODS)
+    assert set(REFERENCE_METHODS) == set(method_rules.REFERENCE) == {m for m in method_rules.REFERENCE if m in schema}
     assert set(method_rules.TAKES) == set(method_rules.METHODS)
 
 
 @pytest.mark.parametrize("name", method_rules.REFERENCE)
 @pytest.mark.parametrize("data", ["hep", "iris"])
-def test_each_reference_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, name, data, hep_arrays,
-                                                                             iris_arrays):
+def test_each_reference_method_fits_saves_loads_and_predicts_through_the_seam(
+    tmp_path, name, data, hep_arrays, iris_arrays
+):
     arrays, task, n_classes = (hep_arrays, "binary", 2) if data == "hep" else (iris_arrays, "multiclass", 3)
     spec = spec_for(name)
     if name in ("bdt", "random_forest"):
@@ -104,13 +110,15 @@ def test_the_bdt_is_scikit_learns_estimator_and_its_history_is_scikit_learns_los
     w, w_val = (np.where(a[k] < 0, 0.0, a[k]) for k in ("w_train", "w_val"))
     # ignored negative weights, scaled to mean 1, in float32: as training hands them to the estimator
     w, w_val = ((v * (len(v) / v.sum())).astype(np.float32) for v in (w, w_val))
-    direct = HistGradientBoostingClassifier(max_iter=40, random_state=5).fit(a["x_train"], a["y_train"],
-                                                                             sample_weight=w)
+    direct = HistGradientBoostingClassifier(max_iter=40, random_state=5).fit(
+        a["x_train"], a["y_train"], sample_weight=w
+    )
     ours = response.roc(a["y_test"], method.predict(a["x_test"])[:, 0], a["w_test"])[2]
     theirs = response.roc(a["y_test"], direct.predict_proba(a["x_test"])[:, 1], a["w_test"])[2]
     assert abs(ours - theirs) < 1e-9
-    for i, (train, val) in enumerate(zip(direct.staged_predict_proba(a["x_train"]),
-                                         direct.staged_predict_proba(a["x_val"]), strict=True)):
+    for i, (train, val) in enumerate(
+        zip(direct.staged_predict_proba(a["x_train"]), direct.staged_predict_proba(a["x_val"]), strict=True)
+    ):
         assert rows[i][1] == pytest.approx(log_loss(a["y_train"], train, sample_weight=w), rel=1e-6)
         assert rows[i][3] == pytest.approx(log_loss(a["y_val"], val, sample_weight=w_val), rel=1e-6)
         assert rows[i][4] == pytest.approx(np.average(val.argmax(1) == a["y_val"], weights=w_val), rel=1e-9)
@@ -145,13 +153,19 @@ def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
 def test_the_same_fit_gives_the_same_model_bytes_in_another_process(tmp_path, iris_arrays, name):
     """skops names members by object id, and a forest's tree nodes carry padding bytes from memory; the canonical
     file depends on neither."""
-    script = ("import sys, numpy as np\nfrom mlbasics import methods\nfrom tests.test_reference_methods import "
-              f"spec_for\narrays = dict(np.load(sys.argv[1]))\nm = methods.create(spec_for('{name}'))\n"
-              "m.fit(arrays, 'multiclass', 3, seed=0)\nm.save(sys.argv[2])\n")
+    script = (
+        "import sys, numpy as np\nfrom mlbasics.methods import training as methods\n"
+        "from tests.test_reference_methods import spec_for\narrays = dict(np.load(sys.argv[1]))\n"
+        f"m = methods.create(spec_for('{name}'))\n"
+        "m.fit(arrays, 'multiclass', 3, seed=0)\nm.save(sys.argv[2])\n"
+    )
     np.savez(tmp_path / "arrays.npz", **iris_arrays)
     for out in ("a", "b"):
-        subprocess.run([sys.executable, "-c", script, str(tmp_path / "arrays.npz"), str(tmp_path / out)],
-                       check=True, cwd=config.SCHEMA_PATH.parents[2])
+        subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "arrays.npz"), str(tmp_path / out)],
+            check=True,
+            cwd=ROOT,
+        )
     assert (tmp_path / "a/model.skops").read_bytes() == (tmp_path / "b/model.skops").read_bytes()
 
 
@@ -163,7 +177,7 @@ def test_canonical_files_keep_every_member_and_load_as_skops_wrote_them(iris_arr
     raw = skops.io.dumps(method.estimator)
     canonical = canonical_skops(raw)
     assert len(zipfile.ZipFile(io.BytesIO(canonical)).namelist()) == len(zipfile.ZipFile(io.BytesIO(raw)).namelist())
-    again = skops.io.loads(canonical, trusted=list(TRUSTED))
+    again = skops.io.loads(canonical, trusted=list(method_rules.trusted_types()))
     x = iris_arrays["x_test"]
     assert (again.predict_proba(x) == method.estimator.predict_proba(x)).all()
 
@@ -177,8 +191,12 @@ def test_a_tampered_model_file_is_refused_before_anything_in_it_runs(tmp_path, i
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     schema = json.loads(members["schema.json"])
-    schema["content"]["content"]["priors"] = {"__class__": "system", "__module__": "os", "__loader__": "TypeNode",
-                                              "__id__": 999}
+    schema["content"]["content"]["priors"] = {
+        "__class__": "system",
+        "__module__": "os",
+        "__loader__": "TypeNode",
+        "__id__": 999,
+    }
     members["schema.json"] = json.dumps(schema).encode()
     with zipfile.ZipFile(path, "w") as archive:
         for name, content in members.items():
@@ -200,8 +218,10 @@ def test_the_trusted_types_are_exactly_what_the_methods_are_made_of(hep_arrays, 
             spec["event_weights"] = {"negative": "ignore", "balance_classes": False}
             method = methods.create(spec)
             method.fit(arrays, task, k, seed=0)
-            seen |= set(skops.io.get_untrusted_types(data=skops.io.dumps(method.estimator)))
-    assert seen <= set(TRUSTED)
+            types = set(skops.io.get_untrusted_types(data=skops.io.dumps(method.estimator)))
+            assert types <= set(method.trusted), (name, types - set(method.trusted))
+            seen |= types
+    assert seen <= set(method_rules.trusted_types())
     assert {"sklearn.tree._tree.Tree", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"} <= seen
 
 
@@ -221,7 +241,7 @@ def test_on_large_samples_the_bdt_history_is_computed_on_a_sample_of_each_split_
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import log_loss
 
-    from mlbasics.boosted_trees import SCORED
+    from mlbasics.methods.reference.bdt import SCORED
 
     rng = np.random.default_rng(0)
     arrays = {}
@@ -231,7 +251,8 @@ def test_on_large_samples_the_bdt_history_is_computed_on_a_sample_of_each_split_
     method = methods.create(spec_for("bdt", max_iter=20))
     rows, _ = method.fit(arrays, "binary", 2, seed=1)
     direct = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=1).fit(
-        arrays["x_train"], arrays["y_train"])
+        arrays["x_train"], arrays["y_train"]
+    )
     x_test = arrays["x_test"]
     assert np.abs(method.predict(x_test)[:, 0] - direct.predict_proba(x_test)[:, 1]).max() < 1e-6
     for part, column in (("train", 1), ("val", 3)):

@@ -7,17 +7,22 @@ import json
 
 import pytest
 
-from mlbasics import config, datasets, tasks
 from mlbasics.cli import run_stage
+from mlbasics.core import tasks
+from mlbasics.data.loaders import embedded
+from mlbasics.params import config
 from tests.conftest import ROOT, settings_for
 
 
 def test_the_regression_toy_learns_and_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     raw = config.load_params(ROOT / "params.yaml")
-    raw["datasets"]["wave"] = {"loader": "regression_toy", "options": {"n_samples": 1500, "seed": 1},
-                               "preprocess": {"scaler": "standard"},
-                               "model": {"hidden_layers": [32, 32], "epochs": 30, "learning_rate": 0.01}}
+    raw["datasets"]["wave"] = {
+        "loader": "regression_toy",
+        "options": {"n_samples": 1500, "seed": 1},
+        "preprocess": {"scaler": "standard"},
+        "model": {"hidden_layers": [32, 32], "epochs": 30, "learning_rate": 0.01},
+    }
     raw["run"] = {"datasets": ["wave"], "variants": ["baseline"]}
     raw["tracking"] = {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "regression"}
     params = config.validate_params(raw)
@@ -39,4 +44,4 @@ def test_the_regression_toy_learns_and_is_reported(tmp_path, monkeypatch):
 def test_regression_needs_float_targets():
     with pytest.raises(ValueError, match="task: 'regression' does not fit the data, which is binary"):
         tasks.task_for(2, "regression")
-    assert tasks.task_for(0) == "regression" and datasets.regression_toy(10).class_names == []
+    assert tasks.task_for(0) == "regression" and embedded.regression_toy(10).class_names == []

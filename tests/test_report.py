@@ -4,20 +4,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics import (
-    bootstrap,
-    config,
-    data,
-    diagnostics,
-    overtraining,
-    physics_plots,
-    pipeline,
-    plots,
-    preprocess,
-    report,
-    stages,
-)
-from mlbasics.files import read_csv, write_csv, write_json
+from mlbasics.core import plots
+from mlbasics.core.files import read_csv, write_csv, write_json
+from mlbasics.data import arrays as data
+from mlbasics.data import preprocess
+from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.pipeline import graph as pipeline
+from mlbasics.report import pages as report
 
 VARIANTS = ["baseline", "dropout"]
 
@@ -57,31 +52,59 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
     ks = {"a": 0.5, "b": 0.001 if overfit else 0.4}
     judged = overtraining.analyse(read_csv(history), config.section_defaults("overtraining"), ks)
     efficiencies = {f"{kind}sig_eff_at_bkg_{e}": 0.5 for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")}
-    write_json(root / stages.METRICS.format(**one), {"accuracy": 0.9 if overfit else 0.95, "n_test": 40,
-               "precision_macro": 0.9, "recall_macro": 0.9, "f1_macro": 0.9, "roc_auc": 0.6 if overfit else 1.0,
-               "roc_auc_ci_lo": 0.2 if overfit else 1.0, "roc_auc_ci_hi": 0.9 if overfit else 1.0, **efficiencies,
-               "best_cut": 0.7, "best_cut_asimov_z": 2.5, "best_cut_s_over_sqrt_s_b": 2.4, "best_cut_signal_eff": 0.6,
-               "best_cut_background_eff": 0.01,
-               **{f"ks_p_{k}": p for k, p in ks.items()}, **numbers_of(judged)})
+    write_json(
+        root / stages.METRICS.format(**one),
+        {
+            "accuracy": 0.9 if overfit else 0.95,
+            "n_test": 40,
+            "precision_macro": 0.9,
+            "recall_macro": 0.9,
+            "f1_macro": 0.9,
+            "roc_auc": 0.6 if overfit else 1.0,
+            "roc_auc_ci_lo": 0.2 if overfit else 1.0,
+            "roc_auc_ci_hi": 0.9 if overfit else 1.0,
+            **efficiencies,
+            "best_cut": 0.7,
+            "best_cut_asimov_z": 2.5,
+            "best_cut_s_over_sqrt_s_b": 2.4,
+            "best_cut_signal_eff": 0.6,
+            "best_cut_background_eff": 0.01,
+            **{f"ks_p_{k}": p for k, p in ks.items()},
+            **numbers_of(judged),
+        },
+    )
     y_test = np.arange(10) % 2  # the fake split's test labels (below)
     # overfit (the baseline): a response that hardly separates; the other separates every event
     response = [0.5 + 0.01 * k for k in range(10)] if overfit else [0.3 + 0.4 * t for t in y_test]
-    write_csv(root / stages.PREDICTIONS.format(**one), ["actual", "predicted", "response"],
-              [["ab"[t], "ab"[int(r > 0.5)], r] for t, r in zip(y_test, response, strict=True)])
+    write_csv(
+        root / stages.PREDICTIONS.format(**one),
+        ["actual", "predicted", "response"],
+        [["ab"[t], "ab"[int(r > 0.5)], r] for t, r in zip(y_test, response, strict=True)],
+    )
     # as evaluate leaves them: the headline numbers' replicates, on the draws every variant shares
-    bootstrap.write(root / stages.BOOTSTRAP.format(**one), bootstrap.replicates("binary", y_test, np.array(response),
-                                                                                None, 200, 0))
-    importance = [] if overfit else [[0, 0.25, 0.01, "permutation: drop in test ROC AUC"],
-                                     [1, 0.05, 0.02, "permutation: drop in test ROC AUC"]]
+    bootstrap.write(
+        root / stages.BOOTSTRAP.format(**one), bootstrap.replicates("binary", y_test, np.array(response), None, 200, 0)
+    )
+    importance = (
+        []
+        if overfit
+        else [
+            [0, 0.25, 0.01, "permutation: drop in test ROC AUC"],
+            [1, 0.05, 0.02, "permutation: drop in test ROC AUC"],
+        ]
+    )
     write_csv(root / stages.IMPORTANCE.format(**one), ["input", "importance", "error", "measure"], importance)
-    classes = [{"name": n, "train": np.r_[0.2, 0.4], "w_train": None, "test": np.r_[0.3], "w_test": None, "p": p}
-               for n, p in ks.items()]
+    classes = [
+        {"name": n, "train": np.r_[0.2, 0.4], "w_train": None, "test": np.r_[0.3], "w_test": None, "p": p}
+        for n, p in ks.items()
+    ]
     physics_plots.response([("b vs a", classes)], variant, root / stages.RESPONSE_PNG.format(**one))
     plots.training_curves(read_csv(history), variant, root / stages.CURVES_PNG.format(**one))
     plots.confusion(np.array([[18, 2], [1, 19]]), ["a", "b"], variant, root / stages.CONFUSION_PNG.format(**one))
     curve = {"b vs a": (np.array([0, 0.1, 1]), np.array([0, 0.9, 1]), 0.9)}
-    diagnostics.draw(variant, [partial(diagnostics.roc_panel, curves=curve)],
-                     root / stages.DIAGNOSTICS_PNG.format(**one))
+    diagnostics.draw(
+        variant, [partial(diagnostics.roc_panel, curves=curve)], root / stages.DIAGNOSTICS_PNG.format(**one)
+    )
 
 
 def prefixed(root: Path, named: dict) -> dict:
@@ -94,12 +117,26 @@ def dataset_page(root: Path, d: str, pairs: list, datasets: list, figures: bool 
     plots.preview(x, y, ["a", "b"], d, root / stages.PREVIEW_PNG.format(dataset=d))
     data.save(data.Dataset(x, y, ["a", "b"], feature_names=["pt", "eta"]), root / stages.RAW.format(dataset=d))
     arrays = {f"{xy}_{part}": x[:10] if xy == "x" else y[:10] for xy in "xy" for part in ("train", "val", "test")}
-    preprocess.save(arrays, ["a", "b"], root / stages.PROCESSED.format(dataset=d),
-                    preprocess.fit_scaler("none", x), root / stages.SCALER.format(dataset=d))
-    settings = {"dataset": d, "variants": VARIANTS, "methods": dict.fromkeys(VARIANTS, "mlp"), "seed": 0,
-                "bootstrap": {"resamples": 200, "confidence": 0.95}, "figures": figures}
-    report.dataset_page(settings, prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
-                        prefixed(root, pipeline.outputs("report", d)))
+    preprocess.save(
+        arrays,
+        ["a", "b"],
+        root / stages.PROCESSED.format(dataset=d),
+        preprocess.fit_scaler("none", x),
+        root / stages.SCALER.format(dataset=d),
+    )
+    settings = {
+        "dataset": d,
+        "variants": VARIANTS,
+        "methods": dict.fromkeys(VARIANTS, "mlp"),
+        "seed": 0,
+        "bootstrap": {"resamples": 200, "confidence": 0.95},
+        "figures": figures,
+    }
+    report.dataset_page(
+        settings,
+        prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
+        prefixed(root, pipeline.outputs("report", d)),
+    )
     return root / stages.DATASET_PAGE.format(dataset=d)
 
 
@@ -120,10 +157,10 @@ def test_dataset_pages_index_and_summary(tmp_path):
     index = outputs["index"].read_text()
     assert "best test accuracy 0.9500 (dropout)" in index
     # the index alone answers the question for every dataset: who overfits since when, what helped
-    glance = index[index.index("Overtraining at a glance"):index.index("All runs")]
+    glance = index[index.index("Overtraining at a glance") : index.index("All runs")]
     for d in datasets:
-        row = glance[glance.index(f">{d}</a>"):]
-        row = row[:row.index("</tr>")]
+        row = glance[glance.index(f">{d}</a>") :]
+        row = row[: row.index("</tr>")]
         assert "<td>baseline (since epoch 6)</td>" in row and "<td>dropout</td>" in row, row
     for page in [outputs["index"], *(tmp_path / stages.DATASET_PAGE.format(dataset=d) for d in datasets)]:
         targets = local_targets(page)
@@ -160,7 +197,8 @@ def test_a_sweep_comparison_says_how_many_variants_instead_of_a_legend_of_every_
         else:
             assert ax.get_legend() is None
             assert [t.get_text() for t in ax.texts] == [
-                f"validation (solid), train (dashed)\n{count} variants: the leaderboard ranks them"]
+                f"validation (solid), train (dashed)\n{count} variants: the leaderboard ranks them"
+            ]
         plots.save_figure(fig, tmp_path / f"{count}.png")
         assert (tmp_path / f"{count}.png").stat().st_size > 0
 
@@ -168,8 +206,9 @@ def test_a_sweep_comparison_says_how_many_variants_instead_of_a_legend_of_every_
 def test_a_grid_without_variant_figures_reads_and_links_none(tmp_path):
     """figures: {per_variant: false} (a large sweep): evaluate declares no figures, the report reads none, and its
     page says why, with every number and link still there."""
-    assert set(pipeline.outputs("evaluate")) - set(pipeline.outputs("evaluate", figures=False)) == \
-        set(stages.VARIANT_FIGURES)
+    assert set(pipeline.outputs("evaluate")) - set(pipeline.outputs("evaluate", figures=False)) == set(
+        stages.VARIANT_FIGURES
+    )
     pairs = [("toy", v) for v in VARIANTS]
     assert all(pipeline.inputs("report", pairs, ["toy"], "toy", figures=False)[k] == [] for k in stages.VARIANT_FIGURES)
     for v in VARIANTS:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mlbasics import response
+from mlbasics.evaluation import response
 
 
 def test_ks_matches_scipy_unweighted_and_unit_weights_change_nothing():
@@ -40,8 +40,14 @@ def test_signal_efficiency_at_background_efficiency_by_hand():
     w_bkg = np.r_[np.ones(9), [4.0], np.ones(5)]
     assert response.signal_efficiency_at(y, score, w_bkg, 0.10) < 0.4
     table = response.efficiency_table((y, score, None), (y, score, None))
-    assert set(table) == {"sig_eff_at_bkg_0p01", "sig_eff_at_bkg_0p10", "sig_eff_at_bkg_0p30",
-                          "train_sig_eff_at_bkg_0p01", "train_sig_eff_at_bkg_0p10", "train_sig_eff_at_bkg_0p30"}
+    assert set(table) == {
+        "sig_eff_at_bkg_0p01",
+        "sig_eff_at_bkg_0p10",
+        "sig_eff_at_bkg_0p30",
+        "train_sig_eff_at_bkg_0p01",
+        "train_sig_eff_at_bkg_0p10",
+        "train_sig_eff_at_bkg_0p30",
+    }
 
 
 def test_auc_with_negative_weights_and_equal_weights():
@@ -76,7 +82,7 @@ def test_every_inputs_separation_at_once_is_the_one_by_one_number_to_the_bit():
     per input and class - on real digits, a constant input, values on bin edges, two and ten classes."""
     from sklearn.datasets import load_digits
 
-    from mlbasics import variables
+    from mlbasics.evaluation import variables
 
     digits = load_digits()
     x, y = digits.data.astype(np.float64), digits.target

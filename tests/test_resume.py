@@ -14,25 +14,40 @@ import time
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, preprocess
-from mlbasics.checkpoint import Checkpoint
+from mlbasics.data import preprocess
+from mlbasics.data.loaders import embedded
+from mlbasics.methods.checkpoint import Checkpoint
+from mlbasics.params import config
 from tests.conftest import engine_env
 
 pytestmark = pytest.mark.engine  # real training jobs in subprocesses: ~2 min, too slow for the fast tier
 EVERY_EPOCH = {"MLBASICS_CHECKPOINT_EVERY_S": "0"}  # killed jobs: a checkpoint per epoch to be killed after
 
-SPEC = {**config.model_defaults(), "hidden_layers": [64, 64], "dropout": 0.2, "epochs": 25, "batch_size": 16,
-        "learning_rate": 0.005}
-SETTINGS = {"dataset": "toy", "variant": "v", "seed": 3, "model": SPEC,
-            "overtraining": config.section_defaults("overtraining"),
-            "bootstrap": config.section_defaults("bootstrap")}  # what the engines pass
+SPEC = {
+    **config.model_defaults(),
+    "hidden_layers": [64, 64],
+    "dropout": 0.2,
+    "epochs": 25,
+    "batch_size": 16,
+    "learning_rate": 0.005,
+}
+SETTINGS = {
+    "dataset": "toy",
+    "variant": "v",
+    "seed": 3,
+    "model": SPEC,
+    "overtraining": config.section_defaults("overtraining"),
+    "bootstrap": config.section_defaults("bootstrap"),
+}  # what the engines pass
 
 
 def prepare(folder):
-    arrays, scaler = preprocess.preprocess(datasets.gaussians(6000, seed=2), split={"train": 0.6, "validation": 0.2,
-                                           "test": 0.2}, seed=0)
-    preprocess.save(arrays, ["a", "b"], folder / "data/processed/toy/data.npz", scaler,
-                    folder / "data/processed/toy/scaler.json")
+    arrays, scaler = preprocess.preprocess(
+        embedded.gaussians(6000, seed=2), split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0
+    )
+    preprocess.save(
+        arrays, ["a", "b"], folder / "data/processed/toy/data.npz", scaler, folder / "data/processed/toy/scaler.json"
+    )
     return folder
 
 
@@ -60,8 +75,13 @@ def uninterrupted(tmp_path_factory):
 
 def evaluate(folder, env: dict | None = None) -> bytes:
     settings = {**SETTINGS, "tracking": {"uri": f"sqlite:///{folder}/mlflow.db", "experiment": "resume"}}
-    subprocess.run([sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(settings)], cwd=folder,
-                   env=env or engine_env(), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(settings)],
+        cwd=folder,
+        env=env or engine_env(),
+        check=True,
+        capture_output=True,
+    )
     return (folder / "reports/toy/v/metrics.json").read_bytes()
 
 
@@ -76,8 +96,14 @@ def test_two_runs_give_identical_bytes(tmp_path, uninterrupted):
 def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, uninterrupted):
     folder = prepare(tmp_path)
     checkpoints = folder / "models/toy/v/checkpoint"
-    job = subprocess.Popen(train_command(), cwd=folder, env=engine_env(**EVERY_EPOCH),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    job = subprocess.Popen(
+        train_command(),
+        cwd=folder,
+        env=engine_env(**EVERY_EPOCH),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None:
         if Checkpoint.last_epoch(checkpoints) >= 3:
@@ -102,7 +128,7 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
 KILL_AT = """
 import os, signal, sys
 from mlbasics import cli
-from mlbasics.checkpoint import Checkpoint
+from mlbasics.methods.checkpoint import Checkpoint
 step, epoch = sys.argv[1], int(sys.argv[2])
 def reached(self, at, at_epoch):
     if (at, at_epoch) == (step, epoch):
@@ -119,8 +145,11 @@ for folder in sys.argv[2:]:
     for stage in ("train", "evaluate"):
         assert cli.main([stage, "--settings", sys.argv[1], "--threads", "1"]) == 0, (folder, stage)
 """
-STOPPING = {**SETTINGS, "model": {**SPEC, "epochs": 5, "batch_size": 64, "early_stopping": {"patience": 50}},
-            "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "resume", "mode": "offline"}}
+STOPPING = {
+    **SETTINGS,
+    "model": {**SPEC, "epochs": 5, "batch_size": 64, "early_stopping": {"patience": 50}},
+    "tracking": {"uri": "sqlite:///mlflow.db", "experiment": "resume", "mode": "offline"},
+}
 
 
 def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp_path):
@@ -129,10 +158,16 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
     settings = json.dumps(STOPPING)
     reference = prepare(tmp_path / "reference")
     killed = {step: prepare(tmp_path / step) for step in Checkpoint.SAVE_STEPS}
-    jobs = {step: subprocess.Popen([sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings,
-                                    "--threads", "1"], cwd=folder, env=engine_env(**EVERY_EPOCH),
-                                   stdout=subprocess.DEVNULL, stderr=(folder / "stderr.txt").open("w"))
-            for step, folder in killed.items()}  # all at once: one job's kill does not depend on another's
+    jobs = {
+        step: subprocess.Popen(
+            [sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings, "--threads", "1"],
+            cwd=folder,
+            env=engine_env(**EVERY_EPOCH),
+            stdout=subprocess.DEVNULL,
+            stderr=(folder / "stderr.txt").open("w"),
+        )
+        for step, folder in killed.items()
+    }  # all at once: one job's kill does not depend on another's
     for step, job in jobs.items():
         folder = killed[step]
         assert job.wait(timeout=600) == -signal.SIGKILL, (folder / "stderr.txt").read_text()[-2000:]
@@ -140,8 +175,10 @@ def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp
         assert committed == (3 if step in ("commit", "prune") else 2), step
         assert not (folder / "models/toy/v/model").exists()
     folders = [str(reference), *map(str, killed.values())]
-    finishing = [subprocess.Popen([sys.executable, "-c", FINISH, settings, *half], env=engine_env(),
-                                  stdout=subprocess.DEVNULL) for half in (folders[::2], folders[1::2])]
+    finishing = [
+        subprocess.Popen([sys.executable, "-c", FINISH, settings, *half], env=engine_env(), stdout=subprocess.DEVNULL)
+        for half in (folders[::2], folders[1::2])
+    ]
     assert [job.wait(timeout=600) for job in finishing] == [0, 0]
     for step, folder in killed.items():
         stats = json.loads((folder / "models/toy/v/run_stats.json").read_text())

@@ -9,8 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlbasics import config, data, datasets, root_files, sources
-from mlbasics.formats import FormatError
+from mlbasics.core.formats import FormatError
+from mlbasics.data import arrays as data
+from mlbasics.data import loaders as datasets
+from mlbasics.data import root_files, sources
+from mlbasics.data.loaders import embedded
+from mlbasics.params import config
 from tests.conftest import ROOT, write_root_pair
 
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k")).parent
@@ -26,9 +30,12 @@ def test_real_jagged_and_flat_branches_with_a_selection_and_weights():
     tree = uproot.open(HZZ)["events"]
     raw = tree.arrays(["NJet", "MET_px", "Jet_Px", "Muon_Px", "EventWeight"], library="np")
     keep = raw["NJet"] >= 1
-    events = root_files.read([root_files.Sample("signal", [HZZ], "events", 2.0),
-                              root_files.Sample("background", [HZZ], "events")],
-                             ["MET_px", "Jet_Px[0]", "len(Jet_Px)", "max(Jet_Px)"], "NJet >= 1", "EventWeight")
+    events = root_files.read(
+        [root_files.Sample("signal", [HZZ], "events", 2.0), root_files.Sample("background", [HZZ], "events")],
+        ["MET_px", "Jet_Px[0]", "len(Jet_Px)", "max(Jet_Px)"],
+        "NJet >= 1",
+        "EventWeight",
+    )
     n = int(keep.sum())
     assert events.x.shape == (2 * n, 4) and events.class_names == ["background", "signal"]
     assert events.feature_names == ["MET_px", "Jet_Px[0]", "len(Jet_Px)", "max(Jet_Px)"]
@@ -51,13 +58,17 @@ def test_one_real_tree_with_a_string_label_branch_and_default_inputs():
 
 
 @needs_samples
-@pytest.mark.parametrize("kwargs, message", [
-    ({"branches": ["Jet_Px"]}, "branch 'Jet_Px' is jagged (a list per event); pick an element, Jet_Px[0]"),
-    ({"branches": ["Jet_Px[0]"]}, "'Jet_Px[0]' has no valid value in 716 selected event(s)"),
-    ({"branches": ["MET_px[0]"]}, "'MET_px[0]': branch 'MET_px' has one value per event; use MET_px"),
-    ({"branches": ["MET_px", "nope"]}, "cannot evaluate 'nope'"),
-    ({"branches": ["MET_px"], "selection": "NJt >= 1"}, "with selection 'NJt >= 1'"),
-], ids=["jagged", "missing element", "flat indexed", "no branch", "bad selection"])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"branches": ["Jet_Px"]}, "branch 'Jet_Px' is jagged (a list per event); pick an element, Jet_Px[0]"),
+        ({"branches": ["Jet_Px[0]"]}, "'Jet_Px[0]' has no valid value in 716 selected event(s)"),
+        ({"branches": ["MET_px[0]"]}, "'MET_px[0]': branch 'MET_px' has one value per event; use MET_px"),
+        ({"branches": ["MET_px", "nope"]}, "cannot evaluate 'nope'"),
+        ({"branches": ["MET_px"], "selection": "NJt >= 1"}, "with selection 'NJt >= 1'"),
+    ],
+    ids=["jagged", "missing element", "flat indexed", "no branch", "bad selection"],
+)
 def test_mistakes_in_branches_and_selection_are_named(kwargs, message):
     with pytest.raises(FormatError) as error:
         root_files.read([root_files.Sample("signal", [HZZ], "events")], **kwargs)
@@ -75,11 +86,19 @@ def test_a_missing_tree_or_a_file_that_is_not_root_is_named(tmp_path):
 
 def test_the_root_loader_reads_a_pair_from_the_download_receipt_and_keeps_weights(tmp_path):
     files = write_root_pair(tmp_path)
-    receipt = {"dataset": "pair", "files": [{"name": f["name"], "path": str(tmp_path / f["name"]),
-                                             "sha256": f["sha256"]} for f in files]}
-    options = {"files": files, "tree": "events", "signal": {"files": ["sig.root"], "scale": 0.5},
-               "background": {"files": ["bkg.root"]}, "branches": ["x1", "jet_pt[0]"], "selection": "njet >= 1",
-               "weight": "w"}
+    receipt = {
+        "dataset": "pair",
+        "files": [{"name": f["name"], "path": str(tmp_path / f["name"]), "sha256": f["sha256"]} for f in files],
+    }
+    options = {
+        "files": files,
+        "tree": "events",
+        "signal": {"files": ["sig.root"], "scale": 0.5},
+        "background": {"files": ["bkg.root"]},
+        "branches": ["x1", "jet_pt[0]"],
+        "selection": "njet >= 1",
+        "weight": "w",
+    }
     assert sources.check_options("root", options) is None
     ds = datasets.make("root", options, receipt)
     assert ds.class_names == ["background", "signal"] and ds.feature_names == ["x1", "jet_pt[0]"]
@@ -89,21 +108,28 @@ def test_the_root_loader_reads_a_pair_from_the_download_receipt_and_keeps_weight
     assert back.feature_names == ds.feature_names and back.w.tobytes() == ds.w.tobytes()
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"path": "x.root", "tree": "t", "signal": {}}, "background: loader 'root' needs both signal and background"),
-    ({"path": "x.root", "signal": {}, "background": {}}, "signal: loader 'root' needs a tree name"),
-    ({"path": "x.root", "tree": "t", "label": "y", "signal": {}, "background": {}},
-     "label: loader 'root' takes either"),
-    ({"path": "x.root", "tree": "t", "signal": {"files": ["a.root"]}, "background": {}},
-     "signal.files: with a local path"),
-    ({"tree": "t", "label": "y"}, "path: loader 'root' needs exactly one of path"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"path": "x.root", "tree": "t", "signal": {}}, "background: loader 'root' needs both signal and background"),
+        ({"path": "x.root", "signal": {}, "background": {}}, "signal: loader 'root' needs a tree name"),
+        (
+            {"path": "x.root", "tree": "t", "label": "y", "signal": {}, "background": {}},
+            "label: loader 'root' takes either",
+        ),
+        (
+            {"path": "x.root", "tree": "t", "signal": {"files": ["a.root"]}, "background": {}},
+            "signal.files: with a local path",
+        ),
+        ({"tree": "t", "label": "y"}, "path: loader 'root' needs exactly one of path"),
+    ],
+)
 def test_root_options_are_checked_before_any_work(options, message):
     assert message in (sources.check_options("root", options) or "")
 
 
 def test_the_hep_toy_goes_through_root_files_with_weights():
-    ds = datasets.hep_toy(400, seed=1)
+    ds = embedded.hep_toy(400, seed=1)
     assert ds.feature_names == ["var1", "var2", "var3", "var4", "jet_pt[0]"]
     assert ds.class_names == ["background", "signal"] and (ds.w < 0).any() and (ds.x[:, 4] >= 20).all()
     params = config.load_params(ROOT / "params.yaml")

@@ -10,7 +10,8 @@ import sys
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import config, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import copy_project, git_init, grid_outputs, run, tiny_params
 from tests.test_dvc import DVC, WITH_WORKER
 
@@ -42,10 +43,13 @@ def test_the_pulled_clone_has_every_output_byte_for_byte(shared):
         if (first / rel).is_file():
             assert (second / rel).read_bytes() == (first / rel).read_bytes(), rel
         else:  # a model folder (Snakemake's marker aside: .dvcignore keeps it out of DVC's view)
-            names = [sorted(p.name for p in (root / rel).iterdir() if p.name != ".snakemake_timestamp")
-                     for root in (first, second)]
-            assert names[0] == names[1] and all((second / rel / n).read_bytes() == (first / rel / n).read_bytes()
-                                                for n in names[0]), rel
+            names = [
+                sorted(p.name for p in (root / rel).iterdir() if p.name != ".snakemake_timestamp")
+                for root in (first, second)
+            ]
+            assert names[0] == names[1] and all(
+                (second / rel / n).read_bytes() == (first / rel / n).read_bytes() for n in names[0]
+            ), rel
 
 
 def test_neither_engine_has_anything_to_do_after_the_pull(shared):

@@ -18,18 +18,37 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import config, stages
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.conftest import copy_project, engine_env, tiny_params
 from tests.slurm_cluster import Cluster, missing
 
 pytestmark = pytest.mark.engine
 # the test overrides of the profile: poll often (the plugin's defaults wait 40 s+), squeue instead of sacct
 # (no accounting daemon here), and a bound on everything
-SLURM = [sys.executable, "-m", "snakemake", "--workflow-profile", "workflow/profiles/slurm", "--jobs", "4",
-         "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "4",
-         "--seconds-between-status-checks", "3", "--latency-wait", "5"]
-SITE = {"MLBASICS_SLURM_PARTITION": "debug", "MLBASICS_SLURM_ACCOUNT": "ci", "MLBASICS_SLURM_GPUS": "1",
-        "MLBASICS_SLURM_CPUS_PER_GPU": "1"}
+SLURM = [
+    sys.executable,
+    "-m",
+    "snakemake",
+    "--workflow-profile",
+    "workflow/profiles/slurm",
+    "--jobs",
+    "4",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "4",
+    "--seconds-between-status-checks",
+    "3",
+    "--latency-wait",
+    "5",
+]
+SITE = {
+    "MLBASICS_SLURM_PARTITION": "debug",
+    "MLBASICS_SLURM_ACCOUNT": "ci",
+    "MLBASICS_SLURM_GPUS": "1",
+    "MLBASICS_SLURM_CPUS_PER_GPU": "1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -54,11 +73,18 @@ def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout")) -> P
     return copy_project(root / "project", params)
 
 
-def _snakemake(project: Path, timeout: int = 600, env: dict | None = None, extra: tuple | list = (),
-               **popen) -> subprocess.Popen:
-    return subprocess.Popen(["timeout", "-k", "10", str(timeout), *SLURM, *extra], cwd=project,
-                            env=engine_env(**SITE, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **popen)
+def _snakemake(
+    project: Path, timeout: int = 600, env: dict | None = None, extra: tuple | list = (), **popen
+) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["timeout", "-k", "10", str(timeout), *SLURM, *extra],
+        cwd=project,
+        env=engine_env(**SITE, **(env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
 SWEEP = 40  # variants: two bundles of 20 (the slurm profile's group-components)
@@ -82,8 +108,12 @@ def test_a_40_variant_sweep_runs_as_a_few_slurm_jobs_with_gpus_and_a_failing_job
     fail - reported, and the run exits non-zero (keep-going finishes the rest)."""
     params = tiny_params()
     (tmp_path / "bad.csv").write_text("x1,x2,species\n1,2,a\n3,4,b\n")
-    params["datasets"]["table"] = {"loader": "table", "options": {"path": str(tmp_path / "bad.csv"), "label": "kind"},
-                                   "preprocess": {}, "model": {}}
+    params["datasets"]["table"] = {
+        "loader": "table",
+        "options": {"path": str(tmp_path / "bad.csv"), "label": "kind"},
+        "preprocess": {},
+        "model": {},
+    }
     params["variants"]["lr"] = {"sweep": {"learning_rate": [0.001 * (k + 1) for k in range(SWEEP)]}}
     params["run"] = {"datasets": ["gaussians", "table"], "variants": ["lr"]}
     params["datasets"]["gaussians"]["model"]["epochs"] = 3
@@ -97,21 +127,28 @@ def test_a_40_variant_sweep_runs_as_a_few_slurm_jobs_with_gpus_and_a_failing_job
     assert "Error in rule dataset" in output and "kind" in output, output[-5000:]
 
     # every non-local job ran under SLURM, the trainings and evaluations in bundles: few submissions
-    submitted = [line for line in (cluster.root / "log" / "jobcomp.log").read_text().splitlines()
-                 if f"WorkDir={project} " in line]
+    submitted = [
+        line
+        for line in (cluster.root / "log" / "jobcomp.log").read_text().splitlines()
+        if f"WorkDir={project} " in line
+    ]
     assert len(submitted) <= 10, submitted  # dataset x 2, preprocess, 2 bundles
     logs = project / "logs" / "slurm"
     slurm_logs = {p.relative_to(logs).parts[0] for p in logs.rglob("*.log")}
     assert {name for name in slurm_logs if not name.startswith("rule_")} == {
-        "group_variants-gaussians_evaluate_train"}, slurm_logs  # the bundles: group, dataset, rules
+        "group_variants-gaussians_evaluate_train"
+    }, slurm_logs  # the bundles: group, dataset, rules
     assert {name for name in slurm_logs if name.startswith("rule_")} == {"rule_dataset", "rule_preprocess"}
 
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(params["tracking"]["experiment"]).experiment_id
-    runs = {r.data.tags["variant"]: r for r in client.search_runs(
-        [experiment], filter_string="tags.`mlbasics.role` = 'variant'", max_results=1000)}
-    assert sorted(runs) == sorted(v for d, v in config.grid(config.load_params(project / "params.yaml"))
-                                  if d == "gaussians")
+    runs = {
+        r.data.tags["variant"]: r
+        for r in client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'", max_results=1000)
+    }
+    assert sorted(runs) == sorted(
+        v for d, v in config.grid(config.load_params(project / "params.yaml")) if d == "gaussians"
+    )
     assert len(runs) == SWEEP and len({r.data.tags["mlflow.parentRunId"] for r in runs.values()}) == 1
     bundles = set()
     for variant, run in runs.items():
@@ -130,7 +167,7 @@ EPOCHS = 80  # long enough to requeue mid-training
 
 
 def _checkpointed_epoch(folder: Path) -> int:
-    from mlbasics.checkpoint import Checkpoint
+    from mlbasics.methods.checkpoint import Checkpoint
 
     return Checkpoint.last_epoch(folder)
 
@@ -151,8 +188,14 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
         train = [line.split()[0] for line in jobs if "_evaluate_train" in line]  # its bundle
         assert train, jobs
         # the login node's view of the SLURM job's training (its progress.json on the shared file system)
-        shown = subprocess.run([sys.executable, "-m", "mlbasics", "progress"], cwd=project, capture_output=True,
-                               text=True, env=engine_env(COLUMNS="200"), check=True).stdout
+        shown = subprocess.run(
+            [sys.executable, "-m", "mlbasics", "progress"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            env=engine_env(COLUMNS="200"),
+            check=True,
+        ).stdout
         row = next(line for line in shown.splitlines() if "gaussians/baseline" in line)
         assert re.search(rf"running\s+│\s+\d+/{EPOCHS}\s+│.*s/epoch\s+│\s+\d+ s", row), shown
         subprocess.run(["scontrol", "requeue", train[0]], check=True)
@@ -176,9 +219,21 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
 
     local = time.monotonic()
     reference = _project(tmp_path / "local", epochs=EPOCHS, variants=("baseline",))
-    subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", stages.METRICS.format(
-        dataset="gaussians", variant="baseline")], cwd=reference, env=engine_env(), check=True, capture_output=True,
-        timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            stages.METRICS.format(dataset="gaussians", variant="baseline"),
+        ],
+        cwd=reference,
+        env=engine_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     print(f"local reference: {time.monotonic() - local:.0f} s")
     for template in (stages.HISTORY, stages.METRICS):
         path = template.format(dataset="gaussians", variant="baseline")

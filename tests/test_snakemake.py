@@ -15,7 +15,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlbasics import config, pipeline, preprocess, stages
+from mlbasics.data import preprocess
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.pipeline import graph as pipeline
 from tests.conftest import copy_project, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
 
 pytestmark = pytest.mark.engine
@@ -44,7 +47,7 @@ def test_job_logs_hold_what_a_user_wants_and_the_console_one_line_per_run(finish
     """No TensorFlow C++ start-up lines and no progress-bar escape codes in any job log; a training's log starts
     with its settings, has a line per epoch and ends with the result; Snakemake's console showed each run's test
     result once."""
-    from mlbasics.runtime import NATIVE_NOISE
+    from mlbasics.core.runtime import NATIVE_NOISE
 
     logs = sorted((finished / "logs").rglob("*.log"))
     assert len(logs) > 10
@@ -70,14 +73,22 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
     split = preprocess.load(finished / stages.PROCESSED.format(dataset="events"))
     assert split.feature_names == ["x1", "x2", "x3", "jet_pt[0]"] and split.class_names == ["background", "signal"]
     cache = config.load_params(finished / "params.yaml")["download"]["cache_dir"]
-    selected = sum(int((uproot.open(finished / cache / "events" / name)["events"]["njet"].array(library="np")
-                        >= 1).sum()) for name in ("sig.root", "bkg.root"))
+    selected = sum(
+        int((uproot.open(finished / cache / "events" / name)["events"]["njet"].array(library="np") >= 1).sum())
+        for name in ("sig.root", "bkg.root")
+    )
     assert sum(len(split.arrays[f"y_{p}"]) for p in ("train", "val", "test")) == selected, "the selection applied"
     weights = np.concatenate([split.weights(p) for p in ("train", "val", "test")])
     assert (weights < 0).any(), "negative weights are kept for evaluation"
     metrics = json.loads((finished / stages.METRICS.format(dataset="events", variant="baseline")).read_text())
-    assert {"ks_p_signal", "ks_p_background", "ks_p_min", "sig_eff_at_bkg_0p10", "train_sig_eff_at_bkg_0p10",
-            "roc_auc"} <= set(metrics)
+    assert {
+        "ks_p_signal",
+        "ks_p_background",
+        "ks_p_min",
+        "sig_eff_at_bkg_0p10",
+        "train_sig_eff_at_bkg_0p10",
+        "roc_auc",
+    } <= set(metrics)
     assert all(isinstance(v, int | float) for k, v in metrics.items() if k.startswith(("ks_p", "sig_eff")))
     page = (finished / stages.DATASET_PAGE.format(dataset="events")).read_text()
     assert "KS p, signal" in page and "@B = 0.01" in page and "<td>jet_pt[0]</td>" in page
@@ -85,9 +96,26 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
         assert f'src="{figure}"' in page and (finished / "reports" / "events" / figure).is_file()
 
 
-PROVENANCE = {"git_commit", "git_dirty", "params_sha256", "data_sha256", "fingerprint", "host", "device",
-              "python_version", "tensorflow_version", "keras_version", "mlflow_version", "engine", "dataset",
-              "variant", "verdict", "mlflow.user", "mlflow.source.name", "mlflow.source.type"}
+PROVENANCE = {
+    "git_commit",
+    "git_dirty",
+    "params_sha256",
+    "data_sha256",
+    "fingerprint",
+    "host",
+    "device",
+    "python_version",
+    "tensorflow_version",
+    "keras_version",
+    "mlflow_version",
+    "engine",
+    "dataset",
+    "variant",
+    "verdict",
+    "mlflow.user",
+    "mlflow.source.name",
+    "mlflow.source.type",
+}
 
 
 def _runs(project: Path, role: str):
@@ -111,7 +139,8 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
         stamps = [m.timestamp for m in client.get_metric_history(r.info.run_id, "val_loss")]
         assert stamps == sorted(stamps) and len(set(stamps)) > 1 and r.info.start_time <= stamps[0]
         assert [(d.dataset.name, d.dataset.digest) for d in r.inputs.dataset_inputs] == [
-            (dataset, r.data.tags["data_sha256"][:16])]
+            (dataset, r.data.tags["data_sha256"][:16])
+        ]
         spec = config.model_spec(params, dataset, variant)
         assert r.info.status == "FINISHED"
         assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -167,7 +196,7 @@ def test_second_run_does_nothing(finished):
 
 
 # helper modules and the stages that import them (directly or not); the rest must not rerun
-HELPERS = ["checkpoint", "plots"]
+HELPERS = ["methods/checkpoint", "core/plots"]
 
 
 def stages_importing(helper: str) -> set[str]:
@@ -200,9 +229,21 @@ def test_snakemake_report_shows_every_figure_with_its_caption(finished):
     params = config.load_params(finished / "params.yaml")
     for d, v in config.grid(params):  # every run's figures, labelled with its dataset and variant
         assert f'"labels": {{"dataset": "{d}", "variant": "{v}", "figure": "diagnostics"}}' in html, (d, v)
-    for name in ("curves.png", "confusion.png", "diagnostics.png", "metrics.json", "comparison.png", "preview.png",
-                 "summary.csv", "activations.png", "checks.json", "response.png", "inputs.png", "inputs_scaled.png",
-                 "correlations.png"):
+    for name in (
+        "curves.png",
+        "confusion.png",
+        "diagnostics.png",
+        "metrics.json",
+        "comparison.png",
+        "preview.png",
+        "summary.csv",
+        "activations.png",
+        "checks.json",
+        "response.png",
+        "inputs.png",
+        "inputs_scaled.png",
+        "correlations.png",
+    ):
         assert f'"name": "{name}"' in html, name
     assert "overtraining" in html and "decision boundary" in html, "captions are rendered"
     assert html.count("data:image/png;") >= len(config.grid(params)) * 3, "figures embedded: one file to mail"
@@ -210,7 +251,8 @@ def test_snakemake_report_shows_every_figure_with_its_caption(finished):
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(finished):
     changed, expected = rerun_after_learning_rate_change(
-        finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600))
+        finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600)
+    )
     assert changed == expected
     # MLflow: the rerun is a second invocation - a new parent holding the rerun variant's runs, each linked
     # to the run it replaces; the leaderboard shows only the current runs
@@ -254,16 +296,24 @@ def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(fin
 
 BAD_PARAMS = [
     (lambda p: p["run"]["datasets"].append("cifar100"), "run.datasets[2]: unknown dataset 'cifar100'"),
-    (lambda p: p["variants"]["baseline"].update(activation="relux"),
-     "variants.baseline.activation: 'relux' is not one of"),
-    (lambda p: p["datasets"]["iris"]["model"].update(optimizer="adamw2"),
-     "datasets.iris.model.optimizer: 'adamw2' is not one of"),
+    (
+        lambda p: p["variants"]["baseline"].update(activation="relux"),
+        "variants.baseline.activation: 'relux' is not one of",
+    ),
+    (
+        lambda p: p["datasets"]["iris"]["model"].update(optimizer="adamw2"),
+        "datasets.iris.model.optimizer: 'adamw2' is not one of",
+    ),
     (lambda p: p["split"].update(test=0.3), "split: fractions must sum to 1, got 1.1"),
-    (lambda p: p["variants"]["dropout"].update(learning_rate=-0.1),
-     "variants.dropout.learning_rate: -0.1 is less than or equal to the minimum of 0"),
+    (
+        lambda p: p["variants"]["dropout"].update(learning_rate=-0.1),
+        "variants.dropout.learning_rate: -0.1 is less than or equal to the minimum of 0",
+    ),
     (lambda p: p.pop("seed"), "seed: required key is missing"),
-    (lambda p: p["gates"]["iris"].update(mse={"max": 1}),
-     "gates.iris.mse: not a classification metric (gates take: accuracy,"),
+    (
+        lambda p: p["gates"]["iris"].update(mse={"max": 1}),
+        "gates.iris.mse: not a classification metric (gates take: accuracy,",
+    ),
     (lambda p: p["gates"].update(cifar100={"accuracy": {"min": 0.5}}), "gates.cifar100: unknown dataset 'cifar100'"),
 ]
 

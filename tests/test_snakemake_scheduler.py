@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from snakemake.scheduling.job_scheduler import JobScheduler
 
-from mlbasics import snakemake_scheduler
+from mlbasics.pipeline import scheduler as snakemake_scheduler
 
 
 def test_snakemakes_scheduler_is_patched_once():

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlbasics import config, data, download
 from mlbasics.cli import run_stage
+from mlbasics.data import arrays as data
+from mlbasics.data import download
+from mlbasics.params import config
 from tests.conftest import ROOT, settings_for
 
 
@@ -19,19 +21,32 @@ def write_tfds_dataset(data_dir, name="toy_pictures"):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (20, 40, 30, 3), dtype=np.uint8)
     labels = np.arange(20) % 2
+
     def part(rows):
         return tf.data.Dataset.from_tensor_slices({"image": images[rows], "label": labels[rows]})
-    features = tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(40, 30, 3)),
-                                           "label": tfds.features.ClassLabel(names=["horse", "human"])})
+
+    features = tfds.features.FeaturesDict(
+        {"image": tfds.features.Image(shape=(40, 30, 3)), "label": tfds.features.ClassLabel(names=["horse", "human"])}
+    )
     splits = {"train": part(slice(0, 15)), "test": part(slice(15, 20))}
-    tfds.dataset_builders.store_as_tfds_dataset(name=name, version="1.0.0", data_dir=str(data_dir),
-                                                features=features, description="test pictures", split_datasets=splits)
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name=name,
+        version="1.0.0",
+        data_dir=str(data_dir),
+        features=features,
+        description="test pictures",
+        split_datasets=splits,
+    )
 
 
 def params_with(options):
     raw = config.load_params(ROOT / "params.yaml")
-    raw["datasets"]["pictures"] = {"loader": "tfds", "options": options,
-                                   "preprocess": {"pixel_scale": 255}, "model": {}}
+    raw["datasets"]["pictures"] = {
+        "loader": "tfds",
+        "options": options,
+        "preprocess": {"pixel_scale": 255},
+        "model": {},
+    }
     return config.validate_params(raw)
 
 

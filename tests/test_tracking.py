@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import compare, provenance, tracking
-from mlbasics.files import write_json
+from mlbasics.core import provenance
+from mlbasics.core.files import write_json
+from mlbasics.tracking import compare
+from mlbasics.tracking import runs as tracking
 from tests.conftest import engine_env
 
 HISTORY = [{"epoch": str(e), "loss": str(1 / e), "val_loss": str(1.1 / e)} for e in range(1, 6)]
@@ -21,11 +23,21 @@ def test_env_uri_wins_over_params(monkeypatch):
     assert tracking.resolve_uri("sqlite:///mlflow.db") == "http://127.0.0.1:5000"
 
 
-def log_run(uri: str, experiment: str, run_name: str, *, tags: dict, params: dict, history: list[dict],
-            metrics: dict, artifacts: list) -> str:
+def log_run(
+    uri: str,
+    experiment: str,
+    run_name: str,
+    *,
+    tags: dict,
+    params: dict,
+    history: list[dict],
+    metrics: dict,
+    artifacts: list,
+) -> str:
     """One run logged at once, as an evaluation does: a record, imported."""
-    record = tracking.make_record(run_name=run_name, tags=tags, params=params, history=history, metrics=metrics,
-                                  stats=None, artifacts=artifacts)
+    record = tracking.make_record(
+        run_name=run_name, tags=tags, params=params, history=history, metrics=metrics, stats=None, artifacts=artifacts
+    )
     return tracking.import_record(uri, experiment, record)[0]
 
 
@@ -33,9 +45,16 @@ def test_log_run_records_params_curves_metrics_artifacts(tmp_path):
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     artifact = tmp_path / "metrics.json"
     artifact.write_text('{"accuracy": 0.9}')
-    run_id = log_run(uri, "exp", "baseline", tags={"dataset": "iris", "variant": "baseline"},
-                     params={"epochs": 5, "activation": "relu"}, history=HISTORY, metrics={"accuracy": 0.9},
-                     artifacts=[artifact])
+    run_id = log_run(
+        uri,
+        "exp",
+        "baseline",
+        tags={"dataset": "iris", "variant": "baseline"},
+        params={"epochs": 5, "activation": "relu"},
+        history=HISTORY,
+        metrics={"accuracy": 0.9},
+        artifacts=[artifact],
+    )
     client = MlflowClient(uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.run_name == "baseline"
@@ -55,15 +74,17 @@ def parallel_writers(uri: str, invocation: str, jobs: int = 8) -> None:
     env = engine_env(MLBASICS_INVOCATION=invocation, MLBASICS_ENGINE="snakemake")
     script = textwrap.dedent(f"""
         import sys
-        from mlbasics import tracking
+        from mlbasics.tracking import runs as tracking
         history = [{{"epoch": e, "loss": 1.0 / e, "val_loss": 1.2 / e}} for e in range(1, 11)]
         record = tracking.make_record(run_name="job" + sys.argv[1], tags={{"job": sys.argv[1]}},
                                       params={{"job": sys.argv[1]}}, history=history, metrics={{"accuracy": 0.5}},
                                       stats=None, artifacts=[])
         tracking.import_record({uri!r}, "parallel", record)
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE,
-                              text=True) for i in range(jobs)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(i)], env=env, stderr=subprocess.PIPE, text=True)
+        for i in range(jobs)
+    ]
     failures = [p.stderr.read()[-2000:] for p in procs if p.wait(timeout=300) != 0]
     assert not failures, failures[0]
 
@@ -85,9 +106,15 @@ def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
 
 
 def _record(dataset: str = "iris", variant: str = "baseline", invocation: str = "dvc-1-1") -> dict:
-    record = tracking.make_record(run_name=variant, tags={"dataset": dataset, "variant": variant, "verdict": "ok"},
-                                  params={"epochs": 5}, history=HISTORY, metrics={"accuracy": 0.9},
-                                  stats={"train_wall_s": 1.5}, artifacts=[])
+    record = tracking.make_record(
+        run_name=variant,
+        tags={"dataset": dataset, "variant": variant, "verdict": "ok"},
+        params={"epochs": 5},
+        history=HISTORY,
+        metrics={"accuracy": 0.9},
+        stats={"train_wall_s": 1.5},
+        artifacts=[],
+    )
     record["invocation"] = {"id": invocation, "engine": "dvc"}
     return record
 
@@ -173,8 +200,10 @@ def test_a_store_no_retry_can_fix_is_named_with_its_remedy_and_not_retried(tmp_p
 
     corrupt = tmp_path / "mlflow.db"
     corrupt.write_bytes(b"not a database, just bytes" * 100)
-    for uri, named in ((f"sqlite:///{corrupt}", [str(corrupt), "not a usable SQLite database", "move it away"]),
-                      ("postgresql://user:secret@127.0.0.1:1/runs", ["'psycopg2'", "pip install psycopg2-binary"])):
+    for uri, named in (
+        (f"sqlite:///{corrupt}", [str(corrupt), "not a usable SQLite database", "move it away"]),
+        ("postgresql://user:secret@127.0.0.1:1/runs", ["'psycopg2'", "pip install psycopg2-binary"]),
+    ):
         with pytest.raises(tracking.TrackingError) as caught:
             tracking.preflight(uri, reach=False)
         assert all(part in str(caught.value) for part in named) and "secret" not in str(caught.value)
@@ -198,8 +227,9 @@ def test_a_run_left_running_by_a_dead_writer_is_deleted_by_the_next_import(tmp_p
     dead = f"{tracking.socket.gethostname()}:{done.stdout.strip()}:1"
     tags = {"dataset": "iris", "variant": "baseline", "mlbasics.role": "variant"}
     zombie = client.create_run(experiment_id, run_name="baseline", tags={**tags, "mlbasics.writer": dead})
-    busy = client.create_run(experiment_id, run_name="dropout", tags={
-        **tags, "variant": "dropout", "mlbasics.writer": tracking._writer()})
+    busy = client.create_run(
+        experiment_id, run_name="dropout", tags={**tags, "variant": "dropout", "mlbasics.writer": tracking._writer()}
+    )
     run_id, _ = tracking.import_record(uri, "exp", _record())
     tracking.import_record(uri, "exp", _record(variant="dropout"))
     assert client.get_run(zombie.info.run_id).info.lifecycle_stage == "deleted"
@@ -227,20 +257,35 @@ def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
 
     folder = prepare(tmp_path)
     short = {**SETTINGS, "model": {**SETTINGS["model"], "epochs": 3, "batch_size": 64}}  # what is logged matters
-    subprocess.run([sys.executable, "-m", "mlbasics", "train", "--settings", json.dumps(short), "--threads", "1"],
-                   cwd=folder, env=engine_env(), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "mlbasics", "train", "--settings", json.dumps(short), "--threads", "1"],
+        cwd=folder,
+        env=engine_env(),
+        check=True,
+        capture_output=True,
+    )
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     settings = json.dumps({**short, "tracking": {"uri": uri, "experiment": "kill", "mode": "online"}})
-    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_LOGGING, "evaluate", "--settings", settings],
-                            cwd=folder, env=engine_env(), capture_output=True, text=True)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_LOGGING, "evaluate", "--settings", settings],
+        cwd=folder,
+        env=engine_env(),
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     client = MlflowClient(uri)
     experiment_id = client.get_experiment_by_name("kill").experiment_id
     query = "tags.dataset = 'toy' and tags.variant = 'v'"
     assert [r.info.status for r in client.search_runs([experiment_id], query)] == ["RUNNING"]
 
-    subprocess.run([sys.executable, "-m", "mlbasics", "evaluate", "--settings", settings], cwd=folder,
-                   env=engine_env(), check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "mlbasics", "evaluate", "--settings", settings],
+        cwd=folder,
+        env=engine_env(),
+        check=True,
+        capture_output=True,
+    )
     active = client.search_runs([experiment_id], query)
     assert [r.info.status for r in active] == ["FINISHED"], "exactly one active run, and it is complete"
     assert len(client.get_metric_history(active[0].info.run_id, "val_loss")) == 3
@@ -253,8 +298,10 @@ def test_a_corrupt_store_stops_either_engine_before_any_job(tmp_path):
 
     project = copy_project(tmp_path / "project", tiny_params())
     (project / "mlflow.db").write_bytes(b"\x00garbage" * 512)
-    for command in ([sys.executable, "-m", "snakemake", "--cores", "2"],
-                    [sys.executable, "-m", "mlbasics", "download", "--params", "params.yaml", "--dataset", "iris"]):
+    for command in (
+        [sys.executable, "-m", "snakemake", "--cores", "2"],
+        [sys.executable, "-m", "mlbasics", "download", "--params", "params.yaml", "--dataset", "iris"],
+    ):
         result = run(command, cwd=project, check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0 and "mlflow.db is not a usable SQLite database" in output, output[-3000:]
@@ -266,16 +313,25 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
     """params' tracking.log_models (a large sweep: false): the run keeps everything but the MLflow model."""
     import numpy as np
 
-    from mlbasics import config, preprocess, train
+    from mlbasics.data import preprocess
+    from mlbasics.params import config
+    from mlbasics.stages import train
 
     rng = np.random.default_rng(0)
-    arrays = {f"{xy}_{part}": rng.normal(size=(40, 3)) if xy == "x" else np.arange(40) % 2
-              for xy in "xy" for part in ("train", "val", "test")}
+    arrays = {
+        f"{xy}_{part}": rng.normal(size=(40, 3)) if xy == "x" else np.arange(40) % 2
+        for xy in "xy"
+        for part in ("train", "val", "test")
+    }
     data = tmp_path / "data.npz"
     preprocess.save(arrays, ["a", "b"], data, preprocess.fit_scaler("none", arrays["x_train"]), tmp_path / "s.json")
     spec = {**config.model_defaults(), "method": "fisher"}
-    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
-           "scores": tmp_path / "scores.npz"}
+    out = {
+        "model": tmp_path / "model",
+        "history": tmp_path / "history.csv",
+        "stats": tmp_path / "stats.json",
+        "scores": tmp_path / "scores.npz",
+    }
     train.run({"dataset": "toy", "variant": "fisher", "seed": 0, "model": spec}, {"data": data}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {}
@@ -291,8 +347,9 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
     for run_id in runs.values():  # the training dataset either way (logged through the client, no active run)
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"
-        assert [(d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}) for d in
-                run.inputs.dataset_inputs] == [("toy", "0123456789abcdef", {"mlflow.data.context": "training"})]
+        assert [
+            (d.dataset.name, d.dataset.digest, {t.key: t.value for t in d.tags}) for d in run.inputs.dataset_inputs
+        ] == [("toy", "0123456789abcdef", {"mlflow.data.context": "training"})]
 
 
 def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_path):
@@ -306,17 +363,28 @@ def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_
     import yaml
     from mlflow.models import Model, infer_signature
 
-    from mlbasics import config, methods, preprocess, train
+    from mlbasics.data import preprocess
+    from mlbasics.methods import training as methods
+    from mlbasics.params import config
+    from mlbasics.stages import train
 
     rng = np.random.default_rng(0)
-    arrays = {f"{xy}_{part}": rng.normal(size=(60, 3)) if xy == "x" else np.arange(60) % 3
-              for xy in "xy" for part in ("train", "val", "test")}
+    arrays = {
+        f"{xy}_{part}": rng.normal(size=(60, 3)) if xy == "x" else np.arange(60) % 3
+        for xy in "xy"
+        for part in ("train", "val", "test")
+    }
     data = tmp_path / "data.npz"
-    preprocess.save(arrays, ["a", "b", "c"], data, preprocess.fit_scaler("none", arrays["x_train"]),
-                    tmp_path / "s.json")
+    preprocess.save(
+        arrays, ["a", "b", "c"], data, preprocess.fit_scaler("none", arrays["x_train"]), tmp_path / "s.json"
+    )
     spec = {**config.model_defaults(), "hidden_layers": [4], "epochs": 2, "activation": "swish"}
-    out = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
-           "scores": tmp_path / "scores.npz"}
+    out = {
+        "model": tmp_path / "model",
+        "history": tmp_path / "history.csv",
+        "stats": tmp_path / "stats.json",
+        "scores": tmp_path / "scores.npz",
+    }
     train.run({"dataset": "toy", "variant": "swish", "seed": 0, "model": spec}, {"data": data}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     record = _record("toy", "swish")
@@ -326,15 +394,24 @@ def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_
     logged = mlflow.artifacts.download_artifacts(f"runs:/{run_id}/model", dst_path=str(tmp_path / "logged"))
     example = np.asarray(arrays["x_test"][:5], dtype=np.float32)
     loaded = methods.load(spec, out["model"])
-    mlflow.tensorflow.save_model(loaded.model, tmp_path / "reference", pip_requirements=["tensorflow"],
-                                 signature=infer_signature(example, loaded.predict(example)))
+    mlflow.tensorflow.save_model(
+        loaded.model,
+        tmp_path / "reference",
+        pip_requirements=["tensorflow"],
+        signature=infer_signature(example, loaded.predict(example)),
+    )
     files = {str(p.relative_to(tmp_path / "reference")) for p in (tmp_path / "reference").rglob("*")}
     assert {str(p.relative_to(logged)) for p in Path(logged).rglob("*")} - {"registered_model_meta"} == files
     assert "data/global_custom_objects.cloudpickle" in files, "the custom layer travels with the model"
-    ours, theirs = (yaml.safe_load((Path(folder) / "MLmodel").read_text())
-                    for folder in (logged, tmp_path / "reference"))
+    ours, theirs = (
+        yaml.safe_load((Path(folder) / "MLmodel").read_text()) for folder in (logged, tmp_path / "reference")
+    )
     assert ours["flavors"] == theirs["flavors"] and ours["signature"] == theirs["signature"]
-    assert Model.load(logged).model_id == MlflowClient(uri).search_logged_models(
-        [MlflowClient(uri).get_experiment_by_name("exp").experiment_id])[0].model_id
+    assert (
+        Model.load(logged).model_id
+        == MlflowClient(uri)
+        .search_logged_models([MlflowClient(uri).get_experiment_by_name("exp").experiment_id])[0]
+        .model_id
+    )
     served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(arrays["x_test"].astype(np.float32))
     np.testing.assert_allclose(np.asarray(served), np.load(out["scores"])["test"], rtol=1e-5, atol=1e-6)

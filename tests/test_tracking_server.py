@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlbasics import config, stages, tracking
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.tracking import runs as tracking
 from tests.conftest import copy_project, engine_env, run, tiny_params
 from tests.loopback import dead_url
 from tests.test_tracking import parallel_writers
@@ -30,15 +32,17 @@ class Server:
     def __init__(self, root: Path, store: str | None = None):
         self.port = int(dead_url().rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.command = tracking.server_command(self.port, store or f"sqlite:///{root / 'server.db'}",
-                                               str(root / "artifacts"))
+        self.command = tracking.server_command(
+            self.port, store or f"sqlite:///{root / 'server.db'}", str(root / "artifacts")
+        )
         self.log = root / "server.log"
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> None:
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=engine_env(),
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, env=engine_env(), start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -74,8 +78,14 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
     params = config.load_params(project / "params.yaml")
     grid = config.grid(params)
     records = [project / stages.RUN_RECORD.format(dataset=d, variant=v) for d, v in grid]
-    engine = subprocess.Popen([*SNAKEMAKE, "--cores", "4"], cwd=project, env=engine_env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    engine = subprocess.Popen(
+        [*SNAKEMAKE, "--cores", "4"],
+        cwd=project,
+        env=engine_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 600
         while not any(r.exists() for r in records):  # the first evaluation is about to log: pull the plug
@@ -96,8 +106,9 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
     parents = [r for r in runs if r.data.tags["mlbasics.role"] == "pipeline"]
     children = [r for r in runs if r.data.tags["mlbasics.role"] == "variant"]
     assert len(parents) == 1
-    assert sorted((r.data.tags["dataset"], r.data.tags["variant"]) for r in children) == sorted(grid), \
+    assert sorted((r.data.tags["dataset"], r.data.tags["variant"]) for r in children) == sorted(grid), (
         "none lost, none twice"
+    )
     for r in children:
         spec = config.model_spec(params, r.data.tags["dataset"], r.data.tags["variant"])
         assert r.info.status == "FINISHED" and r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
@@ -106,8 +117,10 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
         assert "diagnostics.png" in {a.path for a in client.list_artifacts(r.info.run_id)}
     logs = "".join(p.read_text() for p in (project / "logs" / "evaluate").rglob("*.log"))
     assert "retrying in" in logs, "the outage hit a job while it was logging"
-    print(f"server outage: {logs.count('retrying in')} retries, "
-          f"{logs.count('could not log to MLflow')} runs left to the track stage")
+    print(
+        f"server outage: {logs.count('retrying in')} retries, "
+        f"{logs.count('could not log to MLflow')} runs left to the track stage"
+    )
 
 
 def test_a_server_down_at_start_stops_the_pipeline_before_any_job(tmp_path):

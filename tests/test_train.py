@@ -4,8 +4,16 @@ determinism; early stopping; warm start; the run statistics."""
 import numpy as np
 import pytest
 
-from mlbasics import config, datasets, epochs, methods, mlp, preprocess, response, runtime, tasks, train
-from mlbasics.files import read_arrays
+from mlbasics.core import runtime, tasks
+from mlbasics.core.files import read_arrays
+from mlbasics.data import loaders as datasets
+from mlbasics.data import preprocess
+from mlbasics.data.loaders import embedded
+from mlbasics.evaluation import response
+from mlbasics.methods import epochs, mlp
+from mlbasics.methods import training as methods
+from mlbasics.params import config
+from mlbasics.stages import train
 from tests.conftest import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
@@ -13,8 +21,9 @@ SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.0
 
 @pytest.fixture(scope="module")
 def gaussian_arrays():
-    arrays, _ = preprocess.preprocess(datasets.gaussians(600, seed=1), split={"train": 0.6, "validation": 0.2,
-                                      "test": 0.2}, seed=0)
+    arrays, _ = preprocess.preprocess(
+        embedded.gaussians(600, seed=1), split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0
+    )
     return arrays
 
 
@@ -35,8 +44,9 @@ def test_output_layer_follows_the_task():
         mlp.build_mlp(4, 1, SPEC)
 
 
-@pytest.mark.parametrize("activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu", "selu",
-                                        "gelu"])
+@pytest.mark.parametrize(
+    "activation", ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "swish", "elu", "selu", "gelu"]
+)
 def test_every_activation_builds_trains_and_reloads(tmp_path, gaussian_arrays, activation):
     import keras
 
@@ -62,11 +72,26 @@ def test_parameterised_activations_compute_the_lecture_formulas():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(elu), np.where(x > 0, x, 0.5 * (np.exp(x) - 1)), rtol=1e-5)
 
 
-@pytest.mark.parametrize("name, cls", [("sgd", "SGD"), ("adagrad", "Adagrad"), ("rmsprop", "RMSprop"),
-                                       ("adam", "Adam"), ("adadelta", "Adadelta"), ("ftrl", "Ftrl")])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("sgd", "SGD"),
+        ("adagrad", "Adagrad"),
+        ("rmsprop", "RMSprop"),
+        ("adam", "Adam"),
+        ("adadelta", "Adadelta"),
+        ("ftrl", "Ftrl"),
+    ],
+)
 def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
-    spec = {**SPEC, "optimizer": name, "learning_rate": 0.05, "momentum": 0.9 if name == "sgd" else 0.0,
-            "nesterov": name == "sgd", "epochs": 1}
+    spec = {
+        **SPEC,
+        "optimizer": name,
+        "learning_rate": 0.05,
+        "momentum": 0.9 if name == "sgd" else 0.0,
+        "nesterov": name == "sgd",
+        "epochs": 1,
+    }
     opt = mlp.make_optimizer(spec)
     assert type(opt).__name__ == cls and float(opt.learning_rate) == pytest.approx(0.05)
     if name == "sgd":
@@ -78,18 +103,22 @@ def test_every_optimizer_builds_and_trains(gaussian_arrays, name, cls):
     assert np.isfinite(rows[0][1])
 
 
-@pytest.mark.parametrize("schedule, after_4_epochs", [
-    ({"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 2}, 0.25),
-    ({"kind": "step", "drop": 0.1, "every": 3}, 0.1),
-    ({"kind": "cosine", "alpha": 0.0}, 0.5),  # half-way through 8 epochs: cos(pi/2) -> lr/2
-])
+@pytest.mark.parametrize(
+    "schedule, after_4_epochs",
+    [
+        ({"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 2}, 0.25),
+        ({"kind": "step", "drop": 0.1, "every": 3}, 0.1),
+        ({"kind": "cosine", "alpha": 0.0}, 0.5),  # half-way through 8 epochs: cos(pi/2) -> lr/2
+    ],
+)
 def test_learning_rate_schedules_follow_epochs(schedule, after_4_epochs):
     lr = mlp.learning_rate({**SPEC, "learning_rate": 1.0, "lr_schedule": schedule}, steps_per_epoch=10)
     assert float(lr(40)) == pytest.approx(after_4_epochs, rel=1e-5)
 
 
-@pytest.mark.parametrize("initializer", ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
-                                         "random_normal", "random_uniform"])
+@pytest.mark.parametrize(
+    "initializer", ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "random_normal", "random_uniform"]
+)
 def test_every_initialiser_builds_and_trains(gaussian_arrays, initializer):
     spec = {**SPEC, "initializer": initializer, "init_scale": 0.3, "hidden_layers": [400], "epochs": 1}
     kernel = mlp.build_mlp(2, 2, spec).get_layer("hidden_1").get_weights()[0]
@@ -118,8 +147,12 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
     them fails here and not silently in training."""
     import keras
 
-    spec = {**SPEC, "optimizer": "adam", "learning_rate": 0.05,
-            "lr_schedule": {"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 1}}
+    spec = {
+        **SPEC,
+        "optimizer": "adam",
+        "learning_rate": 0.05,
+        "lr_schedule": {"kind": "exponential", "decay_rate": 0.5, "decay_epochs": 1},
+    }
     ours, theirs = (mlp.build_mlp(3, 2, spec, steps_per_epoch=2) for _ in range(2))
     theirs.set_weights(ours.get_weights())
     fused = epochs.fused_adam(ours.optimizer)
@@ -132,8 +165,11 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
         fused(grads, ours.trainable_variables)
         theirs.optimizer.apply(grads, theirs.trainable_variables)
     assert int(ours.optimizer.iterations) == int(theirs.optimizer.iterations) == 6
-    for a, b in zip(ours.get_weights() + [v.numpy() for v in ours.optimizer.variables],
-                    theirs.get_weights() + [v.numpy() for v in theirs.optimizer.variables], strict=True):
+    for a, b in zip(
+        ours.get_weights() + [v.numpy() for v in ours.optimizer.variables],
+        theirs.get_weights() + [v.numpy() for v in theirs.optimizer.variables],
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=5e-6)  # float rounding; a step of lr is 1e-2
     # what the kernel lacks goes through Keras' own update
     assert epochs.fused_adam(keras.optimizers.Adam(amsgrad=True)) is None
@@ -145,8 +181,11 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
 def test_the_compiled_epoch_reports_what_keras_evaluate_does(task):
     """Loss (L2 penalty included) and metric of the compiled loop equal Keras' evaluate, with a last partial
     batch, for each task's metric (accuracy with its 0.5 threshold, argmax accuracy, mean absolute error)."""
-    data = {"binary": (datasets.gaussians(301, seed=2), 2), "multiclass": (datasets.iris(), 3),
-            "regression": (datasets.regression_toy(301, seed=2), 0)}[task]
+    data = {
+        "binary": (embedded.gaussians(301, seed=2), 2),
+        "multiclass": (embedded.iris(), 3),
+        "regression": (embedded.regression_toy(301, seed=2), 0),
+    }[task]
     arrays, _ = preprocess.preprocess(data[0], split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0)
     model, _, _ = fit_mlp(arrays, data[1], {**SPEC, "epochs": 2, "l2": 0.01}, seed=0)
     y = arrays["y_val"].astype(np.float32 if task == "regression" else arrays["y_val"].dtype)
@@ -170,8 +209,13 @@ def test_same_seed_same_history_and_weights(gaussian_arrays):
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(gaussian_arrays):
-    spec = {**SPEC, "epochs": 60, "learning_rate": 0.05, "hidden_layers": [64, 64],
-            "early_stopping": {"patience": 3, "min_delta": 0.0, "restore_best_weights": True}}
+    spec = {
+        **SPEC,
+        "epochs": 60,
+        "learning_rate": 0.05,
+        "hidden_layers": [64, 64],
+        "early_stopping": {"patience": 3, "min_delta": 0.0, "restore_best_weights": True},
+    }
     model, rows, stats = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     assert stats["stopped_early"] and len(rows) < 60
     val_losses = [r[3] for r in rows]
@@ -201,16 +245,25 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     scaler = preprocess.fit_scaler("none", gaussian_arrays["x_train"])
     preprocess.save(gaussian_arrays, ["a", "b"], data, scaler, tmp_path / "scaler.json")
     folder = tmp_path / "m"
-    outputs = {"model": folder / "model", "history": folder / "history.csv", "stats": folder / "run_stats.json",
-               "scores": folder / "scores.npz"}
+    outputs = {
+        "model": folder / "model",
+        "history": folder / "history.csv",
+        "stats": folder / "run_stats.json",
+        "scores": folder / "scores.npz",
+    }
     train.run({"model": {**SPEC, "epochs": 2}, "seed": 0}, {"data": data}, outputs, threads=1)
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
     # the declared outputs, and progress.json (what `python -m mlbasics progress` reads while the job runs)
-    assert sorted(p.name for p in folder.iterdir()) == ["history.csv", "model", "progress.json", "run_stats.json",
-                                                        "scores.npz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "history.csv",
+        "model",
+        "progress.json",
+        "run_stats.json",
+        "scores.npz",
+    ]
     # the scores the evaluation reads are the saved model's outputs, to the bit
     scores, loaded = read_arrays(outputs["scores"]), methods.load(SPEC, outputs["model"])
     assert all(scores[p].tobytes() == loaded.predict(gaussian_arrays[f"x_{p}"]).tobytes() for p in ("test", "train"))
@@ -272,7 +325,7 @@ def test_one_device_trains_without_a_distribution_strategy():
 @pytest.mark.parametrize("backend", ["keras", "numpy"])
 def test_each_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, gaussian_arrays, backend):
     """What train and evaluate ask of a method: fit (a history row per epoch), save, load, predict, weights."""
-    from mlbasics import methods
+    from mlbasics.methods import training as methods
 
     spec = {**SPEC, "epochs": 2, "backend": backend, "optimizer": "sgd"}
     method = methods.create(spec)
@@ -291,28 +344,32 @@ def test_unit_event_weights_train_exactly_as_no_weights_and_real_ones_change_tra
     whose validation loss is Keras' weighted mean."""
     spec = {**SPEC, "epochs": 3}
     plain_model, plain, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
-    units = {**gaussian_arrays, **{f"w_{p}": np.full(len(gaussian_arrays[f"y_{p}"]), 2.5)
-                                   for p in ("train", "val", "test")}}
+    units = {
+        **gaussian_arrays,
+        **{f"w_{p}": np.full(len(gaussian_arrays[f"y_{p}"]), 2.5) for p in ("train", "val", "test")},
+    }
     unit_model, unit, _ = fit_mlp(units, 2, spec, seed=0)
     assert unit == plain
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(plain_model.get_weights(), unit_model.get_weights(),
-                                                          strict=True))
+    assert all(
+        a.tobytes() == b.tobytes() for a, b in zip(plain_model.get_weights(), unit_model.get_weights(), strict=True)
+    )
     rng = np.random.default_rng(3)
-    weighted = {**gaussian_arrays, **{f"w_{p}": rng.uniform(0.1, 3.0, len(gaussian_arrays[f"y_{p}"]))
-                                      for p in ("train", "val", "test")}}
+    weighted = {
+        **gaussian_arrays,
+        **{f"w_{p}": rng.uniform(0.1, 3.0, len(gaussian_arrays[f"y_{p}"])) for p in ("train", "val", "test")},
+    }
     model, rows, _ = fit_mlp(weighted, 2, spec, seed=0)
     assert rows != plain
     w_val = weighted["w_val"] * len(weighted["w_val"]) / weighted["w_val"].sum()
-    keras_val = model.evaluate(weighted["x_val"], weighted["y_val"], sample_weight=w_val, verbose=0,
-                               return_dict=True)
+    keras_val = model.evaluate(weighted["x_val"], weighted["y_val"], sample_weight=w_val, verbose=0, return_dict=True)
     assert rows[-1][3] == pytest.approx(keras_val["loss"], rel=1e-5)
     predicted = (model.predict(weighted["x_val"], verbose=0)[:, 0] > 0.5) == weighted["y_val"]
     assert rows[-1][4] == pytest.approx(np.average(predicted, weights=weighted["w_val"]), rel=1e-6)
 
 
 def test_training_weights_handle_negative_weights_and_balance_the_classes():
-    from mlbasics import event_weights
-    from mlbasics.formats import FormatError
+    from mlbasics.core.formats import FormatError
+    from mlbasics.data import event_weights
 
     w, y = np.array([1.0, -0.5, 2.0, 1.0]), np.array([0, 0, 1, 1])
     settings = {"negative": "keep", "balance_classes": False}
@@ -327,8 +384,8 @@ def test_training_weights_handle_negative_weights_and_balance_the_classes():
 
 
 def test_checkpoints_are_saved_every_few_seconds_not_every_epoch(tmp_path, monkeypatch):
-    from mlbasics.checkpoint import Checkpoint
-    from mlbasics.errors import ParamsError
+    from mlbasics.core.errors import ParamsError
+    from mlbasics.methods.checkpoint import Checkpoint
 
     assert Checkpoint(tmp_path, "").every_s == 10  # the default
     every_epoch = Checkpoint(tmp_path, "", every_s=0)
@@ -350,17 +407,29 @@ def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussia
     """An MLP's evaluation (MLflow offline) never loads its model, with its per-variant figures (a decision
     boundary for 2-D data: training wrote its grid's scores) or without - and metrics.json and provenance.json
     are the same bytes either way."""
-    from mlbasics import evaluate, pipeline
+    from mlbasics.pipeline import graph as pipeline
+    from mlbasics.stages import evaluate
 
     data = tmp_path / "data.npz"
-    preprocess.save(gaussian_arrays, ["a", "b"], data, preprocess.fit_scaler("none", gaussian_arrays["x_train"]),
-                    tmp_path / "scaler.json")
+    preprocess.save(
+        gaussian_arrays,
+        ["a", "b"],
+        data,
+        preprocess.fit_scaler("none", gaussian_arrays["x_train"]),
+        tmp_path / "scaler.json",
+    )
     spec = {**SPEC, "epochs": 2}
     trained = {k: tmp_path / v for k, v in pipeline.outputs("train", "toy", "v").items()}
     train.run({"model": spec, "seed": 0}, {"data": data}, trained, threads=1)
-    settings = {"dataset": "toy", "variant": "v", "seed": 0, "model": spec, "tracking": {"mode": "offline"},
-                "overtraining": config.section_defaults("overtraining"), "bootstrap": {"resamples": 50,
-                                                                                         "confidence": 0.9}}
+    settings = {
+        "dataset": "toy",
+        "variant": "v",
+        "seed": 0,
+        "model": spec,
+        "tracking": {"mode": "offline"},
+        "overtraining": config.section_defaults("overtraining"),
+        "bootstrap": {"resamples": 50, "confidence": 0.9},
+    }
     metrics = {}
     for figures in (False, True):
         methods._LOADED.clear()
@@ -374,13 +443,26 @@ def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussia
 def test_an_image_classifiers_training_keeps_its_first_layer_weights_for_the_figure(tmp_path):
     """Images: the evaluation's weights panel reads the first 16 hidden units' input weights that training wrote."""
     rng = np.random.default_rng(0)
-    arrays = {f"{xy}_{part}": rng.random((30, 16), dtype=np.float32) if xy == "x" else np.arange(30) % 3
-              for xy in "xy" for part in ("train", "val", "test")}
+    arrays = {
+        f"{xy}_{part}": rng.random((30, 16), dtype=np.float32) if xy == "x" else np.arange(30) % 3
+        for xy in "xy"
+        for part in ("train", "val", "test")
+    }
     data = tmp_path / "data.npz"
-    preprocess.save(arrays, ["a", "b", "c"], data, preprocess.fit_scaler("none", arrays["x_train"]),
-                    tmp_path / "scaler.json", image_shape=(4, 4))
-    outputs = {"model": tmp_path / "model", "history": tmp_path / "history.csv", "stats": tmp_path / "stats.json",
-               "scores": tmp_path / "scores.npz"}
+    preprocess.save(
+        arrays,
+        ["a", "b", "c"],
+        data,
+        preprocess.fit_scaler("none", arrays["x_train"]),
+        tmp_path / "scaler.json",
+        image_shape=(4, 4),
+    )
+    outputs = {
+        "model": tmp_path / "model",
+        "history": tmp_path / "history.csv",
+        "stats": tmp_path / "stats.json",
+        "scores": tmp_path / "scores.npz",
+    }
     spec = {**SPEC, "hidden_layers": [20], "epochs": 1}
     train.run({"model": spec, "seed": 0}, {"data": data}, outputs, threads=1)
     scores, loaded = read_arrays(outputs["scores"]), methods.load(spec, outputs["model"])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlbasics import worker
-from mlbasics.checkpoint import Checkpoint
+from mlbasics.methods.checkpoint import Checkpoint
+from mlbasics.pipeline import worker
 from tests.conftest import engine_env
 from tests.test_resume import (
     EVERY_EPOCH,
@@ -78,7 +78,7 @@ def gone(pid: int, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            state = (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0])
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             return True
         if state == "Z":  # exited, waiting for its parent to read the status
@@ -88,8 +88,14 @@ def gone(pid: int, within: float = 10.0) -> bool:
 
 
 def start_training(folder: Path, env: dict) -> subprocess.Popen:
-    job = subprocess.Popen(train_command(), cwd=folder, env={**env, **EVERY_EPOCH}, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    job = subprocess.Popen(
+        train_command(),
+        cwd=folder,
+        env={**env, **EVERY_EPOCH},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while job.poll() is None and time.monotonic() < deadline:
         if Checkpoint.last_epoch(folder / "models/toy/v/checkpoint") >= 3:
@@ -107,11 +113,17 @@ def test_a_job_in_the_worker_gives_the_bytes_of_a_lone_process(tmp_path, uninter
     assert history(folder) == history(uninterrupted) and weights(folder) == weights(uninterrupted)
     print(f"train job in the worker: {time.monotonic() - started:.1f} s wall, {stats['train_wall_s']} s training")
     assert evaluate(folder, warm[1]) == evaluate(uninterrupted), "metrics.json: the same bytes"
-    assert ((folder / "reports/toy/v/predictions.csv").read_bytes()
-            == (uninterrupted / "reports/toy/v/predictions.csv").read_bytes())
+    assert (folder / "reports/toy/v/predictions.csv").read_bytes() == (
+        uninterrupted / "reports/toy/v/predictions.csv"
+    ).read_bytes()
     # the exit status and the one-line error of a bad request come back as a lone process gives them
-    bad = subprocess.run([sys.executable, "-m", "mlbasics", "train", "--params", "params.yaml", "--dataset", "nope",
-                          "--variant", "v"], cwd=folder, env=warm[1], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mlbasics", "train", "--params", "params.yaml", "--dataset", "nope", "--variant", "v"],
+        cwd=folder,
+        env=warm[1],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "params.yaml" in bad.stderr and "Traceback" not in bad.stderr
     # a line per job for benchmarks: stage, exit status, and the CPU the kernel counted for the job's child
     jobs = [json.loads(line) for line in warm[2].read_text().splitlines()]
@@ -148,20 +160,23 @@ def test_a_killed_worker_takes_its_jobs_along_and_they_resume_without_it(tmp_pat
         assert gone(child), "the job's process died with the worker"
     finally:
         worker.stop(handle)
-    subprocess.run(train_command(), cwd=folder, env=engine_env(MLBASICS_NO_WORKER="1"), check=True,
-                   capture_output=True)
+    subprocess.run(train_command(), cwd=folder, env=engine_env(MLBASICS_NO_WORKER="1"), check=True, capture_output=True)
     assert json.loads((folder / "models/toy/v/run_stats.json").read_text()).get("warm_worker") is None
     assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)
 
 
 def test_the_worker_ends_with_the_pipeline_that_started_it_even_when_killed(tmp_path):
-    wrapper = subprocess.Popen([sys.executable, "-m", "mlbasics", "worker", "--", "sleep", "20"], cwd=tmp_path,
-                               env=engine_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "mlbasics", "worker", "--", "sleep", "20"],
+        cwd=tmp_path,
+        env=engine_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not children_of(wrapper.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    served = [pid for pid in children_of(wrapper.pid)
-              if b"--serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    served = [pid for pid in children_of(wrapper.pid) if b"--serve" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert served, "the wrapper started a worker"
     wrapper.kill()  # no clean-up code runs: the parent-death signal and the worker's polling end it
     wrapper.wait()
@@ -189,7 +204,7 @@ from mlflow.store.db import utils
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils import requirements_utils
 
-from mlbasics import worker
+from mlbasics.pipeline import worker
 
 original = utils._get_latest_schema_revision
 fresh = original()
@@ -197,8 +212,8 @@ worker.warm_caches()
 assert "numpy" in requirements_utils._MODULES_TO_PACKAGES
 assert utils._get_latest_schema_revision is not original, "not memoized: did MLflow rename it?"
 assert utils._get_latest_schema_revision() == fresh
-SqlAlchemyStore("{store}", "{tmp_path / 'artifacts'}").create_experiment("e")  # a new store: created
-assert SqlAlchemyStore("{store}", "{tmp_path / 'artifacts'}").get_experiment_by_name("e")  # opened: checked
+SqlAlchemyStore("{store}", "{tmp_path / "artifacts"}").create_experiment("e")  # a new store: created
+assert SqlAlchemyStore("{store}", "{tmp_path / "artifacts"}").get_experiment_by_name("e")  # opened: checked
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -226,7 +241,8 @@ def test_folders_of_workers_killed_without_cleaning_up_are_removed_at_the_next_s
 def test_data_stages_start_while_the_worker_still_imports_tensorflow(tmp_path):
     """The worker imports in stages: a download and a dataset job run in it before it has everything (TensorFlow,
     MLflow) imported - they do not wait for what they never use."""
-    from mlbasics import config, stages
+    from mlbasics.params import config
+    from mlbasics.pipeline import declarations as stages
     from tests.conftest import ROOT
 
     params = config.load_params(ROOT / "params.yaml")
@@ -234,8 +250,14 @@ def test_data_stages_start_while_the_worker_still_imports_tensorflow(tmp_path):
     try:
         for stage in ("download", "dataset"):
             settings = stages.job_settings(params, stage, "gaussians")
-            job = subprocess.Popen([sys.executable, "-m", "mlbasics", stage, "--settings", json.dumps(settings)],
-                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            job = subprocess.Popen(
+                [sys.executable, "-m", "mlbasics", stage, "--settings", json.dumps(settings)],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             seen = False
             while job.poll() is None:
                 seen = seen or bool(children_of(handle["process"].pid))
@@ -254,8 +276,9 @@ def test_a_job_waiting_for_a_worker_that_dies_runs_itself(tmp_path, uninterrupte
     handle, env = start_worker(ready=False)
     try:
         folder = prepare(tmp_path)
-        job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+        job = subprocess.Popen(
+            train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(1.0)  # connected (a client takes ~0.1 s), while the worker imports for ~10 s
         assert not children_of(handle["process"].pid), "not started yet: training waits for TensorFlow"
         handle["process"].kill()
@@ -273,8 +296,9 @@ def test_a_job_told_to_stop_while_it_waits_runs_nothing_even_when_its_worker_die
     handle, env = start_worker(ready=False)
     try:
         folder = prepare(tmp_path)
-        job = subprocess.Popen(train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+        job = subprocess.Popen(
+            train_command(), cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(1.0)  # connected and waiting: training needs TensorFlow, which the worker imports later
         assert not children_of(handle["process"].pid)
         job.send_signal(signal.SIGTERM)

@@ -1,13 +1,13 @@
 import sys
 
-from . import worker
+from mlbasics.pipeline import worker
 
 if __name__ == "__main__":
     # a job of a pipeline that has a warm worker runs there (no imports to pay); otherwise here
     code = worker.run(sys.argv[1:]) if sys.argv[1:2] not in (["worker"], ["server"]) else None
     if code is None:
-        from .cli import main
-        from .runtime import quiet_native_stderr
+        from mlbasics.cli import main
+        from mlbasics.core.runtime import quiet_native_stderr
 
         quiet_native_stderr()  # TensorFlow's C++ start-up lines stay out of the job's log
         code = main()

@@ -11,25 +11,24 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from mlbasics import config as params_config
-from mlbasics import params_file
-from mlbasics import pipeline
-from mlbasics import snakemake_scheduler
-from mlbasics import stages
-from mlbasics import tracking
-from mlbasics import worker
+from mlbasics.params import config as params_config
+from mlbasics.params import reading as params_file
+from mlbasics.pipeline import graph as pipeline
+from mlbasics.pipeline import scheduler as snakemake_scheduler
+from mlbasics.pipeline import declarations as stages
+from mlbasics.tracking import runs as tracking
+from mlbasics.pipeline import worker
 
 # one pending scheduler re-evaluation instead of one more per finished job (src/mlbasics/snakemake_scheduler.py)
 snakemake_scheduler.coalesce_reevaluations()
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 # the files merged into `config`, in the order they were merged (later ones win): params.yaml, then --configfile
 OVERRIDES = [str(f) for f in workflow.config_settings.configfiles]
 CONFIG_FILES = [*(str(f) for f in workflow.configfiles if str(f) not in OVERRIDES), *OVERRIDES]
 try:
     params_file.check_yaml_files(OVERRIDES)  # Snakemake kept the last of two equal keys; DVC would refuse them
     # the merged config (params.yaml plus any --configfile/--config), validated and with defaults filled
-    PARAMS = params_config.validate_params(config, SCHEMA)
+    PARAMS = params_config.validate_params(config)
 except params_config.ParamsError as exc:
     raise WorkflowError(f"invalid params: {params_file.locate(exc, CONFIG_FILES)}") from None
 

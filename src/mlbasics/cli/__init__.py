@@ -1,0 +1,57 @@
+"""Command line: `python -m mlbasics <stage> ...`, the one entry point both Snakemake and DVC call.
+
+A stage gets its settings either from a params file (DVC: `--params params.yaml --dataset D --variant V`)
+or as the JSON Snakemake resolved from its merged config (`--settings '{...}'`); both go through
+`pipeline.declarations.stage_settings`, so the two engines run the same thing. The grammar is parser.py, a
+stage's job jobs.py, the other commands commands.py.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mlbasics.cli.commands import SERVICES, on_grid, write_dvc_yaml
+from mlbasics.cli.jobs import UsageError, run_stage, runner, settings_from_args  # noqa: F401 - the CLI's API
+from mlbasics.cli.parser import parser
+from mlbasics.params import config
+
+
+def main(argv: list[str] | None = None) -> int:
+    from mlbasics.core.formats import FormatError
+    from mlbasics.data.download import DownloadError
+    from mlbasics.report.gates import GateError
+    from mlbasics.tracking.runs import TrackingError
+
+    args = parser().parse_args(argv)
+    try:
+        if args.command in ("validate", "fetch", "progress"):
+            return on_grid(args)
+        if args.command == "worker":
+            from mlbasics.pipeline import worker
+
+            if args.serve:
+                return worker.serve(args.serve, args.watch, main)
+            return worker.run_with_worker(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
+        if args.command == "dvc-yaml":
+            return write_dvc_yaml(args.params, args.output, args.check)
+        if args.command in SERVICES:
+            return SERVICES[args.command](args, config.load_params(args.params)["tracking"])
+        run_stage(
+            args.command,
+            settings_from_args(args),
+            args.threads,
+            config.parse_inline(args.paths) if args.paths else None,
+        )
+        return 0
+    except (config.ParamsError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (DownloadError, FormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except GateError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except TrackingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,115 @@
+"""One job of a stage from the command line: its settings (from a params file, as DVC passes them, or as the JSON
+Snakemake resolved), its declared or given paths, and the stage's `run` from mlbasics.stages."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.pipeline import graph as pipeline
+
+
+class UsageError(Exception):
+    """A mistake on the command line or in its inputs: reported in one line, exit status 2."""
+
+
+def runner(stage: str) -> Callable:
+    """The function that runs one job of `stage`: `run(settings, inputs, outputs, threads)` of its module in
+    mlbasics.stages, imported on demand (a stage's libraries are heavy; validate and dvc-yaml need none)."""
+    if stage == "download":
+        from mlbasics.stages.download import run
+
+        return run
+    if stage == "dataset":
+        from mlbasics.stages.dataset import run
+
+        return run
+    if stage == "preprocess":
+        from mlbasics.stages.preprocess import run
+
+        return run
+    if stage == "train":
+        from mlbasics.stages.train import run
+
+        return run
+    if stage == "evaluate":
+        from mlbasics.stages.evaluate import run
+
+        return run
+    if stage == "report":
+        from mlbasics.stages.report import run
+
+        return run
+    if stage == "summary":
+        from mlbasics.stages.summary import run
+
+        return run
+    if stage == "check":
+        from mlbasics.stages.check import run
+
+        return run
+    if stage == "track":
+        from mlbasics.stages.track import run
+
+        return run
+    raise UsageError(f"unknown stage {stage!r}")
+
+
+def settings_from_args(args: argparse.Namespace) -> dict:
+    if args.settings is not None:
+        settings = config.parse_inline(args.settings)
+        if getattr(args, "fetch_policy", None):
+            settings["policy"] = config.parse_inline(args.fetch_policy)
+        return settings
+    params = config.load_params(args.params)
+    dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
+    if args.command in stages.PER_DATASET + stages.PER_VARIANT and not dataset:
+        raise UsageError(f"{args.command}: --dataset is required with --params")
+    if args.command in stages.PER_VARIANT and not variant:
+        raise UsageError(f"{args.command}: --variant is required with --params")
+    if dataset and dataset not in params["datasets"]:
+        raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
+    if variant and variant not in config.expand_variants(params["variants"]):
+        raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
+    settings = stages.job_settings(params, args.command, dataset, variant)
+    from mlbasics.tracking import runs as tracking
+
+    # DVC has no start hook: every stage refuses a store that cannot work (missing driver, corrupt file), so
+    # the first job stops the pipeline; training also needs an online server to answer, not after it ran
+    tracking.preflight(
+        tracking.resolve_uri(params["tracking"]["uri"]),
+        reach=args.command == "train" and params["tracking"]["mode"] == "online",
+    )
+    return settings
+
+
+def declared_paths(stage: str, settings: dict) -> dict:
+    """A job's named inputs and outputs from the stage's declaration (the paths its rule names too)."""
+    names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
+    extra = {}
+    if "loader" in settings:
+        extra["source"] = pipeline.source_of(settings)
+    if stage == "train" and settings["model"].get("warm_start"):
+        extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
+    figures = settings.get("figures", True)
+    return {
+        "inputs": pipeline.inputs(
+            stage, pipeline.job_pairs(settings), settings.get("datasets", []), **names, **extra, figures=figures
+        ),
+        "outputs": pipeline.outputs(stage, **names, figures=figures),
+    }
+
+
+def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None = None) -> None:
+    """Run one job of a stage on `paths` (what its rule passes) or else on its declared paths."""
+    paths = paths or declared_paths(stage, settings)
+    inputs = paths["inputs"]
+    # modules (the code, the catalog) are dependencies, not something read from the working directory
+    data = {k: v for k, v in inputs.items() if k != "code" and v != stages.CATALOG}
+    missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
+    runner(stage)(settings, inputs, paths["outputs"], threads=threads)

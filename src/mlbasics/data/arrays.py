@@ -1,0 +1,100 @@
+"""The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
+`y`, `class_names` and `source`, and where the source has them `w` (event weights), `feature_names` and `groups`
+(which event each row belongs to, where an event has several rows: the split keeps them together). Light:
+the preprocess and train stages read it without the loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.files import atomic_path
+from mlbasics.core.formats import FormatError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    source: str = ""  # where the rows come from, for error messages: "events.csv, label column 'kind'"
+    w: np.ndarray | None = None  # per-event weights (physics samples); None: every event counts once
+    feature_names: list[str] = field(default_factory=list)  # column or branch names; [] for images and toys
+    # the event of each row (int64 ids; options.group), where an event has several rows (candidates): None - each
+    # row is its own event
+    groups: np.ndarray | None = None
+
+
+def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
+    """A seeded random subset of at most max_samples examples (all of them when None)."""
+    if not max_samples or max_samples >= len(dataset.y):
+        return dataset
+    keep = np.sort(np.random.default_rng(seed).permutation(len(dataset.y))[:max_samples])
+    return replace(
+        dataset,
+        x=dataset.x[keep],
+        y=dataset.y[keep],
+        w=None if dataset.w is None else dataset.w[keep],
+        groups=None if dataset.groups is None else dataset.groups[keep],
+    )
+
+
+def group_ids(columns: list[np.ndarray]) -> np.ndarray:
+    """Key columns (one value per row each: a file's index, run, event number; numbers or strings) -> one int64 id
+    per row, equal exactly where every key is."""
+    arrays = [np.asarray(c) for c in columns]
+    codes = [np.unique(a.astype(str) if a.dtype == object else a, return_inverse=True)[1].reshape(-1) for a in arrays]
+    _, ids = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
+
+
+def is_colour(x: np.ndarray) -> bool:
+    return x.ndim == 4 and x.shape[-1] == 3
+
+
+def check(dataset: Dataset) -> None:
+    """Refuse data no model can learn from, naming the source: no rows, or a single class."""
+    where = dataset.source or "the dataset"
+    if len(dataset.y) == 0:
+        raise FormatError(f"{where}: no rows")
+    if dataset.class_names:
+        present = np.unique(dataset.y)
+        if len(present) < 2:
+            raise FormatError(
+                f"{where}: every one of its {len(dataset.y)} rows is class {dataset.class_names[int(present[0])]!r}; "
+                "classification needs at least two classes"
+            )
+
+
+def save(dataset: Dataset, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        extra = {"w": dataset.w} if dataset.w is not None else {}
+        if dataset.feature_names:
+            extra["feature_names"] = np.array(dataset.feature_names, dtype=str)
+        if dataset.groups is not None:
+            extra["groups"] = dataset.groups
+        np.savez(
+            fh,
+            x=dataset.x,
+            y=dataset.y,
+            class_names=np.array(dataset.class_names, dtype=str),
+            source=np.array(dataset.source, dtype=str),
+            **extra,
+        )
+
+
+def load(path: str | Path) -> Dataset:
+    with np.load(path, allow_pickle=False) as npz:
+        source = str(npz["source"]) if "source" in npz.files else ""
+        names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
+        return Dataset(
+            npz["x"],
+            npz["y"],
+            [str(c) for c in npz["class_names"]],
+            source,
+            npz["w"] if "w" in npz.files else None,
+            names,
+            npz["groups"] if "groups" in npz.files else None,
+        )

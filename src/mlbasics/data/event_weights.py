@@ -1,0 +1,45 @@
+"""Event weights in training, as TMVA treats them: physics samples weight each event (generator weights,
+cross section x luminosity / generated events), and the network should learn the weighted distributions.
+
+What training makes of them (model key `event_weights`; evaluation always uses the weights as they are):
+- `negative`: NLO generators produce negative weights. `keep` trains on them as they are (unbiased, but a
+  batch's loss can turn negative and training gets noisier), `ignore` sets them to zero, `abs` takes the absolute
+  value (TMVA's IgnoreNegWeightsInTraining is `ignore`; both others bias the learnt distribution slightly);
+- `balance_classes`: scale each class to the same weight sum (TMVA's NormMode=EqualNumEvents), so a small signal
+  sample is not drowned by a large background one.
+Then the weights are scaled to mean 1, so a learning rate means what it means without weights; weights that are
+all equal (unit weights) train exactly as no weights, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlbasics.core.formats import FormatError
+
+
+def training_weights(w: np.ndarray | None, y: np.ndarray, settings: dict) -> np.ndarray | None:
+    """The sample weights training uses for events with weights `w` and labels `y` (None: unweighted)."""
+    if w is None:
+        return None
+    w = np.asarray(w, np.float64)
+    negative = settings["negative"]
+    if negative == "ignore":
+        w = np.where(w < 0, 0.0, w)
+    elif negative == "abs":
+        w = np.abs(w)
+    if settings["balance_classes"] and np.issubdtype(y.dtype, np.integer):
+        classes = np.unique(y)
+        sums = {k: w[y == k].sum() for k in classes}
+        target = sum(sums.values()) / len(classes)
+        w = w.copy()
+        for k, total in sums.items():
+            if total <= 0:
+                raise FormatError(f"class {int(k)}: its training weights sum to {total:g}; cannot balance the classes")
+            w[y == k] *= target / total
+    if len(w) and np.all(w == w[0]) and w[0] > 0:
+        return None  # all equal: the unweighted training, to the bit (weights of 1 round differently)
+    total = w.sum()
+    if total <= 0:
+        raise FormatError(f"the training weights sum to {total:g}; nothing to learn from (event_weights.negative?)")
+    return (w * (len(w) / total)).astype(np.float32)

@@ -1,0 +1,102 @@
+"""The ROOT loader: TTrees read with uproot (data/root_files.py) - a tree per class (signal and background, as TMVA's
+AddSignalTree / AddBackgroundTree) or one tree with a label branch, from a local file or downloaded files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlbasics.data.arrays import Dataset, group_ids
+from mlbasics.data.loaders.base import Loader, receipt_file
+
+
+def root(
+    receipt: dict,
+    path: str | None = None,
+    tree: str | None = None,
+    signal: dict | None = None,
+    background: dict | None = None,
+    label: str | None = None,
+    branches: list[str] | None = None,
+    selection: str | None = None,
+    weight: str | None = None,
+    drop_invalid: bool = False,
+    group: list[str] | None = None,
+) -> Dataset:
+    """ROOT TTrees (root_files.py): a tree per class, signal and background, each from one or several files
+    with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`."""
+    from mlbasics.data import root_files
+
+    def files(names: list[str] | None) -> list[Path]:
+        if path:
+            return [Path(path)]
+        return [receipt_file(receipt, name) for name in (names or [f["name"] for f in receipt["files"]])]
+
+    if label:
+        samples = [root_files.Sample(None, files(None), tree)]
+    else:
+        samples = [
+            root_files.Sample(name, files(spec.get("files")), spec.get("tree") or tree, float(spec.get("scale", 1.0)))
+            for name, spec in (("signal", signal), ("background", background))
+        ]
+    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, group)
+    source = Path(path).name if path else ", ".join(f["name"] for f in receipt["files"])
+    return Dataset(
+        events.x,
+        events.y,
+        events.class_names,
+        source,
+        events.w,
+        events.feature_names,
+        group_ids(events.group_keys) if group else None,
+    )
+
+
+def _root_problem(options: dict) -> str | None:
+    """The ROOT loader's layouts: signal and background trees, or one tree with a label branch."""
+    classes = [k for k in ("signal", "background") if k in options]
+    if classes and "label" in options:
+        return "label: loader 'root' takes either signal and background trees or one tree with a label branch"
+    if not classes and "label" not in options:
+        return "signal: loader 'root' needs signal and background (a tree per class) or tree and label"
+    if len(classes) == 1:
+        missing = ({"signal", "background"} - set(classes)).pop()
+        return f"{missing}: loader 'root' needs both signal and background"
+    names = {f["name"] for f in options.get("files", [])}
+    for key in classes or ["label"]:
+        spec = options.get(key) if key != "label" else {}
+        if not (spec.get("tree") or options.get("tree")):
+            return f"{key if key != 'label' else 'tree'}: loader 'root' needs a tree name (here or in options.tree)"
+        for name in spec.get("files", []):
+            if "path" in options:
+                return f"{key}.files: with a local path, the trees come from that one file; leave files out"
+            if name not in names:
+                return f"{key}.files: {name!r} is not one of the files ({', '.join(sorted(names))})"
+    return None
+
+
+LOADERS = [
+    Loader(
+        "root",
+        root,
+        options=frozenset(
+            {
+                "path",
+                "files",
+                "tree",
+                "signal",
+                "background",
+                "label",
+                "branches",
+                "selection",
+                "weight",
+                "drop_invalid",
+                "group",
+                "seed",
+            }
+        ),
+        receipt=True,
+        local=True,
+        inputs="branches",
+        check=_root_problem,
+    ),
+]

@@ -1,0 +1,44 @@
+"""The table loader: your own CSV or Parquet table, local (`path`) or downloaded (`files`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlbasics.core import formats
+from mlbasics.data.arrays import Dataset, group_ids
+from mlbasics.data.loaders.base import Loader, receipt_file
+
+
+def table(
+    receipt: dict,
+    label: str,
+    features: list[str] | None = None,
+    path: str | None = None,
+    weight: str | None = None,
+    drop_invalid: bool = False,
+    group: list[str] | None = None,
+) -> Dataset:
+    """Your own CSV or Parquet table: a label column and feature columns (class names from the labels; a
+    float label column with non-integer values gives float targets, a regression), optionally a weight column
+    and the columns naming the event each row belongs to (`group`)."""
+    source = Path(path) if path else receipt_file(receipt, receipt["files"][0]["name"])
+    x, y, names, columns, w, keys = formats.read_table(source, label, features, drop_invalid, weight, group)
+    return Dataset(x, y, names, f"{source.name}, label column {label!r}", w, columns, group_ids(keys) if keys else None)
+
+
+def _table_problem(options: dict) -> str | None:
+    return "files: loader 'table' reads one file" if len(options.get("files", [])) > 1 else None
+
+
+LOADERS = [
+    Loader(
+        "table",
+        table,
+        options=frozenset({"path", "files", "label", "features", "weight", "drop_invalid", "group", "seed"}),
+        required=frozenset({"label"}),
+        receipt=True,
+        local=True,
+        inputs="features",
+        check=_table_problem,
+    ),
+]

@@ -1,0 +1,235 @@
+"""Preprocess: pixel scaling, flattening, a seeded stratified train/validation/test split, and a feature
+scaler fitted on the training split only (saved as plain affine parameters, no pickle)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.files import atomic_path, write_json
+from mlbasics.core.formats import FormatError
+from mlbasics.core.tasks import stored_task, task_for
+from mlbasics.data.arrays import Dataset
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """x -> ((log1p(max(x - log_shift, 0)) if log_shift) - offset) / scale [@ matrix], fitted on the training split.
+
+    kind 'none' is offset 0, scale 1; 'log_standard' adds the log step (for features piling up at zero);
+    'pca_whiten' adds the matrix (decorrelated, unit-variance components). Saved as plain numbers, no pickle."""
+
+    kind: str
+    offset: np.ndarray
+    scale: np.ndarray
+    log_shift: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float64)
+        if self.log_shift is not None:
+            x = np.log1p(np.maximum(x - self.log_shift, 0.0))
+        z = (x - self.offset) / self.scale
+        if self.matrix is not None:
+            z = z @ self.matrix
+        return z.astype(np.float32)
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+        if self.log_shift is not None:
+            d["log_shift"] = self.log_shift.tolist()
+        if self.matrix is not None:
+            d["matrix"] = self.matrix.tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Scaler:
+        optional = {k: np.asarray(d[k], np.float64) for k in ("log_shift", "matrix") if k in d}
+        return cls(d["kind"], np.asarray(d["offset"], np.float64), np.asarray(d["scale"], np.float64), **optional)
+
+
+SCALERS = ("standard", "minmax", "robust", "log_standard", "pca_whiten", "none")
+
+
+def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
+    """Fit with scikit-learn on the training split only; keep just the numbers (constant features get scale 1)."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler  # light readers: lazily
+
+    x_train = x_train.astype(np.float64)
+    n = x_train.shape[1]
+    if kind == "none":
+        return Scaler(kind, np.zeros(n), np.ones(n))
+    if kind == "standard":
+        s = StandardScaler().fit(x_train)
+        return Scaler(kind, s.mean_, s.scale_)
+    if kind == "minmax":
+        s = MinMaxScaler().fit(x_train)
+        return Scaler(kind, s.data_min_, np.where(s.data_range_ == 0, 1.0, s.data_range_))
+    if kind == "robust":  # median and interquartile range
+        s = RobustScaler().fit(x_train)
+        return Scaler(kind, s.center_, s.scale_)
+    if kind == "log_standard":
+        shift = x_train.min(axis=0)
+        s = StandardScaler().fit(np.log1p(x_train - shift))
+        return Scaler(kind, s.mean_, s.scale_, log_shift=shift)
+    if kind == "pca_whiten":
+        pca = PCA(whiten=True, svd_solver="full").fit(x_train)
+        keep = pca.explained_variance_ > 1e-9 * max(pca.explained_variance_.max(), 1e-30)  # drop flat directions
+        matrix = (pca.components_[keep] / np.sqrt(pca.explained_variance_[keep])[:, None]).T
+        return Scaler(kind, pca.mean_, np.ones(n), matrix=matrix)
+    raise ValueError(f"unknown scaler {kind!r} (known: {', '.join(SCALERS)})")
+
+
+def split_indices(
+    y: np.ndarray, fractions: dict[str, float], seed: int, groups: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Seeded split into train/val/test index arrays with the given fractions; stratified by class for
+    classification (integer labels), plain random for regression (float targets). With `groups` (an event id
+    per row) whole events are split - each event's rows land in one part, the fractions count events, an event
+    is stratified by its first row's class - so no event's candidates are both trained on and tested."""
+    from sklearn.model_selection import train_test_split
+
+    if groups is not None:
+        _, first, event_of_row = np.unique(groups, return_index=True, return_inverse=True)
+        events = split_indices(y[first], fractions, seed)
+        return {name: np.flatnonzero(np.isin(event_of_row.reshape(-1), chosen)) for name, chosen in events.items()}
+
+    idx = np.arange(len(y))
+    classes = np.issubdtype(y.dtype, np.integer)
+    rest, test = train_test_split(idx, test_size=fractions["test"], stratify=y if classes else None, random_state=seed)
+    val_share = fractions["validation"] / (fractions["train"] + fractions["validation"])
+    train, val = train_test_split(rest, test_size=val_share, stratify=y[rest] if classes else None, random_state=seed)
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def rows_needed(fractions: dict[str, float]) -> int:
+    """The fewest rows (of each class, when stratified) for which every part of the split gets one."""
+    return math.ceil(1 / min(fractions.values()) - 1e-9)
+
+
+def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
+    """Refuse, naming the class and how many rows (events, where rows are grouped) it needs, data the configured
+    split cannot cut into a train, a validation and a test part that each hold every class."""
+    where, need = dataset.source or "the dataset", rows_needed(fractions)
+    shares = "/".join(f"{fractions[k]:g}" for k in ("train", "validation", "test"))
+    y, unit = dataset.y, "row"
+    if dataset.groups is not None:  # what is split is events: each counts once, as its first row's class
+        y, unit = y[np.unique(dataset.groups, return_index=True)[1]], "event"
+    if not dataset.class_names:
+        if len(y) < need:
+            raise FormatError(
+                f"{where}: {len(y)} {unit}s; the train/validation/test split {shares} needs at least {need}"
+            )
+        return
+    counts = np.bincount(y, minlength=len(dataset.class_names))
+    present = np.flatnonzero(counts)
+    short = present[counts[present] < need]
+    if len(short):
+        k = short[np.argmin(counts[short])]
+        n = int(counts[k])
+        others = len(short) - 1
+        more = f" ({others} more class{'es have' if others > 1 else ' has'} fewer than {need})" if others else ""
+        raise FormatError(
+            f"{where}: class {dataset.class_names[k]!r} has {n} {unit}{'s' * (n != 1)}"
+            f"{more}; the stratified train/validation/test split {shares} needs at least {need} "
+            f"{unit}s of every class"
+        )
+
+
+def preprocess(
+    dataset: Dataset,
+    *,
+    split: dict[str, float],
+    seed: int,
+    pixel_scale: float | None = None,
+    flatten: bool = True,
+    scaler: str = "standard",
+) -> tuple[dict[str, np.ndarray], Scaler]:
+    """Return arrays x_train, y_train, x_val, ... (float32 features) and the fitted scaler."""
+    x = dataset.x.astype(np.float32)
+    if pixel_scale:
+        x = x / np.float32(pixel_scale)
+    if flatten or x.ndim == 1:
+        x = x.reshape(len(x), -1)
+    if x.ndim != 2:
+        raise ValueError(f"features have shape {x.shape[1:]}; set preprocess.flatten: true for an MLP")
+    check_split(dataset, split)
+    try:
+        parts = split_indices(dataset.y, split, seed, dataset.groups)
+    except ValueError as exc:  # what check_split cannot foresee, in scikit-learn's words
+        raise FormatError(f"{dataset.source or 'the dataset'}: cannot split ({' '.join(str(exc).split())})") from None
+    if dataset.groups is not None:  # the job log says what was split: events, and the rows they hold
+        counts = {name: (len(np.unique(dataset.groups[index])), len(index)) for name, index in parts.items()}
+        print(
+            f"{dataset.source or 'the dataset'}: split by event (options.group) - "
+            + ", ".join(f"{name} {events} events ({rows} rows)" for name, (events, rows) in counts.items())
+        )
+    fitted = fit_scaler(scaler, x[parts["train"]])
+    arrays = {}
+    for name, index in parts.items():
+        arrays[f"x_{name}"] = fitted.transform(x[index])
+        arrays[f"y_{name}"] = dataset.y[index]
+        if dataset.w is not None:  # event weights travel with their events
+            arrays[f"w_{name}"] = dataset.w[index]
+    return arrays, fitted
+
+
+@dataclass(frozen=True)
+class Split:
+    """The processed data: arrays x_/y_ (and w_, event weights, where the source has them) of train, val and
+    test, the class names, the task decided here, for images one sample's shape before flattening (the report
+    draws them again), and the inputs' names (columns, branches)."""
+
+    arrays: dict[str, np.ndarray]
+    class_names: list[str]
+    task: str
+    image_shape: tuple[int, ...] = ()
+    feature_names: list[str] = field(default_factory=list)
+
+    def weights(self, part: str) -> np.ndarray | None:
+        """The event weights of a split (train, val, test); None for unweighted data."""
+        return self.arrays.get(f"w_{part}")
+
+
+def save(
+    arrays: dict[str, np.ndarray],
+    class_names: list[str],
+    data_path: str | Path,
+    scaler: Scaler,
+    scaler_path: str | Path,
+    image_shape: tuple[int, ...] = (),
+    feature_names: list[str] | None = None,
+) -> None:
+    """The split data with its task (decided here, once, from the class names) and the fitted scaler."""
+    names = {"feature_names": np.array(feature_names, dtype=str)} if feature_names else {}
+    with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            class_names=np.array(class_names, dtype=str),
+            task=np.array(task_for(len(class_names))),
+            image_shape=np.array(image_shape, dtype=np.int64),
+            **names,
+            **arrays,
+        )
+    write_json(scaler_path, scaler.to_dict())
+
+
+META = ("class_names", "image_shape", "task", "feature_names")
+
+
+def load(path: str | Path) -> Split:
+    with np.load(path, allow_pickle=False) as npz:
+        names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
+        return Split(
+            {k: npz[k] for k in npz.files if k not in META},
+            [str(c) for c in npz["class_names"]],
+            stored_task(npz, path),
+            tuple(int(n) for n in npz["image_shape"]),
+            names,
+        )

@@ -1,0 +1,244 @@
+"""ROOT TTrees as a dataset, through uproot (pure Python, no ROOT installation).
+
+Two layouts, as TMVA takes them: one tree (or tree set) per class - `signal` and `background`, each from one or
+several files, each with an optional scale (cross section x luminosity / generated events) - or one tree with a
+label branch. What is read:
+
+- inputs: `branches` (default: every flat numeric branch but the label and the weight). A jagged branch (a
+  variable number of values per event, e.g. one per jet) needs an element, `Jet_Px[0]`, or a reduction,
+  `max(Jet_Px)` (also min, sum, mean, len); alone it is refused, naming it;
+- `selection`: a cut applied to every tree before anything else, in uproot's expression language (Python
+  syntax on branch names: `(NJet >= 1) & (MET_px > 0)`);
+- `weight`: a branch or an expression, the per-event weight (negative weights are kept: what training does
+  with them is a model setting), times the sample's `scale`;
+- `group`: branches (or expressions) naming the event an entry belongs to, e.g. [runNumber, eventNumber], where
+  a tree holds several entries per event (candidates): the split then keeps an event's entries together. Entries
+  of different files or samples are different events whatever their numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.formats import FormatError
+
+REDUCTIONS = {"max": np.max, "min": np.min, "sum": np.sum, "mean": np.mean, "len": len}
+_ELEMENT = re.compile(r"^\s*(?P<branch>[A-Za-z_][\w.]*)\s*\[\s*(?P<index>-?\d+)\s*\]\s*$")
+_REDUCED = re.compile(rf"^\s*(?P<func>{'|'.join(REDUCTIONS)})\s*\(\s*(?P<branch>[A-Za-z_][\w.]*)\s*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One class's events: trees of the same name in one or several files, scaled by `scale`."""
+
+    name: str | None  # the class; None for one tree with a label branch
+    files: list[Path]
+    tree: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Events:
+    x: np.ndarray  # float32, events x inputs
+    y: np.ndarray  # int64 class indices
+    w: np.ndarray | None  # float64 event weights (None: unweighted)
+    class_names: list[str]
+    feature_names: list[str]
+    # which event each entry is (options.group): the tree's index (in the order read), then each group branch
+    group_keys: list[np.ndarray] = field(default_factory=list)
+
+
+def read(
+    samples: list[Sample],
+    branches: list[str] | None = None,
+    selection: str | None = None,
+    weight: str | None = None,
+    label: str | None = None,
+    drop_invalid: bool = False,
+    group: list[str] | None = None,
+) -> Events:
+    """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch), and
+    with `group` which event each entry belongs to."""
+    trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
+    first = trees[0][2]
+    inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
+    weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
+    parts, keys = [], []
+    for index, (sample, path, tree) in enumerate(trees):
+        where = f"{path.name}:{sample.tree}"
+        columns, mask = _inputs(tree, inputs, selection, where, drop_invalid)
+        w = (_weights(tree, weight, selection, where)[mask] if weight else np.ones(len(columns))) * sample.scale
+        labels = _branch(tree, label, selection, where)[mask] if label else None
+        parts.append((sample, columns, w, labels))
+        if group:  # this tree's index first: the same numbers in another file or sample are another event
+            keys.append([np.full(len(columns), index), *_event_keys(tree, group, selection, where, mask)])
+    group_keys = [np.concatenate(column) for column in zip(*keys, strict=True)]
+    x = np.concatenate([p[1] for p in parts]).astype(np.float32)
+    w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else None
+    if label:
+        values = np.concatenate([p[3] for p in parts])
+        classes, y = np.unique(values, return_inverse=True)
+        names = [format(c, "g") if np.issubdtype(classes.dtype, np.number) else str(c) for c in classes]
+    else:
+        names = sorted({s.name for s in samples})  # sorted like a table's labels: background, signal
+        y = np.concatenate([np.full(len(p[1]), names.index(p[0].name)) for p in parts])
+    return Events(x, y.astype(np.int64), w, names, list(inputs), group_keys)
+
+
+def _event_keys(tree, group: list[str], selection: str | None, where: str, mask: np.ndarray) -> list[np.ndarray]:
+    """The group branches' values of the kept entries (their own types: 64-bit event numbers stay exact),
+    refusing a jagged one by name."""
+    read = _branches(tree, list(dict.fromkeys(group)), selection, where)
+    keys = []
+    for name in group:
+        values = read[name]
+        if values.dtype == object or values.ndim != 1:
+            raise FormatError(
+                f"{where}: group branch {name!r} is not one number per entry (options.group names "
+                "the event an entry belongs to, e.g. [runNumber, eventNumber])"
+            )
+        keys.append(np.asarray(values)[mask])
+    return keys
+
+
+def _open_tree(path: Path, name: str):
+    import uproot
+
+    try:
+        file = uproot.open(path)
+    except Exception as exc:  # uproot raises many kinds for a file that is not ROOT
+        raise FormatError(f"{path.name}: not a readable ROOT file ({' '.join(str(exc).split())[:200]})") from None
+    if name not in file:
+        trees = [k.split(";")[0] for k, v in file.classnames().items() if v.startswith("TTree")]
+        raise FormatError(f"{path.name}: no tree {name!r} (trees in the file: {', '.join(trees) or 'none'})")
+    return file[name]
+
+
+def _flat_numeric(tree, exclude: set) -> list[str]:
+    """Every branch with one number per event (integers and floats; not booleans or strings)."""
+    import uproot
+
+    names = []
+    for name, branch in tree.items():
+        interpretation = branch.interpretation
+        if (
+            name not in exclude
+            and isinstance(interpretation, uproot.AsDtype)
+            and interpretation.to_dtype.shape == ()
+            and interpretation.to_dtype.kind in "iuf"
+        ):
+            names.append(name)
+    if not names:
+        raise FormatError(f"{tree.name}: no flat numeric branch; list the inputs in options.branches")
+    return names
+
+
+def _branch(tree, expression: str, selection: str | None, where: str) -> np.ndarray:
+    """One branch or expression, after the selection, as uproot computes it (numpy; jagged: an object array)."""
+    return _branches(tree, [expression], selection, where)[expression]
+
+
+def _branches(tree, expressions: list[str], selection: str | None, where: str) -> dict[str, np.ndarray]:
+    """Several at once (one pass over the file); on failure, the first that fails is named."""
+    try:
+        return tree.arrays(expressions, cut=selection, library="np")
+    except Exception as exc:  # a misspelt branch, a bad expression or selection: say which
+        message = " ".join(str(exc).split())[:300]
+        culprit = [e for e in expressions if len(expressions) == 1 or _fails(tree, e)][:1] or expressions
+        raise FormatError(
+            f"{where}: cannot evaluate {', '.join(map(repr, culprit))}"
+            + (f" with selection {selection!r}" if selection else "")
+            + f" ({message})"
+        ) from None
+
+
+def _fails(tree, expression: str) -> bool:
+    try:
+        tree.arrays([expression], entry_stop=1, library="np")
+        return False
+    except Exception:
+        return True
+
+
+def _inputs(
+    tree, inputs: list[str], selection: str | None, where: str, drop_invalid: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The input columns (events x inputs) and which selected events have every one of them."""
+    parsed = [(e, _ELEMENT.match(e), _REDUCED.match(e)) for e in inputs]
+    names = [(element or reduced).group("branch") if (element or reduced) else e for e, element, reduced in parsed]
+    read = _branches(tree, list(dict.fromkeys(names)), selection, where)
+    columns = []
+    for (expression, element, reduced), name in zip(parsed, names, strict=True):
+        values = read[name]
+        jagged = values.dtype == object
+        if jagged and not (element or reduced):
+            raise FormatError(
+                f"{where}: branch {name!r} is jagged (a list per event); pick an element, "
+                f"{name}[0], or a reduction, max({name}) (also min, sum, mean, len)"
+            )
+        if not jagged and (element or reduced):
+            raise FormatError(f"{where}: {expression!r}: branch {name!r} has one value per event; use {name}")
+        if element:
+            columns.append(_element(values, int(element.group("index"))))
+        elif reduced:
+            func = REDUCTIONS[reduced.group("func")]
+            columns.append(np.array([func(v) if len(v) or func is len else np.nan for v in values], np.float64))
+        else:
+            columns.append(np.asarray(values, np.float64))
+    x = np.column_stack(columns)
+    # no value (an empty list, an element beyond its end), nan, inf, or beyond float32: refused or dropped
+    invalid = ~np.isfinite(x) | (np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max)
+    bad = invalid.any(axis=1)
+    if bad.any() and not drop_invalid:
+        k = int(np.argmax(invalid[np.argmax(bad)]))
+        raise FormatError(
+            f"{where}: {inputs[k]!r} has no valid value in {int(invalid[:, k].sum())} selected "
+            "event(s) (an empty list, an element beyond its end, nan, inf or beyond float32); "
+            "select events that have it, e.g. selection: 'NJet >= 1', or set "
+            "options.drop_invalid: true to drop them"
+        )
+    if bad.any():
+        print(
+            f"{where}: dropped {int(bad.sum())} of {len(bad)} selected events without a valid value of every "
+            "input (options.drop_invalid)"
+        )
+    return x[~bad], ~bad
+
+
+def _element(values: np.ndarray, index: int) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if -len(v) <= index < len(v):
+            out[i] = v[index]
+    return out
+
+
+def _weights(tree, weight: str, selection: str | None, where: str) -> np.ndarray:
+    w = np.asarray(_branch(tree, weight, selection, where), np.float64)
+    if w.ndim != 1:
+        raise FormatError(f"{where}: weight {weight!r} is not one number per event")
+    if not np.isfinite(w).all():
+        raise FormatError(f"{where}: weight {weight!r} is not finite for {int((~np.isfinite(w)).sum())} event(s)")
+    return w
+
+
+def write_tree(path: Path, tree: str, branches: dict[str, np.ndarray | list]) -> None:
+    """Write one tree (appending to the file if it exists): numpy arrays as flat branches, lists of arrays as
+    jagged ones with an `n<name>` counter branch, as ROOT ntuples keep per-object quantities."""
+    import awkward as ak
+    import uproot
+
+    jagged = {k for k, v in branches.items() if isinstance(v, list)}
+    types = {k: "var * float32" if k in jagged else np.asarray(v).dtype for k, v in branches.items()}
+    with (uproot.update if path.exists() else uproot.recreate)(path) as file:
+        file.mktree(tree, types, counter_name=lambda name: f"n{name}")
+        file[tree].extend(
+            {
+                k: ak.Array([np.asarray(e, np.float32) for e in v]) if k in jagged else np.asarray(v)
+                for k, v in branches.items()
+            }
+        )

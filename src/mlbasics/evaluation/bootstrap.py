@@ -1,0 +1,135 @@
+"""Error bars for the headline numbers, and "better" only beyond them.
+
+Physicists do not accept a comparison without uncertainties. Each headline number of a run on its test sample
+(ROC AUC and the signal efficiency at background efficiency 0.10 for two classes, accuracy for more, MSE for a
+regression) gets a bootstrap interval: the test events are drawn again with replacement `resamples` times
+(seeded: the same seed gives the same draws, so the same bytes), the number is recomputed with the events'
+weights on each draw, and the central `confidence` fraction of the results is the interval. Two variants of a
+dataset are compared on the same draws (a paired bootstrap: their test events are the same), and one is called
+better only where the interval of their difference excludes zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.files import read_csv, write_csv
+
+HEADLINES = {"binary": ("roc_auc", "sig_eff_at_bkg_0p10"), "multiclass": ("accuracy",), "regression": ("mse",)}
+LOWER_IS_BETTER = frozenset({"mse"})
+BACKGROUND = 0.10  # sig_eff_at_bkg_0p10's background efficiency
+CHUNK = 200  # draws computed at once (memory: CHUNK x events)
+KEEP_MAX = 25_000_000  # draws x events kept for the next variant of the same dataset (200 MB of float64)
+_kept: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+
+def draws(n: int, resamples: int, seed: int):
+    """The bootstrap draws of `n` events, as counts (how often each event was drawn), CHUNK at a time: the same
+    for every variant of a dataset, which is what makes the comparison paired - so a report comparing many
+    variants draws them once (up to KEEP_MAX numbers), not once per variant."""
+    key = (n, resamples, seed)
+    if key in _kept:
+        yield from _kept[key]
+        return
+    rng = np.random.default_rng([seed, n])
+    keep = n * resamples <= KEEP_MAX
+    chunks = []
+    for start in range(0, resamples, CHUNK):
+        size = min(CHUNK, resamples - start)
+        counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)]).astype(np.float64)
+        counts.setflags(write=False)
+        if keep:
+            chunks.append(counts)
+        yield counts
+    if keep:
+        _kept.clear()  # one dataset's draws at a time
+        _kept[key] = chunks
+
+
+def replicates(
+    task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None, resamples: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Each headline number recomputed on every draw: {name: array of `resamples` values}. `scores`: the
+    response (two classes), the predicted class (more), or the predicted value (regression)."""
+    w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
+    out: dict[str, list] = {name: [] for name in HEADLINES[task]}
+    if task == "binary":
+        order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+        ys, ws, ss = np.asarray(y)[order] == 1, w[order], np.asarray(scores, np.float64)[order]
+        last = np.r_[np.nonzero(np.diff(ss))[0], len(ss) - 1]  # the last event of each group of equal responses
+        for counts in draws(len(y), resamples, seed):
+            auc, eff = _roc_numbers(counts[:, order] * ws, ys, last)
+            out["roc_auc"].append(auc)
+            out["sig_eff_at_bkg_0p10"].append(eff)
+    else:
+        per_event = (
+            (np.asarray(scores) == np.asarray(y))
+            if task == "multiclass"
+            else (np.asarray(scores, np.float64) - np.asarray(y, np.float64)) ** 2
+        )
+        name = HEADLINES[task][0]
+        for counts in draws(len(y), resamples, seed):
+            out[name].append((counts @ (w * per_event)) / (counts @ w))
+    return {name: np.concatenate(values) for name, values in out.items()}
+
+
+def _roc_numbers(v: np.ndarray, signal: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUC (trapezoid rule) and signal efficiency at BACKGROUND for each row of weights `v` (events ordered by
+    decreasing response), as response.roc and response.signal_efficiency_at compute them."""
+    tp = np.cumsum(v * signal, axis=1)[:, last]
+    fp = np.cumsum(v * ~signal, axis=1)[:, last]
+    zero = np.zeros((len(v), 1))
+    tpr, fpr = np.hstack([zero, tp / tp[:, -1:]]), np.hstack([zero, fp / fp[:, -1:]])
+    auc = np.trapezoid(tpr, fpr, axis=1)
+    rising = np.maximum.accumulate(fpr, axis=1)
+    eff = np.array([np.interp(BACKGROUND, f, t) for f, t in zip(rising, tpr, strict=True)])
+    return auc, eff
+
+
+def interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` fraction of bootstrap values (percentile interval)."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def intervals(
+    task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None, settings: dict, seed: int
+) -> dict[str, float]:
+    """metrics.json's error bars: <name>_ci_lo and <name>_ci_hi of each headline number."""
+    return intervals_of(replicates(task, y, scores, w, settings["resamples"], seed), settings["confidence"])
+
+
+def intervals_of(found: dict[str, np.ndarray], confidence: float) -> dict[str, float]:
+    """<name>_ci_lo and <name>_ci_hi of each headline number's replicates."""
+    out = {}
+    for name, values in found.items():
+        out[f"{name}_ci_lo"], out[f"{name}_ci_hi"] = interval(values, confidence)
+    return out
+
+
+def write(path: str | Path, found: dict[str, np.ndarray]) -> None:
+    """A variant's replicates (bootstrap.csv: a column per headline number, a row per draw): the report compares
+    variants on them instead of drawing every variant's again (most of a 200-variant report's time)."""
+    names = list(found)
+    write_csv(path, names, [[repr(float(v)) for v in row] for row in zip(*(found[n] for n in names), strict=True)])
+
+
+def read(path: str | Path) -> dict[str, np.ndarray]:
+    """Replicates as `write` left them (the same floats: repr round-trips)."""
+    rows = read_csv(path)
+    names = list(rows[0]) if rows else []
+    return {name: np.array([float(r[name]) for r in rows]) for name in names}
+
+
+def compare(
+    name: str, a: float, b: float, replicates_a: np.ndarray, replicates_b: np.ndarray, confidence: float
+) -> dict:
+    """How much `a` beats `b` on the headline `name`: the difference in the better direction (positive: a is
+    better), the interval of the paired differences, and whether a is better beyond it (the whole interval
+    above zero)."""
+    sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+    low, high = interval(sign * (replicates_a - replicates_b), confidence)
+    return {"metric": name, "delta": sign * (a - b), "lo": low, "hi": high, "better": low > 0}

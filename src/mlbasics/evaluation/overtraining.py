@@ -1,0 +1,77 @@
+"""Overtraining analytics of one run, from its per-epoch history: the lecture's closing question - "do you see
+overfitting?" - answered with numbers and a verdict.
+
+- best_epoch: the epoch with the lowest validation loss;
+- overfitting_since: the first epoch after it, when from there on the validation loss stayed above its best for
+  at least `patience` epochs while the training loss kept falling, and ended at least `min_rise` (relative)
+  above its best - a material rise, not a wobble of noise (0: never);
+- loss_gap_final / loss_gap_best: validation minus training loss, at the last and at the best epoch;
+- <metric>_gap_final: training minus validation accuracy (classification) or validation minus training MAE
+  (regression), at the last epoch - positive means the model does better on data it has seen;
+- ks_p_min: the smallest per-class Kolmogorov-Smirnov p-value of the response on the training sample against
+  the test sample (TMVA's overtraining check, response.py), where the evaluation computed them;
+- verdict (in metrics.json as the flags overfitting and underfitting, 1 or 0): overfitting (since an epoch, a
+  final loss gap above `max_loss_gap`, or a KS p-value below `ks_min_p`: the model answers differently on events
+  it has seen), underfitting (the training loss improved by less than `min_improvement` of its first value, or a
+  final training accuracy below `min_train_accuracy`), else ok.
+"""
+
+from __future__ import annotations
+
+from mlbasics.core.tasks import history_metric
+
+
+def flags(judged: dict) -> dict[str, int]:
+    """The verdict as numbers, for metrics.json (which holds numbers only) and for gates: overfitting and
+    underfitting, each 1 or 0."""
+    return {
+        "overfitting": int(judged["verdict"] == "overfitting"),
+        "underfitting": int(judged["verdict"] == "underfitting"),
+    }
+
+
+def verdict_of(metrics: dict) -> str:
+    """The verdict back from metrics.json's flags."""
+    return "overfitting" if metrics.get("overfitting") else "underfitting" if metrics.get("underfitting") else "ok"
+
+
+def _series(history: list[dict], key: str) -> list[float]:
+    return [float(row[key]) for row in history]
+
+
+def analyse(history: list[dict], rules: dict, ks_p: dict[str, float] | None = None) -> dict:
+    """Flat, DVC-friendly numbers and a verdict for one run's history rows (dicts with epoch, loss, val_loss,
+    and accuracy/val_accuracy or mae/val_mae) and its per-class KS p-values (train vs test response)."""
+    loss, val = _series(history, "loss"), _series(history, "val_loss")
+    epochs = [int(float(row["epoch"])) for row in history]
+    best = min(range(len(val)), key=lambda i: (val[i], i))
+    since = 0
+    after = range(best + 1, len(val))
+    risen = val[-1] - val[best] >= rules["min_rise"] * abs(val[best])
+    if len(after) >= rules["patience"] and all(val[i] > val[best] for i in after) and loss[-1] < loss[best] and risen:
+        since = epochs[best + 1]
+    metric = history_metric(history)
+    train_metric, val_metric = _series(history, metric), _series(history, f"val_{metric}")
+    metric_gap = (train_metric[-1] - val_metric[-1]) if metric == "accuracy" else (val_metric[-1] - train_metric[-1])
+    # a method fitted in one step has one row: no first loss to have improved on
+    improvement = None if len(loss) == 1 else (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
+    loss_gap = val[-1] - loss[-1]
+    ks_min = min(ks_p.values()) if ks_p else None
+    if since or loss_gap > rules["max_loss_gap"] or (ks_min is not None and ks_min < rules["ks_min_p"]):
+        verdict = "overfitting"
+    elif (improvement is not None and improvement < rules["min_improvement"]) or (
+        metric == "accuracy" and train_metric[-1] < rules["min_train_accuracy"]
+    ):
+        verdict = "underfitting"
+    else:
+        verdict = "ok"
+    return {
+        "best_epoch": epochs[best],
+        "overfitting_since": since,
+        "loss_gap_final": loss_gap,
+        "loss_gap_best": val[best] - loss[best],
+        f"{metric}_gap_final": metric_gap,
+        **({} if improvement is None else {"train_loss_improvement": improvement}),
+        **({"ks_p_min": ks_min} if ks_p else {}),
+        "verdict": verdict,
+    }

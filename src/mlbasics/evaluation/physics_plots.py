@@ -1,0 +1,128 @@
+"""Figures the way a physicist reads them (TMVA's): the classifier response of the training sample (points with
+error bars) over the test sample (filled step histograms) per class with each class's KS p-value; background
+rejection against signal efficiency for every variant of a dataset; the input variables per class with their
+separation, and their correlation matrices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.plots import fixed_margins, legend, plt, save_figure  # plots chose the non-interactive backend
+
+COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+
+
+def _histogram(values: np.ndarray, w: np.ndarray | None, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A density histogram and its statistical errors (sqrt of the summed squared weights)."""
+    counts, _ = np.histogram(values, edges, weights=w)
+    squares, _ = np.histogram(values, edges, weights=None if w is None else w**2)
+    norm = counts.sum() * np.diff(edges) if counts.sum() else np.ones(len(counts))
+    return counts / norm, np.sqrt(squares) / norm
+
+
+def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str) -> None:
+    """classes: {name, train, w_train, test, w_test, p} - test filled, train as points, p-value in the legend."""
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    for k, c in enumerate(classes):
+        colour = COLOURS[k % len(COLOURS)]
+        test, _ = _histogram(c["test"], c["w_test"], edges)
+        train, errors = _histogram(c["train"], c["w_train"], edges)
+        ax.stairs(test, edges, fill=True, alpha=0.3, color=colour, label=f"{c['name']} (test)")
+        ax.stairs(test, edges, color=colour)
+        ks = f", KS p = {c['p']:.3g}" if c.get("p") is not None else ""
+        ax.errorbar(centres, train, yerr=errors, fmt="o", ms=3, color=colour, label=f"{c['name']} (train){ks}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("normalised")
+    ax.locator_params(nbins=4)  # fewer ticks to lay out and draw: a fifth of ten panels' time
+    ax.legend(fontsize=7)
+
+
+def response(
+    panels: list[tuple[str, list[dict]]], title: str, path: str | Path, xlabel: str = "response", bins: int = 40
+) -> None:
+    """One figure: a panel per (panel title, classes) - one for a binary classifier, one per class otherwise, at
+    most five in a row (ten digits: two rows of five, not one image 52 inches wide)."""
+    values = np.concatenate([np.r_[c["train"], c["test"]] for _, classes in panels for c in classes])
+    low, high = np.percentile(values, [0.0, 100.0] if xlabel == "response" else [0.5, 99.5])
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    cols = min(len(panels), 5)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    for ax, (name, classes) in zip(axes.flat, panels, strict=False):
+        response_panel(ax, classes, edges, xlabel)
+        ax.set_title(name, fontsize=9)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    # one drawing pass less than tight_layout (a third of 10 panels' time)
+    fixed_margins(fig, cols, rows, top=0.62 if rows == 1 else 0.7, vgap=0.8)
+    save_figure(fig, path, laid_out=True)
+
+
+def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Background rejection (1 - background efficiency) against signal efficiency, one line per variant."""
+    for k, (name, (signal_eff, background_eff)) in enumerate(curves.items()):
+        ax.plot(signal_eff, 1 - background_eff, color=COLOURS[k % len(COLOURS)], label=name)
+    ax.set_xlabel("signal efficiency")
+    ax.set_ylabel("background rejection")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    legend(ax, len(curves), corner=(0.03, 0.03), fontsize=7)  # below the curves
+    ax.set_title("test sample", fontsize=9)
+
+
+def inputs(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    class_names: list[str],
+    names: list[str],
+    separations: list[float],
+    title: str,
+    path: str | Path,
+    max_inputs: int = 16,
+) -> None:
+    """Each input's distribution per class (step histograms, normalised), the separation in the title."""
+    shown = min(x.shape[1], max_inputs)
+    cols = min(4, shown)
+    rows = -(-shown // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows), squeeze=False)
+    for j, ax in enumerate(axes.flat):
+        if j >= shown:
+            ax.axis("off")
+            continue
+        edges = np.histogram_bin_edges(np.percentile(x[:, j], [0.5, 99.5]), bins=30)
+        for k, name in enumerate(class_names):
+            mask = y == k
+            density, _ = _histogram(x[mask, j], None if w is None else w[mask], edges)
+            ax.stairs(density, edges, color=COLOURS[k % len(COLOURS)], label=name)
+        ax.set_title(f"{names[j]}  <S\u00b2> = {separations[j]:.3f}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.locator_params(nbins=4)  # fewer ticks to lay out and draw (16 panels: a fifth of the time)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    fixed_margins(fig, cols, rows, left=0.45, bottom=0.35, top=0.62, gap=0.45, vgap=0.55)
+    save_figure(fig, path, laid_out=True)
+
+
+def correlations(matrices: dict[str, np.ndarray], names: list[str], title: str, path: str | Path) -> None:
+    """The linear correlation matrix of the inputs, one per class."""
+    n = len(names)
+    fig, axes = plt.subplots(
+        1, len(matrices), figsize=(0.5 * n * len(matrices) + 3.5, 0.45 * n + 2.2), layout="constrained", squeeze=False
+    )
+    for ax, (name, matrix) in zip(axes[0], matrices.items(), strict=True):
+        image = ax.imshow(matrix * 100, cmap="RdBu_r", vmin=-100, vmax=100)
+        ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(n), names, fontsize=7)
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    ax.text(j, i, f"{matrix[i, j] * 100:.0f}", ha="center", va="center", fontsize=6)
+        ax.set_title(f"{name}: correlation (%)", fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+    fig.suptitle(title)
+    save_figure(fig, path)

@@ -1,0 +1,180 @@
+"""The classifier response as a physicist reads it (TMVA's evaluation): is the response on the training sample
+the same as on the test sample (the overtraining check, a Kolmogorov-Smirnov test per class), how much signal
+survives a cut that keeps 1 %, 10 % or 30 % of the background (signal efficiency at background efficiency,
+test and train), and where the significance of the cut is highest for expected yields.
+
+Weights: every number takes per-event weights (negative ones included); events with all-equal weights give the
+unweighted numbers exactly. The weighted KS test follows ROOT's TH1::KolmogorovTest: the distance between the
+weighted empirical distribution functions, its probability from the Kolmogorov distribution with effective
+sample sizes n_eff = (sum w)^2 / sum w^2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BACKGROUND_EFFICIENCIES = (0.01, 0.10, 0.30)  # TMVA's efficiency table
+
+
+def boundary_grid(x: np.ndarray, points: int = 200, pad: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The grid a 2-D classifier's decision boundary is drawn on: (gx, gy), `points` x `points` over the range of
+    the test points `x` and `pad` beyond. Its points, float32, row by row: np.c_[gx.ravel(), gy.ravel()]."""
+    xs = np.linspace(x[:, 0].min() - pad, x[:, 0].max() + pad, points)
+    ys = np.linspace(x[:, 1].min() - pad, x[:, 1].max() + pad, points)
+    return np.meshgrid(xs, ys)
+
+
+def grid_points(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    return np.c_[gx.ravel(), gy.ravel()].astype(np.float32)
+
+
+def unweighted(w: np.ndarray | None) -> bool:
+    """No weights, or all equal and positive: the unweighted formulas apply (and give their exact numbers)."""
+    return w is None or (len(w) > 0 and bool(np.all(w == w[0])) and w[0] > 0)
+
+
+def ks_test(
+    a: np.ndarray, b: np.ndarray, wa: np.ndarray | None = None, wb: np.ndarray | None = None
+) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov test on unbinned values: (distance, p-value)."""
+    from scipy import stats
+
+    if unweighted(wa) and unweighted(wb):
+        result = stats.ks_2samp(a, b)
+        return float(result.statistic), float(result.pvalue)
+    wa = np.ones(len(a)) if wa is None else np.asarray(wa, np.float64)
+    wb = np.ones(len(b)) if wb is None else np.asarray(wb, np.float64)
+    points = np.sort(np.concatenate([a, b]))
+    distance = float(np.max(np.abs(_ecdf(a, wa, points) - _ecdf(b, wb, points))))
+    na, nb = _effective(wa), _effective(wb)
+    return distance, float(stats.kstwobign.sf(np.sqrt(na * nb / (na + nb)) * distance))
+
+
+def _ecdf(values: np.ndarray, w: np.ndarray, points: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(w[order]) / w.sum()
+    index = np.searchsorted(values[order], points, side="right")
+    return np.where(index > 0, cumulative[np.maximum(index - 1, 0)], 0.0)
+
+
+def _effective(w: np.ndarray) -> float:
+    return float(w.sum() ** 2 / np.sum(w**2))
+
+
+def roc(y: np.ndarray, score: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(background efficiency, signal efficiency, AUC) of a binary response, weighted; the AUC by the trapezoid
+    rule, which also holds where negative weights make the curve step back (scikit-learn refuses those)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    if unweighted(w):
+        fpr, tpr, _ = roc_curve(y, score)
+        return fpr, tpr, float(roc_auc_score(y, score))
+    fpr, tpr, _ = roc_curve(y, score, sample_weight=w)
+    return fpr, tpr, float(np.trapezoid(tpr, fpr))
+
+
+def signal_efficiency_at(y: np.ndarray, score: np.ndarray, w: np.ndarray | None, background: float) -> float:
+    """The signal efficiency of the cut on the response that keeps `background` of the background weight
+    (interpolated along the ROC curve)."""
+    fpr, tpr, _ = roc(y, score, w)
+    fpr = np.maximum.accumulate(fpr)  # negative weights can step back; the cut keeps at least what it kept
+    return float(np.interp(background, fpr, tpr))
+
+
+def efficiency_table(train: tuple, test: tuple) -> dict[str, float]:
+    """TMVA's table, flat for metrics.json: sig_eff_at_bkg_0p01 (test) and train_sig_eff_at_bkg_0p01, ...
+    `train`/`test`: (labels, response, weights)."""
+    out = {}
+    for background in BACKGROUND_EFFICIENCIES:
+        key = f"sig_eff_at_bkg_{background:.2f}".replace(".", "p")
+        out[key] = signal_efficiency_at(*test, background)
+        out[f"train_{key}"] = signal_efficiency_at(*train, background)
+    return out
+
+
+def best_cut(y: np.ndarray, score: np.ndarray, w: np.ndarray | None, signal: float, background: float) -> dict:
+    """The cut on the response with the highest Asimov significance Z = sqrt(2((s+b) ln(1+s/b) - s)) for the
+    expected yields (s, b = yields x efficiencies), with S/sqrt(S+B) and the efficiencies at it."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, thresholds = roc_curve(y, score, sample_weight=None if unweighted(w) else w)
+    thresholds = np.minimum(thresholds, 1.0)  # the first is +inf: cut above everything
+    s, b = signal * tpr, background * fpr
+    with np.errstate(divide="ignore", invalid="ignore"):
+        asimov = np.sqrt(np.maximum(2 * ((s + b) * np.log1p(s / b) - s), 0.0))
+        asimov = np.where(b > 0, asimov, 0.0)  # a cut with no background left: too few events to say
+        simple = np.where(s + b > 0, s / np.sqrt(s + b), 0.0)
+    k = int(np.argmax(asimov))
+    return {
+        "best_cut": float(thresholds[k]),
+        "best_cut_asimov_z": float(asimov[k]),
+        "best_cut_s_over_sqrt_s_b": float(simple[k]),
+        "best_cut_signal_eff": float(tpr[k]),
+        "best_cut_background_eff": float(fpr[k]),
+    }
+
+
+def separation(
+    s: np.ndarray, b: np.ndarray, ws: np.ndarray | None = None, wb: np.ndarray | None = None, bins: int = 40
+) -> float:
+    """TMVA's separation <S^2> = 1/2 sum (S - B)^2 / (S + B) over normalised histograms: 0 for identical
+    distributions, 1 for disjoint ones."""
+    edges = np.histogram_bin_edges(np.concatenate([s, b]), bins=bins)
+    hs, _ = np.histogram(s, edges, weights=ws)
+    hb, _ = np.histogram(b, edges, weights=wb)
+    return separations_of_histograms(hs[None], hb[None])[0]
+
+
+def separations_of_histograms(hs: np.ndarray, hb: np.ndarray) -> list[float]:
+    """<S^2> of each row's pair of (unnormalised) signal and background histograms."""
+    hs, hb = hs / hs.sum(axis=1, keepdims=True), hb / hb.sum(axis=1, keepdims=True)
+    total = hs + hb
+    terms = np.where(total > 0, (hs - hb) ** 2 / np.where(total > 0, total, 1), 0.0)
+    return [float(0.5 * np.sum(row)) for row in terms]  # row by row: each sum as one histogram's (same bits)
+
+
+def metric_key(name: str) -> str:
+    return name.replace(" ", "_")
+
+
+def check(task: str, class_names: list[str], train: tuple, test: tuple) -> dict:
+    """TMVA's overtraining check on one model: per class, the response on the training sample against the test
+    sample, a KS test each. `train`/`test`: (labels, model outputs, weights). Returns {"ks_p": {class: p},
+    "panels": [(title, [class dicts for physics_plots.response])], "xlabel": ...}; for regression the residuals
+    (prediction - truth) take the response's place."""
+    (y_tr, s_tr, w_tr), (y_te, s_te, w_te) = train, test
+
+    def entry(name, mask_tr, mask_te, column, with_p=True):
+        a, b = column(s_tr)[mask_tr], column(s_te)[mask_te]
+        wa, wb = (None if w is None else w[m] for w, m in ((w_tr, mask_tr), (w_te, mask_te)))
+        return {
+            "name": name,
+            "train": a,
+            "w_train": wa,
+            "test": b,
+            "w_test": wb,
+            "p": ks_test(a, b, wa, wb)[1] if with_p and len(a) and len(b) else None,
+        }
+
+    if task == "regression":
+        a, b = s_tr[:, 0] - y_tr, s_te[:, 0] - y_te
+        c = {
+            "name": "residuals",
+            "train": a,
+            "w_train": w_tr,
+            "test": b,
+            "w_test": w_te,
+            "p": ks_test(a, b, w_tr, w_te)[1],
+        }
+        return {"ks_p": {"residuals": c["p"]}, "panels": [("prediction - truth", [c])], "xlabel": "prediction - truth"}
+    if task == "binary":
+        classes = [entry(name, y_tr == k, y_te == k, lambda s: s[:, 0]) for k, name in enumerate(class_names)]
+        panels = [(f"{class_names[1]} vs {class_names[0]}", classes)]
+    else:
+        panels, classes = [], []
+        for k, name in enumerate(class_names):
+            own = entry(name, y_tr == k, y_te == k, lambda s, k=k: s[:, k])
+            rest = entry("rest", y_tr != k, y_te != k, lambda s, k=k: s[:, k], with_p=False)
+            panels.append((f"response of class {name}", [own, rest]))
+            classes.append(own)
+    return {"ks_p": {c["name"]: c["p"] for c in classes if c["p"] is not None}, "panels": panels, "xlabel": "response"}

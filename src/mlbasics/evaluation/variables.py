@@ -1,0 +1,67 @@
+"""The input variables as TMVA reports them before any training: how well each one alone separates the
+classes (the separation <S^2>, ranked), and how the inputs correlate within each class."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlbasics.evaluation.response import separation, separations_of_histograms
+
+
+def names_of(feature_names: list[str], n_inputs: int) -> list[str]:
+    """The inputs' names: columns or branches where the data has them, else x0, x1, ... (pixels, toys)."""
+    return list(feature_names) if len(feature_names) == n_inputs else [f"x{j}" for j in range(n_inputs)]
+
+
+def separations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int) -> np.ndarray:
+    """Per input: <S^2> of signal against background (two classes), the mean one-vs-rest separation (more
+    classes); zeros for regression (no classes to separate)."""
+    if n_classes < 2:
+        return np.zeros(x.shape[1])
+    pairs = [(1, y == 1)] if n_classes == 2 else [(k, y == k) for k in range(n_classes)]
+    out = np.zeros(x.shape[1])
+    flat = _bin_numbers(x) if w is None else None  # every input at once: 784 pixels one by one took seconds
+    for _, mask in pairs:
+        if flat is not None:
+            out += _separations_of(flat, mask, x.shape[1])
+        else:
+            out += [separation(x[mask, j], x[~mask, j], w[mask], w[~mask]) for j in range(x.shape[1])]
+    return out / len(pairs)
+
+
+def _bin_numbers(x: np.ndarray, bins: int = 40) -> np.ndarray:
+    """Each value's bin as response.separation bins it (its column's edges over all rows, left-closed bins, the
+    last one closed: np.histogram's), numbered per (column, bin)."""
+    index = np.empty(x.shape, dtype=np.intp)
+    for j in range(x.shape[1]):
+        edges = np.histogram_bin_edges(x[:, j], bins=bins)
+        index[:, j] = np.minimum(np.searchsorted(edges, x[:, j], side="right") - 1, bins - 1)
+    return index + np.arange(x.shape[1]) * bins
+
+
+def _separations_of(flat: np.ndarray, mask: np.ndarray, n_cols: int, bins: int = 40) -> list[float]:
+    """response.separation (unweighted) of every column, rows in `mask` against the rest, to the same bits."""
+    hs = np.bincount(flat[mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
+    hb = np.bincount(flat[~mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
+    return separations_of_histograms(hs, hb)
+
+
+def ranking(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int, names: list[str]) -> list[dict]:
+    """Inputs best separating first (constant inputs, such as border pixels, last): rank, name, separation."""
+    values = separations(x, y, w, n_classes)
+    order = sorted(range(len(values)), key=lambda j: (-values[j], j))
+    return [{"rank": r + 1, "index": j, "name": names[j], "separation": float(values[j])} for r, j in enumerate(order)]
+
+
+def correlations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list[str]) -> dict[str, np.ndarray]:
+    """The linear (weighted) correlation matrix of the inputs, per class ("all events" for regression)."""
+    groups = {name: y == k for k, name in enumerate(class_names)} or {"all events": np.ones(len(x), bool)}
+    out = {}
+    for name, mask in groups.items():
+        weights = None if w is None else np.abs(w[mask])  # a covariance needs non-negative weights
+        with np.errstate(invalid="ignore", divide="ignore"):
+            matrix = np.cov(x[mask].T, aweights=weights) if mask.sum() > 1 else np.eye(x.shape[1])
+            matrix = np.atleast_2d(matrix)
+            scale = np.sqrt(np.diag(matrix))
+            out[name] = np.nan_to_num(matrix / np.outer(scale, scale))  # constant inputs: 0
+    return out

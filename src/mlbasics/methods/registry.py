@@ -1,0 +1,73 @@
+"""The methods a model can be - the Keras MLP and the reference methods TMVA puts beside it - and what params need
+to know about each before any data exists: which keys are its own, and which data it takes.
+
+A reference method's settings are one block of keys named after it (`bdt: {max_depth: 3}`, schema defaults for
+the rest); a run of it reads that block and the keys every method shares (`method`, `task`, `event_weights`),
+nothing of the MLP's. What each method takes decides the grid: a variant whose method cannot take a dataset is
+left out on that dataset (params.grid.dataset_variants) - by this table, documented in the README, never by a crash.
+
+Light on purpose (params.config reads it, and the Snakefile reads that): the reference methods' modules import
+scikit-learn only when they fit. The methods themselves: training.py (the MLP), reference/ (one module each).
+"""
+
+from __future__ import annotations
+
+from mlbasics.methods import reference
+
+MLP = "mlp"
+SHARED_KEYS = ("method", "task", "event_weights")  # every method reads these
+# The reference methods, as their modules declare them (methods/reference/): params name -> class
+REFERENCE_CLASSES = reference.classes()
+REFERENCE = tuple(REFERENCE_CLASSES)
+METHODS = (MLP, *REFERENCE)
+
+# What each method takes decides the grid. Images are left to the MLP (a reference method declares
+# takes_images): the reference methods treat each input as a variable of its own, as TMVA's do; on hundreds of
+# pixels they are slow (k-NN compares every test image with every training image) or say little. Fisher's
+# discriminant and the projective likelihood separate classes: no regression (classifies_only).
+TAKES: dict[str, dict[str, bool]] = {
+    MLP: {"images": True, "regression": True},
+    **{
+        name: {"images": cls.takes_images, "regression": not cls.classifies_only}
+        for name, cls in REFERENCE_CLASSES.items()
+    },
+}
+DISPLAY = {MLP: "MLP", **{name: cls.display for name, cls in REFERENCE_CLASSES.items()}}
+
+
+def display_name(method: str) -> str:
+    """A method's name on the pages (MLP, BDT, Fisher, ...)."""
+    return DISPLAY.get(method, method)
+
+
+def trusted_types() -> tuple[str, ...]:
+    """Every type a reference method's model file may hold beyond skops' own (MLflow's skops loader)."""
+    return tuple(sorted({t for cls in REFERENCE_CLASSES.values() for t in cls.trusted}))
+
+
+def not_taken(method: str, images: bool, regression: bool) -> str | None:
+    """Why `method` does not run on such a dataset ("images", "regression"), or None when it does."""
+    takes = TAKES[method]
+    if images and not takes["images"]:
+        return "images"
+    if regression and not takes["regression"]:
+        return "regression"
+    return None
+
+
+def own_keys(spec: dict, method: str) -> dict:
+    """The part of a merged model spec a run of `method` reads: the shared keys and its own block (a reference
+    method), or everything but the reference methods' blocks (the MLP)."""
+    if method == MLP:
+        return {k: v for k, v in spec.items() if k not in REFERENCE}
+    return {k: spec[k] for k in (*SHARED_KEYS, method) if k in spec}
+
+
+def foreign_key(override: dict, method: str) -> str | None:
+    """A key a variant sets that its method does not read (a likely mistake), or None."""
+    for key in override:
+        if key in ("sweep", *SHARED_KEYS) or key == method:
+            continue
+        if key in REFERENCE or method != MLP:
+            return key
+    return None

@@ -1,0 +1,363 @@
+"""The pipeline's stages, each declared once: its scope (one job, one per dataset, one per dataset x variant),
+its help text, its input and output paths, the params keys it reads and
+how its settings are built from them.
+
+The CLI and the dvc.yaml generator read this table; the Snakemake rules spell the same paths out, and
+tests/test_dag_equality.py checks through the real engines that both run the same graph.
+Adding a stage: its module in mlbasics/stages/ (a `run(settings, inputs, outputs, threads)`), one `Stage(...)`
+below, its case in cli.jobs.runner, and a rule file. Light imports only: the Snakefile reads it.
+
+Over 350 lines: the path templates and the table of stages are read together (each stage names the templates
+it reads and writes), so they stay in one file.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlbasics.data import sources
+from mlbasics.params import config
+
+# Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
+RECEIPT = "data/raw/{dataset}.download.json"
+RAW = "data/raw/{dataset}.npz"
+PREVIEW_PNG = "reports/{dataset}/preview.png"
+PROCESSED = "data/processed/{dataset}/data.npz"
+SCALER = "data/processed/{dataset}/scaler.json"
+MODEL = "models/{dataset}/{variant}/model"  # a folder: the method's own file (model.keras, model.skops)
+HISTORY = "models/{dataset}/{variant}/history.csv"
+RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
+SCORES = "models/{dataset}/{variant}/scores.npz"  # the trained model's outputs on the training and test samples
+METRICS = "reports/{dataset}/{variant}/metrics.json"
+CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
+PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
+CURVES_PNG = "reports/{dataset}/{variant}/curves.png"
+CONFUSION_PNG = "reports/{dataset}/{variant}/confusion.png"
+DIAGNOSTICS_PNG = "reports/{dataset}/{variant}/diagnostics.png"
+RESPONSE_PNG = "reports/{dataset}/{variant}/response.png"
+IMPORTANCE = "reports/{dataset}/{variant}/importance.csv"
+PROVENANCE = "reports/{dataset}/{variant}/provenance.json"
+RUN_RECORD = "reports/{dataset}/{variant}/mlflow_run.json"
+BOOTSTRAP = "reports/{dataset}/{variant}/bootstrap.csv"  # the headline numbers' replicates: the report's comparisons
+DATASET_PAGE = "reports/{dataset}/index.html"
+COMPARISON_PNG = "reports/{dataset}/comparison.png"
+INPUTS_PNG = "reports/{dataset}/inputs.png"
+INPUTS_SCALED_PNG = "reports/{dataset}/inputs_scaled.png"
+CORRELATIONS_PNG = "reports/{dataset}/correlations.png"
+VERDICTS = "reports/{dataset}/comparison.json"
+INDEX = "reports/index.html"
+SUMMARY = "reports/summary.csv"
+HEADLINES = "reports/metrics.json"  # every run's headline numbers: what DVC compares (dvc metrics, dvc exp show)
+ACTIVATIONS_PNG = "reports/activations.png"
+CHECKS = "reports/checks.json"
+TRACKED = "reports/mlflow_runs.json"
+# A variant's figures: its evaluate job draws them, its dataset's page shows them; none where the params say
+# `figures: {per_variant: false}` (a sweep of hundreds of variants)
+VARIANT_FIGURES = {
+    "curves": CURVES_PNG,
+    "confusion_png": CONFUSION_PNG,
+    "diagnostics": DIAGNOSTICS_PNG,
+    "response": RESPONSE_PNG,
+}
+PACKAGE = Path(__file__).resolve().parent.parent  # the mlbasics package, whose modules are the stages' code
+
+
+def package_path() -> str:
+    """The package folder as the engines name it: relative to the working directory in a source checkout
+    (src/mlbasics), absolute where the package is installed elsewhere."""
+    try:
+        return PACKAGE.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return PACKAGE.as_posix()
+
+
+# The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
+CATALOG = f"{package_path()}/data/sources.py"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one job's input paths depend on: the grid's (dataset, variant) pairs (aggregates read all of them),
+    its dataset and variant (templates with wildcards when left out), its dataset's source file, the model a warm
+    start begins from."""
+
+    pairs: list[tuple[str, str]]
+    datasets: list[str]
+    dataset: str = "{dataset}"
+    variant: str = "{variant}"
+    source: str = CATALOG
+    init: str | None = None
+    figures: bool = True  # the variants' figures (VARIANT_FIGURES) exist
+
+    def one(self, template: str) -> str:
+        return template.format(dataset=self.dataset, variant=self.variant)
+
+    def each_variant(self, template: str) -> list[str]:
+        """One path per variant that runs on this job's dataset."""
+        return [template.format(dataset=d, variant=v) for d, v in self.pairs if d == self.dataset]
+
+    def figures_of_each_variant(self) -> dict[str, list[str]]:
+        """Each variant's figures, by name: empty lists where the grid draws none."""
+        return {k: self.each_variant(t) if self.figures else [] for k, t in VARIANT_FIGURES.items()}
+
+    def each_pair(self, template: str) -> list[str]:
+        return [template.format(dataset=d, variant=v) for d, v in self.pairs]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    scope: str  # "once", "dataset" (a job per dataset) or "run" (a job per dataset x variant)
+    help: str
+    outputs: dict[str, str]
+    inputs: Callable[[Job], dict[str, str | list[str]]]
+    params: Callable[[str, str], list[str]]  # (dataset, the variant's definition) -> the params keys it reads
+    settings: Callable[[dict, str, str], dict]  # (params holding just those keys, dataset, variant) -> settings
+    local: bool = False  # runs where Snakemake runs (the login node), never as a cluster job
+
+
+def _run_settings(view: dict, dataset: str, variant: str) -> dict:
+    return {
+        "dataset": dataset,
+        "variant": variant,
+        "seed": view["seed"],
+        "model": config.model_spec(view, dataset, variant),
+    }
+
+
+def _source_settings(view: dict, dataset: str, _: str) -> dict:
+    ds = view["datasets"][dataset]
+    # the pinned files: a changed hash in the catalog reruns the stage
+    return {
+        "dataset": dataset,
+        "loader": ds["loader"],
+        "options": ds["options"],
+        "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])],
+    }
+
+
+def _report_settings(view: dict, dataset: str, _: str) -> dict:
+    variants = config.dataset_variants(view, dataset)
+    return {
+        "dataset": dataset,
+        "variants": variants,
+        "bootstrap": view["bootstrap"],
+        "figures": view["figures"]["per_variant"],
+        "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants},
+    }
+
+
+def _grid_settings(view: dict, *_) -> dict:
+    return {"datasets": view["run"]["datasets"], "pairs": [list(pair) for pair in config.grid(view)]}
+
+
+def _summary_settings(view: dict, *_) -> dict:
+    pairs = config.grid(view)
+    return {**_grid_settings(view), "methods": [config.model_spec(view, d, v)["method"] for d, v in pairs]}
+
+
+STAGES: dict[str, Stage] = {
+    stage.name: stage
+    for stage in (
+        Stage(
+            "download",
+            "dataset",
+            "fetch and verify one dataset's files into the cache, write data/raw/<dataset>.download.json",
+            {"receipt": RECEIPT},
+            lambda job: {"source": job.source},
+            lambda d, v: ["download.cache_dir", f"datasets.{d}.loader", f"datasets.{d}.options"],
+            lambda view, d, v: {**_source_settings(view, d, v), "cache_dir": view["download"]["cache_dir"]},
+            local=True,
+        ),  # the only stage that uses the network
+        Stage(
+            "dataset",
+            "dataset",
+            "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
+            {"raw": RAW, "preview": PREVIEW_PNG},
+            lambda job: {"receipt": job.one(RECEIPT), "source": job.source},
+            lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options"],
+            _source_settings,
+        ),
+        Stage(
+            "preprocess",
+            "dataset",
+            "split, scale and save data/processed/<dataset>/",
+            {"data": PROCESSED, "scaler": SCALER},
+            lambda job: {"raw": job.one(RAW)},
+            lambda d, v: ["seed", "split", f"datasets.{d}.preprocess"],
+            lambda view, d, v: {
+                "dataset": d,
+                "seed": view["seed"],
+                "split": view["split"],
+                **view["datasets"][d]["preprocess"],
+            },
+        ),
+        Stage(
+            "train",
+            "run",
+            "train one variant on one dataset",
+            {"model": MODEL, "history": HISTORY, "stats": RUN_STATS, "scores": SCORES},
+            lambda job: {"data": job.one(PROCESSED), **({"init": job.init} if job.init else {})},
+            lambda d, v: ["seed", f"datasets.{d}.model", f"variants.{v}"],
+            _run_settings,
+        ),
+        Stage(
+            "evaluate",
+            "run",
+            "test metrics, confusion matrix, figures and the MLflow run of one variant",
+            {
+                "metrics": METRICS,
+                "confusion": CONFUSION,
+                "predictions": PREDICTIONS,
+                **VARIANT_FIGURES,
+                "importance": IMPORTANCE,
+                "provenance": PROVENANCE,
+                "run": RUN_RECORD,
+                "bootstrap": BOOTSTRAP,
+            },
+            lambda job: {
+                "data": job.one(PROCESSED),
+                "model": job.one(MODEL),
+                "history": job.one(HISTORY),
+                "stats": job.one(RUN_STATS),
+                "scores": job.one(SCORES),
+            },
+            lambda d, v: [
+                "seed",
+                "overtraining",
+                "bootstrap",
+                "expected_yields",
+                "figures.per_variant",
+                f"datasets.{d}.model",
+                f"variants.{v}",
+            ],
+            lambda view, d, v: {
+                **_run_settings(view, d, v),
+                "overtraining": view["overtraining"],
+                "bootstrap": view["bootstrap"],
+                "expected": view["expected_yields"].get(d),
+                "figures": view["figures"]["per_variant"],
+            },
+        ),
+        Stage(
+            "report",
+            "dataset",
+            "the HTML page comparing a dataset's variants",
+            {
+                "page": DATASET_PAGE,
+                "comparison": COMPARISON_PNG,
+                "inputs": INPUTS_PNG,
+                "inputs_scaled": INPUTS_SCALED_PNG,
+                "correlations": CORRELATIONS_PNG,
+                "verdicts": VERDICTS,
+            },
+            lambda job: {
+                "raw": job.one(RAW),
+                "data": job.one(PROCESSED),
+                "scaler": job.one(SCALER),
+                "preview": job.one(PREVIEW_PNG),
+                "metrics": job.each_variant(METRICS),
+                "predictions": job.each_variant(PREDICTIONS),
+                "history": job.each_variant(HISTORY),
+                **job.figures_of_each_variant(),
+                "importance": job.each_variant(IMPORTANCE),
+                "bootstrap": job.each_variant(BOOTSTRAP),
+            },
+            # which variants apply to the dataset depends on its loader and base model (method_rules)
+            lambda d, v: [
+                "bootstrap",
+                "figures.per_variant",
+                "run.variants",
+                "variants",
+                f"datasets.{d}.loader",
+                f"datasets.{d}.model",
+            ],
+            _report_settings,
+            local=True,
+        ),
+        Stage(
+            "summary",
+            "once",
+            "reports/index.html and reports/summary.csv",
+            {"index": INDEX, "summary": SUMMARY, "headlines": HEADLINES, "activations": ACTIVATIONS_PNG},
+            lambda job: {
+                "data": [PROCESSED.format(dataset=d) for d in job.datasets],
+                "metrics": job.each_pair(METRICS),
+                "history": job.each_pair(HISTORY),
+                "pages": [DATASET_PAGE.format(dataset=d) for d in job.datasets],
+                "verdicts": [VERDICTS.format(dataset=d) for d in job.datasets],
+            },
+            lambda d, v: ["run", "variants", "datasets"],
+            _summary_settings,
+            local=True,
+        ),
+        Stage(
+            "check",
+            "once",
+            "hold every run's metrics against the quality gates in params; fail with one line per violation",
+            {"checks": CHECKS},
+            lambda job: {"metrics": job.each_pair(METRICS)},
+            lambda d, v: ["run", "variants", "datasets", "gates"],
+            lambda view, d, v: {**_grid_settings(view), "gates": view["gates"]},
+            local=True,
+        ),
+        Stage(
+            "track",
+            "once",
+            "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
+            {"runs": TRACKED},
+            lambda job: {"runs": job.each_pair(RUN_RECORD)},
+            lambda d, v: ["run", "variants", "datasets", "tracking"],
+            lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]},
+            local=True,
+        ),
+    )
+}
+PER_VARIANT = tuple(name for name, stage in STAGES.items() if stage.scope == "run")
+PER_DATASET = tuple(name for name, stage in STAGES.items() if stage.scope == "dataset")
+
+
+def param_keys(
+    stage: str, dataset: str | None = None, variant: str | None = None, source: str | None = None
+) -> list[str]:
+    """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
+    `config.variant_source` (default: the variant itself)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+    return STAGES[stage].params(dataset, source or variant)
+
+
+def _get(params: dict, dotted: str) -> Any:
+    value = params
+    for part in dotted.split("."):
+        value = value[part]
+    return value
+
+
+def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """Everything a stage needs from params, read only through the keys `param_keys` declares: so the params
+    a DVC stage lists are exactly the params it reads, and Snakemake reruns a job exactly when they change."""
+    source = config.variant_source(params, variant) if variant else None
+    view: dict = {}
+    for dotted in param_keys(stage, dataset, variant, source):  # a params tree holding only the declared keys
+        *parents, leaf = dotted.split(".")
+        node = view
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = copy.deepcopy(_get(params, dotted))
+    return STAGES[stage].settings(view, dataset, variant)
+
+
+def job_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+    """A job's stage settings plus what it needs that must not rerun it when changed: the download stage's
+    fetch policy, the evaluate stage's tracking settings (Snakemake passes both from outside the rule's params)."""
+    settings = stage_settings(params, stage, dataset, variant)
+    if stage == "download":
+        settings["policy"] = config.fetch_policy(params)
+    if stage == "evaluate":
+        settings["tracking"] = params["tracking"]
+    return settings

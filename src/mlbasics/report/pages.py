@@ -1,0 +1,290 @@
+"""Reports: an HTML page per dataset comparing its variants, reports/index.html linking them, and
+reports/summary.csv with one row per dataset x variant. Rendered with jinja2; image links are relative
+so the reports/ folder can be zipped and mailed."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from mlbasics.core import plots
+from mlbasics.core.files import read_csv, read_json, write_csv, write_json, write_text
+from mlbasics.core.tasks import history_metric, read_task
+from mlbasics.data import arrays as data
+from mlbasics.data import preprocess
+from mlbasics.evaluation import bootstrap, overtraining, physics_plots, response, variables
+from mlbasics.methods import activations
+from mlbasics.report import verdicts
+
+TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
+REGRESSION_METRICS = ["mse", "mae", "r2"]
+PHYSICS_METRICS = ("ks_p_", "sig_eff_at_bkg_", "train_sig_eff_at", "best_cut")  # the TMVA tables' columns
+
+
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("mlbasics", "templates"),
+        autoescape=select_autoescape(),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _rel(path: str | Path, start: str | Path) -> str:
+    return Path(os.path.relpath(path, Path(start).parent)).as_posix()
+
+
+def table_metrics(task: str, metrics: dict) -> list[str]:
+    if task == "regression":
+        return REGRESSION_METRICS
+    return TABLE_METRICS + (["roc_auc"] if "roc_auc" in metrics else [])
+
+
+def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict], method: str = "mlp") -> dict:
+    """One line of the comparison: test metrics (with the headline numbers' bootstrap intervals) plus the last
+    epoch's train and validation numbers, the KS p-values and (two classes) TMVA's efficiency table."""
+    last, name = history[-1], history_metric(history)
+    physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
+    intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
+    return {
+        "dataset": dataset,
+        "variant": variant,
+        "method": method,
+        **{k: metrics[k] for k in table_metrics(task, metrics)},
+        **physics,
+        **intervals,
+        "verdict": overtraining.verdict_of(metrics),
+        "best_epoch": metrics.get("best_epoch", ""),
+        "overfitting_since": metrics.get("overfitting_since", ""),
+        "n_test": metrics["n_test"],
+        "epochs": int(last["epoch"]),
+        "train_loss": float(last["loss"]),
+        "val_loss": float(last["val_loss"]),
+        f"train_{name}": float(last[name]),
+        f"val_{name}": float(last[f"val_{name}"]),
+    }
+
+
+def best(rows: list[dict], task: str) -> tuple[dict, str]:
+    """The best variant of one dataset: highest test accuracy, or lowest test MSE; and how to say it."""
+    if task == "regression":
+        top = min(rows, key=lambda r: r["mse"])
+        return top, f"lowest test MSE {top['mse']:.4g} ({top['variant']})"
+    top = max(rows, key=lambda r: r["accuracy"])
+    return top, f"best test accuracy {top['accuracy']:.4f} ({top['variant']})"
+
+
+def leaderboard(rows: list[dict], task: str) -> list[dict]:
+    """The variants best first: by test accuracy, or by test MSE for regression."""
+    if task == "regression":
+        return sorted(rows, key=lambda r: r["mse"])
+    return sorted(rows, key=lambda r: -r["accuracy"])
+
+
+def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
+    """The per-dataset report: which variants overfit and helped, which method is best (with error bars), the
+    leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index."""
+    dataset, variants, methods_of = settings["dataset"], settings["variants"], settings["methods"]
+    histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
+    split = preprocess.load(inputs["data"])
+    task = split.task
+    rows = [
+        variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v])
+        for v, m in zip(variants, inputs["metrics"], strict=True)
+    ]
+    predictions = {v: read_csv(p) for v, p in zip(variants, inputs["predictions"], strict=True)}
+    confidence = settings["bootstrap"]["confidence"]
+    replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
+    answer = verdicts.overtraining(rows, task, replicates, confidence)
+    compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
+    write_json(outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared})
+    curves = rejection_curves(split, predictions) if task == "binary" else None
+    plots.comparison(
+        histories,
+        f"{dataset}: all variants",
+        outputs["comparison"],
+        partial(physics_plots.rejection_panel, curves=curves) if curves else None,
+    )
+    whitened = read_json(inputs["scaler"])["kind"] == "pca_whiten"
+    ranking = input_variables(dataset, data.load(inputs["raw"]), split, outputs, whitened)
+    importance = importances(variants, inputs["importance"], whitened)
+    for row in ranking:
+        row["importance"] = {v: found[row["index"]] for v, found in importance.items()}
+    page = outputs["page"]
+    sections = (
+        [
+            {
+                "variant": v,
+                "curves": _rel(c, page),
+                "confusion": _rel(m, page),
+                "diagnostics": _rel(g, page),
+                "response": _rel(r, page),
+            }
+            for v, c, m, g, r in zip(
+                variants,
+                inputs["curves"],
+                inputs["confusion_png"],
+                inputs["diagnostics"],
+                inputs["response"],
+                strict=True,
+            )
+        ]
+        if inputs["curves"]
+        else []
+    )  # none: the grid leaves the variants' figures out (figures.per_variant)
+    metric = history_metric(next(iter(histories.values())))
+    html = (
+        _env()
+        .get_template("dataset.html.j2")
+        .render(
+            dataset=dataset,
+            rows=leaderboard(rows, task),
+            metrics=table_metrics(task, rows[0]),
+            metric=metric,
+            sections=sections,
+            answer=answer,
+            methods=compared,
+            confidence=confidence,
+            ranking=ranking[:20],
+            n_inputs=len(ranking),
+            importance={v: next(iter(f.values()))[2] for v, f in importance.items() if f},
+            one_step=[v for v in variants if len(histories[v]) == 1],
+            whitened=whitened,
+            efficiencies=[e for e in ("0p01", "0p10", "0p30") if f"sig_eff_at_bkg_{e}" in rows[0]],
+            ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min"],
+            figures={k: _rel(outputs[k], page) for k in ("inputs", "inputs_scaled", "correlations")},
+            comparison=_rel(outputs["comparison"], page),
+            preview=_rel(inputs["preview"], page),
+        )
+    )
+    write_text(page, html)
+
+
+def importances(variants: list[str], paths: list[str], whitened: bool) -> dict[str, dict[int, tuple]]:
+    """Each variant's input importance where its method has one: {variant: {input: (value, error, measure)}}.
+    Left out for PCA-whitened data, whose inputs are components, not the variables ranked beside them."""
+    found = {}
+    for variant, path in zip(variants, paths, strict=True):
+        rows = read_csv(path)
+        if rows and not whitened:
+            found[variant] = {
+                int(r["input"]): (float(r["importance"]), float(r["error"]) if r["error"] else None, r["measure"])
+                for r in rows
+            }
+    return found
+
+
+def rejection_curves(split: preprocess.Split, predictions: dict[str, list[dict]]) -> dict:
+    """Every variant's (signal efficiency, background efficiency) on the test sample, weighted."""
+    positive = split.class_names[1]
+    curves = {}
+    for variant, rows in predictions.items():
+        y = np.array([r["actual"] == positive for r in rows], dtype=int)
+        score = np.array([float(r["response"]) for r in rows])
+        fpr, tpr, _ = response.roc(y, score, split.weights("test"))
+        curves[variant] = (tpr, fpr)
+    return curves
+
+
+def input_variables(
+    dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool
+) -> list[dict]:
+    """The inputs as read, ranked by separation (TMVA's ranking), their distributions per class as read and
+    as the network sees them, and their correlations: figures for the best 16 (8 with many classes, where
+    each panel holds a line per class, and one correlation matrix of all events); the whole ranking."""
+    many = len(split.class_names) > 3
+    shown = 8 if many else 16
+    x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    y = raw.y if split.class_names else np.zeros(len(raw.y), int)
+    labels = split.class_names or ["all events"]
+    names = variables.names_of(raw.feature_names, x.shape[1])
+    ranking = variables.ranking(x, raw.y, raw.w, len(split.class_names), names)
+    best = [r["index"] for r in ranking[:shown]]
+    shown_names, separations = [names[j] for j in best], [r["separation"] for r in ranking[:shown]]
+    physics_plots.inputs(
+        x[:, best], y, raw.w, labels, shown_names, separations, f"{dataset}: inputs as read", outputs["inputs"]
+    )
+    scaled, w = split.arrays["x_train"], split.weights("train")
+    scaled_y = split.arrays["y_train"] if split.class_names else np.zeros(len(scaled), int)
+    # PCA whitening turns inputs into components: the network's inputs are then the leading components
+    columns, scaled_names = (
+        (list(range(len(best))), [f"component {j}" for j in range(len(best))]) if whitened else (best, shown_names)
+    )
+    physics_plots.inputs(
+        scaled[:, columns],
+        scaled_y,
+        w,
+        labels,
+        scaled_names,
+        variables.separations(scaled[:, columns], scaled_y, w, len(split.class_names)),
+        f"{dataset}: inputs as the network sees them (training split, scaled)",
+        outputs["inputs_scaled"],
+    )
+    per_class = [] if many else split.class_names
+    physics_plots.correlations(
+        variables.correlations(x[:, best], raw.y, raw.w, per_class),
+        shown_names,
+        f"{dataset}: input correlations",
+        outputs["correlations"],
+    )
+    return ranking
+
+
+def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str], inputs: dict, outputs: dict) -> None:
+    """reports/summary.csv (one row per dataset and variant run on it) and reports/index.html linking every
+    dataset."""
+    task = {d: read_task(path) for d, path in zip(datasets, inputs["data"], strict=True)}
+    methods_of = dict(zip(pairs, methods, strict=True))
+    rows = [
+        variant_row(d, v, task[d], read_json(m), read_csv(h), methods_of[(d, v)])
+        for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)
+    ]
+    header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
+    write_csv(outputs["summary"], header, [[row.get(k, "") for k in header] for row in rows])
+    # DVC's metrics: each run's headline numbers, nested by dataset and variant, so that `dvc exp show` and
+    # `dvc metrics diff` show a few columns per run (every number stays in the run's own metrics.json)
+    headlines: dict = {}
+    for row in rows:
+        names = bootstrap.HEADLINES[task[row["dataset"]]]
+        headlines.setdefault(row["dataset"], {})[row["variant"]] = {k: row[k] for k in names if k in row}
+    write_json(outputs["headlines"], headlines)
+    # what each dataset's page concluded (with its error bars), not computed again
+    links = [
+        {"dataset": d, "href": _rel(p, outputs["index"]), **read_json(c)}
+        for d, p, c in zip(datasets, inputs["pages"], inputs["verdicts"], strict=True)
+    ]
+    plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
+    columns = [
+        k
+        for k in header
+        if k
+        not in (
+            "dataset",
+            "variant",
+            "method",
+            "n_test",
+            "epochs",
+            "train_loss",
+            "val_loss",
+            "verdict",
+            "best_epoch",
+            "overfitting_since",
+        )
+        and not k.endswith(("_ci_lo", "_ci_hi"))
+    ]
+    html = (
+        _env()
+        .get_template("index.html.j2")
+        .render(
+            links=links,
+            rows=rows,
+            columns=columns,
+            summary=_rel(outputs["summary"], outputs["index"]),
+            activations=_rel(outputs["activations"], outputs["index"]),
+        )
+    )
+    write_text(outputs["index"], html)

@@ -1,0 +1,130 @@
+"""What a dataset's runs say, with error bars: which variants overfit (since when), which changes to the baseline
+helped, and which method - the MLP or a reference method - is best, by how much.
+
+A claim of "helped" or "better" needs the difference to exceed its uncertainty: the paired bootstrap interval of
+the headline number (bootstrap.py) must exclude zero. A smaller difference is reported as what it is - within
+the uncertainty. The report stage writes the result to reports/<dataset>/comparison.json (the index reads it)
+and shows it on the dataset's page.
+"""
+
+from __future__ import annotations
+
+from mlbasics.evaluation import bootstrap
+from mlbasics.methods import registry
+
+LABELS = {
+    "roc_auc": "ROC AUC",
+    "sig_eff_at_bkg_0p10": "signal efficiency at background 0.10",
+    "accuracy": "accuracy",
+    "mse": "MSE",
+}
+
+
+def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confidence: float) -> dict:
+    """The lecture's question: which variants overfit (since when), which underfit, and which changes to the
+    baseline helped - a test score better than the baseline's beyond the interval of their paired difference.
+    `compared` has, per variant of the baseline's method (other methods are compared in `methods`), that
+    difference with its interval and the train-validation loss gaps."""
+    overfit = [
+        f"{r['variant']} (since {'iteration' if r['method'] == 'bdt' else 'epoch'} {r['overfitting_since']})"
+        if r["overfitting_since"]
+        else r["variant"]
+        for r in rows
+        if r["verdict"] == "overfitting"
+    ]
+    underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
+    base = next((r for r in rows if r["variant"] == "baseline"), None)
+    helped, within, worse, compared = [], [], [], []
+    name = bootstrap.HEADLINES[task][0]
+    for r in rows if base is not None else []:
+        if r is base or r["method"] != base["method"]:
+            continue
+        versus = bootstrap.compare(
+            name, r[name], base[name], replicates[r["variant"]][name], replicates["baseline"][name], confidence
+        )
+        compared.append(
+            {
+                "variant": r["variant"],
+                "score": name,
+                **versus,
+                "gap": r["val_loss"] - r["train_loss"],
+                "base_gap": base["val_loss"] - base["train_loss"],
+                "verdict": r["verdict"],
+            }
+        )
+        (helped if versus["better"] else worse if versus["hi"] < 0 else within).append(r["variant"])
+    return {
+        "overfit": overfit,
+        "underfit": underfit,
+        "helped": helped,
+        "within": within,
+        "worse": worse,
+        "compared": compared,
+        "has_baseline": base is not None,
+        "score": LABELS[name],
+    }
+
+
+def methods(
+    rows: list[dict], task: str, methods_of: dict[str, str], replicates: dict[str, dict], confidence: float
+) -> dict | None:
+    """Which method is best and by how much: each method's best variant (by the first headline number), the
+    methods ranked, and the best one against each other on every headline number with the interval of the
+    paired difference. None when the dataset has runs of one method only."""
+    headlines = bootstrap.HEADLINES[task]
+    first = headlines[0]
+    sign = -1 if first in bootstrap.LOWER_IS_BETTER else 1
+    best_of: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: -sign * r[first]):
+        best_of.setdefault(methods_of[r["variant"]], r)
+    if len(best_of) < 2:
+        return None
+    ranking = [
+        {
+            "method": m,
+            "name": registry.display_name(m),
+            "variant": r["variant"],
+            **{h: r[h] for h in headlines},
+            **{f"{h}_ci": (r.get(f"{h}_ci_lo"), r.get(f"{h}_ci_hi")) for h in headlines},
+        }
+        for m, r in best_of.items()
+    ]
+    top = ranking[0]
+    versus = [
+        {
+            "method": other["method"],
+            "name": other["name"],
+            "variant": other["variant"],
+            "by": [
+                bootstrap.compare(
+                    h, top[h], other[h], replicates[top["variant"]][h], replicates[other["variant"]][h], confidence
+                )
+                for h in headlines
+            ],
+        }
+        for other in ranking[1:]
+    ]
+    return {
+        "ranking": ranking,
+        "best": top,
+        "versus": versus,
+        "headlines": headlines,
+        "labels": {h: LABELS[h] for h in headlines},
+        "sentence": sentence(top, versus[0], confidence),
+    }
+
+
+def sentence(top: dict, runner_up: dict, confidence: float) -> str:
+    """The answer in words: the best method, and whether it beats the runner-up beyond the uncertainty."""
+    level = f"{confidence:.0%}"
+    parts = [f"{LABELS[c['metric']]} {c['delta']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]" for c in runner_up["by"]]
+    head = (
+        f"Best method: {top['name']} ({top['variant']}). Against the runner-up, {runner_up['name']} "
+        f"({runner_up['variant']}): {'; '.join(parts)} ({level} intervals of the paired difference). "
+    )
+    if all(c["better"] for c in runner_up["by"]):
+        return head + f"{top['name']} is better beyond the uncertainty."
+    if any(c["better"] for c in runner_up["by"]):
+        won = [LABELS[c["metric"]] for c in runner_up["by"] if c["better"]]
+        return head + f"{top['name']} is better beyond the uncertainty in {' and '.join(won)} only."
+    return head + "The difference is within the uncertainty: neither is better on this test sample."

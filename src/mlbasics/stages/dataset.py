@@ -1,0 +1,35 @@
+"""The dataset stage: build data/raw/<dataset>.npz and its preview figure from the dataset's source."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mlbasics.core import formats, plots
+from mlbasics.core.files import read_json
+from mlbasics.data.arrays import check, is_colour, save, subsample
+from mlbasics.data.loaders import make
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The dataset stage: read the source, subsample, convert colour to greyscale unless asked not to,
+    write data/raw/<dataset>.npz and the preview figure."""
+    options = settings["options"]
+    receipt = read_json(inputs["receipt"])
+    dataset = make(settings["loader"], options, receipt)
+    dataset = replace(dataset, source=dataset.source or f"dataset {settings['dataset']!r}")
+    dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
+    check(dataset)
+    colour = None
+    if is_colour(dataset.x) and not options.get("color", False):
+        colour = dataset.x
+        dataset = replace(dataset, x=formats.to_greyscale(dataset.x))
+    plots.preview(
+        dataset.x,
+        dataset.y,
+        dataset.class_names,
+        settings["dataset"],
+        outputs["preview"],
+        colour=colour,
+        feature_names=dataset.feature_names,
+    )
+    save(dataset, outputs["raw"])

@@ -1,0 +1,179 @@
+"""The evaluate stage: a trained model on the held-out test split - metrics, bootstrap intervals, TMVA's
+overtraining check, the importance of the inputs, the variant's figures - and one MLflow run holding params,
+curves, metrics and artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlbasics.core import plots, provenance
+from mlbasics.core.files import read_arrays, read_csv, read_json, sha256_file, write_csv, write_json
+from mlbasics.data import preprocess
+from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots, response
+from mlbasics.evaluation.evaluate import classes_of, classification, regression
+from mlbasics.methods import training as methods
+from mlbasics.tracking import runs as tracking
+
+
+class OnDemand:
+    """The trained model, loaded on first use: the evaluation needs only what its training wrote (scores.npz),
+    unless an importance (a reference method's) or MLflow's scikit-learn model asks for it."""
+
+    def __init__(self, load):
+        self._load, self._method = load, None
+
+    def __getattr__(self, name: str):
+        if self._method is None:
+            self._method = self._load()
+        return getattr(self._method, name)
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
+    methods.prepare(settings["model"], threads)
+    split = preprocess.load(inputs["data"])
+    kind = methods.method_class(settings["model"])
+    method = OnDemand(lambda: methods.load(settings["model"], inputs["model"]))
+    dataset, variant = settings["dataset"], settings["variant"]
+    history = read_csv(inputs["history"])
+    title = f"{dataset} / {variant}: test set"
+    regression_task = split.task == "regression"
+    scores = read_arrays(inputs["scores"])  # the saved model's outputs on the test and training samples
+    if regression_task:
+        metrics, panels, pairs = regression(method, split, scores, title, outputs)
+    else:
+        metrics, panels, pairs = classification(method, split, scores, title, outputs, settings.get("expected"))
+    y_test, w_test = split.arrays["y_test"], split.weights("test")
+    found = bootstrap.replicates(
+        split.task,
+        y_test,
+        headline_scores(split.task, scores["test"]),
+        w_test,
+        settings["bootstrap"]["resamples"],
+        settings["seed"],
+    )
+    metrics.update(bootstrap.intervals_of(found, settings["bootstrap"]["confidence"]))
+    bootstrap.write(outputs["bootstrap"], found)
+    write_importance(
+        outputs["importance"],
+        method.importance(split.arrays["x_test"], y_test, w_test, split.task, settings["seed"])
+        if kind.ranks_inputs
+        else None,
+    )
+    checked = response.check(
+        split.task,
+        split.class_names,
+        *((split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")),
+    )
+    metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
+    judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
+    write_csv(outputs["predictions"], ["actual", "predicted", "response"][: len(pairs[0])], pairs)
+    if "response" in outputs:  # the variant's figures (stages.VARIANT_FIGURES), unless figures.per_variant is off
+        physics_plots.response(
+            checked["panels"],
+            f"{dataset} / {variant}: training (points) vs test sample",
+            outputs["response"],
+            checked["xlabel"],
+        )
+        plots.training_curves(history, f"{dataset} / {variant}", outputs["curves"], judged, step=kind.step)
+        diagnostics.draw(title, panels, outputs["diagnostics"])
+    git, software = provenance.git_state(), provenance.versions()
+    # what decides the numbers: not where they are logged, nor whether figures are drawn
+    model_settings = {k: v for k, v in settings.items() if k not in ("tracking", "figures")}
+    prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
+    # metrics.json holds numbers only (DVC compares them); what ran, and on what, goes to provenance.json
+    write_json(
+        outputs["metrics"],
+        {**metrics, **{k: v for k, v in judged.items() if k != "verdict"}, **overtraining.flags(judged)},
+    )
+    write_json(outputs["provenance"], prints)
+    record = run_record(
+        settings,
+        inputs,
+        outputs,
+        history,
+        metrics,
+        judged,
+        provenance.provenance_tags(prints, git, software),
+        split.task,
+    )
+    write_json(outputs["run"], record)
+    headline = f"mse {metrics['mse']:.4g}" if regression_task else f"accuracy {metrics['accuracy']:.4f}"
+    since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
+    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {log_run(settings, record, outputs)}")
+
+
+def headline_scores(task: str, scores: np.ndarray) -> np.ndarray:
+    """What the headline numbers are computed from: the response (two classes), the predicted class (more),
+    the predicted value (regression)."""
+    return classes_of(scores) if task == "multiclass" else scores[:, 0].astype(np.float64)
+
+
+def write_importance(path, found: tuple | None) -> None:
+    """importance.csv: one row per input (its column in the processed data) with the method's importance and
+    its error, and what the number measures; only the header for a method that has none (the MLP)."""
+    rows = []
+    if found is not None:
+        measure, values, errors = found
+        rows = [
+            [j, float(value), "" if errors is None else float(errors[j]), measure] for j, value in enumerate(values)
+        ]
+    write_csv(path, ["input", "importance", "error", "measure"], rows)
+
+
+def run_record(
+    settings: dict, inputs: dict, outputs: dict, history: list[dict], metrics: dict, judged: dict, tags: dict, task: str
+) -> dict:
+    """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
+    stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
+    dataset, variant = settings["dataset"], settings["variant"]
+    # params as JSON text (null, false, [64, 64]), strings as they are: what a reader of params.yaml types
+    params = {
+        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in settings["model"].items()},
+        "seed": settings["seed"],
+        "dataset": dataset,
+        "variant": variant,
+    }
+    return tracking.make_record(
+        run_name=f"{dataset}/{variant}",
+        params=params,
+        history=history,
+        tags={
+            "dataset": dataset,
+            "variant": variant,
+            "task": task,
+            "verdict": judged["verdict"],
+            **tags,
+            **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id", "precision") if k in stats},
+        },
+        metrics={**metrics, **{k: v for k, v in judged.items() if k != "verdict" and v is not None}},
+        stats={k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and k != "started_ms"},
+        artifacts=[inputs["history"], *(outputs[k] for k in outputs if k not in ("run", "provenance", "bootstrap"))],
+        model={
+            "path": str(inputs["model"]),
+            "data": str(inputs["data"]),
+            "spec": settings["model"],
+            **({"scores": str(inputs["scores"])} if inputs.get("scores") else {}),
+        },
+        started=stats["started_ms"] / 1000 if "started_ms" in stats else None,
+        stamps={int(epoch): ms for epoch, ms in stats.get("epoch_end_ms", [])},
+        dataset={"name": dataset, "digest": tags["data_sha256"][:16], "source": str(inputs["data"])},
+    )
+
+
+def log_run(settings: dict, record: dict, outputs: dict) -> str:
+    """Log the run now (online) or leave it to the track stage (offline); where it is, in words."""
+    track = tracking.settings_from_env(settings.get("tracking"))
+    if track.get("mode", "online") != "online":
+        return f"run recorded offline in {outputs['run']}"
+    run_id = tracking.log_online(
+        tracking.resolve_uri(track["uri"]),
+        track["experiment"],
+        record,
+        outputs["run"],
+        retries=track.get("retries", 4),
+        log_models=track.get("log_models", True),
+    )
+    return f"MLflow run {run_id}" if run_id else f"run kept in {outputs['run']}"

@@ -1,0 +1,10 @@
+"""The report stage: a dataset's page, its comparison figures and verdicts."""
+
+from __future__ import annotations
+
+from mlbasics.report.pages import dataset_page
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The report stage: the HTML page comparing one dataset's variants."""
+    dataset_page(settings, inputs, outputs)

@@ -1,0 +1,16 @@
+"""The track stage (last, local): every run record of the grid in MLflow, each exactly once."""
+
+from __future__ import annotations
+
+from mlbasics.tracking.runs import resolve_uri, sync
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The track stage (last, local): every run record of the grid into the store, each exactly once."""
+    track = settings["tracking"]
+    uri = resolve_uri(track["uri"])
+    summary = sync(uri, track["experiment"], inputs["runs"], outputs["runs"], track.get("log_models", True))
+    print(
+        f"track: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
+        f"{summary['imported_now']} imported now"
+    )

@@ -1,0 +1,90 @@
+"""The train stage, top-down: load the split data, let the variant's method fit it (resuming from the last
+checkpointed epoch if a killed job left one), save the model, a per-epoch history and the run's statistics.
+
+What a method is and how the MLPs train (deterministic, resumable, fast) is in methods.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mlbasics.core.errors import ParamsError
+from mlbasics.core.files import write_arrays, write_csv, write_json
+from mlbasics.core.tasks import check_request, history_columns
+from mlbasics.data import preprocess
+from mlbasics.evaluation import response
+from mlbasics.methods import training as methods
+from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
+from mlbasics.report.progress import FILE as PROGRESS_FILE
+from mlbasics.report.progress import Progress
+
+
+def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+    """The train stage: processed data in; model, history.csv, run_stats.json and the model's scores out."""
+    split = preprocess.load(inputs["data"])
+    try:  # before TensorFlow starts: a task the data cannot have is a params mistake
+        check_request(split.task, settings["model"].get("task", "auto"), len(split.class_names))
+    except ValueError as exc:
+        raise ParamsError(
+            f"datasets.{settings.get('dataset')}.model.task (variant {settings.get('variant')}): {exc}"
+        ) from None
+    name = f"{settings.get('dataset')}/{settings.get('variant')}"
+    print(f"{name}: settings {json.dumps(settings['model'], sort_keys=True)}", flush=True)  # the log's first line
+    methods.prepare(settings["model"], threads)
+    folder = checkpoint_folder(outputs["model"])
+    method = methods.create(settings["model"])
+    # progress.json beside the model: what `python -m mlbasics progress` shows while the job runs
+    progress = Progress(Path(outputs["model"]).parent / PROGRESS_FILE, method.total_steps(), method.step)
+    rows, stats = method.fit(
+        split.arrays,
+        split.task,
+        len(split.class_names),
+        settings["seed"],
+        checkpoint_dir=folder,
+        init_model=inputs.get("init"),
+        verbose=2,
+        threads=threads,
+        progress=progress,
+    )
+    method.save(outputs["model"])
+    write_arrays(outputs["scores"], outputs_of(method, split))
+    write_csv(outputs["history"], history_columns(split.task), rows)
+    from mlbasics.core.provenance import device
+
+    # where it trained (a GPU node, a SLURM job): evaluation may run elsewhere, so it is recorded here
+    where = {
+        "device": device(),
+        **{
+            key: os.environ[name]
+            for key, name in (("slurm_job_id", "SLURM_JOB_ID"), ("cuda_visible_devices", "CUDA_VISIBLE_DEVICES"))
+            if name in os.environ
+        },
+        **({"warm_worker": True} if os.environ.get("MLBASICS_WORKER_JOB") else {}),
+    }  # run by worker.py
+    write_json(outputs["stats"], {**stats, "threads": threads, **where})
+    Checkpoint(folder, "").clear()
+    last = dict(zip(history_columns(split.task)[1:], rows[-1][1:], strict=True))
+    print(
+        f"{name}: trained, {len(rows)} {method.step or 'step'}(s) in {stats['train_wall_s']:.1f} s; "
+        + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")),
+        flush=True,
+    )
+
+
+def outputs_of(method, split: preprocess.Split) -> dict:
+    """What the evaluation needs of the saved model, computed here where it is in memory, so that it loads no
+    model unless an importance asks for one: the scores on the test and training samples (the same numbers: a test
+    compares them with the loaded model's); over a 2-D classifier's decision-boundary grid ("boundary"); an image
+    classifier's first 16 hidden units' input weights ("input_weights")."""
+    x = split.arrays["x_test"]
+    found = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
+    if split.task != "regression" and x.shape[1] == 2:
+        found["boundary"] = method.predict(response.grid_points(*response.boundary_grid(x)))
+    kernel = method.input_weights() if split.image_shape else None
+    if kernel is not None and kernel.shape[0] == int(np.prod(split.image_shape)):
+        found["input_weights"] = np.asarray(kernel[:, :16], dtype=np.float32)
+    return found

@@ -1,0 +1,83 @@
+"""The leaderboard of the runs in MLflow, as `python -m mlbasics compare` shows it: one row per (dataset,
+variant), best first within each dataset, printable and writable as CSV."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from mlbasics.tracking.runs import TrackingError, use_short_http_retries
+
+LEADERBOARD = [
+    "dataset",
+    "variant",
+    "method",
+    "accuracy",
+    "f1_macro",
+    "roc_auc",
+    "mse",
+    "r2",
+    "verdict",
+    "overfitting_since",
+    "train_wall_s",
+    "run_id",
+    "start_time",
+]
+
+
+def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> list[dict]:
+    """One row per (dataset, variant) run in the store - the current ones unless `include_replaced` -
+    best first within each dataset (test accuracy, or lowest test MSE for regression)."""
+    from mlflow import MlflowClient
+
+    use_short_http_retries()
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise TrackingError(f"no experiment {experiment!r} in {uri}")
+    runs = client.search_runs(
+        [found.experiment_id], filter_string="tags.`mlbasics.role` = 'variant'", max_results=50000
+    )
+    rows = []
+    for run in runs:
+        if run.data.tags.get("mlbasics.replaced_by") and not include_replaced:
+            continue
+        m = run.data.metrics
+        since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
+        rows.append(
+            {
+                "dataset": run.data.tags.get("dataset"),
+                "variant": run.data.tags.get("variant"),
+                "method": run.data.params.get("method", "mlp"),  # runs before the reference methods: MLPs
+                "task": run.data.tags.get("task"),
+                **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
+                "overfitting_since": since,
+                "verdict": run.data.tags.get("verdict"),
+                "train_wall_s": m.get("run_train_wall_s"),
+                "run_id": run.info.run_id,
+                "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000)),
+            }
+        )
+
+    def rank(row: dict) -> tuple:
+        # runs logged before the task tag: regression is where no accuracy was logged
+        regression = row["task"] == "regression" if row["task"] else row["accuracy"] is None
+        score = (row["mse"] or 0.0) if regression else -(row["accuracy"] or 0.0)
+        return row["dataset"] or "", score
+
+    return sorted(rows, key=rank)
+
+
+def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
+    """The leaderboard as text for the terminal (the columns some run fills) and, optionally, as CSV."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=LEADERBOARD).dropna(axis=1, how="all")
+    if "overfitting_since" in frame:
+        frame["overfitting_since"] = frame["overfitting_since"].astype("Int64")
+    if csv_path:
+        from mlbasics.core.files import atomic_path
+
+        with atomic_path(csv_path) as tmp:
+            frame.to_csv(tmp, index=False)
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="")
