@@ -34,7 +34,6 @@ except params_config.ParamsError as exc:
 
 DATASETS = PARAMS["run"]["datasets"]
 WORKER = []  # the warm worker onstart starts
-FETCH_POLICY = params_config.inline(params_config.fetch_policy(PARAMS))
 # (dataset, variant id) of every run: sweeps expanded, less variants whose method does not take the dataset
 PAIRS = params_config.grid(PARAMS)
 # each variant's figures (evaluate draws them, the report shows them); a large sweep can leave them out
@@ -45,6 +44,8 @@ VARIANT_FIGURES = PARAMS["figures"]["per_variant"]
 os.environ.setdefault(tracking.ENV_INVOCATION, tracking.new_invocation_id("snakemake"))
 os.environ.setdefault(tracking.ENV_ENGINE, "snakemake")
 os.environ[tracking.ENV_TRACKING] = json.dumps(PARAMS["tracking"], sort_keys=True)
+# The download jobs' fetch policy (mirrors, retries, timeout) travels the same way: changing it reruns nothing.
+os.environ[params_config.ENV_FETCH_POLICY] = params_config.inline(params_config.fetch_policy(PARAMS))
 
 
 # Site settings for the slurm profile (its resources read MLBASICS_SLURM_*): the environment wins over
@@ -62,6 +63,7 @@ envvars:
     tracking.ENV_INVOCATION,
     tracking.ENV_ENGINE,
     tracking.ENV_TRACKING,
+    params_config.ENV_FETCH_POLICY,
 
 
 onstart:

@@ -17,10 +17,10 @@ rule download:
     shell:
         # progress (stdout) shows on the console as well; errors go to the log, which the default profile
         # prints when the job fails (show-failed-logs), so each appears once
-        # the fetch policy (mirrors, retries, timeout) is not a param: changing it must not rerun anything (so the
-        # lint "shell command directly uses variable FETCH_POLICY from outside of the rule" is on purpose)
+        # the fetch policy (mirrors, retries, timeout) is not a param - changing it must not rerun anything - and
+        # reaches the job in MLBASICS_FETCH_POLICY (common.smk)
         ": > {log}; python -m mlbasics download --settings {params.settings:q} --paths {params.paths:q}"
-        " --fetch-policy {FETCH_POLICY:q} 2>> {log} | tee -a {log}"
+        " 2>> {log} | tee -a {log}"
 
 
 rule fetch:

@@ -4,6 +4,7 @@ Snakemake resolved), its declared or given paths, and the stage's `run` from mlb
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def runner(stage: str) -> Callable:
 def settings_from_args(args: argparse.Namespace) -> dict:
     if args.settings is not None:
         settings = config.parse_inline(args.settings)
-        if getattr(args, "fetch_policy", None):
-            settings["policy"] = config.parse_inline(args.fetch_policy)
+        if args.command == "download":  # --fetch-policy, else what the pipeline passes, else the schema's defaults
+            policy = getattr(args, "fetch_policy", None) or os.environ.get(config.ENV_FETCH_POLICY)
+            defaults = {k: v for k, v in config.section_defaults("download").items() if k in config.FETCH_POLICY_KEYS}
+            settings["policy"] = config.parse_inline(policy) if policy else defaults
         return settings
     params = config.load_params(args.params)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
@@ -104,7 +107,14 @@ def declared_paths(stage: str, settings: dict) -> dict:
 
 
 def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None = None) -> None:
-    """Run one job of a stage on `paths` (what its rule passes) or else on its declared paths."""
+    """Run one job of a stage on `paths` (what its rule passes) or else on its declared paths; `settings` as the
+    engine passed them, turned into the stage's typed record before anything runs."""
+    from mlbasics.stages.settings import SettingsError, parse
+
+    try:
+        typed = parse(stage, settings)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
     paths = paths or declared_paths(stage, settings)
     inputs = paths["inputs"]
     # modules (the code, the catalog) are dependencies, not something read from the working directory
@@ -112,4 +122,4 @@ def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None =
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
-    runner(stage)(settings, inputs, paths["outputs"], threads=threads)
+    runner(stage)(typed, inputs, paths["outputs"], threads=threads)

@@ -298,6 +298,9 @@ def parse_inline(text: str) -> Any:
 
 
 FETCH_POLICY_KEYS = ("mirrors", "retries", "timeout")
+# How Snakemake hands the fetch policy to its download jobs: from outside the rules' params, since changing mirrors,
+# retries or the timeout must rerun nothing
+ENV_FETCH_POLICY = "MLBASICS_FETCH_POLICY"
 
 
 def fetch_policy(params: dict) -> dict:
