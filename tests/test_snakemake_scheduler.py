@@ -33,3 +33,11 @@ def test_many_requests_arm_one_daemon_timer_that_releases_the_loop_once():
     assert not scheduler._open_jobs.acquire(blocking=False), "released more than once"
     JobScheduler._schedule_reevalutation(scheduler, 0.05)  # the pass it started may arm the next one
     assert scheduler._open_jobs.acquire(timeout=2)
+
+
+def test_a_snakemake_without_the_private_method_is_left_alone_with_one_line(monkeypatch, capsys):
+    monkeypatch.delattr(JobScheduler, "_schedule_reevalutation")
+    assert snakemake_scheduler.coalesce_reevaluations() is False
+    assert not hasattr(JobScheduler, "_schedule_reevalutation")
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "re-evaluations are left as they are" in said[0]

@@ -14,7 +14,8 @@ from mlbasics.methods import epochs, mlp
 from mlbasics.methods import training as methods
 from mlbasics.params import config
 from mlbasics.stages import train
-from tests.conftest import fit_mlp
+from mlbasics.stages.settings import EvaluateSettings, TrainSettings
+from tests.helpers import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [8, 8], "learning_rate": 0.01, "epochs": 8, "batch_size": 32}
 
@@ -251,7 +252,7 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
         "stats": folder / "run_stats.json",
         "scores": folder / "scores.npz",
     }
-    train.run({"model": {**SPEC, "epochs": 2}, "seed": 0}, {"data": data}, outputs, threads=1)
+    train.run(TrainSettings("toy", "v", 0, {**SPEC, "epochs": 2}), {"data": data}, outputs, threads=1)
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
@@ -420,7 +421,7 @@ def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussia
     )
     spec = {**SPEC, "epochs": 2}
     trained = {k: tmp_path / v for k, v in pipeline.outputs("train", "toy", "v").items()}
-    train.run({"model": spec, "seed": 0}, {"data": data}, trained, threads=1)
+    train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, trained, threads=1)
     settings = {
         "dataset": "toy",
         "variant": "v",
@@ -429,12 +430,13 @@ def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussia
         "tracking": {"mode": "offline"},
         "overtraining": config.section_defaults("overtraining"),
         "bootstrap": {"resamples": 50, "confidence": 0.9},
+        "expected": None,
     }
     metrics = {}
     for figures in (False, True):
         methods._LOADED.clear()
         outputs = {k: tmp_path / str(figures) / v for k, v in pipeline.outputs("evaluate", "toy", "v", figures).items()}
-        evaluate.run(settings, {"data": data, **trained}, outputs, threads=1)
+        evaluate.run(EvaluateSettings(**settings, figures=figures), {"data": data, **trained}, outputs, threads=1)
         assert not methods._LOADED, "the scores training wrote serve the figures too"
         metrics[figures] = outputs["metrics"].read_bytes() + outputs["provenance"].read_bytes()
     assert metrics[False] == metrics[True], "the same numbers and the same fingerprint"
@@ -464,7 +466,19 @@ def test_an_image_classifiers_training_keeps_its_first_layer_weights_for_the_fig
         "scores": tmp_path / "scores.npz",
     }
     spec = {**SPEC, "hidden_layers": [20], "epochs": 1}
-    train.run({"model": spec, "seed": 0}, {"data": data}, outputs, threads=1)
+    train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, outputs, threads=1)
     scores, loaded = read_arrays(outputs["scores"]), methods.load(spec, outputs["model"])
     np.testing.assert_array_equal(scores["input_weights"], loaded.input_weights()[:, :16])
     assert scores["input_weights"].shape == (16, 16) and "boundary" not in scores
+
+
+def test_without_keras_internals_adam_falls_back_to_keras_own_update_and_says_so(monkeypatch, capsys):
+    """The fused kernel needs private attributes of Keras' Adam; where a Keras lacks them, Keras' own update runs
+    and the job log says why."""
+    import keras
+
+    model = mlp.build_mlp(3, 2, {**SPEC, "optimizer": "adam"}, steps_per_epoch=2)
+    owner = next(c for c in type(model.optimizer).__mro__ if "_get_variable_index" in vars(c))
+    monkeypatch.delattr(owner, "_get_variable_index")
+    assert type(model.optimizer) is keras.optimizers.Adam and epochs.fused_adam(model.optimizer) is None
+    assert "has no _get_variable_index: Adam runs as Keras' own update" in capsys.readouterr().out

@@ -50,9 +50,21 @@ def fused_adam(optimizer):
         and optimizer.clipvalue is None
         and optimizer.global_clipnorm is None
         and optimizer.loss_scale_factor is None
-        and all(v.dtype == "float32" for v in optimizer._trainable_variables)
     )
     if not plain:
+        return None
+    # Keras' optimizer internals the kernel works on (the moment variables `_momentums`, `_velocities` appear when
+    # the optimizer is built; tests/test_train.py pins them all to Keras' own update): another Keras may lack them
+    private = ("_trainable_variables", "_get_current_learning_rate", "_get_variable_index")
+    missing = [name for name in private if not hasattr(optimizer, name)]
+    if missing:
+        print(
+            f"Keras {keras.__version__}'s Adam has no {', '.join(missing)}: Adam runs as Keras' own update "
+            "(the same formula, slower; the bytes of a run may differ from the fused kernel's)",
+            flush=True,
+        )
+        return None
+    if not all(v.dtype == "float32" for v in optimizer._trainable_variables):
         return None
 
     def apply(grads, variables) -> None:

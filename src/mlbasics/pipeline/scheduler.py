@@ -15,21 +15,29 @@ a second either. The same jobs run to the same outputs; only the idle passes go.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 _PENDING = "_mlbasics_reevaluation_pending"
 
 
 def coalesce_reevaluations() -> bool:
-    """Patch Snakemake's JobScheduler (in this process) to keep one pending re-evaluation; False where this
-    Snakemake has no such method (another version: left as it is)."""
+    """Patch Snakemake's JobScheduler (in this process) to keep one pending re-evaluation. The method is private:
+    where this Snakemake has none (another version), nothing is patched, one line says so, and False returns."""
     try:
         from snakemake.scheduling.job_scheduler import JobScheduler
     except ImportError:
-        return False
+        JobScheduler = None
     original = getattr(JobScheduler, "_schedule_reevalutation", None)
-    if original is None or getattr(original, "coalesced", False):
-        return original is not None
+    if original is None:
+        print(
+            "mlbasics: this Snakemake's scheduler has no JobScheduler._schedule_reevalutation; its re-evaluations are "
+            "left as they are (large grids may keep Snakemake's own process busy: src/mlbasics/pipeline/scheduler.py)",
+            file=sys.stderr,
+        )
+        return False
+    if getattr(original, "coalesced", False):
+        return True
     lock = threading.Lock()
 
     def schedule_reevaluation(self, delay) -> None:

@@ -433,14 +433,14 @@ def dataset_input(dataset: dict):
 
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
     with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local file, either way
         warnings.simplefilter("ignore", UserWarning)
         source = resolve_dataset_source(str(Path(dataset["source"]).resolve()))
     meta = MetaDataset(source, name=dataset["name"], digest=dataset["digest"])
-    return DatasetInput(dataset=meta._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
+    return DatasetInput(dataset=Dataset(**meta.to_dict()), tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])
 
 
 def log_model(model: dict | None) -> str | None:
