@@ -50,6 +50,7 @@ def main() -> None:
     from mlbasics.data import preprocess
     from mlbasics.params import config
     from mlbasics.stages import train
+    from mlbasics.stages.settings import TrainSettings
 
     arrays = toy(args.rows, args.features)
     folder = Path(tempfile.mkdtemp(prefix="bdt-bench-"))
@@ -75,7 +76,7 @@ def main() -> None:
 
     def ours() -> float:
         start = time.perf_counter()
-        train.run(settings, {"data": data}, outputs, threads=threads)
+        train.run(TrainSettings(**settings), {"data": data}, outputs, threads=threads)
         return time.perf_counter() - start
 
     def direct() -> float:

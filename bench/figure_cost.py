@@ -30,9 +30,11 @@ def evaluate_once(params: dict, dataset: str, variant: str, figures: bool, out: 
     from mlbasics.pipeline import declarations as stages
     from mlbasics.pipeline import graph as pipeline
     from mlbasics.stages import evaluate
+    from mlbasics.stages.settings import parse
 
     settings = stages.job_settings(params, "evaluate", dataset, variant)
     settings["tracking"] = {**settings["tracking"], "mode": "offline"}
+    settings["figures"] = figures
     inputs = pipeline.inputs("evaluate", [], [], dataset, variant, figures=figures)
     outputs = {k: str(out / Path(v).name) for k, v in pipeline.outputs("evaluate", dataset, variant, figures).items()}
     began = time.perf_counter()
@@ -40,7 +42,7 @@ def evaluate_once(params: dict, dataset: str, variant: str, figures: bool, out: 
     if pid == 0:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 1)
-            evaluate.run(settings, inputs, outputs, threads=1)
+            evaluate.run(parse("evaluate", settings), inputs, outputs, threads=1)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     if status:

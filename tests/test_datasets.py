@@ -6,6 +6,7 @@ from mlbasics.data import loaders as datasets
 from mlbasics.data.loaders import embedded
 from mlbasics.params import config
 from mlbasics.stages import dataset as dataset_stage
+from mlbasics.stages.settings import SourceSettings
 
 
 def test_gaussians_is_the_lecture_toy():
@@ -117,8 +118,10 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     receipt = _fetched(tmp_path, "cifar10", [loopback.write_cifar10(www / "cifar-10-python.tar.gz", 10)])
     write_json(tmp_path / "receipt.json", receipt)
     outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png"}
-    settings = {"dataset": "cifar10", "loader": "cifar10", "options": {"files": [], "max_samples": 40}}
-    dataset_stage.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    options = {"files": [], "max_samples": 40}
+    dataset_stage.run(
+        SourceSettings("cifar10", "cifar10", options, []), {"receipt": tmp_path / "receipt.json"}, outputs
+    )
     ds = data.load(outputs["raw"])
     assert ds.x.shape == (40, 32, 32) and ds.x.dtype == np.float32
     colour = datasets.make("cifar10", {}, receipt)
@@ -129,8 +132,10 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     width, height = Image.open(outputs["preview"]).size
     assert width > 1.6 * height  # two 5x5 grids side by side: colour and greyscale
 
-    settings["options"]["color"] = True
-    dataset_stage.run(settings, {"receipt": tmp_path / "receipt.json"}, outputs)
+    colour_options = {**options, "color": True}
+    dataset_stage.run(
+        SourceSettings("cifar10", "cifar10", colour_options, []), {"receipt": tmp_path / "receipt.json"}, outputs
+    )
     assert data.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
 
 
@@ -202,7 +207,7 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
     from mlbasics.data import preprocess
     from mlbasics.params import config
     from tests import loopback
-    from tests.conftest import ROOT, settings_for
+    from tests.helpers import ROOT, settings_for
 
     monkeypatch.chdir(tmp_path)
     csv, parquet = loopback.write_tables(tmp_path)

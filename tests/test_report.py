@@ -124,16 +124,11 @@ def dataset_page(root: Path, d: str, pairs: list, datasets: list, figures: bool 
         preprocess.fit_scaler("none", x),
         root / stages.SCALER.format(dataset=d),
     )
-    settings = {
-        "dataset": d,
-        "variants": VARIANTS,
-        "methods": dict.fromkeys(VARIANTS, "mlp"),
-        "seed": 0,
-        "bootstrap": {"resamples": 200, "confidence": 0.95},
-        "figures": figures,
-    }
     report.dataset_page(
-        settings,
+        d,
+        VARIANTS,
+        dict.fromkeys(VARIANTS, "mlp"),
+        0.95,
         prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
         prefixed(root, pipeline.outputs("report", d)),
     )

@@ -9,9 +9,10 @@ from mlflow import MlflowClient
 
 from mlbasics.core import provenance
 from mlbasics.core.files import write_json
+from mlbasics.stages.settings import TrainSettings
 from mlbasics.tracking import compare
 from mlbasics.tracking import runs as tracking
-from tests.conftest import engine_env
+from tests.helpers import engine_env
 
 HISTORY = [{"epoch": str(e), "loss": str(1 / e), "val_loss": str(1.1 / e)} for e in range(1, 6)]
 
@@ -294,7 +295,7 @@ def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
 
 @pytest.mark.engine
 def test_a_corrupt_store_stops_either_engine_before_any_job(tmp_path):
-    from tests.conftest import copy_project, run, tiny_params
+    from tests.helpers import copy_project, run, tiny_params
 
     project = copy_project(tmp_path / "project", tiny_params())
     (project / "mlflow.db").write_bytes(b"\x00garbage" * 512)
@@ -332,7 +333,7 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
         "stats": tmp_path / "stats.json",
         "scores": tmp_path / "scores.npz",
     }
-    train.run({"dataset": "toy", "variant": "fisher", "seed": 0, "model": spec}, {"data": data}, out)
+    train.run(TrainSettings("toy", "fisher", 0, spec), {"data": data}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {}
     for log_models in (True, False):
@@ -385,7 +386,7 @@ def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_
         "stats": tmp_path / "stats.json",
         "scores": tmp_path / "scores.npz",
     }
-    train.run({"dataset": "toy", "variant": "swish", "seed": 0, "model": spec}, {"data": data}, out)
+    train.run(TrainSettings("toy", "swish", 0, spec), {"data": data}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     record = _record("toy", "swish")
     record["model"] = {"path": str(out["model"]), "data": str(data), "spec": spec, "scores": str(out["scores"])}

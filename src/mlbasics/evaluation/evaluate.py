@@ -140,7 +140,13 @@ def write_confusion(path, matrix: np.ndarray, class_names: list[str]) -> None:
 
 
 def classification(
-    method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict, expected: dict | None = None
+    method,
+    split: preprocess.Split,
+    scores: np.ndarray,
+    title: str,
+    outputs: dict,
+    expected: dict | None = None,
+    figures: bool = True,
 ) -> tuple[dict, list, list]:
     """Test metrics (with ROC AUC; for two classes TMVA's efficiency table, test and train), the confusion
     matrix (CSV and figure); (metrics, diagnostics panels, [true, predicted] name pairs). `scores`: the model's
@@ -164,11 +170,11 @@ def classification(
             )
     panels = (
         classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names, split.image_shape, scores)
-        if "diagnostics" in outputs
+        if figures
         else []
     )
     matrix = confusion_matrix(y_true, y_pred, labels=list(range(len(class_names))))
-    if "confusion_png" in outputs:  # a variant's figures: unless figures.per_variant is false
+    if figures:  # a variant's figures: unless figures.per_variant is false
         plots.confusion(matrix, class_names, title, outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
     pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
@@ -178,12 +184,12 @@ def classification(
 
 
 def regression(
-    method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict
+    method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict, figures: bool = True
 ) -> tuple[dict, list, list]:
     """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
     y_true = split.arrays["y_test"]
     y_pred = scores["test"][:, 0].astype(np.float64)
-    if "confusion_png" in outputs:
+    if figures:
         plots.predicted_vs_true(y_true, y_pred, title, outputs["confusion_png"])
     write_csv(
         outputs["confusion"],

@@ -85,10 +85,12 @@ def leaderboard(rows: list[dict], task: str) -> list[dict]:
     return sorted(rows, key=lambda r: -r["accuracy"])
 
 
-def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
+def dataset_page(
+    dataset: str, variants: list[str], methods_of: dict[str, str], confidence: float, inputs: dict, outputs: dict
+) -> None:
     """The per-dataset report: which variants overfit and helped, which method is best (with error bars), the
-    leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index."""
-    dataset, variants, methods_of = settings["dataset"], settings["variants"], settings["methods"]
+    leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
+    `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"])
     task = split.task
@@ -97,7 +99,6 @@ def dataset_page(settings: dict, inputs: dict, outputs: dict) -> None:
         for v, m in zip(variants, inputs["metrics"], strict=True)
     ]
     predictions = {v: read_csv(p) for v, p in zip(variants, inputs["predictions"], strict=True)}
-    confidence = settings["bootstrap"]["confidence"]
     replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
     answer = verdicts.overtraining(rows, task, replicates, confidence)
     compared = verdicts.methods(rows, task, methods_of, replicates, confidence)

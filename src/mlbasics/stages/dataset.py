@@ -8,15 +8,16 @@ from mlbasics.core import formats, plots
 from mlbasics.core.files import read_json
 from mlbasics.data.arrays import check, is_colour, save, subsample
 from mlbasics.data.loaders import make
+from mlbasics.stages.settings import SourceSettings
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: SourceSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The dataset stage: read the source, subsample, convert colour to greyscale unless asked not to,
     write data/raw/<dataset>.npz and the preview figure."""
-    options = settings["options"]
+    options = settings.options
     receipt = read_json(inputs["receipt"])
-    dataset = make(settings["loader"], options, receipt)
-    dataset = replace(dataset, source=dataset.source or f"dataset {settings['dataset']!r}")
+    dataset = make(settings.loader, options, receipt)
+    dataset = replace(dataset, source=dataset.source or f"dataset {settings.dataset!r}")
     dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
     check(dataset)
     colour = None
@@ -27,7 +28,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         dataset.x,
         dataset.y,
         dataset.class_names,
-        settings["dataset"],
+        settings.dataset,
         outputs["preview"],
         colour=colour,
         feature_names=dataset.feature_names,

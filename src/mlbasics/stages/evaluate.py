@@ -14,6 +14,7 @@ from mlbasics.data import preprocess
 from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots, response
 from mlbasics.evaluation.evaluate import classes_of, classification, regression
 from mlbasics.methods import training as methods
+from mlbasics.stages.settings import EvaluateSettings, as_mapping
 from mlbasics.tracking import runs as tracking
 
 
@@ -30,35 +31,37 @@ class OnDemand:
         return getattr(self._method, name)
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    methods.prepare(settings["model"], threads)
+    methods.prepare(settings.model, threads)
     split = preprocess.load(inputs["data"])
-    kind = methods.method_class(settings["model"])
-    method = OnDemand(lambda: methods.load(settings["model"], inputs["model"]))
-    dataset, variant = settings["dataset"], settings["variant"]
+    kind = methods.method_class(settings.model)
+    method = OnDemand(lambda: methods.load(settings.model, inputs["model"]))
+    dataset, variant = settings.dataset, settings.variant
     history = read_csv(inputs["history"])
     title = f"{dataset} / {variant}: test set"
     regression_task = split.task == "regression"
     scores = read_arrays(inputs["scores"])  # the saved model's outputs on the test and training samples
     if regression_task:
-        metrics, panels, pairs = regression(method, split, scores, title, outputs)
+        metrics, panels, pairs = regression(method, split, scores, title, outputs, settings.figures)
     else:
-        metrics, panels, pairs = classification(method, split, scores, title, outputs, settings.get("expected"))
+        metrics, panels, pairs = classification(
+            method, split, scores, title, outputs, settings.expected, settings.figures
+        )
     y_test, w_test = split.arrays["y_test"], split.weights("test")
     found = bootstrap.replicates(
         split.task,
         y_test,
         headline_scores(split.task, scores["test"]),
         w_test,
-        settings["bootstrap"]["resamples"],
-        settings["seed"],
+        settings.bootstrap["resamples"],
+        settings.seed,
     )
-    metrics.update(bootstrap.intervals_of(found, settings["bootstrap"]["confidence"]))
+    metrics.update(bootstrap.intervals_of(found, settings.bootstrap["confidence"]))
     bootstrap.write(outputs["bootstrap"], found)
     write_importance(
         outputs["importance"],
-        method.importance(split.arrays["x_test"], y_test, w_test, split.task, settings["seed"])
+        method.importance(split.arrays["x_test"], y_test, w_test, split.task, settings.seed)
         if kind.ranks_inputs
         else None,
     )
@@ -68,9 +71,9 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         *((split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")),
     )
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
-    judged = overtraining.analyse(history, settings["overtraining"], checked["ks_p"])
+    judged = overtraining.analyse(history, settings.overtraining, checked["ks_p"])
     write_csv(outputs["predictions"], ["actual", "predicted", "response"][: len(pairs[0])], pairs)
-    if "response" in outputs:  # the variant's figures (stages.VARIANT_FIGURES), unless figures.per_variant is off
+    if settings.figures:  # the variant's figures (VARIANT_FIGURES), unless params say figures.per_variant: false
         physics_plots.response(
             checked["panels"],
             f"{dataset} / {variant}: training (points) vs test sample",
@@ -81,7 +84,7 @@ def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
         diagnostics.draw(title, panels, outputs["diagnostics"])
     git, software = provenance.git_state(), provenance.versions()
     # what decides the numbers: not where they are logged, nor whether figures are drawn
-    model_settings = {k: v for k, v in settings.items() if k not in ("tracking", "figures")}
+    model_settings = {k: v for k, v in as_mapping(settings).items() if k not in ("tracking", "figures")}
     prints = provenance.run_fingerprint(model_settings, sha256_file(inputs["data"]), git, software)
     # metrics.json holds numbers only (DVC compares them); what ran, and on what, goes to provenance.json
     write_json(
@@ -124,15 +127,22 @@ def write_importance(path, found: tuple | None) -> None:
 
 
 def run_record(
-    settings: dict, inputs: dict, outputs: dict, history: list[dict], metrics: dict, judged: dict, tags: dict, task: str
+    settings: EvaluateSettings,
+    inputs: dict,
+    outputs: dict,
+    history: list[dict],
+    metrics: dict,
+    judged: dict,
+    tags: dict,
+    task: str,
 ) -> dict:
     """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
-    dataset, variant = settings["dataset"], settings["variant"]
+    dataset, variant = settings.dataset, settings.variant
     # params as JSON text (null, false, [64, 64]), strings as they are: what a reader of params.yaml types
     params = {
-        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in settings["model"].items()},
-        "seed": settings["seed"],
+        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in settings.model.items()},
+        "seed": settings.seed,
         "dataset": dataset,
         "variant": variant,
     }
@@ -154,7 +164,7 @@ def run_record(
         model={
             "path": str(inputs["model"]),
             "data": str(inputs["data"]),
-            "spec": settings["model"],
+            "spec": settings.model,
             **({"scores": str(inputs["scores"])} if inputs.get("scores") else {}),
         },
         started=stats["started_ms"] / 1000 if "started_ms" in stats else None,
@@ -163,9 +173,9 @@ def run_record(
     )
 
 
-def log_run(settings: dict, record: dict, outputs: dict) -> str:
+def log_run(settings: EvaluateSettings, record: dict, outputs: dict) -> str:
     """Log the run now (online) or leave it to the track stage (offline); where it is, in words."""
-    track = tracking.settings_from_env(settings.get("tracking"))
+    track = tracking.settings_from_env(settings.tracking)
     if track.get("mode", "online") != "online":
         return f"run recorded offline in {outputs['run']}"
     run_id = tracking.log_online(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from mlbasics.report.pages import dataset_page
+from mlbasics.stages.settings import ReportSettings
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: ReportSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The report stage: the HTML page comparing one dataset's variants."""
-    dataset_page(settings, inputs, outputs)
+    dataset_page(
+        settings.dataset, settings.variants, settings.methods, settings.bootstrap["confidence"], inputs, outputs
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from mlbasics.report.pages import summary
+from mlbasics.stages.settings import SummarySettings
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: SummarySettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The summary stage: reports/index.html, summary.csv and every run's headline numbers."""
-    summary(settings["datasets"], [tuple(pair) for pair in settings["pairs"]], settings["methods"], inputs, outputs)
+    summary(settings.datasets, [tuple(pair) for pair in settings.pairs], settings.methods, inputs, outputs)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from mlbasics.stages.settings import TrackSettings
 from mlbasics.tracking.runs import resolve_uri, sync
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: TrackSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The track stage (last, local): every run record of the grid into the store, each exactly once."""
-    track = settings["tracking"]
+    track = settings.tracking
     uri = resolve_uri(track["uri"])
     summary = sync(uri, track["experiment"], inputs["runs"], outputs["runs"], track.get("log_models", True))
     print(

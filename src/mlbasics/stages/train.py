@@ -21,29 +21,28 @@ from mlbasics.methods import training as methods
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
 from mlbasics.report.progress import FILE as PROGRESS_FILE
 from mlbasics.report.progress import Progress
+from mlbasics.stages.settings import TrainSettings
 
 
-def run(settings: dict, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The train stage: processed data in; model, history.csv, run_stats.json and the model's scores out."""
     split = preprocess.load(inputs["data"])
     try:  # before TensorFlow starts: a task the data cannot have is a params mistake
-        check_request(split.task, settings["model"].get("task", "auto"), len(split.class_names))
+        check_request(split.task, settings.model.get("task", "auto"), len(split.class_names))
     except ValueError as exc:
-        raise ParamsError(
-            f"datasets.{settings.get('dataset')}.model.task (variant {settings.get('variant')}): {exc}"
-        ) from None
-    name = f"{settings.get('dataset')}/{settings.get('variant')}"
-    print(f"{name}: settings {json.dumps(settings['model'], sort_keys=True)}", flush=True)  # the log's first line
-    methods.prepare(settings["model"], threads)
+        raise ParamsError(f"datasets.{settings.dataset}.model.task (variant {settings.variant}): {exc}") from None
+    name = f"{settings.dataset}/{settings.variant}"
+    print(f"{name}: settings {json.dumps(settings.model, sort_keys=True)}", flush=True)  # the log's first line
+    methods.prepare(settings.model, threads)
     folder = checkpoint_folder(outputs["model"])
-    method = methods.create(settings["model"])
+    method = methods.create(settings.model)
     # progress.json beside the model: what `python -m mlbasics progress` shows while the job runs
     progress = Progress(Path(outputs["model"]).parent / PROGRESS_FILE, method.total_steps(), method.step)
     rows, stats = method.fit(
         split.arrays,
         split.task,
         len(split.class_names),
-        settings["seed"],
+        settings.seed,
         checkpoint_dir=folder,
         init_model=inputs.get("init"),
         verbose=2,
