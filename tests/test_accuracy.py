@@ -8,7 +8,7 @@ from mlbasics.data import preprocess
 from mlbasics.evaluation import evaluate
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT, fit_mlp
+from tests.helpers import ROOT, fit_mlp
 
 MINIMUM = {"gaussians": 0.90, "iris": 0.90, "digits": 0.93, "mnist5k": 0.88}
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from mlbasics import cli
-from tests.conftest import copy_project, load_default_params, run
+from tests.helpers import copy_project, load_default_params, run
 
 GOOD = "a,b,kind\n" + "".join(f"{i % 7},{i * 0.5},{'sig' if i % 2 else 'bkg'}\n" for i in range(40))
 

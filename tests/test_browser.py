@@ -7,50 +7,20 @@ link is broken. Screenshots of every page land in artifacts/browser/ (a CI artif
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlparse
 
 import pytest
 
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT
+from tests.helpers import ARTIFACTS, browser_driver
 
-pytestmark = pytest.mark.engine
-ARTIFACTS = Path(os.environ.get("MLBASICS_ARTIFACTS", ROOT / "artifacts")) / "browser"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,1000",
-]
-
-
-def _browser():
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not (binary and driver):
-        message = "Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in FLAGS:
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(executable_path=driver))
+pytestmark = [pytest.mark.engine, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def browser():
-    driver = _browser()
+    driver = browser_driver()
     yield driver
     driver.quit()
 

@@ -12,7 +12,7 @@ from mlbasics.core.files import write_json
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from mlbasics.report import gates as check
-from tests.conftest import copy_project, tiny_params
+from tests.helpers import copy_project, tiny_params
 
 RUNS = {
     ("iris", "baseline"): {"accuracy": 0.93, "loss_gap_final": 0.05},

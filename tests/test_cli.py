@@ -12,7 +12,7 @@ import yaml
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT, copy_project, run, tiny_params
+from tests.helpers import ROOT, copy_project, run, tiny_params
 
 CLI = [sys.executable, "-m", "mlbasics"]
 

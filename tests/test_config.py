@@ -5,7 +5,7 @@ import pytest
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT, load_default_params
+from tests.helpers import ROOT, load_default_params
 
 
 @pytest.fixture
@@ -298,7 +298,7 @@ def test_snakemake_configfile_reader_names_file_line_and_column(tmp_path):
 def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp_path):
     import sys
 
-    from tests.conftest import copy_project, run
+    from tests.helpers import copy_project, run
 
     project = copy_project(tmp_path / "project")
     good = (project / "params.yaml").read_text()

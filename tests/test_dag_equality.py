@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 import yaml
 
-from tests.conftest import ROOT, copy_project, deep_merge, git_init, load_default_params, run
+from tests.helpers import ROOT, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 Job = tuple[str, frozenset, frozenset]

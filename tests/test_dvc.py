@@ -12,9 +12,10 @@ import pytest
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
-from tests.conftest import (
+from tests.helpers import (
     VENV_BIN,
     copy_project,
+    copy_run,
     engine_env,
     git_init,
     grid_outputs,
@@ -39,6 +40,12 @@ def reproduced(tmp_path_factory):
     result = run([*WITH_WORKER, *DVC, "repro"], cwd=project, timeout=900)
     (project.parent / "repro.out").write_text(result.stdout + result.stderr)
     return project
+
+
+@pytest.fixture(scope="module")
+def changed(reproduced, tmp_path_factory):
+    """A copy of the DVC run for the test that changes its params and reruns: the run stays as the others read it."""
+    return copy_run(reproduced, tmp_path_factory.mktemp("dvc-changed") / "project")
 
 
 def test_offline_runs_are_imported_once_under_one_dvc_parent(reproduced):
@@ -136,19 +143,19 @@ def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_outputs):
         assert weights[0] == weights[1], (d, v)
 
 
-def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(reproduced):
-    datasets = config.load_params(reproduced / "params.yaml")["run"]["datasets"]
+def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(changed):
+    datasets = config.load_params(changed / "params.yaml")["run"]["datasets"]
 
     def rerun():
-        stale = json.loads(run([*DVC, "status", "--json"], cwd=reproduced).stdout)
+        stale = json.loads(run([*DVC, "status", "--json"], cwd=changed).stdout)
         # the reports, the check and the track read the variant definitions too (sweep ids come from them)
         assert set(stale) == {f"{stage}@{d}-dropout" for stage in stages.PER_VARIANT for d in datasets} | {
             f"report-{d}" for d in datasets
         } | {"summary", "check", "track"}
-        run([*WITH_WORKER, *DVC, "repro"], cwd=reproduced, timeout=600)
+        run([*WITH_WORKER, *DVC, "repro"], cwd=changed, timeout=600)
 
-    changed, expected = rerun_after_learning_rate_change(reproduced, "dropout", rerun)
-    assert changed == expected
+    reran, expected = rerun_after_learning_rate_change(changed, "dropout", rerun)
+    assert reran == expected
 
 
 @pytest.mark.parametrize("helper", ["methods/checkpoint", "core/plots"])

@@ -184,7 +184,7 @@ def test_the_real_zmumu_candidates_split_by_run_and_event():
 
 def test_params_take_group_as_a_list_of_names():
     from mlbasics.params import config
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     params = config.load_params(ROOT / "params.yaml")
     params["datasets"]["cands"] = {

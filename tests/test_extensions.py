@@ -18,7 +18,7 @@ import yaml
 from mlbasics.data import loaders
 from mlbasics.methods import registry
 from mlbasics.params import config
-from tests.conftest import ROOT, copy_project, load_default_params, run
+from tests.helpers import ROOT, copy_project, load_default_params, run
 
 SCHEMA = Path("src/mlbasics/params/params.schema.yaml")
 TOY_METHOD = Path("src/mlbasics/methods/reference/logistic.py")

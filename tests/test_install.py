@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, copy_project
+from tests.helpers import ROOT, copy_project
 
 pytestmark = pytest.mark.engine  # builds and installs a wheel (~20 s)
 

@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from tests.conftest import ROOT, engine_env
+from tests.helpers import ROOT, engine_env
 
 LINT = str(Path(sys.executable).parent / "lint-imports")
 

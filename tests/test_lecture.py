@@ -20,7 +20,7 @@ from mlbasics.data import sources
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
 from tests import loopback
-from tests.conftest import copy_project, run
+from tests.helpers import copy_project, run
 
 pytestmark = pytest.mark.engine
 DATASETS = ["mnist", "fashion_mnist", "cifar10"]

@@ -18,7 +18,7 @@ from mlbasics.core.files import read_csv
 from mlbasics.methods import registry as method_rules
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT, VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
+from tests.helpers import ROOT, VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 DVC = [str(VENV_BIN / "python"), "-m", "mlbasics", "worker", "--", str(VENV_BIN / "dvc"), "repro"]

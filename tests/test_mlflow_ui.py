@@ -15,17 +15,17 @@ from mlflow import MlflowClient
 
 from mlbasics.params import config
 from mlbasics.tracking import runs as tracking
-from tests.test_browser import ARTIFACTS, _browser
+from tests.helpers import ARTIFACTS, browser_driver
 from tests.test_tracking_server import Server
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def ui(snakemake_run, tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("mlflow-ui"), store=f"sqlite:///{snakemake_run / 'mlflow.db'}")
     server.start()
-    driver = _browser()
+    driver = browser_driver()
     try:
         yield server, driver
     finally:

@@ -15,8 +15,8 @@ import yaml
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import ROOT as REPO
-from tests.conftest import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
+from tests.helpers import ROOT as REPO
+from tests.helpers import VENV_BIN, copy_project, deep_merge, git_init, load_default_params, run
 
 pytestmark = pytest.mark.engine
 MODEL_SPACE = yaml.safe_load((REPO / "config" / "model-space.yaml").read_text())

@@ -10,7 +10,7 @@ from mlbasics.data import preprocess
 from mlbasics.data.loaders import embedded
 from mlbasics.methods import mlp, numpy_mlp
 from mlbasics.params import config
-from tests.conftest import fit_mlp
+from tests.helpers import fit_mlp
 
 SPEC = {**config.model_defaults(), "hidden_layers": [5, 4], "backend": "numpy", "optimizer": "sgd"}
 

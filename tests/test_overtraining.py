@@ -86,7 +86,7 @@ def test_an_overtrained_network_fails_the_ks_check_and_a_regularised_one_passes(
     from mlbasics.data import arrays as data
     from mlbasics.data import preprocess
     from mlbasics.evaluation import response
-    from tests.conftest import fit_mlp
+    from tests.helpers import fit_mlp
 
     # 20 inputs, only two of them carrying a little signal: plenty of room to memorise 150 events
     rng = np.random.default_rng(3)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import copy_project, engine_env, run, tiny_params
+from tests.helpers import copy_project, engine_env, run, tiny_params
 
 pytestmark = pytest.mark.engine
 CLI = [sys.executable, "-m", "mlbasics"]

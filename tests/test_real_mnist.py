@@ -15,7 +15,7 @@ from mlbasics.evaluation import evaluate
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from tests import loopback
-from tests.conftest import ROOT, fit_mlp, settings_for
+from tests.helpers import ROOT, fit_mlp, settings_for
 
 # the workplace's copy next to the checkout; MNIST_T10K_DIR points elsewhere (e.g. from a clone in /tmp)
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k"))

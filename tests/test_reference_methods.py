@@ -24,7 +24,7 @@ from mlbasics.methods import training as methods
 from mlbasics.methods.model_files import ModelFileError, canonical_skops
 from mlbasics.methods.training import REFERENCE_METHODS
 from mlbasics.params import config
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SPLIT = {"train": 0.6, "validation": 0.2, "test": 0.2}
 

@@ -11,7 +11,7 @@ from mlbasics.cli import run_stage
 from mlbasics.core import tasks
 from mlbasics.data.loaders import embedded
 from mlbasics.params import config
-from tests.conftest import ROOT, settings_for
+from tests.helpers import ROOT, settings_for
 
 
 def test_the_regression_toy_learns_and_is_reported(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from mlbasics.data import preprocess
 from mlbasics.data.loaders import embedded
 from mlbasics.methods.checkpoint import Checkpoint
 from mlbasics.params import config
-from tests.conftest import engine_env
+from tests.helpers import engine_env
 
 pytestmark = pytest.mark.engine  # real training jobs in subprocesses: ~2 min, too slow for the fast tier
 EVERY_EPOCH = {"MLBASICS_CHECKPOINT_EVERY_S": "0"}  # killed jobs: a checkpoint per epoch to be killed after

@@ -15,7 +15,7 @@ from mlbasics.data import loaders as datasets
 from mlbasics.data import root_files, sources
 from mlbasics.data.loaders import embedded
 from mlbasics.params import config
-from tests.conftest import ROOT, write_root_pair
+from tests.helpers import ROOT, write_root_pair
 
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k")).parent
 SAMPLES = Path(os.environ.get("ROOT_SAMPLES_DIR", SHARED / "root-samples"))

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import copy_project, git_init, grid_outputs, run, tiny_params
+from tests.helpers import copy_project, git_init, grid_outputs, run, tiny_params
 from tests.test_dvc import DVC, WITH_WORKER
 
 pytestmark = pytest.mark.engine

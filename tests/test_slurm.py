@@ -20,10 +20,10 @@ from mlflow import MlflowClient
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
-from tests.conftest import copy_project, engine_env, tiny_params
+from tests.helpers import copy_project, engine_env, tiny_params
 from tests.slurm_cluster import Cluster, missing
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.slurm]
 # the test overrides of the profile: poll often (the plugin's defaults wait 40 s+), squeue instead of sacct
 # (no accounting daemon here), and a bound on everything
 SLURM = [

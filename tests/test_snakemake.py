@@ -19,7 +19,7 @@ from mlbasics.data import preprocess
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
-from tests.conftest import copy_project, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
+from tests.helpers import copy_project, copy_run, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
 
 pytestmark = pytest.mark.engine
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -27,7 +27,14 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 @pytest.fixture(scope="module")
 def finished(snakemake_run) -> Path:
+    """The session's run, read by other modules too: tests here only read it, or restore what they touch."""
     return snakemake_run
+
+
+@pytest.fixture(scope="module")
+def changed(finished, tmp_path_factory) -> Path:
+    """A copy of the session's run for the tests that change its params and rerun."""
+    return copy_run(finished, tmp_path_factory.mktemp("changed") / "project")
 
 
 def test_every_output_is_written(finished):
@@ -66,7 +73,7 @@ def test_job_logs_hold_what_a_user_wants_and_the_console_one_line_per_run(finish
 
 
 def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
-    """The user's signal/background ROOT pair (tests/conftest.write_root_pair): read with its selection, jagged
+    """The user's signal/background ROOT pair (tests/helpers.write_root_pair): read with its selection, jagged
     element and weights; evaluated with KS p-values and the efficiency table; reported with input variables."""
     import uproot
 
@@ -249,19 +256,19 @@ def test_snakemake_report_shows_every_figure_with_its_caption(finished):
     assert html.count("data:image/png;") >= len(config.grid(params)) * 3, "figures embedded: one file to mail"
 
 
-def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(finished):
-    changed, expected = rerun_after_learning_rate_change(
-        finished, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=finished, timeout=600)
+def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(changed):
+    reran, expected = rerun_after_learning_rate_change(
+        changed, "dropout", lambda: run([*SNAKEMAKE, "--cores", "2"], cwd=changed, timeout=600)
     )
-    assert changed == expected
+    assert reran == expected
     # MLflow: the rerun is a second invocation - a new parent holding the rerun variant's runs, each linked
     # to the run it replaces; the leaderboard shows only the current runs
-    _, runs = _runs(finished, "variant")
-    _, parents = _runs(finished, "pipeline")
+    _, runs = _runs(changed, "variant")
+    _, parents = _runs(changed, "pipeline")
     assert len(parents) == 2
     newest = max(parents, key=lambda r: r.info.start_time).info.run_id
     rerun = [r for r in runs if r.data.tags["mlflow.parentRunId"] == newest]
-    datasets = config.load_params(finished / "params.yaml")["run"]["datasets"]
+    datasets = config.load_params(changed / "params.yaml")["run"]["datasets"]
     assert sorted(r.info.run_name for r in rerun) == [f"{d}/dropout" for d in sorted(datasets)]
     by_id = {r.info.run_id: r for r in runs}
     for r in rerun:
@@ -269,15 +276,15 @@ def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(
         assert old.data.tags["mlbasics.replaced_by"] == r.info.run_id and old.info.run_name == r.info.run_name
 
 
-def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(finished):
+def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(changed):
     """Raising a threshold reruns only the check; it fails, names each run that misses it, and leaves no
     reports/checks.json behind. Put back, the check passes again."""
-    original = (finished / "params.yaml").read_text()
+    original = (changed / "params.yaml").read_text()
     raw = yaml.safe_load(original)
     raw["gates"]["iris"] = {"accuracy": {"min": 1.01}}
-    (finished / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (changed / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     try:
-        result = run([*SNAKEMAKE, "--cores", "2"], cwd=finished, check=False)
+        result = run([*SNAKEMAKE, "--cores", "2"], cwd=changed, check=False)
         output = result.stdout + result.stderr
         assert result.returncode != 0
         violations = sorted({line.strip() for line in output.splitlines() if line.strip().startswith("gate failed")})
@@ -286,11 +293,11 @@ def test_a_gate_that_cannot_be_met_fails_the_run_with_one_line_per_violation(fin
             assert line.startswith(f"gate failed: dataset iris, variant {variant}: accuracy = ")
             assert line.endswith("below the minimum 1.01")
         assert "rule train" not in output and "rule evaluate" not in output, "only the check reran"
-        assert not (finished / stages.CHECKS).exists()
+        assert not (changed / stages.CHECKS).exists()
     finally:
-        (finished / "params.yaml").write_text(original)
-    run([*SNAKEMAKE, "--cores", "2"], cwd=finished)
-    checks = json.loads((finished / stages.CHECKS).read_text())
+        (changed / "params.yaml").write_text(original)
+    run([*SNAKEMAKE, "--cores", "2"], cwd=changed)
+    checks = json.loads((changed / stages.CHECKS).read_text())
     assert checks["passed"] == checks["gates"] == len(config.grid(raw)), "one gate per dataset, on every run"
 
 

@@ -10,7 +10,7 @@ from mlbasics.cli import run_stage
 from mlbasics.data import arrays as data
 from mlbasics.data import download
 from mlbasics.params import config
-from tests.conftest import ROOT, settings_for
+from tests.helpers import ROOT, settings_for
 
 
 def write_tfds_dataset(data_dir, name="toy_pictures"):

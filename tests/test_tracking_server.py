@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from mlbasics.tracking import runs as tracking
-from tests.conftest import copy_project, engine_env, run, tiny_params
+from tests.helpers import copy_project, engine_env, run, tiny_params
 from tests.loopback import dead_url
 from tests.test_tracking import parallel_writers
 

@@ -16,7 +16,7 @@ import pytest
 
 from mlbasics.methods.checkpoint import Checkpoint
 from mlbasics.pipeline import worker
-from tests.conftest import engine_env
+from tests.helpers import engine_env
 from tests.test_resume import (
     EVERY_EPOCH,
     evaluate,
@@ -243,7 +243,7 @@ def test_data_stages_start_while_the_worker_still_imports_tensorflow(tmp_path):
     MLflow) imported - they do not wait for what they never use."""
     from mlbasics.params import config
     from mlbasics.pipeline import declarations as stages
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     params = config.load_params(ROOT / "params.yaml")
     handle, env = start_worker(ready=False)
