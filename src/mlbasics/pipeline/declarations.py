@@ -67,12 +67,11 @@ PACKAGE = Path(__file__).resolve().parent.parent  # the mlbasics package, whose 
 
 
 def package_path() -> str:
-    """The package folder as the engines name it: relative to the working directory in a source checkout
-    (src/mlbasics), absolute where the package is installed elsewhere."""
-    try:
-        return PACKAGE.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return PACKAGE.as_posix()
+    """The package's source folder as the engines name it: the project's own `src/mlbasics` in a source checkout
+    (a copy of the project too), else the installed package's folder, absolute."""
+    if (Path.cwd() / "src" / "mlbasics" / "__init__.py").is_file():
+        return "src/mlbasics"
+    return PACKAGE.as_posix()
 
 
 # The catalog of pinned files: what the download and dataset stages of a built-in source depend on.
