@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import uproot
 
 from mlbasics.core.formats import FormatError
 from mlbasics.data import arrays as data
@@ -79,6 +80,14 @@ def test_a_missing_tree_or_a_file_that_is_not_root_is_named(tmp_path):
     write_root_pair(tmp_path)
     with pytest.raises(FormatError, match=r"sig.root: no tree 'evts' \(trees in the file: events\)"):
         root_files.read([root_files.Sample("signal", [tmp_path / "sig.root"], "evts")])
+    with uproot.recreate(tmp_path / "rntuple.root") as file:  # uproot 5.7 writes an RNTuple for a dict
+        file["events"] = {"x1": np.arange(10, dtype=np.float32), "n": np.arange(10) % 3}
+    with pytest.raises(
+        FormatError, match=r"rntuple\.root: no tree 'evts' \(trees in the file: none; RNTuples: events\)"
+    ):
+        root_files.read([root_files.Sample("signal", [tmp_path / "rntuple.root"], "evts")])
+    with pytest.raises(FormatError, match=r"rntuple\.root: 'events' is an RNTuple .* selections and expressions would"):
+        root_files.read([root_files.Sample("signal", [tmp_path / "rntuple.root"], "events")], ["x1"], "n >= 1")
     (tmp_path / "fake.root").write_text("not ROOT")
     with pytest.raises(FormatError, match=r"fake\.root: not a readable ROOT file"):
         root_files.read([root_files.Sample("signal", [tmp_path / "fake.root"], "events")])

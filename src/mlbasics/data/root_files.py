@@ -112,9 +112,22 @@ def _open_tree(path: Path, name: str):
         file = uproot.open(path)
     except Exception as exc:  # uproot raises many kinds for a file that is not ROOT
         raise FormatError(f"{path.name}: not a readable ROOT file ({' '.join(str(exc).split())[:200]})") from None
+    kinds = {k.split(";")[0]: v for k, v in file.classnames().items()}
     if name not in file:
-        trees = [k.split(";")[0] for k, v in file.classnames().items() if v.startswith("TTree")]
-        raise FormatError(f"{path.name}: no tree {name!r} (trees in the file: {', '.join(trees) or 'none'})")
+        trees = [k for k, v in kinds.items() if v.startswith("TTree")]
+        rntuples = [k for k, v in kinds.items() if v.endswith("RNTuple")]
+        raise FormatError(
+            f"{path.name}: no tree {name!r} (trees in the file: {', '.join(trees) or 'none'}"
+            + (f"; RNTuples: {', '.join(rntuples)})" if rntuples else ")")
+        )
+    if kinds.get(name, "").endswith("RNTuple"):
+        # uproot reads an RNTuple's fields but applies no selection and computes no expression on it (it returns
+        # every entry, and nothing for `jet_pt[0]`): refused rather than read wrong
+        raise FormatError(
+            f"{path.name}: {name!r} is an RNTuple (ROOT's newer columnar format; uproot writes one for "
+            f"file[{name!r}] = {{...}}), which the root loader does not read: selections and expressions would not "
+            "apply. Write it as a TTree (uproot: file.mktree(name, types) and extend; ROOT: a TTree) and read that"
+        )
     return file[name]
 
 
