@@ -56,3 +56,19 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     result = lint(tmp_path)
     assert "mlbasics.core.files -> mlbasics.stages.train" in result.stdout, result.stdout[-3000:]
     assert result.returncode == 1
+
+
+def test_the_warm_worker_imports_every_stage_module_and_no_other_module_of_ours_but_the_cli():
+    """The worker's list names the package by its stages (each stage's module imports its libraries), so a new
+    stage or a moved module cannot leave the worker importing something else."""
+    from mlbasics.pipeline import declarations, worker
+
+    ours = [m for m in worker.WARM if m.startswith("mlbasics.")]
+    stage_modules = {f"mlbasics.stages.{name}" for name in declarations.STAGES}
+    assert stage_modules <= set(ours)
+    assert set(ours) - stage_modules == {"mlbasics.cli", "mlbasics.methods.numpy_mlp"}
+    assert all(module in worker.WARM for module in worker.READY_AFTER.values())
+    for module in ours:
+        assert (ROOT / "src" / (module.replace(".", "/") + ".py")).is_file() or (
+            ROOT / "src" / module.replace(".", "/") / "__init__.py"
+        ).is_file(), module

@@ -34,8 +34,10 @@ ENV_STATS = "MLBASICS_WORKER_STATS"  # a file the worker appends a line per job 
 PREFIX = "mlbasics-worker-"  # the socket folders in the temporary directory
 WAIT_S = 90.0  # the longest a job waits for a starting worker (its imports take ~11 s on 2 idle cores)
 # What the stages import, loaded once, in this order: the data stages' modules, training's, then the rest
-# (evaluation, reports, MLflow). A job starts as soon as its stage's part is in (READY_AFTER): the data stages run
-# while TensorFlow loads, the first trainings while MLflow does; the other stages wait for all of it.
+# (evaluation, reports, MLflow). The package's part is each stage's module (mlbasics.stages.<stage>, which imports
+# its libraries) and the CLI; the rest are the heavy libraries, listed to load them in a useful order. A job starts
+# as soon as its stage's module is in (READY_AFTER): the data stages run while TensorFlow loads, the first
+# trainings while MLflow does; the other stages wait for all of it.
 WARM = (
     "mlbasics.stages.download",
     "PIL.Image",
@@ -54,10 +56,8 @@ WARM = (
     "sklearn.naive_bayes",
     "sklearn.neighbors",
     "skops.io",
-    "mlbasics.methods.training",
-    "mlbasics.methods.numpy_mlp",
-    "mlbasics.methods.reference",
     "mlbasics.stages.train",
+    "mlbasics.methods.numpy_mlp",  # the lecture's backend, which training imports only when a variant asks for it
     "mlflow",
     "mlflow.tensorflow",
     "mlflow.models",
@@ -67,22 +67,14 @@ WARM = (
     "git",
     "mlflow.sklearn",
     "sklearn.inspection",
-    "mlbasics.report.verdicts",
     "mlbasics.cli",
     "mlbasics.stages.evaluate",
     "mlbasics.stages.report",
     "mlbasics.stages.summary",
     "mlbasics.stages.check",
     "mlbasics.stages.track",
-    "mlbasics.evaluation.physics_plots",
-    "mlbasics.evaluation.variables",
 )
-READY_AFTER = {
-    "download": "mlbasics.stages.download",
-    "dataset": "mlbasics.stages.preprocess",
-    "preprocess": "mlbasics.stages.preprocess",
-    "train": "mlbasics.stages.train",
-}
+READY_AFTER = {stage: f"mlbasics.stages.{stage}" for stage in ("download", "dataset", "preprocess", "train")}
 STARTED = b"\x01"  # the worker to a client: your job's process runs (before it, a client may still run it itself)
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' clients
