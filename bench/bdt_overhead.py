@@ -71,12 +71,13 @@ def main() -> None:
         "history": folder / "history.csv",
         "stats": folder / "run_stats.json",
         "scores": folder / "scores.npz",
+        "bundle": folder / "bundle.json",
     }
     threads = os.cpu_count() or 1
 
     def ours() -> float:
         start = time.perf_counter()
-        train.run(TrainSettings(**settings), {"data": data}, outputs, threads=threads)
+        train.run(TrainSettings(**settings), {"data": data, "scaler": folder / "scaler.json"}, outputs, threads=threads)
         return time.perf_counter() - start
 
     def direct() -> float:

@@ -332,8 +332,9 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
         "history": tmp_path / "history.csv",
         "stats": tmp_path / "stats.json",
         "scores": tmp_path / "scores.npz",
+        "bundle": tmp_path / "bundle.json",
     }
-    train.run(TrainSettings("toy", "fisher", 0, spec), {"data": data}, out)
+    train.run(TrainSettings("toy", "fisher", 0, spec), {"data": data, "scaler": tmp_path / "s.json"}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     runs = {}
     for log_models in (True, False):
@@ -385,8 +386,9 @@ def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_
         "history": tmp_path / "history.csv",
         "stats": tmp_path / "stats.json",
         "scores": tmp_path / "scores.npz",
+        "bundle": tmp_path / "bundle.json",
     }
-    train.run(TrainSettings("toy", "swish", 0, spec), {"data": data}, out)
+    train.run(TrainSettings("toy", "swish", 0, spec), {"data": data, "scaler": tmp_path / "s.json"}, out)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     record = _record("toy", "swish")
     record["model"] = {"path": str(out["model"]), "data": str(data), "spec": spec, "scores": str(out["scores"])}

@@ -251,8 +251,14 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
         "history": folder / "history.csv",
         "stats": folder / "run_stats.json",
         "scores": folder / "scores.npz",
+        "bundle": folder / "bundle.json",
     }
-    train.run(TrainSettings("toy", "v", 0, {**SPEC, "epochs": 2}), {"data": data}, outputs, threads=1)
+    train.run(
+        TrainSettings("toy", "v", 0, {**SPEC, "epochs": 2}),
+        {"data": data, "scaler": tmp_path / "scaler.json"},
+        outputs,
+        threads=1,
+    )
     header = outputs["history"].read_text().splitlines()[0]
     assert header == "epoch,loss,accuracy,val_loss,val_accuracy"
     model = keras.saving.load_model(outputs["model"] / "model.keras")  # the model folder holds the method's file
@@ -421,7 +427,9 @@ def test_evaluation_reads_the_scores_and_never_loads_the_model(tmp_path, gaussia
     )
     spec = {**SPEC, "epochs": 2}
     trained = {k: tmp_path / v for k, v in pipeline.outputs("train", "toy", "v").items()}
-    train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, trained, threads=1)
+    train.run(
+        TrainSettings("toy", "v", 0, spec), {"data": data, "scaler": tmp_path / "scaler.json"}, trained, threads=1
+    )
     settings = {
         "dataset": "toy",
         "variant": "v",
@@ -464,9 +472,12 @@ def test_an_image_classifiers_training_keeps_its_first_layer_weights_for_the_fig
         "history": tmp_path / "history.csv",
         "stats": tmp_path / "stats.json",
         "scores": tmp_path / "scores.npz",
+        "bundle": tmp_path / "bundle.json",
     }
     spec = {**SPEC, "hidden_layers": [20], "epochs": 1}
-    train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, outputs, threads=1)
+    train.run(
+        TrainSettings("toy", "v", 0, spec), {"data": data, "scaler": tmp_path / "scaler.json"}, outputs, threads=1
+    )
     scores, loaded = read_arrays(outputs["scores"]), methods.load(spec, outputs["model"])
     np.testing.assert_array_equal(scores["input_weights"], loaded.input_weights()[:, :16])
     assert scores["input_weights"].shape == (16, 16) and "boundary" not in scores

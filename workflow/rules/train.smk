@@ -4,6 +4,7 @@ rule train:
     # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         data="data/processed/{dataset}/data.npz",
+        scaler="data/processed/{dataset}/scaler.json",
         init=warm_start_model,
         code=stage_code("train"),
     output:
@@ -11,6 +12,7 @@ rule train:
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
         scores="models/{dataset}/{variant}/scores.npz",
+        bundle="models/{dataset}/{variant}/bundle.json",
     params:
         settings=settings("train"),
         paths=job_paths,

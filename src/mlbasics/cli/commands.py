@@ -125,6 +125,34 @@ def pull(args: argparse.Namespace, track: dict) -> int:
     return 0
 
 
+def input_files(patterns: list[str]) -> list[tuple[Path, str | None]]:
+    """--input FILE[:TREE] arguments: each file (a glob expands to its matches, sorted) with its tree or None."""
+    import glob
+
+    found = []
+    for argument in patterns:
+        pattern, tree = argument, None
+        if ":" in argument and not Path(argument).exists():
+            pattern, _, tree = argument.rpartition(":")
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        if not matches or not all(Path(m).is_file() for m in matches):
+            raise UsageError(f"--input {argument}: no such file")
+        found += [(Path(m), tree or None) for m in matches]
+    return found
+
+
+def apply(args: argparse.Namespace) -> int:
+    """Score the input files with the trained variants (stages/apply.py): one friend file per input."""
+    from mlbasics.stages import apply as scoring
+
+    files = input_files(args.input)
+    models = scoring.read_models(args.dataset, list(dict.fromkeys(args.variant)), stages.BUNDLE, stages.MODEL)
+    written = scoring.apply(models, files, args.output, args.threads)
+    for path in written:
+        print(f"apply: {path} ({', '.join(m.variant for m in models)})")
+    return 0
+
+
 SERVICES = {"server": serve, "compare": compare, "pull": pull}
 
 

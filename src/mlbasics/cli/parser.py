@@ -94,6 +94,22 @@ def _tool_parsers(sub) -> None:
     p.add_argument("--serve", help=argparse.SUPPRESS)  # the worker process itself (socket path)
     p.add_argument("--watch", type=int, help=argparse.SUPPRESS)  # ...and the process it serves
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="command", help="the command, after --")
+    p = sub.add_parser(
+        "apply",
+        help="score new ROOT files with trained variants: a friend file per input, entry-aligned, one score branch "
+        "per variant (as TMVA's Reader)",
+    )
+    p.add_argument("--dataset", required=True, help="the dataset the variants were trained on")
+    p.add_argument("--variant", action="append", required=True, help="a trained variant (repeatable)")
+    p.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="FILE[:TREE]",
+        help="a ROOT file (a glob: quote it) and its tree (default: the file's only tree); repeatable",
+    )
+    p.add_argument("--output", type=Path, required=True, help="the folder the friend files are written to")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))

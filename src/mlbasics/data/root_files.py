@@ -19,6 +19,7 @@ label branch. What is read:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,10 +156,12 @@ def _branch(tree, expression: str, selection: str | None, where: str) -> np.ndar
     return _branches(tree, [expression], selection, where)[expression]
 
 
-def _branches(tree, expressions: list[str], selection: str | None, where: str) -> dict[str, np.ndarray]:
+def _branches(
+    tree, expressions: list[str], selection: str | None, where: str, entry_stop: int | None = None
+) -> dict[str, np.ndarray]:
     """Several at once (one pass over the file); on failure, the first that fails is named."""
     try:
-        return tree.arrays(expressions, cut=selection, library="np")
+        return tree.arrays(expressions, cut=selection, library="np", entry_stop=entry_stop)
     except Exception as exc:  # a misspelt branch, a bad expression or selection: say which
         message = " ".join(str(exc).split())[:300]
         culprit = [e for e in expressions if len(expressions) == 1 or _fails(tree, e)][:1] or expressions
@@ -177,13 +180,18 @@ def _fails(tree, expression: str) -> bool:
         return True
 
 
-def _inputs(
-    tree, inputs: list[str], selection: str | None, where: str, drop_invalid: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The input columns (events x inputs) and which selected events have every one of them."""
+def _parse(inputs: list[str]) -> tuple[list[tuple], list[str]]:
+    """Each input expression with its element or reduction match, and the branch each reads."""
     parsed = [(e, _ELEMENT.match(e), _REDUCED.match(e)) for e in inputs]
     names = [(element or reduced).group("branch") if (element or reduced) else e for e, element, reduced in parsed]
-    read = _branches(tree, list(dict.fromkeys(names)), selection, where)
+    return parsed, names
+
+
+def input_columns(read: dict[str, np.ndarray], inputs: list[str], where: str) -> np.ndarray:
+    """The inputs (events x inputs, float64) from the branches read: a flat branch as it is, a jagged one's
+    element (nan where the list is too short) or reduction (nan for an empty list, but len). The one code path
+    from branches to a model's inputs, for training and for applying a trained model to new trees."""
+    parsed, names = _parse(inputs)
     columns = []
     for (expression, element, reduced), name in zip(parsed, names, strict=True):
         values = read[name]
@@ -202,9 +210,23 @@ def _inputs(
             columns.append(np.array([func(v) if len(v) or func is len else np.nan for v in values], np.float64))
         else:
             columns.append(np.asarray(values, np.float64))
-    x = np.column_stack(columns)
+    return np.column_stack(columns)
+
+
+def invalid_values(x: np.ndarray) -> np.ndarray:
+    """Where an input has no usable value: no value (an empty list, an element beyond its end), nan, inf, or
+    beyond float32."""
+    return ~np.isfinite(x) | (np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max)
+
+
+def _inputs(
+    tree, inputs: list[str], selection: str | None, where: str, drop_invalid: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The input columns (events x inputs) and which selected events have every one of them."""
+    _, names = _parse(inputs)
+    x = input_columns(_branches(tree, list(dict.fromkeys(names)), selection, where), inputs, where)
     # no value (an empty list, an element beyond its end), nan, inf, or beyond float32: refused or dropped
-    invalid = ~np.isfinite(x) | (np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max)
+    invalid = invalid_values(x)
     bad = invalid.any(axis=1)
     if bad.any() and not drop_invalid:
         k = int(np.argmax(invalid[np.argmax(bad)]))
@@ -220,6 +242,53 @@ def _inputs(
             "input (options.drop_invalid)"
         )
     return x[~bad], ~bad
+
+
+def only_tree(path: Path) -> str:
+    """The name of a file's one TTree; a FormatError listing them where there are several or none."""
+    import uproot
+
+    try:
+        with uproot.open(path) as file:
+            trees = sorted({k.split(";")[0] for k, v in file.classnames().items() if v.startswith("TTree")})
+    except Exception as exc:
+        raise FormatError(f"{path.name}: not a readable ROOT file ({' '.join(str(exc).split())[:200]})") from None
+    if len(trees) != 1:
+        raise FormatError(f"{path.name}: name the tree (FILE:TREE); trees in the file: {', '.join(trees) or 'none'}")
+    return trees[0]
+
+
+def check_tree(path: Path, tree: str, inputs: list[str], selection: str | None) -> tuple[object, list[str], str]:
+    """Open a tree and read the inputs and the selection of its first entry, so that a missing tree or branch, a
+    branch of another shape or a selection that cannot be evaluated is named before any work: (the tree, the
+    expressions to read, the file:tree label)."""
+    opened = _open_tree(path, tree)
+    where = f"{path.name}:{tree}"
+    _, names = _parse(inputs)
+    expressions = list(dict.fromkeys([*names, *([selection] if selection else [])]))
+    input_columns(_branches(opened, expressions, None, where, entry_stop=1), inputs, where)
+    return opened, expressions, where
+
+
+def input_chunks(
+    path: Path, tree: str, inputs: list[str], selection: str | None, step: int = 100_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A trained model's inputs for every entry of a tree, in chunks of `step` entries, in entry order (so what is
+    written from them lines up with the tree): (inputs, float64 entries x inputs; whether the entry passes the
+    selection and has a valid value of every input). A missing branch, a branch of another shape or a selection
+    that cannot be evaluated is named before any chunk is returned."""
+    opened, expressions, where = check_tree(path, tree, inputs, selection)
+    try:
+        for read in opened.iterate(expressions, step_size=step, library="np"):
+            x = input_columns(read, inputs, where)
+            passes = ~invalid_values(x).any(axis=1)
+            if selection:
+                passes &= np.asarray(read[selection], bool)
+            yield x, passes
+    except FormatError:
+        raise
+    except Exception as exc:  # a file that breaks off mid-way
+        raise FormatError(f"{where}: cannot be read to its end ({' '.join(str(exc).split())[:200]})") from None
 
 
 def _element(values: np.ndarray, index: int) -> np.ndarray:

@@ -32,6 +32,7 @@ MODEL = "models/{dataset}/{variant}/model"  # a folder: the method's own file (m
 HISTORY = "models/{dataset}/{variant}/history.csv"
 RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
 SCORES = "models/{dataset}/{variant}/scores.npz"  # the trained model's outputs on the training and test samples
+BUNDLE = "models/{dataset}/{variant}/bundle.json"  # what turns a raw event into the model's input (data/bundle.py)
 METRICS = "reports/{dataset}/{variant}/metrics.json"
 CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
 PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
@@ -128,6 +129,15 @@ def _run_settings(view: dict, dataset: str, variant: str) -> dict:
     }
 
 
+def _train_settings(view: dict, dataset: str, variant: str) -> dict:
+    ds = view["datasets"][dataset]
+    return {
+        **_run_settings(view, dataset, variant),
+        "loader": ds["loader"],
+        "selection": ds["options"].get("selection"),
+    }
+
+
 def _source_settings(view: dict, dataset: str, _: str) -> dict:
     ds = view["datasets"][dataset]
     # the pinned files: a changed hash in the catalog reruns the stage
@@ -199,10 +209,20 @@ STAGES: dict[str, Stage] = {
             "train",
             "run",
             "train one variant on one dataset",
-            {"model": MODEL, "history": HISTORY, "stats": RUN_STATS, "scores": SCORES},
-            lambda job: {"data": job.one(PROCESSED), **({"init": job.init} if job.init else {})},
-            lambda d, v: ["seed", f"datasets.{d}.model", f"variants.{v}"],
-            _run_settings,
+            {"model": MODEL, "history": HISTORY, "stats": RUN_STATS, "scores": SCORES, "bundle": BUNDLE},
+            lambda job: {
+                "data": job.one(PROCESSED),
+                "scaler": job.one(SCALER),
+                **({"init": job.init} if job.init else {}),
+            },
+            lambda d, v: [
+                "seed",
+                f"datasets.{d}.loader",
+                f"datasets.{d}.options",
+                f"datasets.{d}.model",
+                f"variants.{v}",
+            ],
+            _train_settings,
         ),
         Stage(
             "evaluate",

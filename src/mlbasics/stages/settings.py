@@ -78,7 +78,9 @@ class PreprocessSettings:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class RunSettings:
+    """train, evaluate: one variant on one dataset."""
+
     dataset: str
     variant: str
     seed: int
@@ -86,7 +88,14 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class EvaluateSettings(TrainSettings):
+class TrainSettings(RunSettings):
+    # what the model's bundle says of its inputs' source: the loader and the selection (options.selection)
+    loader: str = ""
+    selection: str | None = None
+
+
+@dataclass(frozen=True)
+class EvaluateSettings(RunSettings):
     overtraining: dict[str, Any]  # patience, min_rise, ks_min_p, ... (params' overtraining)
     bootstrap: dict[str, Any]  # resamples, confidence
     expected: dict[str, float] | None  # expected signal and background yields (params' expected_yields)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from mlbasics.core.errors import ParamsError
-from mlbasics.core.files import write_arrays, write_csv, write_json
+from mlbasics.core.files import read_json, write_arrays, write_csv, write_json
 from mlbasics.core.tasks import check_request, history_columns
-from mlbasics.data import preprocess
+from mlbasics.data import bundle, preprocess
 from mlbasics.evaluation import response
 from mlbasics.methods import training as methods
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
@@ -51,6 +51,7 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
     )
     method.save(outputs["model"])
     write_arrays(outputs["scores"], outputs_of(method, split))
+    write_json(outputs["bundle"], bundle_of(settings, split, read_json(inputs["scaler"]), type(method).FILE))
     write_csv(outputs["history"], history_columns(split.task), rows)
     from mlbasics.core.provenance import device
 
@@ -71,6 +72,23 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         f"{name}: trained, {len(rows)} {method.step or 'step'}(s) in {stats['train_wall_s']:.1f} s; "
         + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")),
         flush=True,
+    )
+
+
+def bundle_of(settings: TrainSettings, split: preprocess.Split, scaler: dict, model_file: str) -> dict:
+    """The model's bundle (data/bundle.py): its inputs, their selection and scaler, its classes and task."""
+    return bundle.build(
+        dataset=settings.dataset,
+        variant=settings.variant,
+        loader=settings.loader,
+        selection=settings.selection,
+        inputs=split.feature_names,
+        scaler=scaler,
+        class_names=split.class_names,
+        task=split.task,
+        method=settings.model.get("method", "mlp"),
+        model_file=f"model/{model_file}",
+        spec=dict(settings.model),
     )
 
 

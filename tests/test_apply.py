@@ -1,0 +1,176 @@
+"""Applying trained models to new ROOT files (`python -m mlbasics apply`, stages/apply.py): the friend tree is
+entry-aligned with the input, every passing entry's score is the model's score of that event computed directly
+(the bundle's inputs, selection and scaler), the others get the sentinel, chunks change nothing, and a mistake in
+the input is one line that writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from mlbasics import cli
+from mlbasics.data import bundle, preprocess, root_files
+from mlbasics.data.arrays import Dataset
+from mlbasics.methods import training as methods
+from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
+from mlbasics.stages import apply as scoring
+from mlbasics.stages import train
+from mlbasics.stages.settings import TrainSettings
+
+INPUTS = ["var1", "var2", "max(jet_pt)", "jet_pt[1]"]
+SELECTION = "var3 > -1"
+
+
+def write_events(path: Path, n: int, seed: int, shift: float = 0.0) -> None:
+    """A tree like a physicist's: flat variables and a jagged jet pT (some events with fewer than two jets)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1.0, size=(n, 3))
+    jets = [np.sort(20 + rng.exponential(30 + 10 * shift, k))[::-1] for k in rng.poisson(1.5, n)]
+    root_files.write_tree(
+        path, "events", {**{f"var{j + 1}": x[:, j].astype(np.float32) for j in range(3)}, "jet_pt": jets}
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A trained BDT, Fisher and MLP of a small signal/background dataset, laid out as the pipeline lays it out."""
+    root = tmp_path_factory.mktemp("apply")
+    write_events(root / "sig.root", 900, 1, shift=0.8)
+    write_events(root / "bkg.root", 900, 2)
+    dataset = root_files.read(
+        [
+            root_files.Sample("signal", [root / "sig.root"], "events"),
+            root_files.Sample("background", [root / "bkg.root"], "events"),
+        ],
+        INPUTS,
+        SELECTION,
+        drop_invalid=True,
+    )
+    raw = Dataset(dataset.x, dataset.y, dataset.class_names, feature_names=dataset.feature_names)
+    arrays, scaler = preprocess.preprocess(
+        raw, split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0, scaler="standard"
+    )
+    data = root / stages.PROCESSED.format(dataset="toy")
+    scaler_path = root / stages.SCALER.format(dataset="toy")
+    preprocess.save(arrays, raw.class_names, data, scaler, scaler_path, feature_names=raw.feature_names)
+    defaults = config.model_defaults()
+    for variant, spec in (
+        ("bdt", {**defaults, "method": "bdt", "bdt": {**defaults["bdt"], "max_iter": 20}}),
+        ("fisher", {**defaults, "method": "fisher"}),
+        ("mlp", {**defaults, "hidden_layers": [8], "epochs": 3}),
+    ):
+        spec = {k: v for k, v in spec.items() if k in ("method", "task", "event_weights", variant) or variant == "mlp"}
+        outputs = {
+            k: root / v.format(dataset="toy", variant=variant) for k, v in stages.STAGES["train"].outputs.items()
+        }
+        settings = TrainSettings("toy", variant, 0, spec, loader="root", selection=SELECTION)
+        train.run(settings, {"data": data, "scaler": scaler_path}, outputs, threads=1)
+    return root
+
+
+def models(project: Path, variants=("bdt", "fisher", "mlp")) -> list[scoring.Model]:
+    return scoring.read_models("toy", list(variants), str(project / stages.BUNDLE), str(project / stages.MODEL))
+
+
+def test_the_bundle_says_how_a_raw_event_becomes_the_model_input(project):
+    found = bundle.read(project / stages.BUNDLE.format(dataset="toy", variant="bdt"))
+    assert found["inputs"] == INPUTS and found["selection"] == SELECTION and found["loader"] == "root"
+    assert found["class_names"] == ["background", "signal"] and found["outputs"] == ["signal"]
+    assert found["task"] == "binary" and found["model_file"] == "model/model.skops"
+    assert found["scaler"]["kind"] == "standard" and len(found["scaler"]["offset"]) == len(INPUTS)
+
+
+def test_friend_scores_are_the_models_scores_entry_by_entry(project, tmp_path):
+    write_events(tmp_path / "data.root", 3000, 7, shift=0.3)
+    [friend] = scoring.apply(models(project), [(tmp_path / "data.root", None)], tmp_path / "out")
+    scores = uproot.open(friend)["events"].arrays(library="np")
+    read = uproot.open(tmp_path / "data.root")["events"].arrays(["var1", "var2", "var3", "jet_pt"], library="np")
+    x = root_files.input_columns(read, INPUTS, "data.root")
+    passes = (read["var3"] > -1) & np.isfinite(x).all(axis=1)
+    assert len(scores["pass_selection"]) == 3000 and (scores["pass_selection"] == passes).all()
+    assert 0 < passes.sum() < 3000  # both kinds present: entries outside the selection and without a second jet
+    scaler = preprocess.Scaler.from_dict(
+        bundle.read(project / stages.BUNDLE.format(dataset="toy", variant="bdt"))["scaler"]
+    )
+    for variant in ("bdt", "fisher", "mlp"):
+        spec = bundle.read(project / stages.BUNDLE.format(dataset="toy", variant=variant))["model"]
+        direct = methods.load(spec, project / stages.MODEL.format(dataset="toy", variant=variant)).predict(
+            scaler.transform(x[passes])
+        )[:, 0]
+        np.testing.assert_allclose(scores[f"score_{variant}"][passes], direct, rtol=0, atol=1e-6)
+        assert (scores[f"score_{variant}"][~passes] == scoring.SENTINEL).all()
+
+
+def test_chunks_change_nothing(project, tmp_path, monkeypatch):
+    write_events(tmp_path / "data.root", 1000, 8)
+    [whole] = scoring.apply(models(project, ["bdt"]), [(tmp_path / "data.root", "events")], tmp_path / "whole")
+    monkeypatch.setattr(scoring, "STEP", 77)
+    [chunked] = scoring.apply(models(project, ["bdt"]), [(tmp_path / "data.root", "events")], tmp_path / "chunked")
+    a, b = (uproot.open(p)["events"].arrays(library="np") for p in (whole, chunked))
+    assert all((a[k] == b[k]).all() for k in a) and list(a) == list(b)
+
+
+@pytest.mark.parametrize(
+    ("make_input", "variant", "message"),
+    [
+        (
+            lambda d: root_files.write_tree(d / "in.root", "events", {"var1": np.zeros(5, np.float32)}),
+            "bdt",
+            "in.root:events: cannot evaluate 'var2'",
+        ),
+        (lambda d: write_events(d / "in.root", 10, 0), "nope", "variant 'nope' of dataset 'toy' has no trained model"),
+        (
+            lambda d: root_files.write_tree(d / "in.root", "other", {"x": np.zeros(5)}),
+            "bdt",
+            "in.root: no tree 'events' (trees in the file: other)",
+        ),
+    ],
+    ids=["missing branch", "variant never trained", "missing tree"],
+)
+def test_a_bad_input_is_one_line_and_writes_nothing(
+    project, tmp_path, capsys, monkeypatch, make_input, variant, message
+):
+    make_input(tmp_path)
+    monkeypatch.chdir(project)
+    code = cli.main(
+        [
+            "apply",
+            "--dataset",
+            "toy",
+            "--variant",
+            variant,
+            "--input",
+            f"{tmp_path / 'in.root'}:events",
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_the_command_scores_a_glob_of_files(project, tmp_path, capsys, monkeypatch):
+    for i in range(2):
+        write_events(tmp_path / f"part{i}.root", 200, 10 + i)
+    monkeypatch.chdir(project)
+    code = cli.main(
+        [
+            "apply",
+            "--dataset",
+            "toy",
+            "--variant",
+            "fisher",
+            "--input",
+            str(tmp_path / "part*.root"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part0.root", "part1.root"]
+    assert uproot.open(tmp_path / "out" / "part1.root")["events"].num_entries == 200
