@@ -18,6 +18,7 @@ from mlbasics.data import preprocess
 from mlbasics.data.loaders import embedded
 from mlbasics.methods.checkpoint import Checkpoint
 from mlbasics.params import config
+from mlbasics.stages.settings import select
 from tests.helpers import engine_env
 
 pytestmark = pytest.mark.engine  # real training jobs in subprocesses: ~2 min, too slow for the fast tier
@@ -52,7 +53,16 @@ def prepare(folder):
 
 
 def train_command():
-    return [sys.executable, "-m", "mlbasics", "train", "--settings", json.dumps(SETTINGS), "--threads", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlbasics",
+        "train",
+        "--settings",
+        json.dumps(select("train", SETTINGS)),
+        "--threads",
+        "1",
+    ]
 
 
 def weights(folder):
@@ -76,7 +86,7 @@ def uninterrupted(tmp_path_factory):
 def evaluate(folder, env: dict | None = None) -> bytes:
     settings = {**SETTINGS, "tracking": {"uri": f"sqlite:///{folder}/mlflow.db", "experiment": "resume"}}
     subprocess.run(
-        [sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(settings)],
+        [sys.executable, "-m", "mlbasics", "evaluate", "--settings", json.dumps(select("evaluate", settings))],
         cwd=folder,
         env=env or engine_env(),
         check=True,
@@ -138,12 +148,14 @@ sys.exit(cli.main(sys.argv[3:]))
 """
 # Trains (or resumes) and evaluates in each folder in turn, in one process: one TensorFlow import for all.
 FINISH = """
-import os, sys
+import json, os, sys
 from mlbasics import cli
+from mlbasics.stages.settings import select
 for folder in sys.argv[2:]:
     os.chdir(folder)
     for stage in ("train", "evaluate"):
-        assert cli.main([stage, "--settings", sys.argv[1], "--threads", "1"]) == 0, (folder, stage)
+        settings = json.dumps(select(stage, json.loads(sys.argv[1])))
+        assert cli.main([stage, "--settings", settings, "--threads", "1"]) == 0, (folder, stage)
 """
 STOPPING = {
     **SETTINGS,
@@ -155,12 +167,23 @@ STOPPING = {
 def test_a_kill_at_any_step_of_the_checkpoint_save_resumes_to_the_same_bytes(tmp_path):
     """SIGKILL after each step of epoch 3's save (temporary folder made, model, best weights, record written,
     epoch committed, older epochs pruned): every resumed run ends byte-identical to an uninterrupted one."""
-    settings = json.dumps(STOPPING)
+    settings = json.dumps(STOPPING)  # train's part for the killed jobs; FINISH picks each stage's
     reference = prepare(tmp_path / "reference")
     killed = {step: prepare(tmp_path / step) for step in Checkpoint.SAVE_STEPS}
     jobs = {
         step: subprocess.Popen(
-            [sys.executable, "-c", KILL_AT, step, "3", "train", "--settings", settings, "--threads", "1"],
+            [
+                sys.executable,
+                "-c",
+                KILL_AT,
+                step,
+                "3",
+                "train",
+                "--settings",
+                json.dumps(select("train", STOPPING)),
+                "--threads",
+                "1",
+            ],
             cwd=folder,
             env=engine_env(**EVERY_EPOCH),
             stdout=subprocess.DEVNULL,

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 from mlbasics.core import provenance
 from mlbasics.core.files import write_json
-from mlbasics.stages.settings import TrainSettings
+from mlbasics.stages.settings import TrainSettings, select
 from mlbasics.tracking import compare
 from mlbasics.tracking import runs as tracking
 from tests.helpers import engine_env
@@ -259,14 +259,16 @@ def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
     folder = prepare(tmp_path)
     short = {**SETTINGS, "model": {**SETTINGS["model"], "epochs": 3, "batch_size": 64}}  # what is logged matters
     subprocess.run(
-        [sys.executable, "-m", "mlbasics", "train", "--settings", json.dumps(short), "--threads", "1"],
+        [sys.executable, "-m", "mlbasics", "train", "--settings", json.dumps(select("train", short)), "--threads", "1"],
         cwd=folder,
         env=engine_env(),
         check=True,
         capture_output=True,
     )
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    settings = json.dumps({**short, "tracking": {"uri": uri, "experiment": "kill", "mode": "online"}})
+    settings = json.dumps(
+        select("evaluate", {**short, "tracking": {"uri": uri, "experiment": "kill", "mode": "online"}})
+    )
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_WHILE_LOGGING, "evaluate", "--settings", settings],
         cwd=folder,

@@ -98,8 +98,8 @@ class TrainSettings(RunSettings):
 class EvaluateSettings(RunSettings):
     overtraining: dict[str, Any]  # patience, min_rise, ks_min_p, ... (params' overtraining)
     bootstrap: dict[str, Any]  # resamples, confidence
-    expected: dict[str, float] | None  # expected signal and background yields (params' expected_yields)
-    figures: bool  # draw the variant's figures (params' figures.per_variant)
+    expected: dict[str, float] | None = None  # expected signal and background yields (params' expected_yields)
+    figures: bool = True  # draw the variant's figures (params' figures.per_variant)
     tracking: dict[str, Any] | None = None  # passed beside the settings: pointing MLflow elsewhere reruns nothing
 
 
@@ -164,6 +164,13 @@ def parse(stage: str, mapping: dict[str, Any]) -> Any:
     if missing:
         raise SettingsError(f"{stage}: setting {missing[0]!r} missing")
     return kind(**mapping)
+
+
+def select(stage: str, mapping: dict[str, Any]) -> dict[str, Any]:
+    """The part of a mapping that a stage's record takes: settings written once for several stages (a script
+    running train then evaluate on the same variant)."""
+    names = {f.name for f in fields(SETTINGS[stage])}
+    return {k: v for k, v in mapping.items() if k in names}
 
 
 def as_mapping(settings: Any) -> dict[str, Any]:
