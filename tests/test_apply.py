@@ -14,6 +14,7 @@ import uproot
 from mlbasics import cli
 from mlbasics.data import bundle, preprocess, root_files
 from mlbasics.data.arrays import Dataset
+from mlbasics.methods import onnx_export
 from mlbasics.methods import training as methods
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
@@ -174,3 +175,26 @@ def test_the_command_scores_a_glob_of_files(project, tmp_path, capsys, monkeypat
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["part0.root", "part1.root"]
     assert uproot.open(tmp_path / "out" / "part1.root")["events"].num_entries == 200
+
+
+def test_the_onnx_models_take_raw_inputs_and_give_the_native_scores(project, tmp_path):
+    """Each variant's model.onnx (its scaler folded in) scores raw inputs as the trained model does, in ONNX
+    Runtime: the BDT, Fisher's discriminant and the MLP."""
+    import onnxruntime
+
+    write_events(tmp_path / "data.root", 2000, 9, shift=0.4)
+    read = uproot.open(tmp_path / "data.root")["events"].arrays(["var1", "var2", "var3", "jet_pt"], library="np")
+    x = root_files.input_columns(read, INPUTS, "data.root")
+    x = x[np.isfinite(x).all(axis=1)]
+    for variant in ("bdt", "fisher", "mlp"):
+        found = bundle.read(project / stages.BUNDLE.format(dataset="toy", variant=variant))
+        assert found["onnx_file"] == "model/model.onnx"
+        folder = project / stages.MODEL.format(dataset="toy", variant=variant)
+        session = onnxruntime.InferenceSession(folder / "model.onnx", providers=["CPUExecutionProvider"])
+        [scores] = session.run(["scores"], {"inputs": x.astype(np.float32)})
+        native = methods.load(found["model"], folder).predict(preprocess.Scaler.from_dict(found["scaler"]).transform(x))
+        np.testing.assert_allclose(scores, native, rtol=0, atol=1e-5, err_msg=variant)
+        again = onnx_export.export(
+            methods.load(found["model"], folder), preprocess.Scaler.from_dict(found["scaler"]), "binary", len(INPUTS)
+        )
+        assert again == (folder / "model.onnx").read_bytes(), f"{variant}: the same model, the same bytes"

@@ -32,6 +32,7 @@ def build(
     task: str,
     method: str,
     model_file: str,
+    onnx_file: str | None,
     spec: dict[str, Any],
 ) -> dict[str, Any]:
     """The bundle as a mapping (what bundle.json holds)."""
@@ -49,6 +50,7 @@ def build(
         "outputs": output_names(task, class_names),
         "method": method,
         "model_file": model_file,
+        "onnx_file": onnx_file,  # the model with its scaler folded in, taking the raw inputs; None: not exportable
         "model": spec,  # the model's settings, as the method reads them (params.grid.model_spec)
     }
 

@@ -56,6 +56,8 @@ WARM = (
     "sklearn.naive_bayes",
     "sklearn.neighbors",
     "skops.io",
+    "onnx",
+    "skl2onnx",
     "mlbasics.stages.train",
     "mlbasics.methods.numpy_mlp",  # the lecture's backend, which training imports only when a variant asks for it
     "mlflow",

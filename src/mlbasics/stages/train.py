@@ -13,15 +13,19 @@ from pathlib import Path
 import numpy as np
 
 from mlbasics.core.errors import ParamsError
-from mlbasics.core.files import read_json, write_arrays, write_csv, write_json
+from mlbasics.core.files import atomic_path, read_json, write_arrays, write_csv, write_json
 from mlbasics.core.tasks import check_request, history_columns
 from mlbasics.data import bundle, preprocess
+from mlbasics.data.preprocess import Scaler
 from mlbasics.evaluation import response
+from mlbasics.methods import onnx_export
 from mlbasics.methods import training as methods
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
 from mlbasics.report.progress import FILE as PROGRESS_FILE
 from mlbasics.report.progress import Progress
 from mlbasics.stages.settings import TrainSettings
+
+ONNX_FILE = "model.onnx"  # in the model folder, beside the method's own file
 
 
 def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
@@ -50,8 +54,14 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         progress=progress,
     )
     method.save(outputs["model"])
+    scaler = read_json(inputs["scaler"])
+    exported = write_onnx(method, split, scaler, Path(outputs["model"]) / ONNX_FILE)
+    print(f"{name}: {exported}", flush=True)
     write_arrays(outputs["scores"], outputs_of(method, split))
-    write_json(outputs["bundle"], bundle_of(settings, split, read_json(inputs["scaler"]), type(method).FILE))
+    write_json(
+        outputs["bundle"],
+        bundle_of(settings, split, scaler, type(method).FILE, ONNX_FILE if exported.startswith("ONNX") else None),
+    )
     write_csv(outputs["history"], history_columns(split.task), rows)
     from mlbasics.core.provenance import device
 
@@ -75,7 +85,23 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
     )
 
 
-def bundle_of(settings: TrainSettings, split: preprocess.Split, scaler: dict, model_file: str) -> dict:
+def write_onnx(method, split: preprocess.Split, scaler: dict, path: Path) -> str:
+    """The model as ONNX with its scaler folded in (methods/onnx_export.py), taking the raw inputs in the bundle's
+    order; what happened, in words, for the log."""
+    if split.image_shape:
+        return "no ONNX model (its inputs are images)"
+    try:
+        data = onnx_export.export(method, Scaler.from_dict(scaler), split.task, split.arrays["x_train"].shape[1])
+    except onnx_export.NotExportable as exc:
+        return f"no ONNX model ({exc})"
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return f"ONNX model {path} ({len(data):,} bytes)"
+
+
+def bundle_of(
+    settings: TrainSettings, split: preprocess.Split, scaler: dict, model_file: str, onnx_file: str | None
+) -> dict:
     """The model's bundle (data/bundle.py): its inputs, their selection and scaler, its classes and task."""
     return bundle.build(
         dataset=settings.dataset,
@@ -88,6 +114,7 @@ def bundle_of(settings: TrainSettings, split: preprocess.Split, scaler: dict, mo
         task=split.task,
         method=settings.model.get("method", "mlp"),
         model_file=f"model/{model_file}",
+        onnx_file=f"model/{onnx_file}" if onnx_file else None,
         spec=dict(settings.model),
     )
 
