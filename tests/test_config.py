@@ -106,7 +106,8 @@ def test_model_spec_applies_variant_over_dataset_base(params):
 def test_stage_settings_read_only_declared_keys(params):
     resolved = config.validate_params(params)
     train = stages.stage_settings(resolved, "train", "iris", "l2")
-    assert train == {"dataset": "iris", "variant": "l2", "seed": 42, "model": config.model_spec(resolved, "iris", "l2")}
+    spec = config.model_spec(resolved, "iris", "l2")
+    assert train == {"dataset": "iris", "variant": "l2", "seed": 42, "model": spec, "loader": "iris", "selection": None}
     # changing a key the stage does not declare leaves its settings unchanged
     changed = copy.deepcopy(resolved)
     changed["variants"]["dropout"]["learning_rate"] = 0.5

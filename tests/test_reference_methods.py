@@ -149,6 +149,7 @@ def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
         methods.create(spec_for("random_forest", n_estimators=5)).fit(hep_arrays, "binary", 2, seed=0)
 
 
+@pytest.mark.engine  # fits in two fresh processes
 @pytest.mark.parametrize("name", ["bdt", "random_forest"])
 def test_the_same_fit_gives_the_same_model_bytes_in_another_process(tmp_path, iris_arrays, name):
     """skops names members by object id, and a forest's tree nodes carry padding bytes from memory; the canonical

@@ -90,6 +90,7 @@ def parallel_writers(uri: str, invocation: str, jobs: int = 8) -> None:
     assert not failures, failures[0]
 
 
+@pytest.mark.engine  # eight job processes at once
 def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
     """The measured failure: 8 processes creating a new sqlite store at once. The lock must prevent it."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -265,6 +265,7 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     assert model.predict(np.zeros((1, 2), np.float32), verbose=0).shape == (1, 1)
     # the declared outputs, and progress.json (what `python -m mlbasics progress` reads while the job runs)
     assert sorted(p.name for p in folder.iterdir()) == [
+        "bundle.json",
         "history.csv",
         "model",
         "progress.json",
@@ -279,7 +280,7 @@ def test_run_writes_model_history_and_stats_and_removes_its_checkpoint(tmp_path,
     assert scores["boundary"].tobytes() == loaded.predict(grid).tobytes() and "input_weights" not in scores
     progress = json.loads((folder / "progress.json").read_text())
     assert progress["epoch"] == progress["epochs"] == 2 and progress["step"] == "epoch" and "val_loss" in progress
-    assert [p.name for p in outputs["model"].iterdir()] == ["model.keras"]
+    assert sorted(p.name for p in outputs["model"].iterdir()) == ["model.keras", "model.onnx"]
     stats = json.loads(outputs["stats"].read_text())
     assert stats["threads"] == 1 and stats["epochs_run"] == 2 and stats["train_wall_s"] > 0
 

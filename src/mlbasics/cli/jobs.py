@@ -93,7 +93,7 @@ def declared_paths(stage: str, settings: dict) -> dict:
     """A job's named inputs and outputs from the stage's declaration (the paths its rule names too)."""
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
     extra = {}
-    if "loader" in settings:
+    if stage in ("download", "dataset"):
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):
         extra["init"] = stages.MODEL.format(dataset=names["dataset"], variant=settings["model"]["warm_start"])
