@@ -76,7 +76,9 @@ def apply(models: list[Model], inputs: list[tuple[Path, str | None]], output: Pa
             "files are named after their input; apply them to separate --output folders"
         )
     scaler = Scaler.from_dict(recipe["scaler"])
-    methods.prepare(models[0].bundle["model"], threads)
+    # TensorFlow's threads, where one of the models is an MLP (a reference method starts no TensorFlow)
+    mlp = next((m for m in models if m.bundle["model"].get("method", "mlp") == "mlp"), models[0])
+    methods.prepare(mlp.bundle["model"], threads)
     loaded = [(m, methods.load(m.bundle["model"], m.folder)) for m in models]
     output.mkdir(parents=True, exist_ok=True)
     return [_friend(path, tree, recipe, scaler, loaded, output / path.name) for path, tree in trees]
