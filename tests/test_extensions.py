@@ -117,7 +117,7 @@ def test_a_toy_method_and_a_toy_loader_are_two_files_each(extended):
 
 @pytest.mark.engine
 def test_the_toys_run_through_the_real_snakemake(extended):
-    env = {"PYTHONPATH": str(extended / "src"), "MLBASICS_NO_WORKER": "1"}
+    env = {"PYTHONPATH": str(extended / "src")}  # the copy's package, for the jobs and their warm worker
     shown = run([sys.executable, "-m", "mlbasics", "validate"], cwd=extended, **env).stdout
     assert "2 runs: moons/baseline, moons/logistic" in shown
     run([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=extended, timeout=900, **env)

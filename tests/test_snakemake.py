@@ -52,8 +52,8 @@ def test_every_output_is_written(finished):
 
 def test_job_logs_hold_what_a_user_wants_and_the_console_one_line_per_run(finished):
     """No TensorFlow C++ start-up lines and no progress-bar escape codes in any job log; a training's log starts
-    with its settings, has a line per epoch and ends with the result; Snakemake's console showed each run's test
-    result once."""
+    with its settings, has a line per epoch, says where its ONNX model went, and ends with the result; Snakemake's
+    console showed each run's test result once."""
     from mlbasics.core.runtime import NATIVE_NOISE
 
     logs = sorted((finished / "logs").rglob("*.log"))
@@ -65,7 +65,8 @@ def test_job_logs_hold_what_a_user_wants_and_the_console_one_line_per_run(finish
     for dataset, variant in config.grid(params):
         lines = (finished / f"logs/train/{dataset}/{variant}.log").read_text().splitlines()
         epochs = config.model_spec(params, dataset, variant)["epochs"]
-        assert lines[0].startswith(f"{dataset}/{variant}: settings {{") and len(lines) == epochs + 2, lines
+        assert lines[0].startswith(f"{dataset}/{variant}: settings {{") and len(lines) == epochs + 3, lines
+        assert lines[-2].startswith(f"{dataset}/{variant}: ONNX model models/{dataset}/{variant}/model/model.onnx")
         assert lines[-1].startswith(f"{dataset}/{variant}: trained, {epochs} epoch(s)"), lines[-1]
         result = (finished / f"logs/evaluate/{dataset}/{variant}.log").read_text().splitlines()[-1]
         assert result.startswith(f"{dataset}/{variant}: test accuracy ")
