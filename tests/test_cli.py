@@ -26,6 +26,7 @@ def write_params(project, params):
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+@pytest.mark.engine  # every stage a real `python -m mlbasics` process
 def test_download_dataset_and_preprocess_stages_from_params(project):
     run([*CLI, "download", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
     run([*CLI, "dataset", "--params", "params.yaml", "--dataset", "iris"], cwd=project)
@@ -110,6 +111,7 @@ def test_dvc_yaml_check_detects_a_stale_file(project):
     assert "iris-dropout" not in (project / "dvc.yaml").read_text()
 
 
+@pytest.mark.engine  # every stage a real `python -m mlbasics` process
 def test_fetch_reports_every_dataset_it_could_not_get(project):
     from mlbasics.data import sources
     from tests import loopback

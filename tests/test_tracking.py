@@ -161,6 +161,7 @@ def test_a_rerun_attaches_to_a_new_parent_and_links_the_run_it_replaces(tmp_path
     assert len(compare.leaderboard(uri, "exp", include_replaced=True)) == 3
 
 
+@pytest.mark.engine  # a job's retries against a server that does not answer
 def test_an_unreachable_store_keeps_the_run_and_says_how_it_gets_imported(tmp_path, capsys):
     from tests.loopback import dead_url
 
