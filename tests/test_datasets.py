@@ -117,7 +117,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     www.mkdir()
     receipt = _fetched(tmp_path, "cifar10", [loopback.write_cifar10(www / "cifar-10-python.tar.gz", 10)])
     write_json(tmp_path / "receipt.json", receipt)
-    outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png"}
+    outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png", "files": tmp_path / "files"}
     options = {"files": [], "max_samples": 40}
     dataset_stage.run(
         SourceSettings("cifar10", "cifar10", options, []), {"receipt": tmp_path / "receipt.json"}, outputs

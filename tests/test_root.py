@@ -137,9 +137,16 @@ def test_root_options_are_checked_before_any_work(options, message):
     assert message in (sources.check_options("root", options) or "")
 
 
-def test_the_hep_toy_goes_through_root_files_with_weights():
-    ds = embedded.hep_toy(400, seed=1)
+def test_the_hep_toy_goes_through_root_files_with_weights(tmp_path):
+    ds = embedded.hep_toy(str(tmp_path / "hep"), 400, seed=1)
     assert ds.feature_names == ["var1", "var2", "var3", "var4", "jet_pt[0]"]
     assert ds.class_names == ["background", "signal"] and (ds.w < 0).any() and (ds.x[:, 4] >= 20).all()
+    # the ntuples are kept, and every event says where it was read: its file and entry
+    assert sorted(p.name for p in (tmp_path / "hep").iterdir()) == ["background.root", "signal.root"]
+    assert ds.origin_files == [(tmp_path / "hep" / f).as_posix() for f in ("signal.root", "background.root")]
+    for index, name in enumerate(ds.origin_files):
+        var1 = uproot.open(name)["events"]["var1"].array(library="np")
+        rows = ds.origin[:, 0] == index
+        assert rows.sum() < 400 and np.array_equal(ds.x[rows, 0], var1[ds.origin[rows, 1]])
     params = config.load_params(ROOT / "params.yaml")
     assert params["datasets"]["hep"]["loader"] == "hep_toy" and "hep" in params["run"]["datasets"]

@@ -16,6 +16,8 @@ rule dataset:
             subcategory="the data",
             labels={"figure": "preview"},
         ),
+        # the files a generated dataset is written as (the hep toy's ntuples, which apply scores); empty otherwise
+        files=directory("data/raw/{dataset}"),
     params:
         settings=settings("dataset"),
         paths=job_paths,

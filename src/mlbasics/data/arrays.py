@@ -1,7 +1,8 @@
 """The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
-`y`, `class_names` and `source`, and where the source has them `w` (event weights), `feature_names` and `groups`
-(which event each row belongs to, where an event has several rows: the split keeps them together). Light:
-the preprocess and train stages read it without the loaders."""
+`y`, `class_names` and `source`, and where the source has them `w` (event weights), `feature_names`, `groups`
+(which event each row belongs to, where an event has several rows: the split keeps them together) and `origin`
+with `origin_files` (each row's file and entry in it: a test score can be traced to its event). Light: the
+preprocess and train stages read it without the loaders."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ class Dataset:
     # the event of each row (int64 ids; options.group), where an event has several rows (candidates): None - each
     # row is its own event
     groups: np.ndarray | None = None
+    # where each row was read: int64 (index into origin_files, entry or row number in that file); None where the
+    # rows have no file of their own (embedded toys, image sets)
+    origin: np.ndarray | None = None
+    origin_files: list[str] = field(default_factory=list)
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
@@ -38,6 +43,7 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
         y=dataset.y[keep],
         w=None if dataset.w is None else dataset.w[keep],
         groups=None if dataset.groups is None else dataset.groups[keep],
+        origin=None if dataset.origin is None else dataset.origin[keep],
     )
 
 
@@ -75,6 +81,8 @@ def save(dataset: Dataset, path: str | Path) -> None:
             extra["feature_names"] = np.array(dataset.feature_names, dtype=str)
         if dataset.groups is not None:
             extra["groups"] = dataset.groups
+        if dataset.origin is not None:
+            extra.update(origin=dataset.origin, origin_files=np.array(dataset.origin_files, dtype=str))
         np.savez(
             fh,
             x=dataset.x,
@@ -97,4 +105,6 @@ def load(path: str | Path) -> Dataset:
             npz["w"] if "w" in npz.files else None,
             names,
             npz["groups"] if "groups" in npz.files else None,
+            npz["origin"] if "origin" in npz.files else None,
+            [str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
         )

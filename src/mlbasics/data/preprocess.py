@@ -177,6 +177,8 @@ def preprocess(
         arrays[f"y_{name}"] = dataset.y[index]
         if dataset.w is not None:  # event weights travel with their events
             arrays[f"w_{name}"] = dataset.w[index]
+        if dataset.origin is not None:  # so does where each event was read (file, entry)
+            arrays[f"origin_{name}"] = dataset.origin[index]
     return arrays, fitted
 
 
@@ -184,17 +186,26 @@ def preprocess(
 class Split:
     """The processed data: arrays x_/y_ (and w_, event weights, where the source has them) of train, val and
     test, the class names, the task decided here, for images one sample's shape before flattening (the report
-    draws them again), and the inputs' names (columns, branches)."""
+    draws them again), the inputs' names (columns, branches) and, where the rows were read from files, each
+    split's origin_ (index into origin_files, entry)."""
 
     arrays: dict[str, np.ndarray]
     class_names: list[str]
     task: str
     image_shape: tuple[int, ...] = ()
     feature_names: list[str] = field(default_factory=list)
+    origin_files: list[str] = field(default_factory=list)
 
     def weights(self, part: str) -> np.ndarray | None:
         """The event weights of a split (train, val, test); None for unweighted data."""
         return self.arrays.get(f"w_{part}")
+
+    def origin(self, part: str) -> list[tuple[str, int]] | None:
+        """Each event's file and entry in it, of a split; None where the rows were not read from files."""
+        found = self.arrays.get(f"origin_{part}")
+        if found is None:
+            return None
+        return [(self.origin_files[int(i)], int(entry)) for i, entry in found]
 
 
 def save(
@@ -205,9 +216,12 @@ def save(
     scaler_path: str | Path,
     image_shape: tuple[int, ...] = (),
     feature_names: list[str] | None = None,
+    origin_files: list[str] | None = None,
 ) -> None:
     """The split data with its task (decided here, once, from the class names) and the fitted scaler."""
     names = {"feature_names": np.array(feature_names, dtype=str)} if feature_names else {}
+    if origin_files:
+        names["origin_files"] = np.array(origin_files, dtype=str)
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
@@ -220,7 +234,7 @@ def save(
     write_json(scaler_path, scaler.to_dict())
 
 
-META = ("class_names", "image_shape", "task", "feature_names")
+META = ("class_names", "image_shape", "task", "feature_names", "origin_files")
 
 
 def load(path: str | Path) -> Split:
@@ -232,4 +246,5 @@ def load(path: str | Path) -> Split:
             stored_task(npz, path),
             tuple(int(n) for n in npz["image_shape"]),
             names,
+            [str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
         )

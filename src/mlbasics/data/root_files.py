@@ -51,6 +51,9 @@ class Events:
     feature_names: list[str]
     # which event each entry is (options.group): the tree's index (in the order read), then each group branch
     group_keys: list[np.ndarray] = field(default_factory=list)
+    # where each event was read: (index into files, entry number in its tree), int64
+    origin: np.ndarray | None = None
+    files: list[Path] = field(default_factory=list)  # each tree's file, in the order read
 
 
 def read(
@@ -68,10 +71,11 @@ def read(
     first = trees[0][2]
     inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
     weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
-    parts, keys = [], []
+    parts, keys, origin = [], [], []
     for index, (sample, path, tree) in enumerate(trees):
         where = f"{path.name}:{sample.tree}"
         columns, mask = _inputs(tree, inputs, selection, where, drop_invalid)
+        origin.append(np.column_stack([np.full(mask.sum(), index), _selected_entries(tree, selection, where)[mask]]))
         w = (_weights(tree, weight, selection, where)[mask] if weight else np.ones(len(columns))) * sample.scale
         labels = _branch(tree, label, selection, where)[mask] if label else None
         parts.append((sample, columns, w, labels))
@@ -87,7 +91,20 @@ def read(
     else:
         names = sorted({s.name for s in samples})  # sorted like a table's labels: background, signal
         y = np.concatenate([np.full(len(p[1]), names.index(p[0].name)) for p in parts])
-    return Events(x, y.astype(np.int64), w, names, list(inputs), group_keys)
+    files = [path for _, path, _ in trees]
+    return Events(
+        x, y.astype(np.int64), w, names, list(inputs), group_keys, np.concatenate(origin).astype(np.int64), files
+    )
+
+
+def _selected_entries(tree, selection: str | None, where: str) -> np.ndarray:
+    """The entry numbers of the entries that pass the selection, in order (every entry without one)."""
+    if not selection:
+        return np.arange(tree.num_entries, dtype=np.int64)
+    passes = np.asarray(_branch(tree, selection, None, where))
+    if passes.dtype == object or passes.shape != (tree.num_entries,):
+        raise FormatError(f"{where}: selection {selection!r} is not one true/false per entry")
+    return np.flatnonzero(passes.astype(bool)).astype(np.int64)
 
 
 def _event_keys(tree, group: list[str], selection: str | None, where: str, mask: np.ndarray) -> list[np.ndarray]:

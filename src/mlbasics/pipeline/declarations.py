@@ -25,6 +25,7 @@ from mlbasics.params import config
 # Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
 RECEIPT = "data/raw/{dataset}.download.json"
 RAW = "data/raw/{dataset}.npz"
+FILES = "data/raw/{dataset}"  # a folder: the files a generated dataset is written as (hep_toy's ntuples), or empty
 PREVIEW_PNG = "reports/{dataset}/preview.png"
 PROCESSED = "data/processed/{dataset}/data.npz"
 SCALER = "data/processed/{dataset}/scaler.json"
@@ -186,7 +187,7 @@ STAGES: dict[str, Stage] = {
             "dataset",
             "dataset",
             "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
-            {"raw": RAW, "preview": PREVIEW_PNG},
+            {"raw": RAW, "preview": PREVIEW_PNG, "files": FILES},
             lambda job: {"receipt": job.one(RECEIPT), "source": job.source},
             lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options"],
             _source_settings,

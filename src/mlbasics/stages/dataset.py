@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from mlbasics.core import formats, plots
 from mlbasics.core.files import read_json
@@ -12,11 +13,13 @@ from mlbasics.stages.settings import SourceSettings
 
 
 def run(settings: SourceSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    """The dataset stage: read the source, subsample, convert colour to greyscale unless asked not to,
-    write data/raw/<dataset>.npz and the preview figure."""
+    """The dataset stage: read the source (a generated one written into the dataset's folder of files, which
+    exists, empty, for the others), subsample, convert colour to greyscale unless asked not to, write
+    data/raw/<dataset>.npz and the preview figure."""
     options = settings.options
     receipt = read_json(inputs["receipt"])
-    dataset = make(settings.loader, options, receipt)
+    Path(outputs["files"]).mkdir(parents=True, exist_ok=True)
+    dataset = make(settings.loader, options, receipt, folder=outputs["files"])
     dataset = replace(dataset, source=dataset.source or f"dataset {settings.dataset!r}")
     dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
     check(dataset)

@@ -72,7 +72,11 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     )
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
     judged = overtraining.analyse(history, settings.overtraining, checked["ks_p"])
-    write_csv(outputs["predictions"], ["actual", "predicted", "response"][: len(pairs[0])], pairs)
+    header = ["actual", "predicted", "response"][: len(pairs[0])]
+    origin = split.origin("test")
+    if origin is not None:  # each test event's file and entry: its score can be traced, and checked against apply
+        header, pairs = [*header, "file", "entry"], [[*row, *where] for row, where in zip(pairs, origin, strict=True)]
+    write_csv(outputs["predictions"], header, pairs)
     if settings.figures:  # the variant's figures (VARIANT_FIGURES), unless params say figures.per_variant: false
         physics_plots.response(
             checked["panels"],

@@ -19,4 +19,6 @@ def run(settings: PreprocessSettings, inputs: dict, outputs: dict, threads: int 
         scaler=settings.scaler,
     )
     shape = raw.x.shape[1:] if raw.x.ndim >= 3 else ()
-    save(arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"], shape, raw.feature_names)
+    save(
+        arrays, raw.class_names, outputs["data"], scaler, outputs["scaler"], shape, raw.feature_names, raw.origin_files
+    )

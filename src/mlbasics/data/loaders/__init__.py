@@ -37,11 +37,16 @@ def get(name: str) -> Loader:
     return registry()[name]
 
 
-def make(loader: str, options: dict | None = None, receipt: dict | None = None) -> Dataset:
-    """Build a dataset by loader name with its options (as written in params.yaml)."""
+def make(loader: str, options: dict | None = None, receipt: dict | None = None, folder: str | None = None) -> Dataset:
+    """Build a dataset by loader name with its options (as written in params.yaml); a loader that writes files
+    writes them into `folder`."""
     spec = get(loader)
     # the options every loader takes are applied by the stage, and `files` by the download stage
     own = {k: v for k, v in (options or {}).items() if k not in COMMON_OPTIONS and k != "files"}
+    if spec.writes:
+        if folder is None:
+            raise ValueError(f"loader {loader!r} writes the files it reads: it needs the dataset's folder")
+        own["folder"] = folder
     if not spec.receipt:
         return spec.read(**own)
     if receipt is None:

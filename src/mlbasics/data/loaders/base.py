@@ -32,7 +32,8 @@ class Loader:
     to the MLP) or float targets (a regression), and where its data comes from - embedded (`read(**options)`),
     or files the download stage fetched or found (`receipt`: `read(receipt, **options)`), pinned in `files` for
     a built-in source, or the user's own file by `path` (`local`). `inputs` names the option listing its input
-    columns; `check` returns a one-line problem with its options, or None."""
+    columns; `check` returns a one-line problem with its options, or None. A loader that `writes` files (a
+    generated ntuple) is given the dataset's folder (`folder=`) and writes them there, for apply to score."""
 
     name: str
     read: Callable[..., Dataset]
@@ -45,6 +46,7 @@ class Loader:
     local: bool = False
     inputs: str | None = None
     check: Callable[[dict], str | None] | None = None
+    writes: bool = False
 
 
 def receipt_file(receipt: dict, name: str) -> Path:

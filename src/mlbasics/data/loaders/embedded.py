@@ -31,36 +31,43 @@ def regression_toy(n_samples: int = 2000, noise: float = 0.1, seed: int = 0) -> 
     return Dataset(x.astype(np.float32), y.astype(np.float32), [])
 
 
-def hep_toy(n_events: int = 3000, seed: int = 0) -> Dataset:
-    """A signal/background sample as a physicist gets one, written as ROOT files and read back through the
-    ROOT loader like any user's ntuples (TMVA's classic toy, grown up): per event four correlated Gaussian
-    variables var1..var4 (signal shifted and correlated differently), a variable number of jets with their pT
-    (a jagged branch; the input is the leading jet, jet_pt[0], after the selection njet_pt >= 1) and a
-    generator weight, negative for ~8 % of the background events as at NLO."""
-    import tempfile
-
+def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
+    """A signal/background sample as a physicist gets one, written as ROOT files (`folder`/signal.root and
+    background.root, tree `events`, kept: apply scores them) and read back through the ROOT loader like any
+    user's ntuples (TMVA's classic toy, grown up): per event four correlated Gaussian variables var1..var4
+    (signal shifted and correlated differently), a variable number of jets with their pT (a jagged branch; the
+    input is the leading jet, jet_pt[0], after the selection njet_pt >= 1) and a generator weight, negative for
+    ~8 % of the background events as at NLO."""
+    from mlbasics.core.files import atomic_path
     from mlbasics.data import root_files
 
     rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory() as folder:
-        for name, shift, rho, jets, pt in (("signal", 0.7, 0.6, 2.5, 45.0), ("background", 0.0, 0.2, 1.5, 28.0)):
-            cov = np.eye(4) + rho * (np.eye(4, k=1) + np.eye(4, k=-1))
-            x = rng.multivariate_normal(np.full(4, shift) * [1.0, 0.8, 0.6, 0.4], cov, n_events)
-            counts = rng.poisson(jets, n_events)
-            jet_pt = [np.sort(20 + rng.exponential(pt, k))[::-1] for k in counts]
-            sign = np.where(rng.random(n_events) < (0.08 if name == "background" else 0.0), -1.0, 1.0)
-            branches = {f"var{j + 1}": x[:, j].astype(np.float32) for j in range(4)}
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name, shift, rho, jets, pt in (("signal", 0.7, 0.6, 2.5, 45.0), ("background", 0.0, 0.2, 1.5, 28.0)):
+        cov = np.eye(4) + rho * (np.eye(4, k=1) + np.eye(4, k=-1))
+        x = rng.multivariate_normal(np.full(4, shift) * [1.0, 0.8, 0.6, 0.4], cov, n_events)
+        counts = rng.poisson(jets, n_events)
+        jet_pt = [np.sort(20 + rng.exponential(pt, k))[::-1] for k in counts]
+        sign = np.where(rng.random(n_events) < (0.08 if name == "background" else 0.0), -1.0, 1.0)
+        branches = {f"var{j + 1}": x[:, j].astype(np.float32) for j in range(4)}
+        with atomic_path(Path(folder) / f"{name}.root") as tmp:
+            tmp.unlink()  # write_tree appends to a file that exists
             root_files.write_tree(
-                Path(folder) / f"{name}.root",
+                tmp,
                 "events",
                 {**branches, "jet_pt": jet_pt, "weight": sign * np.abs(rng.normal(1.0, 0.2, n_events))},
             )
-        samples = [
-            root_files.Sample(name, [Path(folder) / f"{name}.root"], "events") for name in ("signal", "background")
-        ]
-        events = root_files.read(samples, ["var1", "var2", "var3", "var4", "jet_pt[0]"], "njet_pt >= 1", "weight")
+    samples = [root_files.Sample(name, [Path(folder) / f"{name}.root"], "events") for name in ("signal", "background")]
+    events = root_files.read(samples, ["var1", "var2", "var3", "var4", "jet_pt[0]"], "njet_pt >= 1", "weight")
     return Dataset(
-        events.x, events.y, events.class_names, "hep_toy (signal.root, background.root)", events.w, events.feature_names
+        events.x,
+        events.y,
+        events.class_names,
+        "hep_toy (signal.root, background.root)",
+        events.w,
+        events.feature_names,
+        origin=events.origin,
+        origin_files=[path.as_posix() for path in events.files],
     )
 
 
@@ -105,7 +112,7 @@ LOADERS = [
     Loader("gaussians", gaussians, options=frozenset({"n_samples", "seed"})),
     Loader("regression_toy", regression_toy, options=frozenset({"n_samples", "noise", "seed"}), regression=True),
     Loader("iris", iris),
-    Loader("hep_toy", hep_toy, options=frozenset({"n_events", "seed"})),
+    Loader("hep_toy", hep_toy, options=frozenset({"n_events", "seed"}), writes=True),
     Loader("digits", digits, images=True),
     Loader("mnist5k", mnist5k, options=frozenset({"seed"}), images=True),
 ]

@@ -26,10 +26,15 @@ def root(
     with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`."""
     from mlbasics.data import root_files
 
+    shown: dict[Path, str] = {}  # how each file is named in the events' origin: as params name it
+
     def files(names: list[str] | None) -> list[Path]:
         if path:
+            shown[Path(path)] = path
             return [Path(path)]
-        return [receipt_file(receipt, name) for name in (names or [f["name"] for f in receipt["files"]])]
+        found = [(name, receipt_file(receipt, name)) for name in (names or [f["name"] for f in receipt["files"]])]
+        shown.update((where, name) for name, where in found)
+        return [where for _, where in found]
 
     if label:
         samples = [root_files.Sample(None, files(None), tree)]
@@ -48,6 +53,8 @@ def root(
         events.w,
         events.feature_names,
         group_ids(events.group_keys) if group else None,
+        events.origin,
+        [shown[p] for p in events.files],
     )
 
 
