@@ -28,9 +28,10 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/apply.smk"
 
 
 rule all:
     default_target: True
     input:
-        pipeline.final_targets(),
+        pipeline.final_targets(PARAMS),

@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 
 from mlbasics.params import config as params_config
 from mlbasics.params import reading as params_file
+from mlbasics.pipeline import applying
 from mlbasics.pipeline import graph as pipeline
 from mlbasics.pipeline import scheduler as snakemake_scheduler
 from mlbasics.pipeline import declarations as stages
@@ -108,6 +109,8 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 wildcard_constraints:
     dataset=params_config.id_pattern(),
     variant=params_config.id_pattern(),
+    application=params_config.id_pattern(),
+    file=r"[^/]+",
 
 
 def settings(stage):

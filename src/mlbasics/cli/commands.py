@@ -177,4 +177,7 @@ def on_grid(args: argparse.Namespace) -> int:
             f"left out ({len(left)}; reference methods run on tables, fisher and likelihood only classify): "
             + ", ".join(f"{d}/{v} ({why})" for d, v, why in left)
         )
+    unapplied = config.apply_left_out(params)
+    if unapplied:
+        print("apply sets left out: " + ", ".join(f"{name} ({why})" for name, why in unapplied))
     return 0

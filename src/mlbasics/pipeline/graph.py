@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mlbasics.data import sources
 from mlbasics.params import config
+from mlbasics.pipeline import applying
 from mlbasics.pipeline.declarations import (  # the path templates and the declarations
     CATALOG,
     CHECKS,
@@ -108,6 +109,11 @@ def code(stage: str) -> list[str]:
     return [module_file(name) for name in sorted(imported_modules(f"stages.{stage}"))]
 
 
+def apply_inputs(job: applying.ApplyJob, datasets: list[str]) -> dict[str, str | list[str]]:
+    """An apply job's named inputs, its code included."""
+    return {**job.inputs(datasets), "code": code("apply")}
+
+
 def init_model(params: dict, dataset: str, variant: str) -> str | None:
     """The parent model a warm-started variant trains from (DVC lists the data again for the others)."""
     parent = config.warm_start_parent(params, dataset, variant)
@@ -153,10 +159,10 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}", 
     }
 
 
-def final_targets() -> list[str]:
-    """What `rule all` asks for: the aggregates (which pull in every job of the grid), the quality gates and
-    the runs in MLflow."""
-    return [INDEX, SUMMARY, CHECKS, TRACKED]
+def final_targets(params: dict) -> list[str]:
+    """What `rule all` asks for: the aggregates (which pull in every job of the grid), the quality gates, the
+    runs in MLflow and the friend files of params' apply block."""
+    return [INDEX, SUMMARY, CHECKS, TRACKED, *(job.friend for job in applying.jobs(params))]
 
 
 def flat(named: dict[str, str | list[str]]) -> list[str]:
@@ -217,6 +223,13 @@ def dvc_yaml(params: dict) -> dict:
         else:
             body["params"] = param_keys(stage)
             stages[stage] = body
+    for job in applying.jobs(params):  # a stage per file: its deps are lists (the variants' models)
+        stages[job.stage_name] = {
+            "cmd": job.command(),
+            "deps": flat(apply_inputs(job, datasets)),
+            "params": [f"apply.{job.application}"],
+            "outs": [job.friend],
+        }
     # one file of every run's headline numbers: `dvc exp show` stays a few columns wide (each run's metrics.json
     # has every number; `dvc metrics show <path>` reads one)
     return {"stages": stages, "metrics": [HEADLINES], "plots": dvc_plots(params, pairs)}

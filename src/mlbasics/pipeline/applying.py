@@ -1,0 +1,77 @@
+"""The apply jobs of params' `apply:` block, declared once for both engines: one job per input file, scoring it
+with the set's variants into a friend file `data/applied/<set>/<file name>` (stages/apply.py).
+
+A job runs the same command a user types (`python -m mlbasics apply --dataset D --variant V ... --input
+FILE[:TREE] --output DIR`). It depends on the file (or, where a stage writes the file, on that stage's folder:
+the hep toy's ntuples lie in its dataset's folder of files), on each variant's bundle and model, and on the apply
+code. Light imports only: the Snakefile reads it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from mlbasics.params import config
+from mlbasics.pipeline.declarations import BUNDLE, FILES, MODEL
+
+APPLIED = "data/applied/{application}/{file}"  # the friend file of one input file
+
+
+@dataclass(frozen=True)
+class ApplyJob:
+    application: str
+    dataset: str
+    variants: tuple[str, ...]
+    path: str  # the input file, as params name it
+    tree: str | None
+
+    @property
+    def file(self) -> str:
+        return PurePosixPath(self.path).name
+
+    @property
+    def friend(self) -> str:
+        return APPLIED.format(application=self.application, file=self.file)
+
+    @property
+    def stage_name(self) -> str:
+        """Its DVC stage: apply-<set>-<file name>."""
+        return f"apply-{self.application}-{self.file}"
+
+    def inputs(self, datasets: list[str]) -> dict[str, str | list[str]]:
+        """Its named inputs but its code (pipeline.graph.apply_inputs adds that)."""
+        return {
+            "events": events_input(self.path, datasets),
+            "bundles": [BUNDLE.format(dataset=self.dataset, variant=v) for v in self.variants],
+            "models": [MODEL.format(dataset=self.dataset, variant=v) for v in self.variants],
+        }
+
+    def command(self) -> str:
+        variants = " ".join(f"--variant {shlex.quote(v)}" for v in self.variants)
+        where = f"{self.path}:{self.tree}" if self.tree else self.path
+        output = str(PurePosixPath(self.friend).parent)
+        return (
+            f"python -m mlbasics apply --dataset {shlex.quote(self.dataset)} {variants} "
+            f"--input {shlex.quote(where)} --output {shlex.quote(output)}"
+        )
+
+
+def jobs(params: dict) -> list[ApplyJob]:
+    """Every apply job of params' sets that run (config.apply_sets), sets in order, files in order."""
+    found = []
+    for name, spec in config.apply_sets(params).items():
+        for path in spec["files"]:
+            found.append(ApplyJob(name, spec["dataset"], tuple(spec["variants"]), path, spec.get("tree")))
+    return found
+
+
+def events_input(path: str, datasets: list[str]) -> str:
+    """What a job's input file depends on: the dataset folder holding it, where a dataset stage writes it
+    (data/raw/<dataset>/...), else the file itself."""
+    for dataset in datasets:
+        folder = FILES.format(dataset=dataset)
+        if PurePosixPath(path).parent == PurePosixPath(folder):
+            return folder
+    return path
