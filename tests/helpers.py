@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,7 +85,9 @@ def root_pair() -> list[dict]:
 
 def with_root_pair(params: dict) -> dict:
     """`params` plus the dataset `events`: the ROOT pair through `loader: root` - several branches, one element of
-    a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it."""
+    a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it; and an apply set,
+    `events_mc`, scoring the pair's files (local paths) with the baseline."""
+    pair = root_pair()
     params = deep_merge(
         params,
         {
@@ -92,7 +95,7 @@ def with_root_pair(params: dict) -> dict:
                 "events": {
                     "loader": "root",
                     "options": {
-                        "files": root_pair(),
+                        "files": pair,
                         "tree": "events",
                         "signal": {"files": ["sig.root"], "scale": 0.5},
                         "background": {"files": ["bkg.root"]},
@@ -105,6 +108,14 @@ def with_root_pair(params: dict) -> dict:
                 }
             },
             "gates": {"events": {"roc_auc": {"min": 0.0}}},
+            "apply": {
+                "events_mc": {
+                    "dataset": "events",
+                    "variants": ["baseline"],
+                    "files": [urllib.parse.urlparse(f["url"]).path for f in pair],
+                    "tree": "events",
+                }
+            },
         },
     )  # like the tiny grid's: one gate, every run passes
     params["run"]["datasets"] = [*params["run"]["datasets"], "events"]

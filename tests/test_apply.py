@@ -198,3 +198,32 @@ def test_the_onnx_models_take_raw_inputs_and_give_the_native_scores(project, tmp
             methods.load(found["model"], folder), preprocess.Scaler.from_dict(found["scaler"]), "binary", len(INPUTS)
         )
         assert again == (folder / "model.onnx").read_bytes(), f"{variant}: the same model, the same bytes"
+
+
+def test_the_mlflow_model_of_every_method_takes_raw_inputs_and_returns_scores(project, tmp_path):
+    """The pyfunc model a run logs (tracking/raw_model.py) for the BDT, Fisher and the MLP: raw columns in,
+    scaled inside, the classifier's scores out (not 0/1 labels), named by the bundle's outputs."""
+    import mlflow
+    import pandas as pd
+
+    from mlbasics.tracking import raw_model
+
+    write_events(tmp_path / "data.root", 500, 11, shift=0.4)
+    read = uproot.open(tmp_path / "data.root")["events"].arrays(["var1", "var2", "var3", "jet_pt"], library="np")
+    x = root_files.input_columns(read, INPUTS, "data.root")
+    x = x[np.isfinite(x).all(axis=1)]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_experiment("raw-inputs")
+    for variant in ("bdt", "fisher", "mlp"):
+        found = bundle.read(project / stages.BUNDLE.format(dataset="toy", variant=variant))
+        folder = project / stages.MODEL.format(dataset="toy", variant=variant)
+        native = methods.load(found["model"], folder).predict(preprocess.Scaler.from_dict(found["scaler"]).transform(x))
+        with mlflow.start_run() as run:
+            raw_model.log(folder, project / stages.BUNDLE.format(dataset="toy", variant=variant), x[:3], native[:3])
+        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+        assert model.metadata.get_input_schema().input_names() == INPUTS
+        predicted = model.predict(pd.DataFrame(x, columns=INPUTS))
+        assert list(predicted.columns) == ["signal"]
+        assert len(np.unique(predicted["signal"])) > 2, f"{variant}: scores, not labels"
+        np.testing.assert_allclose(predicted.to_numpy(), native, rtol=0, atol=1e-6, err_msg=variant)
+    mlflow.set_tracking_uri(None)

@@ -169,20 +169,77 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
     assert "0 imported now" in (finished / "logs/track.log").read_text(), "online: every job logged its own run"
 
 
-def test_a_logged_model_reloads_through_mlflow_and_reproduces_its_test_predictions(finished):
-    import mlflow.pyfunc
+def _test_events_raw(project: Path, dataset: str) -> tuple[np.ndarray, list[tuple[str, int]] | None]:
+    """The test events' raw inputs, as a user has them before any scaling: read again from their ROOT files by
+    (file, entry) where the rows came from files, else the raw dataset's rows the split put in the test part."""
+    from mlbasics.data import arrays as raw_arrays
+    from mlbasics.data import root_files
 
-    _, runs = _runs(finished, "variant")
-    run = next(r for r in runs if r.info.run_name == "iris/baseline")
+    split = preprocess.load(project / stages.PROCESSED.format(dataset=dataset))
+    origin = split.origin("test")
+    if origin is None:
+        raw = raw_arrays.load(project / stages.RAW.format(dataset=dataset))
+        params = config.load_params(project / "params.yaml")
+        test = preprocess.split_indices(raw.y, params["split"], params["seed"])["test"]
+        return raw.x[test].astype(np.float64), None
+    import uproot
+
+    cache = project / config.load_params(project / "params.yaml")["download"]["cache_dir"] / dataset
+    rows = []
+    for name, entry in origin:
+        tree = uproot.open(cache / name)["events"]
+        read = tree.arrays(["x1", "x2", "x3", "jet_pt"], entry_start=entry, entry_stop=entry + 1, library="np")
+        rows.append(root_files.input_columns(read, split.feature_names, name)[0])
+    return np.array(rows), origin
+
+
+@pytest.mark.parametrize("dataset", ["iris", "events"])
+def test_a_logged_model_takes_raw_inputs_and_gives_the_training_scores(finished, dataset):
+    """`mlflow.pyfunc.load_model("runs:/<id>/model").predict(raw inputs)`: the scaler travels inside, the
+    signature names the raw inputs (branches, jet_pt[0]), the outputs are the scores, and the ONNX model is
+    logged beside it."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    client, runs = _runs(finished, "variant")
+    run = next(r for r in runs if r.info.run_name == f"{dataset}/baseline")
     mlflow.set_tracking_uri(f"sqlite:///{finished / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
-    assert model.metadata.signature is not None
-    assert model.metadata.get_input_schema().input_types()[0] == np.float32
-    split = preprocess.load(finished / stages.PROCESSED.format(dataset="iris"))
-    arrays, names = split.arrays, split.class_names
-    predicted = np.asarray(model.predict(arrays["x_test"])).argmax(axis=1)
-    rows = (finished / stages.PREDICTIONS.format(dataset="iris", variant="baseline")).read_text().splitlines()[1:]
-    assert [names[k] for k in predicted] == [line.split(",")[1] for line in rows]
+    split = preprocess.load(finished / stages.PROCESSED.format(dataset=dataset))
+    names = model.metadata.get_input_schema().input_names()
+    assert names == (split.feature_names or [f"x{i}" for i in range(split.arrays["x_test"].shape[1])])
+    raw, _ = _test_events_raw(finished, dataset)
+    predicted = model.predict(pd.DataFrame(raw, columns=names))
+    with np.load(finished / stages.SCORES.format(dataset=dataset, variant="baseline")) as scores:
+        np.testing.assert_allclose(predicted.to_numpy(), scores["test"], atol=1e-5)
+    assert list(predicted.columns) == (["signal"] if dataset == "events" else split.class_names)
+    assert "onnx/model.onnx" in [a.path for a in client.list_artifacts(run.info.run_id, "onnx")]
+
+
+def test_the_apply_set_scores_every_test_event_as_the_evaluation_did(finished):
+    """The pipeline's apply job (params' apply block): a friend file per input, entry-aligned with its tree;
+    each test event, found by predictions.csv's (file, entry), has the evaluation's score."""
+    import csv
+
+    import uproot
+
+    with open(finished / stages.PREDICTIONS.format(dataset="events", variant="baseline")) as fh:
+        predictions = list(csv.DictReader(fh))
+    assert {row["file"] for row in predictions} == {"sig.root", "bkg.root"}
+    cache = finished / config.load_params(finished / "params.yaml")["download"]["cache_dir"] / "events"
+    friends = {}
+    for name in ("sig.root", "bkg.root"):
+        friend = uproot.open(finished / "data" / "applied" / "events_mc" / name)["events"]
+        assert friend.num_entries == uproot.open(cache / name)["events"].num_entries
+        friends[name] = friend.arrays(["score_baseline", "pass_selection"], library="np")
+    for row in predictions:
+        found = friends[row["file"]]
+        entry = int(row["entry"])
+        assert found["pass_selection"][entry]
+        assert abs(found["score_baseline"][entry] - float(row["response"])) < 1e-6
+    failing = np.concatenate([~f["pass_selection"] for f in friends.values()])
+    scores = np.concatenate([f["score_baseline"] for f in friends.values()])
+    assert failing.any() and (scores[failing] == -999).all(), "njet >= 1 fails some entries: the sentinel"
 
 
 def test_compare_prints_and_writes_the_leaderboard_from_mlflow(finished, tmp_path):
@@ -208,7 +265,7 @@ HELPERS = ["methods/checkpoint", "core/plots"]
 
 
 def stages_importing(helper: str) -> set[str]:
-    return {stage for stage in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+    return {stage for stage in [*stages.STAGES, "apply"] if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
 
 
 @pytest.mark.parametrize("helper", HELPERS)

@@ -8,6 +8,7 @@ rule evaluate:
         history="models/{dataset}/{variant}/history.csv",
         stats="models/{dataset}/{variant}/run_stats.json",
         scores="models/{dataset}/{variant}/scores.npz",
+        bundle="models/{dataset}/{variant}/bundle.json",
         code=stage_code("evaluate"),
     # each variant's figures are outputs unless params say figures: {per_variant: false} (a sweep of hundreds)
     output:

@@ -245,6 +245,7 @@ STAGES: dict[str, Stage] = {
                 "history": job.one(HISTORY),
                 "stats": job.one(RUN_STATS),
                 "scores": job.one(SCORES),
+                "bundle": job.one(BUNDLE),
             },
             lambda d, v: [
                 "seed",

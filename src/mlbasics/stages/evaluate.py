@@ -170,6 +170,7 @@ def run_record(
             "data": str(inputs["data"]),
             "spec": settings.model,
             **({"scores": str(inputs["scores"])} if inputs.get("scores") else {}),
+            **({"bundle": str(inputs["bundle"])} if inputs.get("bundle") else {}),
         },
         started=stats["started_ms"] / 1000 if "started_ms" in stats else None,
         stamps={int(epoch): ms for epoch, ms in stats.get("epoch_end_ms", [])},

@@ -444,9 +444,10 @@ def dataset_input(dataset: dict):
 
 
 def log_model(model: dict | None) -> str | None:
-    """Into the active run: the model in its method's MLflow flavour with a signature (from the first test rows
-    and the model's scores on them, which its training wrote), so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`
-    serves it; the model's id (None: no model)."""
+    """Into the active run: the model, with a signature, so `mlflow.pyfunc.load_model(f"runs:/{run_id}/model")`
+    serves it - where its bundle is known and its inputs are not images, a pyfunc model taking the raw inputs
+    (raw_model.py), with its ONNX file beside it (artifact onnx/); else the method's MLflow flavour on the
+    preprocessed inputs. The model's id (None: no model)."""
     if not model:
         return None
     import numpy as np
@@ -454,12 +455,19 @@ def log_model(model: dict | None) -> str | None:
     from mlbasics.data import preprocess
     from mlbasics.methods import training as methods
 
-    example = np.asarray(preprocess.load(model["data"]).arrays["x_test"][:5], dtype=np.float32)
+    split = preprocess.load(model["data"])
     # records before the scores file compute them; records before the seam (no spec) are Keras
     outputs = None
     if model.get("scores"):
         with np.load(model["scores"]) as scores:  # the test scores only, and the file closed again
             outputs = scores["test"][:5]
+    if model.get("bundle") and not split.image_shape and outputs is not None:
+        from mlbasics.tracking import raw_model
+
+        # the signature's types and names: any raw row will do (its values are not logged)
+        example = np.zeros((len(outputs), split.arrays["x_test"].shape[1]))
+        return raw_model.log(model["path"], model["bundle"], example, outputs)
+    example = np.asarray(split.arrays["x_test"][:5], dtype=np.float32)
     return methods.log_model(model.get("spec", {}), model["path"], example, outputs)
 
 
