@@ -20,7 +20,7 @@ def snakemake_run(tmp_path_factory) -> Path:
     assert not (project / "mlflow.db").exists()
     done = run([sys.executable, "-m", "snakemake", "--cores", "8"], cwd=project, timeout=900)
     (project.parent / "snakemake.out").write_text(done.stdout + done.stderr)  # the console, as a user saw it
-    for tree in ("models", "reports"):  # as this run left them: test_snakemake reruns parts with other params
+    for tree in ("models", "reports", "data/applied"):  # as this run left them: test_snakemake reruns parts
         shutil.copytree(project / tree, project.parent / "as-run" / tree)
     return project
 

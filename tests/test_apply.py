@@ -12,6 +12,7 @@ import pytest
 import uproot
 
 from mlbasics import cli
+from mlbasics.core.formats import FormatError
 from mlbasics.data import bundle, preprocess, root_files
 from mlbasics.data.arrays import Dataset
 from mlbasics.methods import onnx_export
@@ -34,6 +35,12 @@ def write_events(path: Path, n: int, seed: int, shift: float = 0.0) -> None:
     root_files.write_tree(
         path, "events", {**{f"var{j + 1}": x[:, j].astype(np.float32) for j in range(3)}, "jet_pt": jets}
     )
+
+
+def write_rntuple(folder: Path) -> None:
+    """The input as uproot 5.7 writes a dict: an RNTuple, to which uproot applies no selection."""
+    with uproot.recreate(folder / "in.root") as file:
+        file["events"] = {name: np.zeros(5, np.float32) for name in ("var1", "var2", "var3")}
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +136,9 @@ def test_chunks_change_nothing(project, tmp_path, monkeypatch):
             "bdt",
             "in.root: no tree 'events' (trees in the file: other)",
         ),
+        (write_rntuple, "bdt", "in.root: 'events' is an RNTuple"),
     ],
-    ids=["missing branch", "variant never trained", "missing tree"],
+    ids=["missing branch", "variant never trained", "missing tree", "an RNTuple"],
 )
 def test_a_bad_input_is_one_line_and_writes_nothing(
     project, tmp_path, capsys, monkeypatch, make_input, variant, message
@@ -227,3 +235,47 @@ def test_the_mlflow_model_of_every_method_takes_raw_inputs_and_returns_scores(pr
         assert len(np.unique(predicted["signal"])) > 2, f"{variant}: scores, not labels"
         np.testing.assert_allclose(predicted.to_numpy(), native, rtol=0, atol=1e-6, err_msg=variant)
     mlflow.set_tracking_uri(None)
+
+
+def test_a_model_trained_on_a_table_scores_tables_into_parquet(tmp_path):
+    """The table loader's models: a CSV or Parquet table in, a Parquet file of the same score columns out,
+    row-aligned with the input; a row with a missing cell gets the sentinel; a missing column is one line."""
+    import pandas as pd
+
+    from mlbasics.core import formats
+
+    rng = np.random.default_rng(3)
+    n = 600
+    kind = np.where(rng.random(n) < 0.5, "signal", "background")
+    frame = pd.DataFrame({"pt": rng.normal(np.where(kind == "signal", 1.0, 0.0)), "eta": rng.normal(size=n)})
+    frame.assign(kind=kind).to_csv(tmp_path / "train.csv", index=False)
+    x, y, names, columns, _, _ = formats.read_table(tmp_path / "train.csv", "kind")
+    arrays, scaler = preprocess.preprocess(
+        Dataset(x, y, names, feature_names=columns), split={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=0
+    )
+    data, scaler_path = tmp_path / "data.npz", tmp_path / "scaler.json"
+    preprocess.save(arrays, names, data, scaler, scaler_path, feature_names=columns)
+    defaults = config.model_defaults()
+    spec = {"method": "bdt", "task": "auto", "event_weights": defaults["event_weights"], "bdt": defaults["bdt"]}
+    outputs = {k: tmp_path / v.format(dataset="t", variant="bdt") for k, v in stages.STAGES["train"].outputs.items()}
+    train.run(TrainSettings("t", "bdt", 0, spec, loader="table"), {"data": data, "scaler": scaler_path}, outputs, 1)
+    model = scoring.read_models("t", ["bdt"], str(tmp_path / stages.BUNDLE), str(tmp_path / stages.MODEL))
+    new = frame.iloc[:50].copy()
+    new.loc[3, "pt"] = np.nan
+    new[["eta", "pt"]].to_csv(tmp_path / "new.csv", index=False)  # columns in another order: read by name
+    new.to_parquet(tmp_path / "new_parquet.parquet")
+    written = scoring.apply(model, [(tmp_path / "new.csv", None), (tmp_path / "new_parquet.parquet", None)], tmp_path)
+    assert [p.name for p in written] == ["new.parquet", "new_parquet.parquet"]
+    direct = methods.load(spec, tmp_path / stages.MODEL.format(dataset="t", variant="bdt")).predict(
+        scaler.transform(new[["pt", "eta"]].to_numpy())
+    )[:, 0]
+    for path in written:
+        scores = pd.read_parquet(path)
+        assert list(scores.columns) == ["score_bdt", "pass_selection"] and len(scores) == 50
+        assert not scores["pass_selection"][3] and scores["score_bdt"][3] == scoring.SENTINEL
+        keep = np.arange(50) != 3
+        np.testing.assert_allclose(scores["score_bdt"][keep], direct[keep], rtol=0, atol=1e-6)
+    (tmp_path / "bad.csv").write_text("pt\n1.0\n")
+    with pytest.raises(FormatError, match=r"^bad\.csv: column 'eta' not found \(columns: pt\)$"):
+        scoring.apply(model, [(tmp_path / "bad.csv", None)], tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 
+import numpy as np
 import pytest
 
 from mlbasics.params import config
@@ -141,6 +142,14 @@ def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_outputs):
             for root in (snakemake_outputs, reproduced)
         ]
         assert weights[0] == weights[1], (d, v)
+    # the apply set's friend files: the same scores entry by entry (a ROOT file's bytes hold its writing time)
+    import uproot
+
+    for name in ("sig.root", "bkg.root"):
+        rel = f"data/applied/events_mc/{name}"
+        found = [uproot.open(root / rel)["events"].arrays(library="np") for root in (snakemake_outputs, reproduced)]
+        assert list(found[0]) == list(found[1]) == ["score_baseline", "pass_selection"], rel
+        assert all(np.array_equal(found[0][k], found[1][k]) for k in found[0]), rel
 
 
 def test_changing_one_learning_rate_reruns_only_that_variant_and_the_aggregates(changed):
@@ -168,15 +177,15 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
     finally:
         path.write_text(text)
 
-    def stage(name: str) -> str:  # train@iris-dropout: train; report-iris (a stage per dataset): report
-        return re.sub(r"^report-.*", "report", name.split("@")[0])
+    def stage(name: str) -> str:  # train@iris-dropout: train; report-iris, apply-<set>-<file>: report, apply
+        return re.sub(r"^(report|apply)-.*", r"\1", name.split("@")[0])
 
     stale = {
         stage(name)
         for name, changes in status.items()
         if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)
     }
-    expected = {name for name in stages.STAGES if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
+    expected = {name for name in [*stages.STAGES, "apply"] if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
     assert stale == expected and stale, status
     assert {stage(name) for name in status} == expected, "nothing else is stale"
 

@@ -66,10 +66,16 @@ def cluster(tmp_path_factory):
         started.stop()
 
 
-def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout")) -> Path:
+def _project(root: Path, epochs: int = 5, variants=("baseline", "dropout"), hep: bool = False) -> Path:
+    """gaussians with the variants; with `hep`, the hep toy too (small, 3 epochs) and its apply set."""
     params = tiny_params()
-    params["run"] = {"datasets": ["gaussians"], "variants": list(variants)}
+    params["run"] = {"datasets": ["gaussians", *(["hep"] if hep else [])], "variants": list(variants)}
     params["datasets"]["gaussians"]["model"]["epochs"] = epochs
+    if hep:
+        params["datasets"]["hep"]["options"]["n_events"] = 400
+        params["datasets"]["hep"]["model"]["epochs"] = 3
+        params["apply"]["hep_mc"]["variants"] = list(variants)
+        params["gates"]["hep"] = {"roc_auc": {"min": 0.0}}  # 3 epochs: the gate runs, and passes
     return copy_project(root / "project", params)
 
 
@@ -174,8 +180,10 @@ def _checkpointed_epoch(folder: Path) -> int:
 
 def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(cluster, tmp_path):
     """`scontrol requeue` of a running training job: SLURM restarts it, training resumes from its last
-    checkpoint, and history and metrics equal those of the same training run locally without interruption."""
-    project = _project(tmp_path / "slurm", epochs=EPOCHS, variants=("baseline",))
+    checkpoint, and history and metrics equal those of the same training run locally without interruption.
+    Meanwhile the hep toy trains a few epochs and its apply set's two files are scored in one SLURM job (a
+    bundle, as trainings are)."""
+    project = _project(tmp_path / "slurm", epochs=EPOCHS, variants=("baseline",), hep=True)
     began = time.monotonic()
     engine = _snakemake(project, timeout=900, env={"MLBASICS_CHECKPOINT_EVERY_S": "0"})  # a checkpoint per epoch
     checkpoints = project / "models" / "gaussians" / "baseline" / "checkpoint"
@@ -185,7 +193,7 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
             assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()[-3000:]
             time.sleep(0.2)
         jobs = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.splitlines()
-        train = [line.split()[0] for line in jobs if "_evaluate_train" in line]  # its bundle
+        train = [line.split()[0] for line in jobs if "gaussians_evaluate_train" in line]  # its bundle
         assert train, jobs
         # the login node's view of the SLURM job's training (its progress.json on the shared file system)
         shown = subprocess.run(
@@ -240,4 +248,12 @@ def test_a_requeued_training_job_resumes_and_ends_like_an_uninterrupted_run(clus
         assert (project / path).read_bytes() == (reference / path).read_bytes(), path
     client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("mlbasics").experiment_id
-    assert len(client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'")) == 1
+    assert len(client.search_runs([experiment], filter_string="tags.`mlbasics.role` = 'variant'")) == 2
+    # the apply set: both friend files, from one SLURM job
+    import uproot
+
+    for name in ("signal.root", "background.root"):
+        friend = uproot.open(project / "data" / "applied" / "hep_mc" / name)["events"]
+        assert friend.num_entries == 400 and list(friend.keys()) == ["score_baseline", "pass_selection"]
+    bundles = list((project / "logs" / "slurm" / "group_apply-hep_mc_apply").rglob("*.log"))
+    assert len(bundles) == 1, bundles

@@ -65,6 +65,20 @@ def output_names(task: str, class_names: list[str]) -> list[str]:
     return ["value"]
 
 
+def friend_name(input_name: str) -> str:
+    """What apply names the scores of an input file: a ROOT file's friend has the input's name; a table's scores
+    are a Parquet file of the input's stem."""
+    name = Path(input_name).name
+    if is_table(name):
+        return f"{Path(name[:-3] if name.lower().endswith('.gz') else name).stem}.parquet"
+    return name
+
+
+def is_table(name: str) -> bool:
+    """A CSV or Parquet table (what the table loader reads), by its name."""
+    return Path(name).suffix.lower() in (".csv", ".gz", ".txt", ".parquet")
+
+
 def read(path: str | Path) -> dict[str, Any]:
     """A bundle from its file, refusing another format or a newer version in one line."""
     path = Path(path)

@@ -267,12 +267,16 @@ def only_tree(path: Path) -> str:
 
     try:
         with uproot.open(path) as file:
-            trees = sorted({k.split(";")[0] for k, v in file.classnames().items() if v.startswith("TTree")})
+            kinds = {k.split(";")[0]: v for k, v in file.classnames().items()}
     except Exception as exc:
         raise FormatError(f"{path.name}: not a readable ROOT file ({' '.join(str(exc).split())[:200]})") from None
-    if len(trees) != 1:
-        raise FormatError(f"{path.name}: name the tree (FILE:TREE); trees in the file: {', '.join(trees) or 'none'}")
-    return trees[0]
+    trees = sorted(k for k, v in kinds.items() if v.startswith("TTree"))
+    if len(trees) == 1:
+        return trees[0]
+    rntuples = sorted(k for k, v in kinds.items() if v.endswith("RNTuple"))
+    if not trees and rntuples:
+        return rntuples[0]  # refused by name where it is opened (_open_tree)
+    raise FormatError(f"{path.name}: name the tree (FILE:TREE); trees in the file: {', '.join(trees) or 'none'}")
 
 
 def check_tree(path: Path, tree: str, inputs: list[str], selection: str | None) -> tuple[object, list[str], str]:

@@ -23,6 +23,7 @@ import yaml
 
 from mlbasics.core.errors import ParamsError
 from mlbasics.data import sources
+from mlbasics.data.bundle import friend_name
 from mlbasics.methods import registry as method_rules
 from mlbasics.params.grid import (  # noqa: F401 - re-exported: params.config is where callers read params
     _left_out,
@@ -211,10 +212,10 @@ def _check_apply(params: dict) -> None:
                     f"apply.{name}.variants[{i}]: unknown variant {variant!r} (defined in variants: "
                     f"{', '.join(sorted(params['variants']))})"
                 )
-        names = [Path(f).name for f in spec["files"]]
+        names = [friend_name(Path(f).name) for f in spec["files"]]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ParamsError(f"apply.{name}.files: two files are named {twice[0]} (friends are named after them)")
+            raise ParamsError(f"apply.{name}.files: two files would both be scored into {twice[0]}")
 
 
 def apply_sets(params: dict) -> dict[str, dict]:

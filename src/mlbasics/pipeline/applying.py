@@ -1,5 +1,6 @@
 """The apply jobs of params' `apply:` block, declared once for both engines: one job per input file, scoring it
-with the set's variants into a friend file `data/applied/<set>/<file name>` (stages/apply.py).
+with the set's variants into a friend file `data/applied/<set>/<file name>` (a table's scores:
+`<set>/<stem>.parquet`; stages/apply.py).
 
 A job runs the same command a user types (`python -m mlbasics apply --dataset D --variant V ... --input
 FILE[:TREE] --output DIR`). It depends on the file (or, where a stage writes the file, on that stage's folder:
@@ -13,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from mlbasics.data.bundle import friend_name
 from mlbasics.params import config
 from mlbasics.pipeline.declarations import BUNDLE, FILES, MODEL
 
@@ -29,7 +31,8 @@ class ApplyJob:
 
     @property
     def file(self) -> str:
-        return PurePosixPath(self.path).name
+        """What its output is named: the input's name (a table's: its stem, .parquet)."""
+        return friend_name(PurePosixPath(self.path).name)
 
     @property
     def friend(self) -> str:
@@ -37,7 +40,7 @@ class ApplyJob:
 
     @property
     def stage_name(self) -> str:
-        """Its DVC stage: apply-<set>-<file name>."""
+        """Its DVC stage: apply-<set>-<output name>."""
         return f"apply-{self.application}-{self.file}"
 
     def inputs(self, datasets: list[str]) -> dict[str, str | list[str]]:
