@@ -45,7 +45,7 @@ def dvc_jobs(project) -> Counter[Job]:
     with Repo(str(project)) as repo:
         return Counter(
             (
-                re.sub(r"^(report|apply)-.*", r"\1", stage.name.split("@")[0]),
+                re.sub(r"^(report|apply_report|apply)-.*", r"\1", stage.name.split("@")[0]),
                 frozenset(d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)),
                 frozenset(o.def_path for o in stage.outs),
             )
@@ -62,21 +62,23 @@ def test_snakemake_and_dvc_have_the_same_stages_inputs_and_outputs(tmp_path):
     project = git_init(copy_project(tmp_path / "project"))
     snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
     # 5 datasets x (download, dataset, preprocess, report) + 26 x (train, evaluate) + summary + check + track
-    # + the apply set's 2 files
-    assert len(snakemake) == 77 and sum(job[0] == "apply" for job in snakemake) == 2
+    # + the apply set's 2 files and its report
+    assert len(snakemake) == 78 and sum(job[0] == "apply" for job in snakemake) == 2
     assert snakemake == dvc
 
 
 def test_the_local_rules_are_the_stages_declared_local():
     """What runs on the login node (network, aggregates, bookkeeping) is declared in stages.py; the rule files
     say the same (`localrule: True` in a rule, or a `localrules:` list)."""
+    from mlbasics.pipeline import applying
     from mlbasics.pipeline import declarations as stages
 
     text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow" / "rules").glob("*.smk")))
     local = set(re.findall(r"^rule (\w+):\n(?:(?:    .*)?\n)*?    localrule: True", text, flags=re.M))
     for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", text, flags=re.M):
         local |= set(re.findall(r"\w+", block))
-    assert local - {"fetch"} == {name for name, stage in stages.STAGES.items() if stage.local}, local
+    declared = {name for name, stage in stages.STAGES.items() if stage.local} | set(applying.LOCAL)
+    assert local - {"fetch"} == declared, local
 
 
 def test_the_whole_model_space_has_the_same_graph_in_both_engines(tmp_path):

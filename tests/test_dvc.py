@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mlbasics.params import config
+from mlbasics.pipeline import applying
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
 from tests.helpers import (
@@ -178,14 +179,15 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
         path.write_text(text)
 
     def stage(name: str) -> str:  # train@iris-dropout: train; report-iris, apply-<set>-<file>: report, apply
-        return re.sub(r"^(report|apply)-.*", r"\1", name.split("@")[0])
+        return re.sub(r"^(report|apply_report|apply)-.*", r"\1", name.split("@")[0])
 
     stale = {
         stage(name)
         for name, changes in status.items()
         if any(f"src/mlbasics/{helper}.py" in str(change) for change in changes)
     }
-    expected = {name for name in [*stages.STAGES, "apply"] if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
+    kinds = [*stages.STAGES, *applying.JOBS]
+    expected = {name for name in kinds if f"src/mlbasics/{helper}.py" in pipeline.code(name)}
     assert stale == expected and stale, status
     assert {stage(name) for name in status} == expected, "nothing else is stale"
 

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from mlbasics.data import preprocess
 from mlbasics.params import config
+from mlbasics.pipeline import applying
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
 from tests.helpers import copy_project, copy_run, grid_outputs, rerun_after_learning_rate_change, run, tiny_params
@@ -265,7 +266,8 @@ HELPERS = ["methods/checkpoint", "core/plots"]
 
 
 def stages_importing(helper: str) -> set[str]:
-    return {stage for stage in [*stages.STAGES, "apply"] if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
+    kinds = [*stages.STAGES, *applying.JOBS]
+    return {stage for stage in kinds if f"src/mlbasics/{helper}.py" in pipeline.code(stage)}
 
 
 @pytest.mark.parametrize("helper", HELPERS)

@@ -24,3 +24,27 @@ rule apply:
         "logs/apply/{application}/{file}.log",
     shell:
         "{params.command} --threads {threads} > {log} 2>&1"
+
+
+rule apply_report:
+    """The application report of an apply set: each input's response after the selection, weighted, the simulated
+    processes stacked and data as points; the yields per file. An aggregate: local, as the dataset reports."""
+    localrule: True
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
+    input:
+        unpack(lambda wildcards: pipeline.apply_report_inputs(PARAMS, wildcards.application)),
+    output:
+        figure=report(
+            "reports/applied/{application}/response.png",
+            caption="../report/applied.rst",
+            category="applied",
+            subcategory="{application}",
+            labels={"figure": "response"},
+        ),
+        yields="reports/applied/{application}/yields.json",
+    params:
+        settings=lambda wildcards: params_config.inline(PARAMS["apply"][wildcards.application]),
+    log:
+        "logs/apply_report/{application}.log",
+    shell:
+        "python -m mlbasics apply-report --set {wildcards.application} --settings {params.settings:q} > {log} 2>&1"

@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from mlbasics.cli.jobs import UsageError, run_stage
+from mlbasics.data.bundle import friend_name
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
 from mlbasics.pipeline import graph as pipeline
@@ -150,6 +151,29 @@ def apply(args: argparse.Namespace) -> int:
     written = scoring.apply(models, files, args.output, args.threads)
     for path in written:
         print(f"apply: {path} ({', '.join(m.variant for m in models)})")
+    return 0
+
+
+def apply_report(args: argparse.Namespace) -> int:
+    """The application report of one apply set, from its friends (stages/apply_report.py)."""
+    from mlbasics.pipeline import applying
+    from mlbasics.stages import apply_report as report
+
+    if args.settings:
+        spec = config.parse_inline(args.settings)
+    else:
+        params = config.load_params(args.params)
+        if args.set not in params["apply"]:
+            sets = ", ".join(params["apply"]) or "none"
+            raise UsageError(f"--set {args.set!r}: not an apply set of {args.params} (sets: {sets})")
+        spec = params["apply"][args.set]
+    friends = [
+        Path(applying.APPLIED.format(application=args.set, file=friend_name(Path(f).name))) for f in spec["files"]
+    ]
+    missing = [str(p) for p in friends if not p.is_file()]
+    if missing:
+        raise UsageError(f"apply-report: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
+    report.run(args.set, spec, friends, applying.report_outputs(args.set))
     return 0
 
 

@@ -110,6 +110,13 @@ def _tool_parsers(sub) -> None:
     )
     p.add_argument("--output", type=Path, required=True, help="the folder the friend files are written to")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
+    p = sub.add_parser(
+        "apply-report",
+        help="the application report of an apply set (params' apply block): each input's response, stacked by process",
+    )
+    p.add_argument("--set", required=True, help="the apply set's name")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file holding the set")
+    p.add_argument("--settings", help="the set's block as JSON (what Snakemake passes), instead of --params")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))

@@ -212,6 +212,17 @@ def _check_apply(params: dict) -> None:
                     f"apply.{name}.variants[{i}]: unknown variant {variant!r} (defined in variants: "
                     f"{', '.join(sorted(params['variants']))})"
                 )
+        files = [Path(f).name for f in spec["files"]]
+        for key in ("processes", "data"):
+            for i, named in enumerate(spec.get(key, [])):
+                if named not in files:
+                    where = f"{key}.{named}" if key == "processes" else f"{key}[{i}]"
+                    raise ParamsError(
+                        f"apply.{name}.{where}: {named!r} is not one of the set's files ({', '.join(files)})"
+                    )
+        both = sorted(set(spec.get("processes", {})) & set(spec.get("data", [])))
+        if both:
+            raise ParamsError(f"apply.{name}.data: {both[0]!r} is data and a simulated process at once")
         names = [friend_name(Path(f).name) for f in spec["files"]]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:

@@ -19,6 +19,13 @@ from mlbasics.params import config
 from mlbasics.pipeline.declarations import BUNDLE, FILES, MODEL
 
 APPLIED = "data/applied/{application}/{file}"  # the friend file of one input file
+JOBS = ("apply", "apply_report")  # its kinds of job, each with its module in mlbasics.stages (its code)
+LOCAL = ("apply_report",)  # rules that run where Snakemake runs: a set's report, an aggregate of its friends
+# the application report of a set (stages/apply_report.py)
+REPORT = {
+    "figure": "reports/applied/{application}/response.png",
+    "yields": "reports/applied/{application}/yields.json",
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,23 @@ def jobs(params: dict) -> list[ApplyJob]:
         for path in spec["files"]:
             found.append(ApplyJob(name, spec["dataset"], tuple(spec["variants"]), path, spec.get("tree")))
     return found
+
+
+def report_outputs(application: str) -> dict[str, str]:
+    return {k: v.format(application=application) for k, v in REPORT.items()}
+
+
+def report_inputs(params: dict, application: str) -> dict[str, list[str]]:
+    """A set's report reads its friends, and the input files where it weights entries (its `weight`); its code
+    is added by pipeline.graph.apply_report_inputs."""
+    spec = params["apply"][application]
+    mine = [job for job in jobs(params) if job.application == application]
+    events = [events_input(path, params["run"]["datasets"]) for path in spec["files"]] if spec.get("weight") else []
+    return {"friends": [job.friend for job in mine], "events": list(dict.fromkeys(events))}
+
+
+def report_command(application: str) -> str:
+    return f"python -m mlbasics apply-report --params params.yaml --set {shlex.quote(application)}"
 
 
 def events_input(path: str, datasets: list[str]) -> str:

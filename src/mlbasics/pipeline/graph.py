@@ -114,6 +114,11 @@ def apply_inputs(job: applying.ApplyJob, datasets: list[str]) -> dict[str, str |
     return {**job.inputs(datasets), "code": code("apply")}
 
 
+def apply_report_inputs(params: dict, application: str) -> dict[str, str | list[str]]:
+    """An apply set's report's named inputs, its code included."""
+    return {**applying.report_inputs(params, application), "code": code("apply_report")}
+
+
 def init_model(params: dict, dataset: str, variant: str) -> str | None:
     """The parent model a warm-started variant trains from (DVC lists the data again for the others)."""
     parent = config.warm_start_parent(params, dataset, variant)
@@ -162,7 +167,8 @@ def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}", 
 def final_targets(params: dict) -> list[str]:
     """What `rule all` asks for: the aggregates (which pull in every job of the grid), the quality gates, the
     runs in MLflow and the friend files of params' apply block."""
-    return [INDEX, SUMMARY, CHECKS, TRACKED, *(job.friend for job in applying.jobs(params))]
+    reports = [path for name in config.apply_sets(params) for path in applying.report_outputs(name).values()]
+    return [INDEX, SUMMARY, CHECKS, TRACKED, *(job.friend for job in applying.jobs(params)), *reports]
 
 
 def flat(named: dict[str, str | list[str]]) -> list[str]:
@@ -229,6 +235,13 @@ def dvc_yaml(params: dict) -> dict:
             "deps": flat(apply_inputs(job, datasets)),
             "params": [f"apply.{job.application}"],
             "outs": [job.friend],
+        }
+    for name in config.apply_sets(params):
+        stages[f"apply_report-{name}"] = {
+            "cmd": applying.report_command(name),
+            "deps": flat(apply_report_inputs(params, name)),
+            "params": [f"apply.{name}"],
+            "outs": list(applying.report_outputs(name).values()),
         }
     # one file of every run's headline numbers: `dvc exp show` stays a few columns wide (each run's metrics.json
     # has every number; `dvc metrics show <path>` reads one)
