@@ -279,3 +279,33 @@ def test_a_model_trained_on_a_table_scores_tables_into_parquet(tmp_path):
     with pytest.raises(FormatError, match=r"^bad\.csv: column 'eta' not found \(columns: pt\)$"):
         scoring.apply(model, [(tmp_path / "bad.csv", None)], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_application_report_stacks_processes_weights_entries_and_counts_yields(project, tmp_path):
+    """An apply set's report (stages/apply_report.py): each file's passing entries, weighted by the set's weight
+    branch, the simulated files stacked by process (two files of one process summed), data as points; the
+    yields per file as JSON."""
+    import json
+
+    from mlbasics.stages import apply_report
+
+    for name, seed, shift in (("ttbar_a.root", 1, 0.8), ("ttbar_b.root", 2, 0.8), ("wjets.root", 3, 0.0)):
+        write_events(tmp_path / name, 300, seed, shift)
+    write_events(tmp_path / "data.root", 400, 4, 0.3)
+    files = [str(tmp_path / n) for n in ("ttbar_a.root", "ttbar_b.root", "wjets.root", "data.root")]
+    scoring.apply(models(project, ["bdt", "fisher"]), [(Path(f), "events") for f in files], tmp_path / "friends")
+    spec = {
+        "files": files,
+        "tree": "events",
+        "weight": "var1 * 0 + 2",  # an expression of the input's branches: every entry counts twice
+        "processes": {"ttbar_a.root": "ttbar", "ttbar_b.root": "ttbar", "wjets.root": "wjets"},
+        "data": ["data.root"],
+    }
+    outputs = {"figure": tmp_path / "report" / "response.png", "yields": tmp_path / "report" / "yields.json"}
+    apply_report.run("mc", spec, [tmp_path / "friends" / Path(f).name for f in files], outputs)
+    yields = json.loads(outputs["yields"].read_text())
+    for name in ("ttbar_a.root", "wjets.root", "data.root"):
+        passes = uproot.open(tmp_path / "friends" / name)["events"]["pass_selection"].array(library="np")
+        assert yields[name]["passing"] == passes.sum() and yields[name]["weighted"] == 2 * passes.sum()
+    assert yields["ttbar_b.root"]["process"] == "ttbar" and yields["data.root"]["process"] == "data"
+    assert outputs["figure"].stat().st_size > 10_000

@@ -389,3 +389,43 @@ def test_the_method_rule_leaves_out_what_a_method_does_not_take_and_says_when_no
     )
     params["run"] = {"datasets": ["digits"], "variants": ["baseline", "likelihood"]}
     assert error_of(params).startswith("run.variants: 'likelihood' applies to no dataset of the run")
+
+
+def _apply(params: dict, **changes) -> dict:
+    params["apply"]["hep_mc"].update(changes)
+    return params
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dataset": "hepp"}, "apply.hep_mc.dataset: unknown dataset 'hepp' (defined in datasets: digits, gaussians,"),
+        ({"variants": ["baseline", "bdtt"]}, "apply.hep_mc.variants[1]: unknown variant 'bdtt' (defined in variants:"),
+        (
+            {"files": ["a/x.root", "b/x.root"], "processes": {}},
+            "apply.hep_mc.files: two files would both be scored into x.root",
+        ),
+        (
+            {"processes": {"signal.root": "signal", "sig.root": "signal"}},
+            "apply.hep_mc.processes.sig.root: 'sig.root' is not one of the set's files (signal.root, background.root)",
+        ),
+        ({"data": ["signal.root"]}, "apply.hep_mc.data: 'signal.root' is data and a simulated process at once"),
+        ({"files": []}, "apply.hep_mc.files: [] should be non-empty"),
+    ],
+    ids=["dataset", "variant", "two names", "process of no file", "data and process", "no files"],
+)
+def test_apply_block_mistakes_are_named(params, changes, message):
+    assert error_of(_apply(params, **changes)).startswith(message)
+
+
+def test_an_apply_set_whose_dataset_or_variants_the_run_leaves_out_is_left_out_and_said(params):
+    resolved = config.validate_params(params)
+    assert list(config.apply_sets(resolved)) == ["hep_mc"] and config.apply_left_out(resolved) == []
+    params["run"]["datasets"] = ["iris"]
+    assert config.apply_left_out(config.validate_params(copy.deepcopy(params))) == [
+        ("hep_mc", "dataset hep is not in the run")
+    ]
+    params["run"] = {"datasets": ["hep"], "variants": ["baseline"]}
+    resolved = config.validate_params(params)
+    assert config.apply_sets(resolved) == {}
+    assert config.apply_left_out(resolved) == [("hep_mc", "bdt not trained on hep in the run")]

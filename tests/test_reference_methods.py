@@ -36,8 +36,8 @@ def spec_for(method: str, **block) -> dict:
 
 
 @pytest.fixture(scope="module")
-def hep_arrays() -> dict:
-    ds = datasets.make("hep_toy", {"n_events": 1500, "seed": 3})
+def hep_arrays(tmp_path_factory) -> dict:
+    ds = datasets.make("hep_toy", {"n_events": 1500, "seed": 3}, folder=str(tmp_path_factory.mktemp("hep")))
     arrays, _ = preprocess.preprocess(ds, split=SPLIT, seed=0, scaler="standard")
     return arrays
 

@@ -158,7 +158,7 @@ def to_greyscale(images: np.ndarray) -> np.ndarray:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _header(path: Path, suffix: str) -> list[str]:
+def header(path: Path, suffix: str) -> list[str]:
     """The column names as written (pandas renames a repeated one to 'name.1')."""
     if suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -236,33 +236,6 @@ def _numeric_labels(labels) -> bool:
     return pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
 
 
-TABLE_SUFFIXES = (".parquet", ".csv", ".gz", ".txt")
-
-
-def table_chunks(path: str | Path, columns: list[str], step: int = 100_000):
-    """A trained model's input columns of every row of a CSV or Parquet table, in chunks of `step` rows, in row
-    order: float64 rows x columns, nan where a cell is missing or not a number. A missing column is named before
-    any chunk is returned."""
-    import pandas as pd
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
-    header = _header(path, suffix)
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise FormatError(f"{path.name}: column {missing[0]!r} not found (columns: {', '.join(header)})")
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        frames = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=step, columns=columns))
-    else:
-        frames = pd.read_csv(path, usecols=columns, chunksize=step, dtype=str)
-    for frame in frames:
-        yield frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-
-
 def read_table(
     path: str | Path,
     label: str,
@@ -283,10 +256,10 @@ def read_table(
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
+    if suffix not in (".parquet", ".csv", ".gz", ".txt"):
         raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
     try:
-        features = _check_columns(path, _header(path, suffix), label, features, weight, group or [])
+        features = _check_columns(path, header(path, suffix), label, features, weight, group or [])
         frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
     except (OSError, ValueError, ImportError) as exc:
         if isinstance(exc, FormatError):

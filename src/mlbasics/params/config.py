@@ -23,8 +23,8 @@ import yaml
 
 from mlbasics.core.errors import ParamsError
 from mlbasics.data import sources
-from mlbasics.data.bundle import friend_name
 from mlbasics.methods import registry as method_rules
+from mlbasics.params.apply_sets import apply_left_out, apply_sets, check_apply  # noqa: F401 - re-exported
 from mlbasics.params.grid import (  # noqa: F401 - re-exported: params.config is where callers read params
     _left_out,
     _method_blocks,
@@ -193,58 +193,7 @@ def _check_semantics(params: dict, validator=None) -> None:
                 raise ParamsError(f"variants.{vid}.{problem} (on dataset {dname})")
     if running:
         _check_coverage(params, running)
-        _check_apply(params)
-
-
-def _check_apply(params: dict) -> None:
-    """The apply block: a defined dataset, defined variants, file names unique within a set (friends are named
-    after them). A set whose dataset or variants the run leaves out is left out (apply_left_out)."""
-    defined = {**params["variants"], **expand_variants(params["variants"])}
-    for name, spec in params["apply"].items():
-        if spec["dataset"] not in params["datasets"]:
-            raise ParamsError(
-                f"apply.{name}.dataset: unknown dataset {spec['dataset']!r} (defined in datasets: "
-                f"{', '.join(sorted(params['datasets']))})"
-            )
-        for i, variant in enumerate(spec["variants"]):
-            if variant not in defined:
-                raise ParamsError(
-                    f"apply.{name}.variants[{i}]: unknown variant {variant!r} (defined in variants: "
-                    f"{', '.join(sorted(params['variants']))})"
-                )
-        files = [Path(f).name for f in spec["files"]]
-        for key in ("processes", "data"):
-            for i, named in enumerate(spec.get(key, [])):
-                if named not in files:
-                    where = f"{key}.{named}" if key == "processes" else f"{key}[{i}]"
-                    raise ParamsError(
-                        f"apply.{name}.{where}: {named!r} is not one of the set's files ({', '.join(files)})"
-                    )
-        both = sorted(set(spec.get("processes", {})) & set(spec.get("data", [])))
-        if both:
-            raise ParamsError(f"apply.{name}.data: {both[0]!r} is data and a simulated process at once")
-        names = [friend_name(Path(f).name) for f in spec["files"]]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ParamsError(f"apply.{name}.files: two files would both be scored into {twice[0]}")
-
-
-def apply_sets(params: dict) -> dict[str, dict]:
-    """The apply sets that run: those whose dataset and variants the run trains."""
-    return {name: spec for name, spec in params["apply"].items() if not _apply_left_out(params, spec)}
-
-
-def apply_left_out(params: dict) -> list[tuple[str, str]]:
-    """(set, why) of every apply set the run leaves out."""
-    return [(name, why) for name, spec in params["apply"].items() if (why := _apply_left_out(params, spec))]
-
-
-def _apply_left_out(params: dict, spec: dict) -> str | None:
-    if spec["dataset"] not in params["run"]["datasets"]:
-        return f"dataset {spec['dataset']} is not in the run"
-    trained = dataset_variants(params, spec["dataset"])
-    missing = [v for v in spec["variants"] if v not in trained]
-    return f"{', '.join(missing)} not trained on {spec['dataset']} in the run" if missing else None
+        check_apply(params)
 
 
 def _settings_of(method: str) -> str:

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics.core import formats
 from mlbasics.core.files import atomic_path
 from mlbasics.core.formats import FormatError
 from mlbasics.data import bundle as bundles
-from mlbasics.data import root_files
+from mlbasics.data import root_files, table_inputs
 from mlbasics.data.preprocess import Scaler
 from mlbasics.methods import training as methods
 
@@ -99,7 +98,7 @@ def _checked(kind: str, inputs: list[tuple[Path, str | None]], recipe: dict) -> 
     if kind == "table":
         checked = [(path, None) for path, _ in inputs]
         for path, _ in checked:
-            next(iter(formats.table_chunks(path, recipe["inputs"], 1)), None)
+            next(iter(table_inputs.table_chunks(path, recipe["inputs"], 1)), None)
     else:
         checked = [(path, tree or root_files.only_tree(path)) for path, tree in inputs]
         for path, tree in checked:
@@ -146,7 +145,7 @@ def _table(path: Path, recipe: dict, scaler: Scaler, loaded: list, out: Path) ->
     names = [name for model, _ in loaded for name in branch_names(model.variant, model.bundle)]
     schema = pa.schema([*((name, pa.float32()) for name in names), ("pass_selection", pa.bool_())])
     with atomic_path(out) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for x in formats.table_chunks(path, recipe["inputs"], STEP):
+        for x in table_inputs.table_chunks(path, recipe["inputs"], STEP):
             columns = _scores(x, ~root_files.invalid_values(x).any(axis=1), scaler, loaded)
             writer.write_table(pa.table({name: columns[name] for name in schema.names}, schema=schema))
     return out

@@ -17,7 +17,7 @@ from mlbasics.core.files import write_json
 from mlbasics.core.formats import FormatError
 from mlbasics.core.plots import fixed_margins, plt, save_figure
 from mlbasics.data import bundle as bundles
-from mlbasics.data import root_files
+from mlbasics.data import root_files, table_inputs
 from mlbasics.evaluation.physics_plots import COLOURS
 
 
@@ -60,9 +60,7 @@ def _friend_columns(friend: Path) -> dict[str, np.ndarray]:
 def _weights(path: Path, tree: str | None, weight: str, entries: int) -> np.ndarray:
     """The weight of every entry of an input, in entry order (a table's weight column)."""
     if bundles.is_table(path.name):
-        from mlbasics.core import formats
-
-        values = np.concatenate(list(formats.table_chunks(path, [weight])))[:, 0]
+        values = np.concatenate(list(table_inputs.table_chunks(path, [weight])))[:, 0]
     else:
         opened, _, _ = root_files.check_tree(path, tree or root_files.only_tree(path), [weight], None)
         values = np.asarray(opened.arrays([weight], library="np")[weight], np.float64)
