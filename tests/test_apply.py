@@ -137,8 +137,33 @@ def test_chunks_change_nothing(project, tmp_path, monkeypatch):
             "in.root: no tree 'events' (trees in the file: other)",
         ),
         (write_rntuple, "bdt", "in.root: 'events' is an RNTuple"),
+        (
+            lambda d: root_files.write_tree(
+                d / "in.root",
+                "events",
+                {f"var{j}": np.zeros(5, np.float32) for j in (1, 2, 3)} | {"jet_pt": np.ones(5)},
+            ),
+            "bdt",
+            "in.root:events: 'max(jet_pt)': branch 'jet_pt' has one value per event; use jet_pt",
+        ),
+        (
+            lambda d: root_files.write_tree(
+                d / "in.root",
+                "events",
+                {"var1": np.zeros(5, np.float32), "var2": np.zeros(5, np.float32), "jet_pt": [np.ones(2)] * 5},
+            ),
+            "bdt",
+            "in.root:events: cannot evaluate 'var3 > -1' (not found: 'var3'",
+        ),
     ],
-    ids=["missing branch", "variant never trained", "missing tree", "an RNTuple"],
+    ids=[
+        "missing branch",
+        "variant never trained",
+        "missing tree",
+        "an RNTuple",
+        "branch of another shape",
+        "selection's branch missing",
+    ],
 )
 def test_a_bad_input_is_one_line_and_writes_nothing(
     project, tmp_path, capsys, monkeypatch, make_input, variant, message
