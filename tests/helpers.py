@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,7 +85,7 @@ def root_pair() -> list[dict]:
 def with_root_pair(params: dict) -> dict:
     """`params` plus the dataset `events`: the ROOT pair through `loader: root` - several branches, one element of
     a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it; and an apply set,
-    `events_mc`, scoring the pair's files (local paths) with the baseline."""
+    `events_mc`, scoring the pair's files (downloaded by the set's fetch job) with the baseline."""
     pair = root_pair()
     params = deep_merge(
         params,
@@ -112,7 +111,7 @@ def with_root_pair(params: dict) -> dict:
                 "events_mc": {
                     "dataset": "events",
                     "variants": ["baseline"],
-                    "files": [urllib.parse.urlparse(f["url"]).path for f in pair],
+                    "files": pair,  # downloaded (file:// URLs), pinned: the set's fetch job
                     "tree": "events",
                 }
             },

@@ -327,10 +327,50 @@ def test_the_application_report_stacks_processes_weights_entries_and_counts_yiel
         "data": ["data.root"],
     }
     outputs = {"figure": tmp_path / "report" / "response.png", "yields": tmp_path / "report" / "yields.json"}
-    apply_report.run("mc", spec, [tmp_path / "friends" / Path(f).name for f in files], outputs)
+    apply_report.run("mc", spec, files, [tmp_path / "friends" / Path(f).name for f in files], outputs)
     yields = json.loads(outputs["yields"].read_text())
     for name in ("ttbar_a.root", "wjets.root", "data.root"):
         passes = uproot.open(tmp_path / "friends" / name)["events"]["pass_selection"].array(library="np")
         assert yields[name]["passing"] == passes.sum() and yields[name]["weighted"] == 2 * passes.sum()
     assert yields["ttbar_b.root"]["process"] == "ttbar" and yields["data.root"]["process"] == "data"
     assert outputs["figure"].stat().st_size > 10_000
+
+
+def test_an_apply_sets_pinned_files_are_fetched_over_http_and_verified(tmp_path, capsys, monkeypatch):
+    """`python -m mlbasics apply-fetch`: a set's files to download come over real HTTP into
+    <cache_dir>/applied/<set>/, verified by sha256, with a receipt; a wrong hash is one error naming the file and
+    the URL, and no receipt."""
+    import hashlib
+    import json
+
+    import yaml
+
+    from mlbasics.core.files import sha256_file
+    from tests import loopback
+    from tests.helpers import load_default_params
+
+    served = tmp_path / "served"
+    served.mkdir()
+    write_events(served / "data.root", 50, 1)
+    good = {"name": "data.root", "sha256": sha256_file(served / "data.root")}
+    monkeypatch.chdir(tmp_path)
+    params = load_default_params()
+    params["download"]["cache_dir"] = "cache"
+    with loopback.serve(served) as server:
+        entry = {**good, "url": f"{server.url}/data.root"}
+        params["apply"]["hep_mc"]["files"] = [entry]
+        params["apply"]["hep_mc"].pop("processes")
+        Path("params.yaml").write_text(yaml.safe_dump(params))
+        assert cli.main(["apply-fetch", "--set", "hep_mc"]) == 0, capsys.readouterr().err
+        receipt = json.loads(Path("data/applied/hep_mc.download.json").read_text())
+        assert receipt["files"] == [{**good, "path": "cache/applied/hep_mc/data.root"}]
+        assert sha256_file("cache/applied/hep_mc/data.root") == good["sha256"]
+        params["apply"]["hep_mc"]["files"] = [{**entry, "sha256": hashlib.sha256(b"other").hexdigest()}]
+        params["download"]["retries"] = 0
+        Path("params.yaml").write_text(yaml.safe_dump(params))
+        Path("data/applied/hep_mc.download.json").unlink()
+        capsys.readouterr()
+        assert cli.main(["apply-fetch", "--set", "hep_mc"]) == 1
+    err = capsys.readouterr().err
+    assert "apply set 'hep_mc': 1 of 1 files missing" in err and f"{server.url}/data.root" in err and "sha256" in err
+    assert not Path("data/applied/hep_mc.download.json").exists()

@@ -11,7 +11,16 @@ from collections import Counter
 import pytest
 import yaml
 
-from tests.helpers import ROOT, copy_project, deep_merge, git_init, load_default_params, run
+from tests.helpers import (
+    ROOT,
+    copy_project,
+    deep_merge,
+    git_init,
+    load_default_params,
+    run,
+    tiny_params,
+    with_root_pair,
+)
 
 pytestmark = pytest.mark.engine
 Job = tuple[str, frozenset, frozenset]
@@ -45,7 +54,7 @@ def dvc_jobs(project) -> Counter[Job]:
     with Repo(str(project)) as repo:
         return Counter(
             (
-                re.sub(r"^(report|apply_report|apply)-.*", r"\1", stage.name.split("@")[0]),
+                re.sub(r"^(report|apply_report|apply_fetch|apply)-.*", r"\1", stage.name.split("@")[0]),
                 frozenset(d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)),
                 frozenset(o.def_path for o in stage.outs),
             )
@@ -112,3 +121,15 @@ def test_a_grid_without_variant_figures_has_the_same_graph_in_both_engines(tmp_p
     assert not any(
         p.endswith(("curves.png", "response.png")) for name, ins, _ in snakemake if name == "report" for p in ins
     )
+
+
+def test_an_apply_set_of_downloaded_files_has_the_same_graph_in_both_engines(tmp_path):
+    """The ROOT pair's apply set names pinned files: its fetch job (the receipt), an apply job per file waiting
+    for it, the report reading both friends - in both engines."""
+    project = git_init(copy_project(tmp_path / "project", with_root_pair(tiny_params())))
+    snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
+    assert snakemake == dvc
+    applied = {name: [job for job in snakemake if job[0] == name] for name in ("apply_fetch", "apply", "apply_report")}
+    assert [job[2] for job in applied["apply_fetch"]] == [frozenset({"data/applied/events_mc.download.json"})]
+    assert all("data/applied/events_mc.download.json" in ins for _, ins, _ in applied["apply"])
+    assert len(applied["apply"]) == 2 and len(applied["apply_report"]) == 1

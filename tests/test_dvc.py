@@ -179,7 +179,7 @@ def test_editing_a_helper_module_makes_exactly_the_stages_that_import_it_stale(r
         path.write_text(text)
 
     def stage(name: str) -> str:  # train@iris-dropout: train; report-iris, apply-<set>-<file>: report, apply
-        return re.sub(r"^(report|apply_report|apply)-.*", r"\1", name.split("@")[0])
+        return re.sub(r"^(report|apply_report|apply_fetch|apply)-.*", r"\1", name.split("@")[0])
 
     stale = {
         stage(name)

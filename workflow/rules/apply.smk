@@ -1,9 +1,28 @@
-# params' apply block: one job per input file (src/mlbasics/pipeline/applying.py declares them for both engines)
+# params' apply block: per set a job per input file, its report, and a fetch job where it names files to download
+# (src/mlbasics/pipeline/applying.py declares them for both engines)
 APPLY_JOBS = {(job.application, job.file): job for job in applying.jobs(PARAMS)}
 
 
 def apply_job(wildcards):
     return APPLY_JOBS[(wildcards.application, wildcards.file)]
+
+
+rule apply_fetch:
+    """Download and verify an apply set's pinned files into the cache; the receipt its apply jobs wait for. On the
+    network, so a local rule (the fetch policy comes as the download rule's does)."""
+    localrule: True
+    # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
+    input:
+        **pipeline.apply_fetch_inputs(),
+    output:
+        receipt="data/applied/{application}.download.json",
+    params:
+        settings=lambda wildcards: params_config.inline(applying.fetch_settings(PARAMS, wildcards.application)),
+    log:
+        "logs/apply_fetch/{application}.log",
+    shell:
+        ": > {log}; python -m mlbasics apply-fetch --set {wildcards.application} --settings {params.settings:q}"
+        " 2>> {log} | tee -a {log}"
 
 
 rule apply:
@@ -12,7 +31,7 @@ rule apply:
 
     # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
-        unpack(lambda wildcards: pipeline.apply_inputs(apply_job(wildcards), DATASETS)),
+        unpack(lambda wildcards: pipeline.apply_inputs(apply_job(wildcards))),
     output:
         friend="data/applied/{application}/{file}",
     params:
@@ -43,7 +62,7 @@ rule apply_report:
         ),
         yields="reports/applied/{application}/yields.json",
     params:
-        settings=lambda wildcards: params_config.inline(PARAMS["apply"][wildcards.application]),
+        settings=lambda wildcards: params_config.inline(applying.report_settings(PARAMS, wildcards.application)),
     log:
         "logs/apply_report/{application}.log",
     shell:

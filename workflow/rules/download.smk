@@ -24,8 +24,9 @@ rule download:
 
 
 rule fetch:
-    """Download and verify everything the config needs, and nothing else (for login nodes):
-    snakemake fetch --cores 2"""
+    """Download and verify everything the config needs, and nothing else (for login nodes): every dataset's
+    files and the apply sets' - snakemake fetch --cores 2"""
     localrule: True
     input:
         expand("data/raw/{dataset}.download.json", dataset=DATASETS),
+        [applying.RECEIPT.format(application=name) for name in applying.fetched(PARAMS)],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from mlbasics.cli.commands import SERVICES, apply, apply_report, on_grid, write_dvc_yaml
+from mlbasics.cli.commands import SERVICES, apply, apply_fetch, apply_report, on_grid, write_dvc_yaml
 from mlbasics.cli.jobs import UsageError, run_stage, runner, settings_from_args  # noqa: F401 - the CLI's API
 from mlbasics.cli.parser import parser
 from mlbasics.params import config
@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             return apply(args)
         if args.command == "apply-report":
             return apply_report(args)
+        if args.command == "apply-fetch":
+            return apply_fetch(args)
         if args.command == "dvc-yaml":
             return write_dvc_yaml(args.params, args.output, args.check)
         if args.command in SERVICES:

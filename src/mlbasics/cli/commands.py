@@ -36,8 +36,11 @@ def write_dvc_yaml(params_path: Path, output: Path, check: bool = False) -> int:
 
 
 def fetch(params: dict, datasets: list[str] | None = None) -> int:
-    """Run the download stage of every dataset (or the ones named); report every failure, not just the first."""
+    """Run the download stage of every dataset (or the ones named), and the fetch of every apply set that
+    downloads files (unless datasets are named); report every failure, not just the first."""
     from mlbasics.data.download import DownloadError
+    from mlbasics.pipeline import applying
+    from mlbasics.stages import apply_fetch as fetching
 
     chosen = datasets or params["run"]["datasets"]
     for name in chosen:
@@ -51,7 +54,19 @@ def fetch(params: dict, datasets: list[str] | None = None) -> int:
         except DownloadError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
-    print(f"fetch: {len(chosen) - failed} of {len(chosen)} datasets ready in {params['download']['cache_dir']}")
+    sets = [] if datasets else applying.fetched(params)  # and the apply sets' files, unless datasets are named
+    for name in sets:
+        try:
+            found = applying.fetch_settings(params, name)
+            receipt = applying.RECEIPT.format(application=name)
+            fetching.run(name, found["files"], found["cache_dir"], config.fetch_policy(params), receipt)
+        except DownloadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+    ready = f"{len(chosen) + len(sets) - failed} of {len(chosen)} datasets" + (
+        f" and {len(sets)} apply sets" if sets else ""
+    )
+    print(f"fetch: {ready} ready in {params['download']['cache_dir']}")
     return 1 if failed else 0
 
 
@@ -154,26 +169,51 @@ def apply(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apply_set(args: argparse.Namespace, settings) -> dict:
+    """An apply job's settings: as Snakemake resolved them (--settings), or from --params and --set."""
+    if args.settings:
+        return config.parse_inline(args.settings)
+    params = config.load_params(args.params)
+    if args.set not in params["apply"]:
+        sets = ", ".join(params["apply"]) or "none"
+        raise UsageError(f"--set {args.set!r}: not an apply set of {args.params} (sets: {sets})")
+    return settings(params, args.set)
+
+
 def apply_report(args: argparse.Namespace) -> int:
     """The application report of one apply set, from its friends (stages/apply_report.py)."""
     from mlbasics.pipeline import applying
     from mlbasics.stages import apply_report as report
 
-    if args.settings:
-        spec = config.parse_inline(args.settings)
-    else:
-        params = config.load_params(args.params)
-        if args.set not in params["apply"]:
-            sets = ", ".join(params["apply"]) or "none"
-            raise UsageError(f"--set {args.set!r}: not an apply set of {args.params} (sets: {sets})")
-        spec = params["apply"][args.set]
-    friends = [
-        Path(applying.APPLIED.format(application=args.set, file=friend_name(Path(f).name))) for f in spec["files"]
-    ]
+    found = _apply_set(args, applying.report_settings)
+    names = [friend_name(Path(path).name) for path in found["paths"]]
+    friends = [Path(applying.APPLIED.format(application=found["set"], file=name)) for name in names]
     missing = [str(p) for p in friends if not p.is_file()]
     if missing:
         raise UsageError(f"apply-report: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
-    report.run(args.set, spec, friends, applying.report_outputs(args.set))
+    report.run(found["set"], found["spec"], found["paths"], friends, applying.report_outputs(found["set"]))
+    return 0
+
+
+def apply_fetch(args: argparse.Namespace) -> int:
+    """Download and verify an apply set's files (stages/apply_fetch.py); the fetch policy as the download stage
+    takes it (MLBASICS_FETCH_POLICY, else the params' or the schema's)."""
+    import os
+
+    from mlbasics.pipeline import applying
+    from mlbasics.stages import apply_fetch as fetching
+
+    found = _apply_set(args, applying.fetch_settings)
+    policy = os.environ.get(config.ENV_FETCH_POLICY)
+    if policy:
+        chosen = config.parse_inline(policy)
+    elif args.settings:
+        chosen = {k: v for k, v in config.section_defaults("download").items() if k in config.FETCH_POLICY_KEYS}
+    else:
+        chosen = config.fetch_policy(config.load_params(args.params))
+    fetching.run(
+        found["set"], found["files"], found["cache_dir"], chosen, applying.RECEIPT.format(application=found["set"])
+    )
     return 0
 
 

@@ -116,7 +116,13 @@ def _tool_parsers(sub) -> None:
     )
     p.add_argument("--set", required=True, help="the apply set's name")
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file holding the set")
-    p.add_argument("--settings", help="the set's block as JSON (what Snakemake passes), instead of --params")
+    p.add_argument("--settings", help="the job's settings as JSON (what Snakemake passes), instead of --params")
+    p = sub.add_parser(
+        "apply-fetch", help="download and verify an apply set's pinned files into the cache (params' apply block)"
+    )
+    p.add_argument("--set", required=True, help="the apply set's name")
+    p.add_argument("--params", type=Path, default=Path("params.yaml"), help="the params file holding the set")
+    p.add_argument("--settings", help="the job's settings as JSON (what Snakemake passes), instead of --params")
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from params.yaml (the grid and the stage graph)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--output", type=Path, default=Path("dvc.yaml"))

@@ -7,7 +7,23 @@ from pathlib import Path
 
 from mlbasics.core.errors import ParamsError
 from mlbasics.data.bundle import friend_name
+from mlbasics.data.sources import cache_path
 from mlbasics.params.grid import dataset_variants, expand_variants
+
+
+def file_name(entry: str | dict) -> str:
+    """An apply file's name: a local path's last part, a download's name."""
+    return entry["name"] if isinstance(entry, dict) else Path(entry).name
+
+
+def input_paths(params: dict, application: str) -> list[str]:
+    """Where each file of a set is read: its local path, or a download's place in the cache
+    (<download.cache_dir>/applied/<set>/<name>)."""
+    cache = params["download"]["cache_dir"]
+    return [
+        cache_path(cache, f"applied/{application}", f["name"]) if isinstance(f, dict) else f
+        for f in params["apply"][application]["files"]
+    ]
 
 
 def check_apply(params: dict) -> None:
@@ -26,7 +42,7 @@ def check_apply(params: dict) -> None:
                     f"apply.{name}.variants[{i}]: unknown variant {variant!r} (defined in variants: "
                     f"{', '.join(sorted(params['variants']))})"
                 )
-        files = [Path(f).name for f in spec["files"]]
+        files = [file_name(f) for f in spec["files"]]
         for key in ("processes", "data"):
             for i, named in enumerate(spec.get(key, [])):
                 if named not in files:
@@ -37,7 +53,7 @@ def check_apply(params: dict) -> None:
         both = sorted(set(spec.get("processes", {})) & set(spec.get("data", [])))
         if both:
             raise ParamsError(f"apply.{name}.data: {both[0]!r} is data and a simulated process at once")
-        names = [friend_name(Path(f).name) for f in spec["files"]]
+        names = [friend_name(file_name(f)) for f in spec["files"]]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ParamsError(f"apply.{name}.files: two files would both be scored into {twice[0]}")

@@ -109,14 +109,19 @@ def code(stage: str) -> list[str]:
     return [module_file(name) for name in sorted(imported_modules(f"stages.{stage}"))]
 
 
-def apply_inputs(job: applying.ApplyJob, datasets: list[str]) -> dict[str, str | list[str]]:
+def apply_inputs(job: applying.ApplyJob) -> dict[str, str | list[str]]:
     """An apply job's named inputs, its code included."""
-    return {**job.inputs(datasets), "code": code("apply")}
+    return {**job.inputs(), "code": code("apply")}
 
 
 def apply_report_inputs(params: dict, application: str) -> dict[str, str | list[str]]:
     """An apply set's report's named inputs, its code included."""
     return {**applying.report_inputs(params, application), "code": code("apply_report")}
+
+
+def apply_fetch_inputs() -> dict[str, list[str]]:
+    """An apply set's fetch job's inputs: its code (its files are params)."""
+    return {"code": code("apply_fetch")}
 
 
 def init_model(params: dict, dataset: str, variant: str) -> str | None:
@@ -229,10 +234,17 @@ def dvc_yaml(params: dict) -> dict:
         else:
             body["params"] = param_keys(stage)
             stages[stage] = body
+    for name in applying.fetched(params):  # the network: a set's files to download, verified
+        stages[f"apply_fetch-{name}"] = {
+            "cmd": applying.fetch_command(name),
+            "deps": flat(apply_fetch_inputs()),
+            "params": ["download.cache_dir", f"apply.{name}.files"],
+            "outs": [applying.RECEIPT.format(application=name)],
+        }
     for job in applying.jobs(params):  # a stage per file: its deps are lists (the variants' models)
         stages[job.stage_name] = {
             "cmd": job.command(),
-            "deps": flat(apply_inputs(job, datasets)),
+            "deps": flat(apply_inputs(job)),
             "params": [f"apply.{job.application}"],
             "outs": [job.friend],
         }
@@ -240,7 +252,7 @@ def dvc_yaml(params: dict) -> dict:
         stages[f"apply_report-{name}"] = {
             "cmd": applying.report_command(name),
             "deps": flat(apply_report_inputs(params, name)),
-            "params": [f"apply.{name}"],
+            "params": [f"apply.{name}", "download.cache_dir"],
             "outs": list(applying.report_outputs(name).values()),
         }
     # one file of every run's headline numbers: `dvc exp show` stays a few columns wide (each run's metrics.json

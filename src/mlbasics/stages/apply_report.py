@@ -69,9 +69,10 @@ def _weights(path: Path, tree: str | None, weight: str, entries: int) -> np.ndar
     return values
 
 
-def run(name: str, spec: dict, friends: list[Path], outputs: dict) -> None:
-    """The set's figure (outputs["figure"]) and yields (outputs["yields"]) from its friends, in the files' order."""
-    samples = [read_sample(path, friend, spec) for path, friend in zip(spec["files"], friends, strict=True)]
+def run(name: str, spec: dict, paths: list[str], friends: list[Path], outputs: dict) -> None:
+    """The set's figure (outputs["figure"]) and yields (outputs["yields"]) from its friends, in the files' order;
+    `paths`: where each input file is read (its weights)."""
+    samples = [read_sample(path, friend, spec) for path, friend in zip(paths, friends, strict=True)]
     branches = list(samples[0].scores)
     draw(name, samples, branches, outputs["figure"], weighted=bool(spec.get("weight")))
     write_json(
