@@ -16,6 +16,7 @@ from mlbasics.data import loaders as datasets
 from mlbasics.data import root_files, sources
 from mlbasics.data.loaders import embedded
 from mlbasics.params import config
+from mlbasics.pipeline import declarations as stages
 from tests.helpers import ROOT, write_root_pair
 
 SHARED = Path(os.environ.get("MNIST_T10K_DIR", ROOT.parent / "shared" / "data" / "mnist-t10k")).parent
@@ -150,3 +151,5 @@ def test_the_hep_toy_goes_through_root_files_with_weights(tmp_path):
         assert rows.sum() < 400 and np.array_equal(ds.x[rows, 0], var1[ds.origin[rows, 1]])
     params = config.load_params(ROOT / "params.yaml")
     assert params["datasets"]["hep"]["loader"] == "hep_toy" and "hep" in params["run"]["datasets"]
+    # the toy's own selection travels to the model's bundle, as a user's would
+    assert stages.stage_settings(params, "train", "hep", "baseline")["selection"] == "njet_pt >= 1"

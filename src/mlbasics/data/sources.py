@@ -65,6 +65,12 @@ def remote_files(loader: str, options: dict) -> list[RemoteFile]:
     return [RemoteFile(f["name"], f["sha256"].lower(), f["url"]) for f in options.get("files", [])]
 
 
+def selection(loader: str, options: dict) -> str | None:
+    """The selection a dataset's events pass: the user's (options.selection), or the one its loader always
+    applies."""
+    return options.get("selection") or loaders.get(loader).selection
+
+
 def local_file(loader: str, options: dict) -> str | None:
     """A user's own file the dataset reads from the working tree (a table or ROOT file given by path)."""
     return options.get("path") if loaders.get(loader).local else None

@@ -135,7 +135,7 @@ def _train_settings(view: dict, dataset: str, variant: str) -> dict:
     return {
         **_run_settings(view, dataset, variant),
         "loader": ds["loader"],
-        "selection": ds["options"].get("selection"),
+        "selection": sources.selection(ds["loader"], ds["options"]),
     }
 
 

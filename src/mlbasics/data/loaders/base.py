@@ -33,7 +33,8 @@ class Loader:
     or files the download stage fetched or found (`receipt`: `read(receipt, **options)`), pinned in `files` for
     a built-in source, or the user's own file by `path` (`local`). `inputs` names the option listing its input
     columns; `check` returns a one-line problem with its options, or None. A loader that `writes` files (a
-    generated ntuple) is given the dataset's folder (`folder=`) and writes them there, for apply to score."""
+    generated ntuple) is given the dataset's folder (`folder=`) and writes them there, for apply to score; a
+    `selection` it always applies (the hep toy's) travels in the model's bundle like a user's selection."""
 
     name: str
     read: Callable[..., Dataset]
@@ -47,6 +48,7 @@ class Loader:
     inputs: str | None = None
     check: Callable[[dict], str | None] | None = None
     writes: bool = False
+    selection: str | None = None
 
 
 def receipt_file(receipt: dict, name: str) -> Path:

@@ -31,6 +31,9 @@ def regression_toy(n_samples: int = 2000, noise: float = 0.1, seed: int = 0) -> 
     return Dataset(x.astype(np.float32), y.astype(np.float32), [])
 
 
+HEP_SELECTION = "njet_pt >= 1"  # the hep toy's events have a leading jet (its input jet_pt[0])
+
+
 def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
     """A signal/background sample as a physicist gets one, written as ROOT files (`folder`/signal.root and
     background.root, tree `events`, kept: apply scores them) and read back through the ROOT loader like any
@@ -58,7 +61,7 @@ def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
                 {**branches, "jet_pt": jet_pt, "weight": sign * np.abs(rng.normal(1.0, 0.2, n_events))},
             )
     samples = [root_files.Sample(name, [Path(folder) / f"{name}.root"], "events") for name in ("signal", "background")]
-    events = root_files.read(samples, ["var1", "var2", "var3", "var4", "jet_pt[0]"], "njet_pt >= 1", "weight")
+    events = root_files.read(samples, ["var1", "var2", "var3", "var4", "jet_pt[0]"], HEP_SELECTION, "weight")
     return Dataset(
         events.x,
         events.y,
@@ -112,7 +115,7 @@ LOADERS = [
     Loader("gaussians", gaussians, options=frozenset({"n_samples", "seed"})),
     Loader("regression_toy", regression_toy, options=frozenset({"n_samples", "noise", "seed"}), regression=True),
     Loader("iris", iris),
-    Loader("hep_toy", hep_toy, options=frozenset({"n_events", "seed"}), writes=True),
+    Loader("hep_toy", hep_toy, options=frozenset({"n_events", "seed"}), writes=True, selection=HEP_SELECTION),
     Loader("digits", digits, images=True),
     Loader("mnist5k", mnist5k, options=frozenset({"seed"}), images=True),
 ]
