@@ -79,6 +79,16 @@ def test_each_reference_method_fits_saves_loads_and_predicts_through_the_seam(
     assert scores.tobytes() == method.predict(x).tobytes() and scores.dtype == np.float32
     assert scores.shape == ((len(x), 1) if task == "binary" else (len(x), 3))
     assert again.input_weights() is None
+    # its ONNX model, the scaler folded in, gives these scores from the raw inputs in ONNX Runtime
+    import onnxruntime
+
+    from mlbasics.methods import onnx_export
+
+    scaler = preprocess.fit_scaler("standard", arrays["x_train"] * 3.0 + 1.0)  # raw = scaled inputs made raw
+    raw = (x.astype(np.float64) * scaler.scale + scaler.offset).astype(np.float32)
+    session = onnxruntime.InferenceSession(onnx_export.export(again, scaler, task, x.shape[1]))
+    [onnx_scores] = session.run(["scores"], {"inputs": raw})
+    np.testing.assert_allclose(onnx_scores, again.predict(scaler.transform(raw)), rtol=0, atol=1e-5, err_msg=name)
     found = again.importance(x, arrays["y_test"], arrays.get("w_test"), task, 0)
     if name in ("bdt", "random_forest", "fisher"):
         assert len(found[1]) == x.shape[1] and found[0]
