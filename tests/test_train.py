@@ -494,3 +494,34 @@ def test_without_keras_internals_adam_falls_back_to_keras_own_update_and_says_so
     monkeypatch.delattr(owner, "_get_variable_index")
     assert type(model.optimizer) is keras.optimizers.Adam and epochs.fused_adam(model.optimizer) is None
     assert "has no _get_variable_index: Adam runs as Keras' own update" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("negative", "sample"), [("keep", "training"), ("ignore", "training"), ("keep", "test")])
+def test_a_class_whose_weights_sum_to_nothing_stops_before_training_or_any_metric(
+    tmp_path, gaussian_arrays, negative, sample
+):
+    """A class whose weights are all zero (or, under negative: ignore, all negative) would train, evaluate and be
+    logged with roc_auc NaN: the train and evaluate stages refuse it first, naming the class and the sample."""
+    from mlbasics.core.formats import FormatError
+    from mlbasics.stages import evaluate
+
+    arrays = dict(gaussian_arrays)
+    for part in ("train", "val", "test"):
+        y = arrays[f"y_{part}"]
+        broken = part == "test" if sample == "test" else part != "test"
+        arrays[f"w_{part}"] = (
+            np.where(y == 1, -1.0 if negative == "ignore" else 0.0, 1.0) if broken else np.ones(len(y))
+        )
+    data = tmp_path / "data.npz"
+    preprocess.save(arrays, ["a", "b"], data, preprocess.fit_scaler("none", arrays["x_train"]), tmp_path / "s.json")
+    spec = {**SPEC, "epochs": 1, "event_weights": {"negative": negative, "balance_classes": False}}
+    message = rf"^class 'b': its {sample} weights sum to -?0"
+    folder = tmp_path / "m"
+    if sample == "test":
+        settings = EvaluateSettings("toy", "v", 0, spec, overtraining={}, bootstrap={}, tracking={})
+        with pytest.raises(FormatError, match=message):
+            evaluate.run(settings, {"data": data}, {"metrics": folder / "metrics.json"})
+    else:
+        with pytest.raises(FormatError, match=message):
+            train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, {"model": folder / "model"})
+    assert not folder.exists(), "nothing written"

@@ -18,6 +18,25 @@ import numpy as np
 from mlbasics.core.formats import FormatError
 
 
+def check_classes(
+    w: np.ndarray | None, y: np.ndarray, class_names: list[str], sample: str, negative: str = "keep"
+) -> None:
+    """Refuse, naming it, a class of `sample` whose weights sum to zero or less (after the `negative` policy,
+    as training sees them): a model cannot learn it, nor a metric measure it (it would train, and log NaN)."""
+    if w is None or not class_names or not np.issubdtype(np.asarray(y).dtype, np.integer):
+        return
+    w = np.asarray(w, np.float64)
+    w = np.where(w < 0, 0.0, w) if negative == "ignore" else np.abs(w) if negative == "abs" else w
+    for k in np.unique(y):
+        total = float(w[y == k].sum())
+        if total <= 0:
+            policy = f" (after event_weights.negative: {negative})" if negative != "keep" else ""
+            raise FormatError(
+                f"class {class_names[int(k)]!r}: its {sample} weights sum to {total:g}{policy} over "
+                f"{int((y == k).sum())} events; check the dataset's weight (options.weight, the sample's scale)"
+            )
+
+
 def training_weights(w: np.ndarray | None, y: np.ndarray, settings: dict) -> np.ndarray | None:
     """The sample weights training uses for events with weights `w` and labels `y` (None: unweighted)."""
     if w is None:

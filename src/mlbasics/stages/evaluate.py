@@ -11,6 +11,7 @@ import numpy as np
 from mlbasics.core import plots, provenance
 from mlbasics.core.files import read_arrays, read_csv, read_json, sha256_file, write_csv, write_json
 from mlbasics.data import preprocess
+from mlbasics.data.event_weights import check_classes
 from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots, response
 from mlbasics.evaluation.evaluate import classes_of, classification, regression
 from mlbasics.methods import training as methods
@@ -33,8 +34,10 @@ class OnDemand:
 
 def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    methods.prepare(settings.model, threads)
     split = preprocess.load(inputs["data"])
+    # before any number is computed or logged: a class without weight has no metric
+    check_classes(split.weights("test"), split.arrays["y_test"], split.class_names, "test")
+    methods.prepare(settings.model, threads)
     kind = methods.method_class(settings.model)
     method = OnDemand(lambda: methods.load(settings.model, inputs["model"]))
     dataset, variant = settings.dataset, settings.variant

@@ -16,6 +16,7 @@ from mlbasics.core.errors import ParamsError
 from mlbasics.core.files import atomic_path, read_json, write_arrays, write_csv, write_json
 from mlbasics.core.tasks import check_request, history_columns
 from mlbasics.data import bundle, preprocess
+from mlbasics.data.event_weights import check_classes
 from mlbasics.data.preprocess import Scaler
 from mlbasics.evaluation import response
 from mlbasics.methods import onnx_export
@@ -35,6 +36,9 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         check_request(split.task, settings.model.get("task", "auto"), len(split.class_names))
     except ValueError as exc:
         raise ParamsError(f"datasets.{settings.dataset}.model.task (variant {settings.variant}): {exc}") from None
+    negative = settings.model.get("event_weights", {}).get("negative", "keep")
+    for part, sample in (("train", "training"), ("val", "validation")):  # a class nothing of which counts
+        check_classes(split.weights(part), split.arrays[f"y_{part}"], split.class_names, sample, negative)
     name = f"{settings.dataset}/{settings.variant}"
     print(f"{name}: settings {json.dumps(settings.model, sort_keys=True)}", flush=True)  # the log's first line
     methods.prepare(settings.model, threads)
