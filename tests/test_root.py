@@ -153,3 +153,29 @@ def test_the_hep_toy_goes_through_root_files_with_weights(tmp_path):
     assert params["datasets"]["hep"]["loader"] == "hep_toy" and "hep" in params["run"]["datasets"]
     # the toy's own selection travels to the model's bundle, as a user's would
     assert stages.stage_settings(params, "train", "hep", "baseline")["selection"] == "njet_pt >= 1"
+
+
+def test_a_truncated_file_or_a_histogram_where_a_tree_should_be_is_one_line(tmp_path):
+    """A file that breaks off (a copy cut short) is named as truncated wherever its bytes run out - in the tree's
+    header, in its baskets, mid-way through apply's chunks - never as a wrong expression, never a traceback; a
+    name that is not a tree says what it is."""
+    root_files.write_tree(tmp_path / "full.root", "events", {"x": np.arange(100_000, dtype=np.float32)})
+    data = (tmp_path / "full.root").read_bytes()
+    seen = set()
+    for cut in range(1_000, len(data) - 2_000, 4_999):
+        (tmp_path / "cut.root").write_bytes(data[:cut])
+        for read in (
+            lambda: root_files.read([root_files.Sample(n, [tmp_path / "cut.root"], "events") for n in "ab"], ["x"]),
+            lambda: list(root_files.input_chunks(tmp_path / "cut.root", "events", ["x"], None, step=7_000)),
+        ):
+            with pytest.raises(FormatError) as error:
+                read()
+            message = str(error.value)
+            assert message.startswith("cut.root") and "\n" not in message, message
+            assert "truncated or damaged" in message or "not a readable ROOT file" in message, message
+            seen.add("truncated" in message)
+    assert seen == {True}
+    with uproot.recreate(tmp_path / "histogram.root") as file:
+        file["events"] = np.histogram(np.arange(10), bins=5)
+    with pytest.raises(FormatError, match=r"^histogram\.root: 'events' is a TH1D, not a tree$"):
+        root_files.read([root_files.Sample("signal", [tmp_path / "histogram.root"], "events")], ["x"])

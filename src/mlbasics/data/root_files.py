@@ -138,6 +138,8 @@ def _open_tree(path: Path, name: str):
             f"{path.name}: no tree {name!r} (trees in the file: {', '.join(trees) or 'none'}"
             + (f"; RNTuples: {', '.join(rntuples)})" if rntuples else ")")
         )
+    if not kinds.get(name, "").startswith(("TTree", "TNtuple")) and not kinds.get(name, "").endswith("RNTuple"):
+        raise FormatError(f"{path.name}: {name!r} is a {kinds.get(name) or 'folder'}, not a tree")
     if kinds.get(name, "").endswith("RNTuple"):
         # uproot reads an RNTuple's fields but applies no selection and computes no expression on it (it returns
         # every entry, and nothing for `jet_pt[0]`): refused rather than read wrong
@@ -146,7 +148,13 @@ def _open_tree(path: Path, name: str):
             f"file[{name!r}] = {{...}}), which the root loader does not read: selections and expressions would not "
             "apply. Write it as a TTree (uproot: file.mktree(name, types) and extend; ROOT: a TTree) and read that"
         )
-    return file[name]
+    try:
+        return file[name]
+    except Exception as exc:  # its header lies beyond the end of a truncated file
+        raise FormatError(
+            f"{path.name}: tree {name!r} cannot be read: the file is truncated or damaged "
+            f"({' '.join(str(exc).split())[:200]})"
+        ) from None
 
 
 def _flat_numeric(tree, exclude: set) -> list[str]:
@@ -179,6 +187,8 @@ def _branches(
     """Several at once (one pass over the file); on failure, the first that fails is named."""
     try:
         return tree.arrays(expressions, cut=selection, library="np", entry_stop=entry_stop)
+    except OSError as exc:  # the bytes are not there: a truncated or damaged file, not a wrong expression
+        raise FormatError(f"{where}: the file is truncated or damaged ({' '.join(str(exc).split())[:200]})") from None
     except Exception as exc:  # a misspelt branch, a bad expression or selection: say which
         message = " ".join(str(exc).split())[:300]
         culprit = [e for e in expressions if len(expressions) == 1 or _fails(tree, e)][:1] or expressions
@@ -309,7 +319,9 @@ def input_chunks(
     except FormatError:
         raise
     except Exception as exc:  # a file that breaks off mid-way
-        raise FormatError(f"{where}: cannot be read to its end ({' '.join(str(exc).split())[:200]})") from None
+        raise FormatError(
+            f"{where}: cannot be read to its end: the file is truncated or damaged ({' '.join(str(exc).split())[:200]})"
+        ) from None
 
 
 def _element(values: np.ndarray, index: int) -> np.ndarray:
