@@ -124,3 +124,16 @@ def test_file_urls_work_as_mirrors(tmp_path, served):
     dest = tmp_path / "c" / "mnist.npz"
     url = f"file://{server.root}/good/mnist.npz"
     assert download.fetch_file(file, dest, [url], retries=0) == url
+
+
+def test_a_cache_that_cannot_be_written_is_one_error_before_any_request(tmp_path, served, capsys):
+    """A cache folder that cannot be made or written (here a file stands where the folder should be: root may
+    write anywhere else) stops the download with one line naming the cache and the remedy; no URL is asked."""
+    server, file = served
+    (tmp_path / "cache").write_text("a file, not a folder")
+    with pytest.raises(download.DownloadError) as info:
+        download.fetch_file(file, tmp_path / "cache" / "mnist" / "mnist.npz", [f"{server.url}/good/mnist.npz"])
+    message = str(info.value)
+    assert message.startswith(f"dataset '': cannot write mnist.npz into the download cache {tmp_path}/cache/mnist")
+    assert "Set download.cache_dir to a folder you can write" in message and "\n" not in message
+    assert server.requests == []

@@ -83,7 +83,16 @@ def fetch_file(
     dest = Path(dest)
     if dest.is_file() and sha256_file(dest) == file.sha256:
         return "cache"
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a cache that cannot be written is said before any URL is tried
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=dest.parent).close()
+    except OSError as exc:
+        detail = f"cannot write {file.name} into the download cache {dest.parent} ({exc.strerror or exc})"
+        raise DownloadError(
+            f"dataset {dataset!r}: {detail}. Set download.cache_dir to a folder you can write, or put the file "
+            f"(sha256 {file.sha256}) there on a machine that can",
+            detail,
+        ) from None
     failures: list[str] = []
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # urlretrieve has no timeout of its own
