@@ -46,6 +46,12 @@ CASES = [
     ("header only", "a,b,kind\n", {}, ["no data rows"]),
     ("label in features", GOOD, {"features": ["a", "kind"]}, ["label column 'kind' is also listed in features"]),
     ("duplicate label", "a,kind,kind\n1,x,y\n", {}, ["column 'kind' appears 2 times (columns 2, 3)"]),
+    (
+        "one number spelt twice",
+        rows(["1", "1.0", "bkg"] * 10),
+        {},
+        ["label column 'kind'", "'1' and '1.0' are the same number, which would be two classes"],
+    ),
 ]
 
 

@@ -2,6 +2,7 @@ import copy
 import re
 
 import pytest
+import yaml
 
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
@@ -326,6 +327,12 @@ def test_snakemake_names_file_and_line_of_yaml_mistakes_and_sweep_collisions(tmp
     assert f"invalid params: {project}/over.yaml:2: variants.act: its sweep makes the id 'act-relu'" in (
         result.stdout + result.stderr
     )
+    write(project, "over.yaml", "seed: 1\ngates: {}\n")  # merges nothing: refused, naming the way to clear
+    result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project, check=False)
+    assert f"invalid params: {project}/over.yaml:2: gates: {{}} merges nothing" in result.stdout + result.stderr
+    write(project, "over.yaml", "gates: null\n")  # clears them: the check job has no gate to hold
+    result = run([sys.executable, "-m", "snakemake", "-n", "--configfile", "over.yaml"], cwd=project)
+    assert "rule check:" in result.stdout
 
 
 def test_a_reference_method_variant_reads_its_block_and_the_shared_keys_only(params):
@@ -429,3 +436,20 @@ def test_an_apply_set_whose_dataset_or_variants_the_run_leaves_out_is_left_out_a
     resolved = config.validate_params(params)
     assert config.apply_sets(resolved) == {}
     assert config.apply_left_out(resolved) == [("hep_mc", "bdt not trained on hep in the run")]
+
+
+def test_a_configfile_clears_a_block_with_null_and_an_empty_mapping_that_merges_nothing_is_refused(tmp_path):
+    """Files merged over params.yaml merge mappings key by key: `gates: {}` would change nothing, so it is refused
+    with the way to clear (`gates: null`), which clears; in params.yaml itself an empty mapping is a block."""
+    write(tmp_path, "empty.yaml", "seed: 1\ngates: {}\n")
+    with pytest.raises(config.ParamsError, match=r"empty\.yaml:2: gates: \{\} merges nothing .* write `gates: null`"):
+        config.load_params([ROOT / "params.yaml", tmp_path / "empty.yaml"])
+    write(tmp_path, "variants.yaml", "variants: {}\n")
+    with pytest.raises(config.ParamsError, match=r"variants: \{\} merges nothing .*; leave it out"):
+        config.load_params([ROOT / "params.yaml", tmp_path / "variants.yaml"])
+    write(tmp_path, "clear.yaml", "gates: null\napply: null\n")
+    cleared = config.load_params([ROOT / "params.yaml", tmp_path / "clear.yaml"])
+    assert cleared["gates"] == {} and cleared["apply"] == {} and cleared["expected_yields"]
+    alone = load_default_params() | {"gates": {}}
+    write(tmp_path, "params.yaml", yaml.safe_dump(alone))
+    assert config.load_params(tmp_path / "params.yaml")["gates"] == {}

@@ -27,7 +27,8 @@ snakemake_scheduler.coalesce_reevaluations()
 OVERRIDES = [str(f) for f in workflow.config_settings.configfiles]
 CONFIG_FILES = [*(str(f) for f in workflow.configfiles if str(f) not in OVERRIDES), *OVERRIDES]
 try:
-    params_file.check_yaml_files(OVERRIDES)  # Snakemake kept the last of two equal keys; DVC would refuse them
+    # Snakemake kept the last of two equal keys (DVC would refuse them) and merges `gates: {}` into nothing
+    params_file.check_configfiles(OVERRIDES)
     # the merged config (params.yaml plus any --configfile/--config), validated and with defaults filled
     PARAMS = params_config.validate_params(config)
 except params_config.ParamsError as exc:

@@ -294,7 +294,7 @@ def read_table(
     keys = [frame[name].to_numpy() for name in group or []]
     if regression:
         return x, label_values.astype(np.float32), [], features, w, keys
-    return x, *_classes(labels), features, w, keys
+    return x, *_classes(labels, f"{path.name}: label column {label!r}"), features, w, keys
 
 
 def _invalid_rows(path: Path, frame, columns: list[str], values: np.ndarray, drop_invalid: bool) -> np.ndarray:
@@ -321,10 +321,23 @@ def _invalid_rows(path: Path, frame, columns: list[str], values: np.ndarray, dro
     return bad_rows
 
 
-def _classes(labels) -> tuple[np.ndarray, list[str]]:
-    """Integer labels and class names: the sorted label values (numbers sort as numbers: 2 before 10)."""
+def _classes(labels, where: str) -> tuple[np.ndarray, list[str]]:
+    """Integer labels and class names: the sorted label values (numbers sort as numbers: 2 before 10). Two
+    spellings of one number among text labels ('1' and '1.0') are refused: they would be two classes."""
     if _numeric_labels(labels):
         classes, y = np.unique(labels.to_numpy(), return_inverse=True)
         return y.astype(np.int64), [format(c, "g") for c in classes]
     classes, y = np.unique(labels.astype(str).to_numpy(), return_inverse=True)
+    spelled: dict[str, str] = {}
+    for name in classes:
+        try:
+            number = format(float(name), "g")
+        except ValueError:
+            continue
+        if number in spelled:
+            raise FormatError(
+                f"{where}: {spelled[number]!r} and {str(name)!r} are the same number, which would be two classes; "
+                "write each class one way"
+            )
+        spelled[number] = str(name)
     return y.astype(np.int64), [str(c) for c in classes]

@@ -38,7 +38,7 @@ from mlbasics.params.grid import (  # noqa: F401 - re-exported: params.config is
     variant_source,
     warm_start_parent,
 )
-from mlbasics.params.reading import locate, read_yaml
+from mlbasics.params.reading import CLEARABLE, check_override, locate, read_yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "params.schema.yaml"  # package data: defaults and descriptions
 
@@ -49,8 +49,11 @@ def load_params(path: str | Path | list, schema_path: str | Path = SCHEMA_PATH) 
     the key they are about."""
     paths = [Path(one) for one in (path if isinstance(path, list) else [path])]
     params: dict = {}
-    for one in paths:
-        params = deep_merge(params, read_yaml(one))
+    for i, one in enumerate(paths):
+        content = read_yaml(one)
+        if i:  # merged over the ones before, as a --configfile
+            check_override(one, content)
+        params = deep_merge(params, content)
     try:
         return validate_params(params, schema_path)
     except ParamsError as exc:
@@ -111,6 +114,9 @@ def validate_params(params: Any, schema_path: str | Path = SCHEMA_PATH) -> dict:
     if not isinstance(params, dict):
         raise ParamsError("params: expected a mapping at the top level")
     params = copy.deepcopy(params)
+    for key in CLEARABLE:  # `gates: null` in a --configfile clears the gates (a mapping would merge)
+        if key in params and params[key] is None:
+            params[key] = {}
     written = _method_blocks(params.get("variants"))
     validator = _DefaultingValidator(load_schema(schema_path))
     errors = sorted(validator.iter_errors(params), key=lambda e: (list(e.absolute_path), e.validator))

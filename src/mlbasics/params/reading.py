@@ -57,11 +57,34 @@ def read_yaml(path: Path) -> dict:
     return content
 
 
+# blocks a --configfile may clear by setting them to null (an empty mapping merges nothing into them)
+CLEARABLE = ("gates", "expected_yields", "apply")
+
+
 def check_yaml_files(paths: list[str | Path]) -> None:
     """Read each params file strictly (syntax, duplicate keys, no tags); raise ParamsError with file and line.
     For Snakemake, whose own reader names neither and keeps the last of two equal keys."""
     for path in paths:
         read_yaml(Path(path))
+
+
+def check_configfiles(paths: list[str | Path]) -> None:
+    """check_yaml_files for files merged over params.yaml (--configfile), refusing a top-level block that is an
+    empty mapping: it merges nothing, so it cannot clear what it seems to (`gates: {}` left every gate)."""
+    for path in paths:
+        check_override(Path(path), read_yaml(Path(path)))
+
+
+def check_override(path: Path, content: dict) -> None:
+    """An empty top-level mapping in a file merged over another is refused, naming the way to clear a block."""
+    for key, value in content.items():
+        if value == {}:
+            remedy = f"to clear them write `{key}: null`" if key in CLEARABLE else "leave it out"
+            line = key_lines(path).get((key,))
+            raise ParamsError(
+                f"{path}{f':{line}' if line else ''}: {key}: {{}} merges nothing into the params it is merged over "
+                f"(mappings merge key by key); {remedy}"
+            )
 
 
 def key_lines(path: str | Path) -> dict[tuple, int]:
