@@ -1,3 +1,4 @@
+import contextlib
 import json
 import subprocess
 import sys
@@ -422,3 +423,46 @@ def test_a_keras_model_is_logged_from_its_saved_file_as_mlflow_would_log_it(tmp_
     )
     served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(arrays["x_test"].astype(np.float32))
     np.testing.assert_allclose(np.asarray(served), np.load(out["scores"])["test"], rtol=1e-5, atol=1e-6)
+
+
+def _immutable(path) -> bool:
+    """chattr +i: a file or folder even root cannot write (the tests run as root, for whom chmod is no bar)."""
+    import subprocess
+
+    return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+
+
+def test_a_read_only_or_locked_sqlite_store_is_refused_at_the_start_in_one_line(tmp_path):
+    """A store that cannot be written (the file, or its folder for a new one) or that another process keeps locked
+    is refused by the start-up check, naming it and the remedy - not after a run's retries, nor as an SQLAlchemy
+    traceback from the track stage."""
+    import sqlite3
+    import subprocess
+
+    store = tmp_path / "mlflow.db"
+    with contextlib.closing(sqlite3.connect(store)) as db:
+        db.execute("create table t (x)")
+    assert tracking.store_problem(f"sqlite:///{store}") is None
+    if not _immutable(store):
+        pytest.skip("chattr +i is not available here")
+    try:
+        problem = tracking.store_problem(f"sqlite:///{store}")
+        assert problem.startswith(f"MLflow store {store} is read-only (attempt to write a readonly database)")
+        assert tracking.store_problem(f"sqlite:///{store}", write=False) is None, "offline jobs only read it"
+        with pytest.raises(tracking.TrackingError, match="is read-only"):
+            tracking.preflight(f"sqlite:///{store}")
+    finally:
+        subprocess.run(["chattr", "-i", str(store)], check=True)
+    folder = tmp_path / "frozen"
+    folder.mkdir()
+    assert _immutable(folder)
+    try:
+        problem = tracking.store_problem(f"sqlite:///{folder / 'new.db'}")
+        assert problem.startswith(f"MLflow store {folder / 'new.db'} cannot be made, its folder is not writable")
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    with contextlib.closing(sqlite3.connect(store, isolation_level=None)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        assert tracking._unwritable(store, wait=0.2).startswith(
+            f"MLflow store {store} has been locked by another process for 0.2 s: let it finish"
+        )

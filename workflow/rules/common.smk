@@ -70,7 +70,8 @@ envvars:
 
 onstart:
     # fail before any job rather than after the training: a store no retry can fix (missing driver, corrupt
-    # file), or - online - a server that does not answer
+    # file, read-only or locked: the track rule writes it in every mode), or - online - a server that does not
+    # answer
     try:
         tracking.preflight(
             tracking.resolve_uri(PARAMS["tracking"]["uri"]),

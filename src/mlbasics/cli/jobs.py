@@ -81,10 +81,13 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     from mlbasics.tracking import runs as tracking
 
     # DVC has no start hook: every stage refuses a store that cannot work (missing driver, corrupt file), so
-    # the first job stops the pipeline; training also needs an online server to answer, not after it ran
+    # the first job stops the pipeline; training also needs an online server to answer, not after it ran; the
+    # stages that write to it (evaluate online, track) need to be able to (not read-only, not locked)
+    online = params["tracking"]["mode"] == "online"
     tracking.preflight(
         tracking.resolve_uri(params["tracking"]["uri"]),
-        reach=args.command == "train" and params["tracking"]["mode"] == "online",
+        reach=args.command == "train" and online,
+        write=args.command in ("train", "track") or (args.command == "evaluate" and online),
     )
     return settings
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import socket
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -110,9 +111,10 @@ DRIVERS = {
 }
 
 
-def store_problem(uri: str) -> str | None:
+def store_problem(uri: str, write: bool = True) -> str | None:
     """What makes a store unusable in a way that no retry fixes, with the remedy: a database driver that is
-    not installed, or a local SQLite store that is not a database (corrupt, or some other file)."""
+    not installed, a local SQLite store that is not a database (corrupt, or some other file), or - where it will
+    be `write`n - one that cannot be written (read-only, or locked)."""
     scheme = urlparse(uri).scheme
     if scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
         from sqlalchemy.engine import make_url
@@ -138,6 +140,36 @@ def store_problem(uri: str) -> str | None:
                     f"MLflow store {path} is not a usable SQLite database ({exc}): move it away (MLflow "
                     "makes a new one), restore a backup, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere"
                 )
+        if path is not None and write:
+            return _unwritable(path)
+    return None
+
+
+def _unwritable(path: Path, wait: float = 10.0) -> str | None:
+    """Whether a local SQLite store can be written now: a write transaction is begun and rolled back (a read-only
+    file or folder, or a lock held longer than `wait` seconds, fails it); a store not made yet needs its folder."""
+    import sqlite3
+
+    remedy = "or point tracking.uri / MLFLOW_TRACKING_URI elsewhere (every mode writes it: offline, the track stage)"
+    if not path.is_file():
+        folder = path.parent if str(path.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as exc:
+            why = exc.strerror or exc
+            return f"MLflow store {path} cannot be made, its folder is not writable ({why}): make it so {remedy}"
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=wait)) as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"PRAGMA user_version = {int(version)}")  # a write, which needs the journal beside it
+            db.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            return f"MLflow store {path} has been locked by another process for {wait:g} s: let it finish {remedy}"
+        return f"MLflow store {path} is read-only ({exc}): make the file and its folder writable {remedy}"
     return None
 
 
@@ -147,10 +179,11 @@ def permanent(exc: BaseException) -> bool:
     return isinstance(exc, ImportError) or "file is not a database" in text or "malformed" in text
 
 
-def preflight(uri: str, timeout: float = 5.0, reach: bool = True) -> None:
-    """Fail early, with what to do, when the store cannot work (a missing driver, a corrupt file) or, with
-    `reach`, when a tracking server does not answer its health check."""
-    problem = store_problem(uri)
+def preflight(uri: str, timeout: float = 5.0, reach: bool = True, write: bool = True) -> None:
+    """Fail early, with what to do, when the store cannot work (a missing driver, a corrupt file; where it will
+    be `write`n, a read-only or locked one) or, with `reach`, when a tracking server does not answer its health
+    check."""
+    problem = store_problem(uri, write)
     if problem:
         raise TrackingError(problem)
     if not is_server(uri) or not reach:
