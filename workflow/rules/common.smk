@@ -15,6 +15,7 @@ from mlbasics.params import config as params_config
 from mlbasics.params import reading as params_file
 from mlbasics.pipeline import applying
 from mlbasics.pipeline import graph as pipeline
+from mlbasics.pipeline import locks
 from mlbasics.pipeline import scheduler as snakemake_scheduler
 from mlbasics.pipeline import declarations as stages
 from mlbasics.tracking import runs as tracking
@@ -22,6 +23,15 @@ from mlbasics.pipeline import worker
 
 # one pending scheduler re-evaluation instead of one more per finished job (src/mlbasics/snakemake_scheduler.py)
 snakemake_scheduler.coalesce_reevaluations()
+
+# the locks a killed Snakemake left behind, removed where no Snakemake runs here any more (not in a cluster job,
+# which runs beside the live one that holds them)
+if not workflow.remote_exec and locks.clear_stale(Path.cwd()):
+    print(
+        "snakemake: removed the locks of an earlier Snakemake that was stopped without cleaning up (none runs "
+        "in this folder now); its unfinished jobs run again",
+        file=sys.stderr,
+    )
 
 # the files merged into `config`, in the order they were merged (later ones win): params.yaml, then --configfile
 OVERRIDES = [str(f) for f in workflow.config_settings.configfiles]
