@@ -41,3 +41,31 @@ def test_a_snakemake_without_the_private_method_is_left_alone_with_one_line(monk
     assert not hasattr(JobScheduler, "_schedule_reevalutation")
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and "re-evaluations are left as they are" in said[0]
+
+
+def test_a_killed_snakemakes_locks_are_removed_only_when_no_snakemake_runs_in_the_folder(tmp_path):
+    """pipeline/locks.py: lock files with no Snakemake process in the folder are stale and removed; while one
+    runs there (a Python process running a `snakemake` script, here a stand-in that sleeps) they stay; wrappers
+    that merely name snakemake (timeout, a shell) do not count."""
+    import subprocess
+    import sys
+
+    from mlbasics.pipeline import locks
+
+    folder = tmp_path / ".snakemake" / "locks"
+    folder.mkdir(parents=True)
+    for name in ("0.input.lock", "0.output.lock"):
+        (folder / name).write_text("x")
+    assert locks._is_snakemake(["/venv/bin/python", "-m", "snakemake", "--cores", "2"])
+    assert locks._is_snakemake(["/venv/bin/python3.11", "/venv/bin/snakemake", "-n"])
+    assert not locks._is_snakemake(["timeout", "300", "/venv/bin/snakemake"])
+    assert not locks._is_snakemake(["bash", "-c", "snakemake --cores 2"])
+    (tmp_path / "snakemake").write_text("import time\ntime.sleep(60)\n")
+    live = subprocess.Popen([sys.executable, str(tmp_path / "snakemake")], cwd=tmp_path)
+    try:
+        assert locks.clear_stale(tmp_path) == [] and len(list(folder.iterdir())) == 2
+    finally:
+        live.kill()
+        live.wait()
+    assert [p.name for p in locks.clear_stale(tmp_path)] == ["0.input.lock", "0.output.lock"]
+    assert list(folder.iterdir()) == []
