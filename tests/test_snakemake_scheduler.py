@@ -1,5 +1,6 @@
-"""The work-around for Snakemake's multiplying scheduler timers: the real JobScheduler gets it, and however often
-its loop asks for a re-evaluation, one timer is pending and releases the loop once."""
+"""Snakemake's own machinery and ours beside it: the work-around for its multiplying scheduler timers (the real
+JobScheduler gets it, and however often its loop asks for a re-evaluation, one timer is pending and releases the
+loop once), the stale locks of a killed Snakemake, and Snakemake and DVC kept off one project at the same time."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
 from snakemake.scheduling.job_scheduler import JobScheduler
 
 from mlbasics.pipeline import scheduler as snakemake_scheduler
@@ -69,3 +71,40 @@ def test_a_killed_snakemakes_locks_are_removed_only_when_no_snakemake_runs_in_th
         live.wait()
     assert [p.name for p in locks.clear_stale(tmp_path)] == ["0.input.lock", "0.output.lock"]
     assert list(folder.iterdir()) == []
+
+
+@pytest.mark.engine
+def test_snakemake_and_dvc_do_not_run_on_one_project_at_once(tmp_path):
+    """While a DVC command holds paths of the project (its .dvc/tmp/rwlock, a live process) Snakemake does not
+    start; while a Snakemake runs in the project a DVC job (a stage from params) does not run: one line each."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import copy_project, run, tiny_params
+
+    project = copy_project(tmp_path / "project", tiny_params())
+    sleeper = tmp_path / "snakemake"  # a stand-in for a running Snakemake, then for a running dvc
+    sleeper.write_text("import time\ntime.sleep(120)\n")
+    other = subprocess.Popen([sys.executable, str(sleeper)], cwd=project)
+    try:
+        (project / ".dvc" / "tmp").mkdir(parents=True)
+        lock = {"write": {"data/raw/iris.npz": {"pid": other.pid, "cmd": "dvc repro"}}, "read": {}}
+        (project / ".dvc" / "tmp" / "rwlock").write_text(json.dumps(lock))
+        started = run([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=project, check=False)
+        assert started.returncode != 0
+        assert f"dvc is running in this project (pid {other.pid}: dvc repro)" in started.stdout + started.stderr
+        assert not (project / "data" / "raw" / "iris.npz").exists()
+        (project / ".dvc" / "tmp" / "rwlock").unlink()
+        job = run(
+            [sys.executable, "-m", "mlbasics", "dataset", "--params", "params.yaml", "--dataset", "iris"],
+            cwd=project,
+            check=False,
+        )
+        assert job.returncode == 2 and job.stderr.strip().splitlines() == [
+            f"error: dataset: a Snakemake (pid {other.pid}) is running in this project: let it finish or stop it "
+            "first; it writes the same outputs"
+        ]
+    finally:
+        other.kill()
+        other.wait()

@@ -79,6 +79,13 @@ envvars:
 
 
 onstart:
+    # not beside a DVC command that holds paths of this project: both would write the same outputs
+    other = locks.dvc_here(Path.cwd())
+    if other:
+        raise WorkflowError(
+            f"dvc is running in this project (pid {other[0]}: {other[1]}): let it finish or stop it first; "
+            "Snakemake and DVC would write the same outputs"
+        )
     # fail before any job rather than after the training: a store no retry can fix (missing driver, corrupt
     # file, read-only or locked: the track rule writes it in every mode), or - online - a server that does not
     # answer

@@ -61,3 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrackingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, not TensorFlow's stack; nothing half-written stays (atomic outputs)
+        print(
+            f"interrupted: {args.command} stopped; run the same command again to go on (a training resumes from "
+            "its last checkpoint)",
+            file=sys.stderr,
+        )
+        return 130

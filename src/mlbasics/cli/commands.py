@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from mlbasics.cli.jobs import UsageError, run_stage
+from mlbasics.cli.jobs import UsageError, refuse_beside_snakemake, run_stage
 from mlbasics.data.bundle import friend_name
 from mlbasics.params import config
 from mlbasics.pipeline import declarations as stages
@@ -174,6 +174,7 @@ def _apply_set(args: argparse.Namespace, settings) -> dict:
     if args.settings:
         return config.parse_inline(args.settings)
     params = config.load_params(args.params)
+    refuse_beside_snakemake(args.command)
     if args.set not in params["apply"]:
         sets = ", ".join(params["apply"]) or "none"
         raise UsageError(f"--set {args.set!r}: not an apply set of {args.params} (sets: {sets})")

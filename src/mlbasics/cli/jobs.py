@@ -68,6 +68,7 @@ def settings_from_args(args: argparse.Namespace) -> dict:
             settings["policy"] = config.parse_inline(policy) if policy else defaults
         return settings
     params = config.load_params(args.params)
+    refuse_beside_snakemake(args.command)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
     if args.command in stages.PER_DATASET + stages.PER_VARIANT and not dataset:
         raise UsageError(f"{args.command}: --dataset is required with --params")
@@ -90,6 +91,19 @@ def settings_from_args(args: argparse.Namespace) -> dict:
         write=args.command in ("train", "track") or (args.command == "evaluate" and online),
     )
     return settings
+
+
+def refuse_beside_snakemake(command: str) -> None:
+    """A job run from params (as DVC runs it, or by hand) does not run beside a Snakemake in the same project: both
+    would write the same outputs (Snakemake's own jobs pass --settings)."""
+    from mlbasics.pipeline import locks
+
+    pid = locks.snakemake_here(Path.cwd())
+    if pid:
+        raise UsageError(
+            f"{command}: a Snakemake (pid {pid}) is running in this project: let it finish or stop it first; it "
+            "writes the same outputs"
+        )
 
 
 def declared_paths(stage: str, settings: dict) -> dict:
