@@ -134,6 +134,81 @@ def test_a_killed_training_job_resumes_and_ends_with_the_same_weights(tmp_path, 
     assert np.isfinite(stats["samples_per_s"])
 
 
+def test_ctrl_c_stops_a_training_job_in_one_line_and_the_rerun_resumes_to_the_same_weights(tmp_path, uninterrupted):
+    """SIGINT (Ctrl-C in a terminal, or Snakemake passing it on) ends a training with exit status 130 and one line
+    saying how to go on - no TensorFlow stack - and the rerun resumes from the checkpoint to the same bytes."""
+    folder = prepare(tmp_path)
+    checkpoints = folder / "models/toy/v/checkpoint"
+    job = subprocess.Popen(
+        train_command(),
+        cwd=folder,
+        env=engine_env(**EVERY_EPOCH, MLBASICS_NO_WORKER="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and job.poll() is None and Checkpoint.last_epoch(checkpoints) < 2:
+        time.sleep(0.05)
+    assert job.poll() is None, "the job finished before it could be interrupted; make it longer"
+    job.send_signal(signal.SIGINT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted: train stopped; run the")
+    subprocess.run(train_command(), cwd=folder, env=engine_env(), check=True, capture_output=True)
+    assert json.loads((folder / "models/toy/v/run_stats.json").read_text())["resumed_from_epoch"] >= 2
+    assert weights(folder) == weights(uninterrupted) and history(folder) == history(uninterrupted)
+
+
+def test_a_killed_snakemake_is_finished_by_the_same_command_with_the_bytes_of_an_uninterrupted_run(tmp_path):
+    """SIGKILL of a whole Snakemake run mid-training (its jobs and worker with it: a lost session, a crash); the
+    same command again removes the locks it left (saying so), reruns the unfinished jobs, resumes the training
+    from its checkpoint, and ends with the history, metrics and weights of a run never interrupted."""
+    import keras
+
+    from mlbasics.methods.mlp import register_custom_layers
+    from mlbasics.pipeline import declarations as stages
+    from tests.helpers import copy_project, run, tiny_params
+
+    params = tiny_params()
+    params["run"] = {"datasets": ["gaussians"], "variants": ["baseline"]}
+    params["datasets"]["gaussians"]["options"]["n_samples"] = 6000
+    params["datasets"]["gaussians"]["model"].update(hidden_layers=[64, 64], epochs=25, batch_size=16)
+    target = stages.METRICS.format(dataset="gaussians", variant="baseline")
+    command = [sys.executable, "-m", "snakemake", "--cores", "1", target]
+    killed, reference = (copy_project(tmp_path / name, params) for name in ("killed", "reference"))
+    engine = subprocess.Popen(
+        command,
+        cwd=killed,
+        env=engine_env(**EVERY_EPOCH),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoints = killed / "models/gaussians/baseline/checkpoint"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and engine.poll() is None and Checkpoint.last_epoch(checkpoints) < 3:
+        time.sleep(0.05)
+    assert engine.poll() is None, "the run finished before it could be killed; make it longer"
+    os.killpg(engine.pid, signal.SIGKILL)
+    engine.wait()
+    assert list((killed / ".snakemake" / "locks").iterdir()), "the killed Snakemake left its locks"
+    again = run(command, cwd=killed)
+    assert "removed the locks of an earlier Snakemake" in again.stderr
+    stats = json.loads((killed / stages.RUN_STATS.format(dataset="gaussians", variant="baseline")).read_text())
+    assert stats["resumed_from_epoch"] >= 3
+    run(command, cwd=reference)
+    register_custom_layers()
+    for template in (stages.HISTORY, stages.METRICS):
+        path = template.format(dataset="gaussians", variant="baseline")
+        assert (killed / path).read_bytes() == (reference / path).read_bytes(), path
+    model = stages.MODEL.format(dataset="gaussians", variant="baseline") + "/model.keras"
+    assert [w.tobytes() for w in keras.saving.load_model(killed / model).get_weights()] == [
+        w.tobytes() for w in keras.saving.load_model(reference / model).get_weights()
+    ]
+
+
 # The fault injector: SIGKILL this training job right after one step of one epoch's checkpoint save.
 KILL_AT = """
 import os, signal, sys
