@@ -100,3 +100,37 @@ def test_a_difference_inside_the_interval_is_not_reported_as_better():
     close = verdicts.methods(rows[:2], "binary", {"baseline": "mlp", "dropout": "knn"}, reps, 0.95)
     assert not any(c["better"] for c in close["versus"][0]["by"])
     assert close["sentence"].endswith("within the uncertainty: neither is better on this test sample.")
+
+
+def test_the_draws_come_in_chunks_that_change_no_number(monkeypatch):
+    """Large samples are drawn a few draws at a time (CHUNK_NUMBERS): the generator gives the draws one by one,
+    so any chunking gives the same replicates, to the bit."""
+    y, score, w = sample(900)
+    whole = bootstrap.replicates("binary", y, score, w, 37, seed=5)
+    bootstrap._kept.clear()
+    monkeypatch.setattr(bootstrap, "CHUNK_NUMBERS", 900 * 3)  # three draws at a time, then one at a time
+    assert all(np.array_equal(whole[k], v) for k, v in bootstrap.replicates("binary", y, score, w, 37, 5).items())
+    bootstrap._kept.clear()
+    monkeypatch.setattr(bootstrap, "CHUNK_NUMBERS", 1)
+    assert all(np.array_equal(whole[k], v) for k, v in bootstrap.replicates("binary", y, score, w, 37, 5).items())
+    bootstrap._kept.clear()
+
+
+def test_the_bootstrap_memory_is_set_by_its_chunk_not_the_test_size(monkeypatch):
+    """Peak memory (numpy's allocations, traced) of the bootstrap of 50,000 and of 400,000 test events: beyond
+    the few arrays of one value per event, it does not grow with the events (it grew 8-fold, with the draws).
+    The draws kept for the next variant of a dataset are capped apart (KEEP_MAX numbers); not kept here."""
+    import tracemalloc
+
+    monkeypatch.setattr(bootstrap, "KEEP_MAX", 0)
+    peaks = {}
+    for n in (50_000, 400_000):
+        y, score, w = sample(n)
+        bootstrap._kept.clear()
+        tracemalloc.start()
+        bootstrap.replicates("binary", y, score, w, 60, seed=1)
+        peaks[n] = tracemalloc.get_traced_memory()[1] - 20 * 8 * n  # less ~20 arrays of one float per event
+        tracemalloc.stop()
+    bootstrap._kept.clear()
+    assert peaks[400_000] < 1.5 * peaks[50_000], peaks
+    assert peaks[400_000] < 8 * bootstrap.CHUNK_NUMBERS * 8, peaks  # a few chunk-sized float64 arrays

@@ -20,15 +20,18 @@ from mlbasics.core.files import read_csv, write_csv
 HEADLINES = {"binary": ("roc_auc", "sig_eff_at_bkg_0p10"), "multiclass": ("accuracy",), "regression": ("mse",)}
 LOWER_IS_BETTER = frozenset({"mse"})
 BACKGROUND = 0.10  # sig_eff_at_bkg_0p10's background efficiency
-CHUNK = 200  # draws computed at once (memory: CHUNK x events)
+CHUNK = 200  # draws computed at once, at most
+CHUNK_NUMBERS = 2_000_000  # draws x events computed at once, at most (at least two draws): memory set by the chunk
 KEEP_MAX = 25_000_000  # draws x events kept for the next variant of the same dataset (200 MB of float64)
 _kept: dict[tuple[int, int, int], list[np.ndarray]] = {}
 
 
 def draws(n: int, resamples: int, seed: int):
-    """The bootstrap draws of `n` events, as counts (how often each event was drawn), CHUNK at a time: the same
-    for every variant of a dataset, which is what makes the comparison paired - so a report comparing many
-    variants draws them once (up to KEEP_MAX numbers), not once per variant."""
+    """The bootstrap draws of `n` events, as counts (how often each event was drawn), a chunk of draws at a time
+    (CHUNK, fewer for large samples: CHUNK_NUMBERS numbers at most, so memory does not grow with the sample beyond
+    two draws; the draws come one by one from the generator, so the chunking changes no number): the same for every
+    variant of a dataset, which is what makes the comparison paired - so a report comparing many variants draws
+    them once (up to KEEP_MAX numbers), not once per variant."""
     key = (n, resamples, seed)
     if key in _kept:
         yield from _kept[key]
@@ -36,12 +39,18 @@ def draws(n: int, resamples: int, seed: int):
     rng = np.random.default_rng([seed, n])
     keep = n * resamples <= KEEP_MAX
     chunks = []
-    for start in range(0, resamples, CHUNK):
-        size = min(CHUNK, resamples - start)
+    # never a chunk of one draw where it can be helped: numpy sums a lone row in another order (the last bit of an
+    # AUC moved), and any chunking must give the same numbers
+    step = max(2, min(CHUNK, CHUNK_NUMBERS // max(n, 1)))
+    start = 0
+    while start < resamples:
+        size = min(step, resamples - start)
+        size += 1 if resamples - start - size == 1 else 0
         counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(size)]).astype(np.float64)
         counts.setflags(write=False)
         if keep:
             chunks.append(counts)
+        start += size
         yield counts
     if keep:
         _kept.clear()  # one dataset's draws at a time
