@@ -269,3 +269,20 @@ def test_on_large_samples_the_bdt_history_is_computed_on_a_sample_of_each_split_
     for part, column in (("train", 1), ("val", 3)):
         whole = log_loss(arrays[f"y_{part}"], direct.predict_proba(arrays[f"x_{part}"]))
         assert rows[-1][column] == pytest.approx(whole, rel=0.03) and rows[-1][column] != whole
+
+
+def test_permutation_importance_scores_a_bounded_subsample_of_a_large_test_sample(hep_arrays, monkeypatch):
+    """Up to IMPORTANCE_EVENTS test events every one is scored (the numbers as before); beyond, each repeat scores
+    a seeded subsample of that many, so the cost stays bounded - the same seed, the same numbers."""
+    from mlbasics.methods.reference import base
+
+    spec = spec_for("bdt")
+    spec["bdt"] = {**spec["bdt"], "max_iter": 20}
+    method = methods.create(spec)
+    method.fit(hep_arrays, "binary", 2, seed=0)
+    x, y, w = hep_arrays["x_test"], hep_arrays["y_test"], hep_arrays["w_test"]
+    whole = method.importance(x, y, w, "binary", 0)
+    monkeypatch.setattr(base, "IMPORTANCE_EVENTS", len(y) // 4)
+    part = method.importance(x, y, w, "binary", 0)
+    assert part[0] == whole[0] and not np.array_equal(part[1], whole[1]) and np.isfinite(part[1]).all()
+    assert np.array_equal(method.importance(x, y, w, "binary", 0)[1], part[1])
