@@ -157,3 +157,13 @@ def test_compare_in_a_clone_without_runs_says_so_in_one_line_and_creates_nothing
         "error: no runs yet: mlflow.db does not exist (run the pipeline first: snakemake --cores 2, or dvc repro)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_the_worker_wrapper_refuses_dvc_queue_start_in_one_line(capsys):
+    """`dvc queue start` returns while the queue's own workers go on: a worker wrapped around it would stop under
+    their jobs (one experiment failed so), so the wrapper refuses it, before starting anything."""
+    from mlbasics import cli
+
+    assert cli.main(["worker", "--", "/venv/bin/dvc", "queue", "start", "-j", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: worker: `dvc queue start` returns while the queue's own")

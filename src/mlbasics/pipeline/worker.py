@@ -294,6 +294,14 @@ def run_with_worker(command: list[str]) -> int:
     if not command:
         print("error: worker: name a command, e.g. `python -m mlbasics worker -- dvc repro`", file=sys.stderr)
         return 2
+    words = [os.path.basename(command[0]), *command[1:]]
+    if words[:1] == ["dvc"] and "queue" in words and "start" in words[words.index("queue") :]:
+        print(
+            "error: worker: `dvc queue start` returns while the queue's own workers go on, and this worker would "
+            "stop under their jobs; run `dvc queue start` by itself (its jobs import their libraries themselves)",
+            file=sys.stderr,
+        )
+        return 2
     handle = start()
     try:
         return subprocess.call(command)
