@@ -39,7 +39,9 @@ for _name in ("hep", "iris"):
 
 def methods_params() -> dict:
     methods = yaml.safe_load((ROOT / "config" / "methods.yaml").read_text())
-    return deep_merge(deep_merge(load_default_params(), methods), TINY)
+    params = deep_merge(deep_merge(load_default_params(), methods), TINY)
+    params["apply"] = {}  # applying is tested on its own (test_apply, test_snakemake, test_dvc): not twice more here
+    return params
 
 
 @pytest.fixture(scope="module")
