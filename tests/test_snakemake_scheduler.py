@@ -4,6 +4,7 @@ loop once), the stale locks of a killed Snakemake, and Snakemake and DVC kept of
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import SimpleNamespace
@@ -58,12 +59,16 @@ def test_a_killed_snakemakes_locks_are_removed_only_when_no_snakemake_runs_in_th
     folder.mkdir(parents=True)
     for name in ("0.input.lock", "0.output.lock"):
         (folder / name).write_text("x")
+        os.utime(folder / name, (time.time() - 60, time.time() - 60))  # taken a minute ago
     assert locks._is_snakemake(["/venv/bin/python", "-m", "snakemake", "--cores", "2"])
     assert locks._is_snakemake(["/venv/bin/python3.11", "/venv/bin/snakemake", "-n"])
     assert not locks._is_snakemake(["timeout", "300", "/venv/bin/snakemake"])
     assert not locks._is_snakemake(["bash", "-c", "snakemake --cores 2"])
     (tmp_path / "snakemake").write_text("import time\ntime.sleep(60)\n")
     live = subprocess.Popen([sys.executable, str(tmp_path / "snakemake")], cwd=tmp_path)
+    deadline = time.monotonic() + 10  # until the stand-in shows in /proc as the process it is
+    while time.monotonic() < deadline and locks.snakemake_here(tmp_path) != live.pid:
+        time.sleep(0.05)
     try:
         assert locks.clear_stale(tmp_path) == [] and len(list(folder.iterdir())) == 2
     finally:
@@ -71,6 +76,8 @@ def test_a_killed_snakemakes_locks_are_removed_only_when_no_snakemake_runs_in_th
         live.wait()
     assert [p.name for p in locks.clear_stale(tmp_path)] == ["0.input.lock", "0.output.lock"]
     assert list(folder.iterdir()) == []
+    (folder / "0.input.lock").write_text("x")  # just taken: a Snakemake starting now, not a dead one
+    assert locks.clear_stale(tmp_path) == [] and list(folder.iterdir())
 
 
 @pytest.mark.engine

@@ -74,11 +74,24 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def clear_stale(root: Path) -> list[Path]:
-    """Remove Snakemake's lock files in `root` when no other Snakemake runs there; the files removed."""
+def clear_stale(root: Path, settle_s: float = 5.0) -> list[Path]:
+    """Remove Snakemake's lock files in `root` when no other Snakemake runs there; the files removed. Careful on
+    purpose, since removing a live run's locks would let two runs write the same files: the locks must be older than
+    `settle_s` (a Snakemake that has just taken them is not mistaken for a dead one), and two looks at the
+    processes, apart, must both find none."""
+    import time
+
     found = sorted((root / ".snakemake" / "locks").glob("*.lock"))
-    if not found or _running_here(root) is not False:  # a live one, or one that cannot be told apart
+    try:
+        if not found or time.time() - max(p.stat().st_mtime for p in found) < settle_s:
+            return []
+    except OSError:  # removed meanwhile (the run that held them ended)
         return []
+    for look in range(2):
+        if _running_here(root) is not False:  # a live one, or one that cannot be told apart
+            return []
+        if not look:
+            time.sleep(0.2)
     for path in found:
         path.unlink(missing_ok=True)
     return found
