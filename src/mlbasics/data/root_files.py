@@ -14,6 +14,9 @@ label branch. What is read:
 - `group`: branches (or expressions) naming the event an entry belongs to, e.g. [runNumber, eventNumber], where
   a tree holds several entries per event (candidates): the split then keeps an event's entries together. Entries
   of different files or samples are different events whatever their numbers.
+
+Over 350 lines: training's reading and apply's (a trained model's inputs of every entry, in chunks) share every
+helper - the one code path from branches to a model's inputs - so they stay in one file.
 """
 
 from __future__ import annotations
