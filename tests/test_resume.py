@@ -147,6 +147,8 @@ def test_ctrl_c_stops_a_training_job_in_one_line_and_the_rerun_resumes_to_the_sa
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as a terminal's job gets it: a shell's background job (CI's, say) inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and job.poll() is None and Checkpoint.last_epoch(checkpoints) < 2:
@@ -173,8 +175,8 @@ def test_a_killed_snakemake_is_finished_by_the_same_command_with_the_bytes_of_an
 
     params = tiny_params()
     params["run"] = {"datasets": ["gaussians"], "variants": ["baseline"]}
-    params["datasets"]["gaussians"]["options"]["n_samples"] = 6000
-    params["datasets"]["gaussians"]["model"].update(hidden_layers=[64, 64], epochs=25, batch_size=16)
+    params["datasets"]["gaussians"]["options"]["n_samples"] = 4000
+    params["datasets"]["gaussians"]["model"].update(hidden_layers=[64, 64], epochs=12, batch_size=16)
     target = stages.METRICS.format(dataset="gaussians", variant="baseline")
     command = [sys.executable, "-m", "snakemake", "--cores", "1", target]
     killed, reference = (copy_project(tmp_path / name, params) for name in ("killed", "reference"))
