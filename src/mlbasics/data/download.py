@@ -136,28 +136,33 @@ def _hint(where: str | Path) -> str:
     )
 
 
-def fetch(dataset: str, loader: str, options: dict, policy: dict) -> dict:
-    """Fetch every remote file of one dataset; return the receipt (files, hashes, cache paths)."""
-    files = []
-    failed = []
-    for file in sources.remote_files(loader, options):
-        dest = sources.cache_path(policy["cache_dir"], dataset, file.name)
-        urls = sources.candidate_urls(file, policy["mirrors"], dataset)
+def fetch_all(owner: str, folder: str, files: list[sources.RemoteFile], policy: dict) -> list[dict]:
+    """Fetch every file into <cache_dir>/<folder>/ (all are tried); the receipt's files (name, sha256, path), or
+    one error naming every missing file and every URL tried. `owner` names them in messages ("dataset 'x'")."""
+    done, failed = [], []
+    for file in files:
+        dest = sources.cache_path(policy["cache_dir"], folder, file.name)
+        urls = sources.candidate_urls(file, policy["mirrors"], folder)
         try:
-            origin = fetch_file(file, dest, urls, policy["retries"], policy["timeout"], dataset)
+            origin = fetch_file(file, dest, urls, policy["retries"], policy["timeout"], folder)
         except DownloadError as exc:
             failed.append(exc.detail)
             continue
-        print(f"{dataset}: {file.name} ok ({'cached' if origin == 'cache' else 'from ' + origin})")
-        files.append({"name": file.name, "sha256": file.sha256, "path": dest})
-    if failed:  # one error for the dataset, naming every missing file and every URL tried
-        total = len(failed) + len(files)
+        print(f"{folder}: {file.name} ok ({'cached' if origin == 'cache' else 'from ' + origin})")
+        done.append({"name": file.name, "sha256": file.sha256, "path": dest})
+    if failed:
         raise DownloadError(
-            f"dataset {dataset!r}: {len(failed)} of {total} files missing:\n  "
+            f"{owner}: {len(failed)} of {len(files)} files missing:\n  "
             + "\n  ".join(failed)
             + "\n"
-            + _hint(Path(policy["cache_dir"]) / dataset)
+            + _hint(Path(policy["cache_dir"]) / folder)
         )
+    return done
+
+
+def fetch(dataset: str, loader: str, options: dict, policy: dict) -> dict:
+    """Fetch every remote file of one dataset; return the receipt (files, hashes, cache paths)."""
+    files = fetch_all(f"dataset {dataset!r}", dataset, sources.remote_files(loader, options), policy)
     receipt = {"dataset": dataset, "loader": loader, "files": files}
     local = sources.local_file(loader, options)
     if local is not None:

@@ -6,32 +6,11 @@ from __future__ import annotations
 
 from mlbasics.core.files import write_json
 from mlbasics.data import sources
-from mlbasics.data.download import DownloadError, fetch_file
+from mlbasics.data.download import fetch_all
 
 
 def run(application: str, files: list[dict], cache_dir: str, policy: dict, receipt: str) -> None:
     """Fetch every file (all are tried; one error names each that failed), then write the receipt."""
-    where = f"applied/{application}"
-    done, failed = [], []
-    for entry in files:
-        file = sources.RemoteFile(entry["name"], entry["sha256"].lower(), entry["url"])
-        dest = sources.cache_path(cache_dir, where, file.name)
-        try:
-            origin = fetch_file(
-                file,
-                dest,
-                sources.candidate_urls(file, policy["mirrors"], where),
-                policy["retries"],
-                policy["timeout"],
-                f"apply set {application}",
-            )
-        except DownloadError as exc:
-            failed.append(exc.detail)
-            continue
-        print(f"apply set {application}: {file.name} ok ({'cached' if origin == 'cache' else 'from ' + origin})")
-        done.append({"name": file.name, "sha256": file.sha256, "path": dest})
-    if failed:
-        raise DownloadError(
-            f"apply set {application!r}: {len(failed)} of {len(files)} files missing:\n  " + "\n  ".join(failed)
-        )
+    pinned = [sources.RemoteFile(f["name"], f["sha256"].lower(), f["url"]) for f in files]
+    done = fetch_all(f"apply set {application!r}", f"applied/{application}", pinned, {**policy, "cache_dir": cache_dir})
     write_json(receipt, {"set": application, "files": done})
