@@ -236,6 +236,9 @@ def _numeric_labels(labels) -> bool:
     return pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
 
 
+TABLE_SUFFIXES = (".parquet", ".csv", ".gz", ".txt")  # what the table loader (and apply) read
+
+
 def read_table(
     path: str | Path,
     label: str,
@@ -256,7 +259,7 @@ def read_table(
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv", ".gz", ".txt"):
+    if suffix not in TABLE_SUFFIXES:
         raise FormatError(f"{path.name}: unknown table format {suffix!r} (use .csv or .parquet)")
     try:
         features = _check_columns(path, header(path, suffix), label, features, weight, group or [])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlbasics.core.files import read_json
-from mlbasics.core.formats import FormatError
+from mlbasics.core.formats import TABLE_SUFFIXES, FormatError
 
 FORMAT, VERSION = "mlbasics-bundle", 1
 
@@ -76,7 +76,7 @@ def friend_name(input_name: str) -> str:
 
 def is_table(name: str) -> bool:
     """A CSV or Parquet table (what the table loader reads), by its name."""
-    return Path(name).suffix.lower() in (".csv", ".gz", ".txt", ".parquet")
+    return Path(name).suffix.lower() in TABLE_SUFFIXES
 
 
 def read(path: str | Path) -> dict[str, Any]:
