@@ -134,3 +134,44 @@ def test_the_bootstrap_memory_is_set_by_its_chunk_not_the_test_size(monkeypatch)
     bootstrap._kept.clear()
     assert peaks[400_000] < 1.5 * peaks[50_000], peaks
     assert peaks[400_000] < 8 * bootstrap.CHUNK_NUMBERS * 8, peaks  # a few chunk-sized float64 arrays
+
+
+def test_events_with_several_rows_are_drawn_whole():
+    """Each event's rows are drawn together (options.group): with every event's row repeated three times, the
+    intervals are those of one row per event, and wider than a bootstrap that draws the rows one by one."""
+    rng = np.random.default_rng(8)
+    events = 400
+    y = np.r_[np.zeros(events // 2), np.ones(events // 2)].astype(int)
+    score = rng.normal(size=events) + y
+    w = rng.uniform(0.5, 1.5, events)
+    repeated = [np.repeat(a, 3) for a in (y, score, w)]
+    groups = np.repeat(np.arange(events) * 7 + 3, 3)  # any ids: what counts is which rows share one
+    one_row = bootstrap.replicates("binary", y, score, w, 300, seed=2)
+    by_event = bootstrap.replicates("binary", *repeated, 300, seed=2, groups=groups)
+    by_row = bootstrap.replicates("binary", *repeated, 300, seed=2)
+    for name in ("roc_auc", "sig_eff_at_bkg_0p10"):
+        np.testing.assert_allclose(by_event[name], one_row[name], rtol=1e-12, err_msg=name)
+        assert np.std(by_event[name]) > 1.4 * np.std(by_row[name]), name  # about sqrt(3) wider
+    # without repeated rows, groups of one row each are the row bootstrap itself
+    alone = bootstrap.replicates("binary", y, score, w, 300, seed=2, groups=np.arange(events) + 10)
+    assert all(np.array_equal(alone[k], one_row[k]) for k in one_row)
+
+
+def test_each_methods_best_variant_is_chosen_on_validation_and_judged_on_test():
+    """A method's best variant is the best on the validation sample, not the luckiest on the test sample; the
+    methods are then ranked on their chosen variants' test numbers, and the page says how many were compared."""
+    rng = np.random.default_rng(3)
+    y = (rng.random(600) < 0.5).astype(int)
+    scores = {v: y + rng.normal(0, s, 600) for v, s in (("wide", 1.2), ("narrow", 1.0), ("bdt", 0.9))}
+    method = {"wide": "mlp", "narrow": "mlp", "bdt": "bdt"}
+    rows = rows_for(scores, y, method)
+    reps = {v: bootstrap.replicates("binary", y, s, None, 200, seed=1) for v, s in scores.items()}
+    # on validation `wide` was better: it is the MLP's choice, even where `narrow` has the better test number
+    for row, validation in zip(rows, (0.9, 0.8, 0.7), strict=True):
+        row["validation_roc_auc"] = validation
+    rows[1]["roc_auc"] = rows[0]["roc_auc"] + 0.01
+    compared = verdicts.methods(rows, "binary", method, reps, 0.95)
+    chosen = {r["method"]: (r["variant"], r["of"], r["chosen_on"]) for r in compared["ranking"]}
+    assert chosen == {"mlp": ("wide", 2, "validation"), "bdt": ("bdt", 1, "validation")}
+    tests = [r["roc_auc"] for r in compared["ranking"]]
+    assert tests == sorted(tests, reverse=True)  # ranked on the test numbers

@@ -114,3 +114,28 @@ def test_save_load_roundtrip(tmp_path):
     np.testing.assert_array_equal(back["x_val"], arrays["x_val"])
     restored = preprocess.Scaler.from_dict(json.loads((tmp_path / "s.json").read_text()))
     np.testing.assert_allclose(restored.offset, scaler.offset)
+
+
+@pytest.mark.parametrize("kind", preprocess.SCALERS)
+def test_scaling_in_chunks_matches_scaling_at_once(kind, monkeypatch):
+    """The scaler is fitted and applied preprocess.ROWS rows at a time (bounded memory on large samples): one
+    chunk is exactly the whole-sample fit (scikit-learn's fit is one partial_fit), more agree to rounding, and the
+    transform of any row is the same bits whatever the chunking."""
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    rng = np.random.default_rng(4)
+    x = (rng.lognormal(size=(1000, 3)) * [1.0, 50.0, 0.01]).astype(np.float32)
+    rows = np.sort(rng.permutation(1000)[:600])
+    once = preprocess.fit_scaler(kind, x, rows)
+    if kind == "standard":
+        reference = StandardScaler().fit(x[rows].astype(np.float64))
+        assert once.offset.tobytes() == reference.mean_.tobytes() and once.scale.tobytes() == reference.scale_.tobytes()
+    if kind == "minmax":
+        assert once.offset.tobytes() == MinMaxScaler().fit(x[rows].astype(np.float64)).data_min_.tobytes()
+    monkeypatch.setattr(preprocess, "ROWS", 64)
+    chunked = preprocess.fit_scaler(kind, x, rows)
+    np.testing.assert_allclose(chunked.offset, once.offset, rtol=1e-12)
+    np.testing.assert_allclose(chunked.scale, once.scale, rtol=1e-12)
+    scaled = once.transform(x, rows)
+    monkeypatch.setattr(preprocess, "ROWS", 10**9)
+    assert scaled.dtype == np.float32 and scaled.tobytes() == once.transform(x[rows]).tobytes()

@@ -64,11 +64,56 @@ def test_auc_with_negative_weights_and_equal_weights():
 def test_best_cut_maximises_the_asimov_significance():
     y = np.r_[np.zeros(100), np.ones(100)].astype(int)
     score = np.r_[np.linspace(0, 0.6, 100), np.linspace(0.4, 1.0, 100)]
-    best = response.best_cut(y, score, None, signal=10.0, background=1000.0)
+    best = response.best_cut((y, score, None), (y, score, None), signal=10.0, background=1000.0)
     s, b = 10 * best["best_cut_signal_eff"], 1000 * best["best_cut_background_eff"]
     assert best["best_cut_asimov_z"] == pytest.approx(np.sqrt(2 * ((s + b) * np.log(1 + s / b) - s)))
     assert best["best_cut_s_over_sqrt_s_b"] == pytest.approx(s / np.sqrt(s + b))
-    assert 0.4 < best["best_cut"] <= 0.61  # above where the background ends is too few events to say
+    assert 0.4 < best["best_cut"] <= 0.61
+    # the cut keeps the minimum number of background events (10 by default) of the sample it is chosen on
+    assert best["best_cut_background_events"] >= 10 and best["best_cut_validation_z"] == best["best_cut_asimov_z"]
+    strict = response.best_cut((y, score, None), (y, score, None), 10.0, 1000.0, min_background_events=40)
+    assert strict["best_cut_background_events"] >= 40 and strict["best_cut"] < best["best_cut"]
+
+
+def test_the_best_cut_is_chosen_on_one_sample_and_reported_on_another():
+    rng = np.random.default_rng(3)
+
+    def sample(n):
+        y = (rng.random(n) < 0.5).astype(int)
+        return y, 1 / (1 + np.exp(-(2 * y - 1) * 1.5 - rng.normal(size=n))), rng.uniform(0.5, 1.5, n)
+
+    validation, test = sample(4000), sample(4000)
+    found = response.best_cut(validation, test, signal=30.0, background=3000.0)
+    alone = response.best_cut(validation, validation, signal=30.0, background=3000.0)
+    assert found["best_cut"] == alone["best_cut"]  # chosen on validation, whatever the test sample
+    y, score, w = test
+    kept = score >= found["best_cut"]
+    assert found["best_cut_signal_eff"] == pytest.approx(w[kept & (y == 1)].sum() / w[y == 1].sum())
+    assert found["best_cut_background_events"] == int((kept & (y == 0)).sum())
+    assert found["best_cut_asimov_z"] != alone["best_cut_asimov_z"]  # the test sample's own number
+
+
+def test_cowans_significance_with_a_background_uncertainty():
+    s, b = 20.0, 100.0
+    asimov = np.sqrt(2 * ((s + b) * np.log(1 + s / b) - s))
+    assert response.significance(s, b) == pytest.approx(asimov)
+    assert response.significance(s, b, 1e-4) == pytest.approx(asimov, rel=1e-6)  # sigma_b -> 0: Asimov
+    sigma = 10.0
+    cowan = np.sqrt(
+        2
+        * (
+            (s + b) * np.log((s + b) * (b + sigma**2) / (b**2 + (s + b) * sigma**2))
+            - b**2 / sigma**2 * np.log(1 + sigma**2 * s / (b * (b + sigma**2)))
+        )
+    )
+    assert response.significance(s, b, sigma) == pytest.approx(cowan) and cowan < asimov
+    assert response.significance(s, 0.0) == 0.0  # no background left: too few events to say
+    # a background uncertainty lowers the best cut's significance
+    y = np.r_[np.zeros(500), np.ones(500)].astype(int)
+    score = np.r_[np.linspace(0, 0.7, 500), np.linspace(0.3, 1.0, 500)]
+    plain = response.best_cut((y, score, None), (y, score, None), 20.0, 100.0)
+    shaky = response.best_cut((y, score, None), (y, score, None), 20.0, 100.0, background_uncertainty=0.2)
+    assert shaky["best_cut_asimov_z"] < plain["best_cut_asimov_z"]
 
 
 def test_separation_is_zero_for_equal_and_one_for_disjoint_distributions():

@@ -179,3 +179,27 @@ def test_a_truncated_file_or_a_histogram_where_a_tree_should_be_is_one_line(tmp_
         file["events"] = np.histogram(np.arange(10), bins=5)
     with pytest.raises(FormatError, match=r"^histogram\.root: 'events' is a TH1D, not a tree$"):
         root_files.read([root_files.Sample("signal", [tmp_path / "histogram.root"], "events")], ["x"])
+
+
+def test_reading_in_chunks_gives_the_bytes_of_reading_at_once(tmp_path):
+    """root_files.read goes through each tree `step` entries at a time (bounded memory on large ntuples): any
+    step gives the same arrays - inputs, weights, classes, event groups and each event's file and entry."""
+    embedded.hep_toy(str(tmp_path), 500, seed=2)
+    samples = [root_files.Sample(n, [tmp_path / f"{n}.root"], "events") for n in ("signal", "background")]
+    inputs = ["var1", "var4", "jet_pt[0]", "max(jet_pt)", "len(jet_pt)"]
+    options = {"selection": "njet_pt >= 1", "weight": "weight", "group": ["var2"]}
+    whole = root_files.read(samples, inputs, **options, step=10**9)
+    for step in (1, 7, 128):
+        chunked = root_files.read(samples, inputs, **options, step=step)
+        for field in ("x", "y", "w", "origin"):
+            a, b = getattr(whole, field), getattr(chunked, field)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), (field, step)
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(whole.group_keys, chunked.group_keys, strict=True))
+    assert whole.x.dtype == np.float32 and len(whole.x) == len(whole.origin) > 0
+    # an element beyond the end is refused with its count over the whole tree, whatever the step
+    messages = []
+    for step in (5, 10**9):
+        with pytest.raises(FormatError, match=r"'jet_pt\[3\]' has no valid value in \d+ selected") as error:
+            root_files.read(samples, ["var1", "jet_pt[3]"], "njet_pt >= 1", step=step)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1], messages

@@ -15,6 +15,15 @@ from mlbasics.core.tasks import stored_task, task_for
 from mlbasics.data.arrays import Dataset
 
 SPLITS = ("train", "val", "test")
+ROWS = 1_000_000  # rows scaled (or fitted) at once: memory set by the chunk, not by the sample
+
+
+def _chunks(x: np.ndarray, rows: np.ndarray | None):
+    """x's rows (or the rows `rows` picks), ROWS at a time, as float64: no copy of the whole sample."""
+    n = len(x) if rows is None else len(rows)
+    for start in range(0, n, ROWS):
+        part = x[start : start + ROWS] if rows is None else x[rows[start : start + ROWS]]
+        yield start, part.astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -30,8 +39,15 @@ class Scaler:
     log_shift: np.ndarray | None = None
     matrix: np.ndarray | None = None
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        x = x.astype(np.float64)
+    def transform(self, x: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The scaled inputs (float32) of x, or of the rows `rows` picks, computed ROWS rows at a time."""
+        width = x.shape[1] if self.matrix is None else self.matrix.shape[1]
+        out = np.empty((len(x) if rows is None else len(rows), width), np.float32)
+        for start, chunk in _chunks(x, rows):
+            out[start : start + len(chunk)] = self._scaled(chunk)
+        return out
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
         if self.log_shift is not None:
             x = np.log1p(np.maximum(x - self.log_shift, 0.0))
         z = (x - self.offset) / self.scale
@@ -56,28 +72,34 @@ class Scaler:
 SCALERS = ("standard", "minmax", "robust", "log_standard", "pca_whiten", "none")
 
 
-def fit_scaler(kind: str, x_train: np.ndarray) -> Scaler:
-    """Fit with scikit-learn on the training split only; keep just the numbers (constant features get scale 1)."""
+def fit_scaler(kind: str, x_train: np.ndarray, rows: np.ndarray | None = None) -> Scaler:
+    """Fit with scikit-learn on the training split only (x_train, or the rows of it `rows` picks); keep just the
+    numbers (constant features get scale 1). standard, minmax and log_standard are fitted ROWS rows at a time
+    (scikit-learn's partial_fit: one chunk is exactly `fit`; more agree with it to rounding); robust (medians) and
+    pca_whiten take the whole training split at once."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler  # light readers: lazily
 
-    x_train = x_train.astype(np.float64)
     n = x_train.shape[1]
     if kind == "none":
         return Scaler(kind, np.zeros(n), np.ones(n))
-    if kind == "standard":
-        s = StandardScaler().fit(x_train)
-        return Scaler(kind, s.mean_, s.scale_)
-    if kind == "minmax":
-        s = MinMaxScaler().fit(x_train)
+    if kind in ("standard", "minmax"):
+        s = StandardScaler() if kind == "standard" else MinMaxScaler()
+        for _, chunk in _chunks(x_train, rows):
+            s.partial_fit(chunk)
+        if kind == "standard":
+            return Scaler(kind, s.mean_, s.scale_)
         return Scaler(kind, s.data_min_, np.where(s.data_range_ == 0, 1.0, s.data_range_))
+    if kind == "log_standard":
+        shift = np.min([chunk.min(axis=0) for _, chunk in _chunks(x_train, rows)], axis=0)
+        s = StandardScaler()
+        for _, chunk in _chunks(x_train, rows):
+            s.partial_fit(np.log1p(chunk - shift))
+        return Scaler(kind, s.mean_, s.scale_, log_shift=shift)
+    x_train = (x_train if rows is None else x_train[rows]).astype(np.float64)
     if kind == "robust":  # median and interquartile range
         s = RobustScaler().fit(x_train)
         return Scaler(kind, s.center_, s.scale_)
-    if kind == "log_standard":
-        shift = x_train.min(axis=0)
-        s = StandardScaler().fit(np.log1p(x_train - shift))
-        return Scaler(kind, s.mean_, s.scale_, log_shift=shift)
     if kind == "pca_whiten":
         pca = PCA(whiten=True, svd_solver="full").fit(x_train)
         keep = pca.explained_variance_ > 1e-9 * max(pca.explained_variance_.max(), 1e-30)  # drop flat directions
@@ -152,7 +174,7 @@ def preprocess(
     scaler: str = "standard",
 ) -> tuple[dict[str, np.ndarray], Scaler]:
     """Return arrays x_train, y_train, x_val, ... (float32 features) and the fitted scaler."""
-    x = dataset.x.astype(np.float32)
+    x = np.asarray(dataset.x, np.float32)  # no copy where it is float32 already
     if pixel_scale:
         x = x / np.float32(pixel_scale)
     if flatten or x.ndim == 1:
@@ -170,15 +192,17 @@ def preprocess(
             f"{dataset.source or 'the dataset'}: split by event (options.group) - "
             + ", ".join(f"{name} {events} events ({rows} rows)" for name, (events, rows) in counts.items())
         )
-    fitted = fit_scaler(scaler, x[parts["train"]])
+    fitted = fit_scaler(scaler, x, parts["train"])
     arrays = {}
     for name, index in parts.items():
-        arrays[f"x_{name}"] = fitted.transform(x[index])
+        arrays[f"x_{name}"] = fitted.transform(x, index)
         arrays[f"y_{name}"] = dataset.y[index]
         if dataset.w is not None:  # event weights travel with their events
             arrays[f"w_{name}"] = dataset.w[index]
         if dataset.origin is not None:  # so does where each event was read (file, entry)
             arrays[f"origin_{name}"] = dataset.origin[index]
+        if dataset.groups is not None:  # and the event each row belongs to: the bootstrap draws events
+            arrays[f"groups_{name}"] = dataset.groups[index]
     return arrays, fitted
 
 
@@ -186,8 +210,8 @@ def preprocess(
 class Split:
     """The processed data: arrays x_/y_ (and w_, event weights, where the source has them) of train, val and
     test, the class names, the task decided here, for images one sample's shape before flattening (the report
-    draws them again), the inputs' names (columns, branches) and, where the rows were read from files, each
-    split's origin_ (index into origin_files, entry)."""
+    draws them again), the inputs' names (columns, branches), where the rows were read from files each split's
+    origin_ (index into origin_files, entry), and where events have several rows each split's groups_ (event ids)."""
 
     arrays: dict[str, np.ndarray]
     class_names: list[str]
@@ -199,6 +223,10 @@ class Split:
     def weights(self, part: str) -> np.ndarray | None:
         """The event weights of a split (train, val, test); None for unweighted data."""
         return self.arrays.get(f"w_{part}")
+
+    def groups(self, part: str) -> np.ndarray | None:
+        """The event id of each row of a split, where an event has several rows (options.group); else None."""
+        return self.arrays.get(f"groups_{part}")
 
     def origin(self, part: str) -> list[tuple[str, int]] | None:
         """Each event's file and entry in it, of a split; None where the rows were not read from files."""

@@ -59,6 +59,9 @@ class Events:
     files: list[Path] = field(default_factory=list)  # each tree's file, in the order read
 
 
+STEP = 500_000  # entries read at once: a stage's memory is set by the chunk, not by the tree
+
+
 def read(
     samples: list[Sample],
     branches: list[str] | None = None,
@@ -67,25 +70,27 @@ def read(
     label: str | None = None,
     drop_invalid: bool = False,
     group: list[str] | None = None,
+    step: int = STEP,
 ) -> Events:
     """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch), and
-    with `group` which event each entry belongs to."""
+    with `group` which event each entry belongs to; each tree in one pass, `step` entries at a time."""
     trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
     first = trees[0][2]
     inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
     weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
     parts, keys, origin = [], [], []
     for index, (sample, path, tree) in enumerate(trees):
-        where = f"{path.name}:{sample.tree}"
-        columns, mask = _inputs(tree, inputs, selection, where, drop_invalid)
-        origin.append(np.column_stack([np.full(mask.sum(), index), _selected_entries(tree, selection, where)[mask]]))
-        w = (_weights(tree, weight, selection, where)[mask] if weight else np.ones(len(columns))) * sample.scale
-        labels = _branch(tree, label, selection, where)[mask] if label else None
-        parts.append((sample, columns, w, labels))
+        found = _read_tree(
+            tree, f"{path.name}:{sample.tree}", inputs, selection, weight, label, group, drop_invalid, step
+        )
+        n = len(found["x"])
+        origin.append(np.column_stack([np.full(n, index), found["entries"]]))
+        w = (found["weight"] if weight else np.ones(n)) * sample.scale
+        parts.append((sample, found["x"], w, found.get("label")))
         if group:  # this tree's index first: the same numbers in another file or sample are another event
-            keys.append([np.full(len(columns), index), *_event_keys(tree, group, selection, where, mask)])
+            keys.append([np.full(n, index), *found["group"]])
     group_keys = [np.concatenate(column) for column in zip(*keys, strict=True)]
-    x = np.concatenate([p[1] for p in parts]).astype(np.float32)
+    x = np.concatenate([p[1] for p in parts])
     w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else None
     if label:
         values = np.concatenate([p[3] for p in parts])
@@ -100,30 +105,110 @@ def read(
     )
 
 
-def _selected_entries(tree, selection: str | None, where: str) -> np.ndarray:
-    """The entry numbers of the entries that pass the selection, in order (every entry without one)."""
-    if not selection:
-        return np.arange(tree.num_entries, dtype=np.int64)
-    passes = np.asarray(_branch(tree, selection, None, where))
-    if passes.dtype == object or passes.shape != (tree.num_entries,):
+def _read_tree(
+    tree,
+    where: str,
+    inputs: list[str],
+    selection: str | None,
+    weight: str | None,
+    label: str | None,
+    group: list[str] | None,
+    drop_invalid: bool,
+    step: int,
+) -> dict:
+    """One tree's selected events, a chunk of entries at a time: x (float32 inputs), entries (their entry
+    numbers), and where asked weight, label and group (each group branch's values); events without a valid value
+    of every input refused (naming the input) or, with drop_invalid, dropped."""
+    _, names = _parse(inputs)
+    wanted = {"selection": selection, "weight": weight, "label": label}
+    wanted = {k: v for k, v in wanted.items() if v}
+    expressions = list(dict.fromkeys([*names, *wanted.values(), *(group or [])]))
+    parts: dict[str, list] = {"x": [], "entries": [], "weight": [], "label": [], "group": []}
+    invalid = np.zeros(len(inputs), np.int64)  # events without a valid value, per input
+    first_bad, selected, nonfinite = None, 0, 0
+    for start, read in _chunks(tree, expressions, selection, where, step):
+        n = len(read[expressions[0]])
+        passes = _passes(read[selection], n, selection, where) if selection else np.ones(n, bool)
+        x = input_columns({k: v[passes] for k, v in read.items()}, inputs, where)
+        bad = invalid_values(x)
+        rows = bad.any(axis=1)
+        if rows.any() and first_bad is None:
+            first_bad = int(np.argmax(bad[np.argmax(rows)]))
+        invalid += bad.sum(axis=0)
+        selected += len(x)
+        keep = ~rows
+        parts["x"].append(x[keep].astype(np.float32))
+        parts["entries"].append(start + np.flatnonzero(passes)[keep])
+        if weight:
+            w = np.asarray(read[weight][passes], np.float64)
+            if w.ndim != 1:
+                raise FormatError(f"{where}: weight {weight!r} is not one number per event")
+            nonfinite += int((~np.isfinite(w)).sum())
+            parts["weight"].append(w[keep])
+        if label:
+            parts["label"].append(read[label][passes][keep])
+        if group:
+            parts["group"].append([_group_values(read[g], g, where)[passes][keep] for g in group])
+    if nonfinite:
+        raise FormatError(f"{where}: weight {weight!r} is not finite for {nonfinite} event(s)")
+    dropped = int(selected - sum(len(x) for x in parts["x"]))
+    if dropped and not drop_invalid:
+        raise FormatError(
+            f"{where}: {inputs[first_bad]!r} has no valid value in {int(invalid[first_bad])} selected "
+            "event(s) (an empty list, an element beyond its end, nan, inf or beyond float32); "
+            "select events that have it, e.g. selection: 'NJet >= 1', or set "
+            "options.drop_invalid: true to drop them"
+        )
+    if dropped:
+        print(
+            f"{where}: dropped {dropped} of {selected} selected events without a valid value of every "
+            "input (options.drop_invalid)"
+        )
+    found = {
+        "x": np.concatenate(parts["x"]) if parts["x"] else np.empty((0, len(inputs)), np.float32),
+        "entries": np.concatenate(parts["entries"]) if parts["entries"] else np.empty(0, np.int64),
+    }
+    if weight:
+        found["weight"] = np.concatenate(parts["weight"]) if parts["weight"] else np.empty(0)
+    if label:
+        found["label"] = np.concatenate(parts["label"]) if parts["label"] else np.empty(0)
+    if group:
+        found["group"] = [np.concatenate(c) for c in zip(*parts["group"], strict=True)] or [np.empty(0)] * len(group)
+    return found
+
+
+def _passes(values: np.ndarray, n: int, selection: str, where: str) -> np.ndarray:
+    passes = np.asarray(values)
+    if passes.dtype == object or passes.shape != (n,):
         raise FormatError(f"{where}: selection {selection!r} is not one true/false per entry")
-    return np.flatnonzero(passes.astype(bool)).astype(np.int64)
+    return passes.astype(bool)
 
 
-def _event_keys(tree, group: list[str], selection: str | None, where: str, mask: np.ndarray) -> list[np.ndarray]:
-    """The group branches' values of the kept entries (their own types: 64-bit event numbers stay exact),
-    refusing a jagged one by name."""
-    read = _branches(tree, list(dict.fromkeys(group)), selection, where)
-    keys = []
-    for name in group:
-        values = read[name]
-        if values.dtype == object or values.ndim != 1:
-            raise FormatError(
-                f"{where}: group branch {name!r} is not one number per entry (options.group names "
-                "the event an entry belongs to, e.g. [runNumber, eventNumber])"
-            )
-        keys.append(np.asarray(values)[mask])
-    return keys
+def _group_values(values: np.ndarray, name: str, where: str) -> np.ndarray:
+    """A group branch's values (their own types: 64-bit event numbers stay exact), refusing a jagged one."""
+    if values.dtype == object or values.ndim != 1:
+        raise FormatError(
+            f"{where}: group branch {name!r} is not one number per entry (options.group names "
+            "the event an entry belongs to, e.g. [runNumber, eventNumber])"
+        )
+    return np.asarray(values)
+
+
+def _chunks(
+    tree, expressions: list[str], selection: str | None, where: str, step: int
+) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """(first entry, the expressions' values) for every `step` entries of a tree; a misspelt branch or an
+    expression or selection that cannot be evaluated is named (from the first entry) before the first chunk."""
+    _branches(tree, [e for e in expressions if e != selection], selection, where, entry_stop=1)
+    start = 0
+    try:
+        for read in tree.iterate(expressions, step_size=step, library="np"):
+            yield start, read
+            start += len(read[expressions[0]])
+    except FormatError:
+        raise
+    except Exception as exc:  # the bytes are not there: a file that breaks off mid-way, or is damaged
+        raise FormatError(f"{where}: the file is truncated or damaged ({' '.join(str(exc).split())[:200]})") from None
 
 
 def _open_tree(path: Path, name: str):
@@ -177,11 +262,6 @@ def _flat_numeric(tree, exclude: set) -> list[str]:
     if not names:
         raise FormatError(f"{tree.name}: no flat numeric branch; list the inputs in options.branches")
     return names
-
-
-def _branch(tree, expression: str, selection: str | None, where: str) -> np.ndarray:
-    """One branch or expression, after the selection, as uproot computes it (numpy; jagged: an object array)."""
-    return _branches(tree, [expression], selection, where)[expression]
 
 
 def _branches(
@@ -246,32 +326,7 @@ def input_columns(read: dict[str, np.ndarray], inputs: list[str], where: str) ->
 def invalid_values(x: np.ndarray) -> np.ndarray:
     """Where an input has no usable value: no value (an empty list, an element beyond its end), nan, inf, or
     beyond float32."""
-    return ~np.isfinite(x) | (np.abs(np.nan_to_num(x)) > np.finfo(np.float32).max)
-
-
-def _inputs(
-    tree, inputs: list[str], selection: str | None, where: str, drop_invalid: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The input columns (events x inputs) and which selected events have every one of them."""
-    _, names = _parse(inputs)
-    x = input_columns(_branches(tree, list(dict.fromkeys(names)), selection, where), inputs, where)
-    # no value (an empty list, an element beyond its end), nan, inf, or beyond float32: refused or dropped
-    invalid = invalid_values(x)
-    bad = invalid.any(axis=1)
-    if bad.any() and not drop_invalid:
-        k = int(np.argmax(invalid[np.argmax(bad)]))
-        raise FormatError(
-            f"{where}: {inputs[k]!r} has no valid value in {int(invalid[:, k].sum())} selected "
-            "event(s) (an empty list, an element beyond its end, nan, inf or beyond float32); "
-            "select events that have it, e.g. selection: 'NJet >= 1', or set "
-            "options.drop_invalid: true to drop them"
-        )
-    if bad.any():
-        print(
-            f"{where}: dropped {int(bad.sum())} of {len(bad)} selected events without a valid value of every "
-            "input (options.drop_invalid)"
-        )
-    return x[~bad], ~bad
+    return ~(np.abs(x) <= np.finfo(np.float32).max)  # nan compares false
 
 
 def only_tree(path: Path) -> str:
@@ -312,19 +367,12 @@ def input_chunks(
     selection and has a valid value of every input). A missing branch, a branch of another shape or a selection
     that cannot be evaluated is named before any chunk is returned."""
     opened, expressions, where = check_tree(path, tree, inputs, selection)
-    try:
-        for read in opened.iterate(expressions, step_size=step, library="np"):
-            x = input_columns(read, inputs, where)
-            passes = ~invalid_values(x).any(axis=1)
-            if selection:
-                passes &= np.asarray(read[selection], bool)
-            yield x, passes
-    except FormatError:
-        raise
-    except Exception as exc:  # a file that breaks off mid-way
-        raise FormatError(
-            f"{where}: cannot be read to its end: the file is truncated or damaged ({' '.join(str(exc).split())[:200]})"
-        ) from None
+    for _, read in _chunks(opened, expressions, None, where, step):
+        x = input_columns(read, inputs, where)
+        passes = ~invalid_values(x).any(axis=1)
+        if selection:
+            passes &= np.asarray(read[selection], bool)
+        yield x, passes
 
 
 def _element(values: np.ndarray, index: int) -> np.ndarray:
@@ -333,15 +381,6 @@ def _element(values: np.ndarray, index: int) -> np.ndarray:
         if -len(v) <= index < len(v):
             out[i] = v[index]
     return out
-
-
-def _weights(tree, weight: str, selection: str | None, where: str) -> np.ndarray:
-    w = np.asarray(_branch(tree, weight, selection, where), np.float64)
-    if w.ndim != 1:
-        raise FormatError(f"{where}: weight {weight!r} is not one number per event")
-    if not np.isfinite(w).all():
-        raise FormatError(f"{where}: weight {weight!r} is not finite for {int((~np.isfinite(w)).sum())} event(s)")
-    return w
 
 
 def write_tree(path: Path, tree: str, branches: dict[str, np.ndarray | list]) -> None:

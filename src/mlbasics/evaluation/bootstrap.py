@@ -4,7 +4,9 @@ Physicists do not accept a comparison without uncertainties. Each headline numbe
 (ROC AUC and the signal efficiency at background efficiency 0.10 for two classes, accuracy for more, MSE for a
 regression) gets a bootstrap interval: the test events are drawn again with replacement `resamples` times
 (seeded: the same seed gives the same draws, so the same bytes), the number is recomputed with the events'
-weights on each draw, and the central `confidence` fraction of the results is the interval. Two variants of a
+weights on each draw, and the central `confidence` fraction of the results is the interval. Where an event has
+several rows (options.group: candidates of one collision), what is drawn is events, each with all its rows - rows
+of one event are not independent, and drawing them one by one would make the intervals too narrow. Two variants of a
 dataset are compared on the same draws (a paired bootstrap: their test events are the same), and one is called
 better only where the interval of their difference excludes zero.
 """
@@ -26,7 +28,20 @@ KEEP_MAX = 25_000_000  # draws x events kept for the next variant of the same da
 _kept: dict[tuple[int, int, int], list[np.ndarray]] = {}
 
 
-def draws(n: int, resamples: int, seed: int):
+def draws(n: int, resamples: int, seed: int, groups: np.ndarray | None = None):
+    """The bootstrap draws of `n` rows as counts (see event_draws); with `groups` (an event id per row) the
+    events are drawn and each row counts as often as its event: the draws of G events, as event_draws gives them
+    for G."""
+    if groups is None:
+        yield from event_draws(n, resamples, seed)
+        return
+    _, event_of_row = np.unique(groups, return_inverse=True)
+    event_of_row = event_of_row.reshape(-1)
+    for counts in event_draws(int(event_of_row.max()) + 1 if n else 0, resamples, seed):
+        yield counts[:, event_of_row]
+
+
+def event_draws(n: int, resamples: int, seed: int):
     """The bootstrap draws of `n` events, as counts (how often each event was drawn), a chunk of draws at a time
     (CHUNK, fewer for large samples: CHUNK_NUMBERS numbers at most, so memory does not grow with the sample beyond
     two draws; the draws come one by one from the generator, so the chunking changes no number): the same for every
@@ -58,17 +73,24 @@ def draws(n: int, resamples: int, seed: int):
 
 
 def replicates(
-    task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None, resamples: int, seed: int
+    task: str,
+    y: np.ndarray,
+    scores: np.ndarray,
+    w: np.ndarray | None,
+    resamples: int,
+    seed: int,
+    groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Each headline number recomputed on every draw: {name: array of `resamples` values}. `scores`: the
-    response (two classes), the predicted class (more), or the predicted value (regression)."""
+    response (two classes), the predicted class (more), or the predicted value (regression); `groups`: the
+    event of each row, where events have several (drawn as a whole)."""
     w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
     out: dict[str, list] = {name: [] for name in HEADLINES[task]}
     if task == "binary":
         order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
         ys, ws, ss = np.asarray(y)[order] == 1, w[order], np.asarray(scores, np.float64)[order]
         last = np.r_[np.nonzero(np.diff(ss))[0], len(ss) - 1]  # the last event of each group of equal responses
-        for counts in draws(len(y), resamples, seed):
+        for counts in draws(len(y), resamples, seed, groups):
             auc, eff = _roc_numbers(counts[:, order] * ws, ys, last)
             out["roc_auc"].append(auc)
             out["sig_eff_at_bkg_0p10"].append(eff)
@@ -79,7 +101,7 @@ def replicates(
             else (np.asarray(scores, np.float64) - np.asarray(y, np.float64)) ** 2
         )
         name = HEADLINES[task][0]
-        for counts in draws(len(y), resamples, seed):
+        for counts in draws(len(y), resamples, seed, groups):
             out[name].append((counts @ (w * per_event)) / (counts @ w))
     return {name: np.concatenate(values) for name, values in out.items()}
 

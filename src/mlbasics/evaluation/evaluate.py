@@ -39,6 +39,25 @@ def roc(
     return curves, float(np.mean([c[2] for c in curves.values()]))
 
 
+def headline_numbers(task: str, y: np.ndarray, scores: np.ndarray, w: np.ndarray | None) -> dict[str, float]:
+    """The headline numbers (bootstrap.HEADLINES) of one sample, e.g. the validation sample: what the best
+    variant of a method is chosen on, so that the test sample judges the chosen one once. Left out where the sample
+    cannot give them (a class missing)."""
+    weights = {} if response.unweighted(w) else {"sample_weight": w}
+    if task == "regression":
+        from sklearn.metrics import mean_squared_error
+
+        return {"mse": float(mean_squared_error(y, scores[:, 0], **weights))}
+    if task == "multiclass":
+        return {"accuracy": float(accuracy_score(y, classes_of(scores), **weights))}
+    if len(np.unique(y)) < 2:
+        return {}
+    return {
+        "roc_auc": response.roc(y, scores[:, 0], w)[2],
+        "sig_eff_at_bkg_0p10": response.signal_efficiency_at(y, scores[:, 0], w, 0.10),
+    }
+
+
 def classification_panels(
     method,
     x: np.ndarray,
@@ -149,8 +168,9 @@ def classification(
     figures: bool = True,
 ) -> tuple[dict, list, list]:
     """Test metrics (with ROC AUC; for two classes TMVA's efficiency table, test and train), the confusion
-    matrix (CSV and figure); (metrics, diagnostics panels, [true, predicted] name pairs). `scores`: the model's
-    outputs on the test and the training sample."""
+    matrix (CSV and figure); (metrics, diagnostics panels, predictions.csv's columns: actual and predicted class
+    names, and for two classes the response). `scores`: the model's
+    outputs on the test, the training and the validation sample."""
     arrays, class_names = split.arrays, split.class_names
     y_true, w = arrays["y_test"], split.weights("test")
     y_pred = classes_of(scores["test"])
@@ -164,9 +184,16 @@ def classification(
                 (arrays["y_train"], scores["train"][:, 0], split.weights("train")), (y_true, scores["test"][:, 0], w)
             )
         )
-        if expected:  # yields given: the cut with the best significance
+        if expected:  # yields given: the cut with the best significance, chosen on validation, reported on test
             metrics.update(
-                response.best_cut(y_true, scores["test"][:, 0], w, expected["signal"], expected["background"])
+                response.best_cut(
+                    (arrays["y_val"], scores["val"][:, 0], split.weights("val")),
+                    (y_true, scores["test"][:, 0], w),
+                    expected["signal"],
+                    expected["background"],
+                    expected["min_background_events"],
+                    expected["background_uncertainty"],
+                )
             )
     panels = (
         classification_panels(method, arrays["x_test"], y_true, y_pred, curves, class_names, split.image_shape, scores)
@@ -177,16 +204,18 @@ def classification(
     if figures:  # a variant's figures: unless figures.per_variant is false
         plots.confusion(matrix, class_names, title, outputs["confusion_png"])
     write_confusion(outputs["confusion"], matrix, class_names)
-    pairs = [[class_names[t], class_names[p]] for t, p in zip(y_true, y_pred, strict=True)]
+    names = np.asarray(class_names, dtype=object)
+    columns = {"actual": names[y_true].tolist(), "predicted": names[y_pred].tolist()}
     if split.task == "binary":  # the response too: the report draws every variant's rejection curve from it
-        pairs = [[*pair, float(score)] for pair, score in zip(pairs, scores["test"][:, 0], strict=True)]
-    return metrics, panels, pairs
+        columns["response"] = scores["test"][:, 0].astype(np.float64).tolist()
+    return metrics, panels, columns
 
 
 def regression(
     method, split: preprocess.Split, scores: np.ndarray, title: str, outputs: dict, figures: bool = True
 ) -> tuple[dict, list, list]:
-    """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, [true, predicted])."""
+    """Test metrics, predicted vs true instead of a confusion matrix; (metrics, panels, predictions.csv's
+    columns: actual and predicted values)."""
     y_true = split.arrays["y_test"]
     y_pred = scores["test"][:, 0].astype(np.float64)
     if figures:
@@ -200,5 +229,5 @@ def regression(
     return (
         regression_metrics(y_true, y_pred, split.weights("test")),
         panels,
-        [[float(t), float(p)] for t, p in zip(y_true, y_pred, strict=True)],
+        {"actual": np.asarray(y_true, np.float64).tolist(), "predicted": y_pred.tolist()},
     )

@@ -94,10 +94,11 @@ def inputs(
         if j >= shown:
             ax.axis("off")
             continue
-        edges = np.histogram_bin_edges(np.percentile(x[:, j], [0.5, 99.5]), bins=30)
+        column = np.asarray(x[:, j], np.float64)  # one column as float64 at a time, whatever x's type
+        edges = np.histogram_bin_edges(np.percentile(column, [0.5, 99.5]), bins=30)
         for k, name in enumerate(class_names):
             mask = y == k
-            density, _ = _histogram(x[mask, j], None if w is None else w[mask], edges)
+            density, _ = _histogram(column[mask], None if w is None else w[mask], edges)
             ax.stairs(density, edges, color=COLOURS[k % len(COLOURS)], label=name)
         ax.set_title(f"{names[j]}  <S\u00b2> = {separations[j]:.3f}", fontsize=8)
         ax.tick_params(labelsize=7)

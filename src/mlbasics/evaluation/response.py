@@ -1,7 +1,8 @@
 """The classifier response as a physicist reads it (TMVA's evaluation): is the response on the training sample
 the same as on the test sample (the overtraining check, a Kolmogorov-Smirnov test per class), how much signal
 survives a cut that keeps 1 %, 10 % or 30 % of the background (signal efficiency at background efficiency,
-test and train), and where the significance of the cut is highest for expected yields.
+test and train), and where the significance of the cut is highest for expected yields (chosen on the validation
+sample, reported on the test sample).
 
 Weights: every number takes per-event weights (negative ones included); events with all-equal weights give the
 unweighted numbers exactly. The weighted KS test follows ROOT's TH1::KolmogorovTest: the distance between the
@@ -92,26 +93,69 @@ def efficiency_table(train: tuple, test: tuple) -> dict[str, float]:
     return out
 
 
-def best_cut(y: np.ndarray, score: np.ndarray, w: np.ndarray | None, signal: float, background: float) -> dict:
-    """The cut on the response with the highest Asimov significance Z = sqrt(2((s+b) ln(1+s/b) - s)) for the
-    expected yields (s, b = yields x efficiencies), with S/sqrt(S+B) and the efficiencies at it."""
+def significance(s: np.ndarray, b: np.ndarray, sigma_b: np.ndarray | float = 0.0) -> np.ndarray:
+    """The median discovery significance of s signal over b background events (Asimov):
+    Z = sqrt(2((s+b) ln(1+s/b) - s)); with an uncertainty sigma_b on b, Cowan's
+    Z = sqrt(2((s+b) ln((s+b)(b+sigma^2) / (b^2+(s+b)sigma^2)) - (b^2/sigma^2) ln(1 + sigma^2 s / (b(b+sigma^2))))).
+    0 where b is not positive (no background left: too few events to say)."""
+    s, b = np.asarray(s, np.float64), np.asarray(b, np.float64)
+    var = np.broadcast_to(np.asarray(sigma_b, np.float64) ** 2, b.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plain = 2 * ((s + b) * np.log1p(s / b) - s)
+        cowan = 2 * (
+            (s + b) * np.log((s + b) * (b + var) / (b**2 + (s + b) * var))
+            - b**2 / np.where(var > 0, var, 1.0) * np.log1p(var * s / (b * (b + var)))
+        )
+        z = np.sqrt(np.maximum(np.where(var > 0, cowan, plain), 0.0))
+    return np.where(b > 0, z, 0.0)
+
+
+def best_cut(
+    choose: tuple,
+    report: tuple,
+    signal: float,
+    background: float,
+    min_background_events: int = 10,
+    background_uncertainty: float = 0.0,
+) -> dict:
+    """The cut on the response with the highest significance for the expected yields (s, b = yields x
+    efficiencies; `background_uncertainty`: sigma_b / b, Cowan's formula where it is not 0), chosen on `choose`
+    (the validation sample: labels, response, weights) among the cuts that keep at least `min_background_events`
+    simulated background events of it (fewer estimate the background from next to nothing), and reported on
+    `report` (the test sample, which took no part in choosing): the cut, Z and S/sqrt(S+B), the efficiencies and
+    how many test background events pass."""
     from sklearn.metrics import roc_curve
 
+    y, score, w = choose
     fpr, tpr, thresholds = roc_curve(y, score, sample_weight=None if unweighted(w) else w)
     thresholds = np.minimum(thresholds, 1.0)  # the first is +inf: cut above everything
-    s, b = signal * tpr, background * fpr
-    with np.errstate(divide="ignore", invalid="ignore"):
-        asimov = np.sqrt(np.maximum(2 * ((s + b) * np.log1p(s / b) - s), 0.0))
-        asimov = np.where(b > 0, asimov, 0.0)  # a cut with no background left: too few events to say
-        simple = np.where(s + b > 0, s / np.sqrt(s + b), 0.0)
-    k = int(np.argmax(asimov))
+    passing = _passing(np.asarray(score)[np.asarray(y) == 0], thresholds)
+    z = significance(signal * tpr, background * fpr, background_uncertainty * background * fpr)
+    z = np.where(passing >= min_background_events, z, -1.0)
+    k = int(np.argmax(z))
+    cut = float(thresholds[k])
+    y, score, w = report
+    y, score = np.asarray(y), np.asarray(score)
+    w = np.ones(len(y)) if w is None else np.asarray(w, np.float64)
+    kept = score >= cut
+    sig_eff = float(w[kept & (y == 1)].sum() / w[y == 1].sum())
+    bkg_eff = float(w[kept & (y == 0)].sum() / w[y == 0].sum())
+    s, b = signal * sig_eff, background * bkg_eff
     return {
-        "best_cut": float(thresholds[k]),
-        "best_cut_asimov_z": float(asimov[k]),
-        "best_cut_s_over_sqrt_s_b": float(simple[k]),
-        "best_cut_signal_eff": float(tpr[k]),
-        "best_cut_background_eff": float(fpr[k]),
+        "best_cut": cut,
+        "best_cut_asimov_z": float(significance(s, b, background_uncertainty * b)),
+        "best_cut_s_over_sqrt_s_b": float(s / np.sqrt(s + b)) if s + b > 0 else 0.0,
+        "best_cut_signal_eff": sig_eff,
+        "best_cut_background_eff": bkg_eff,
+        "best_cut_background_events": int((kept & (y == 0)).sum()),
+        "best_cut_validation_z": float(max(z[k], 0.0)),
     }
+
+
+def _passing(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many of `values` are at or above each threshold."""
+    ordered = np.sort(values)
+    return len(ordered) - np.searchsorted(ordered, thresholds, side="left")
 
 
 def separation(

@@ -49,6 +49,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     epoch's train and validation numbers, the KS p-values and (two classes) TMVA's efficiency table."""
     last, name = history[-1], history_metric(history)
     physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
+    validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}  # what a best variant is chosen on
     intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
     return {
         "dataset": dataset,
@@ -57,6 +58,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
         **{k: metrics[k] for k in table_metrics(task, metrics)},
         **physics,
         **intervals,
+        **validation,
         "verdict": overtraining.verdict_of(metrics),
         "best_epoch": metrics.get("best_epoch", ""),
         "overfitting_since": metrics.get("overfitting_since", ""),
@@ -98,7 +100,9 @@ def dataset_page(
         variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v])
         for v, m in zip(variants, inputs["metrics"], strict=True)
     ]
-    predictions = {v: read_csv(p) for v, p in zip(variants, inputs["predictions"], strict=True)}
+    predictions = (
+        {v: read_responses(p) for v, p in zip(variants, inputs["predictions"], strict=True)} if task == "binary" else {}
+    )
     replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
     answer = verdicts.overtraining(rows, task, replicates, confidence)
     compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
@@ -179,13 +183,26 @@ def importances(variants: list[str], paths: list[str], whitened: bool) -> dict[s
     return found
 
 
-def rejection_curves(split: preprocess.Split, predictions: dict[str, list[dict]]) -> dict:
+def read_responses(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A binary classifier's predictions.csv as two columns: each test event's true class name and response
+    (read as columns, not as a dict per row: two million test events are tens of MB, not gigabytes)."""
+    from pyarrow import csv, float64, string
+
+    options = csv.ConvertOptions(
+        include_columns=["actual", "response"],
+        column_types={"actual": string(), "response": float64()},  # the floats as written: correctly rounded
+        strings_can_be_null=False,
+    )
+    table = csv.read_csv(path, convert_options=options)
+    return np.asarray(table["actual"].to_pylist(), dtype=object), table["response"].to_numpy()
+
+
+def rejection_curves(split: preprocess.Split, predictions: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """Every variant's (signal efficiency, background efficiency) on the test sample, weighted."""
     positive = split.class_names[1]
     curves = {}
-    for variant, rows in predictions.items():
-        y = np.array([r["actual"] == positive for r in rows], dtype=int)
-        score = np.array([float(r["response"]) for r in rows])
+    for variant, (actual, score) in predictions.items():
+        y = (actual == positive).astype(int)
         fpr, tpr, _ = response.roc(y, score, split.weights("test"))
         curves[variant] = (tpr, fpr)
     return curves
@@ -199,7 +216,7 @@ def input_variables(
     each panel holds a line per class, and one correlation matrix of all events); the whole ranking."""
     many = len(split.class_names) > 3
     shown = 8 if many else 16
-    x = raw.x.reshape(len(raw.x), -1).astype(np.float64)
+    x = raw.x.reshape(len(raw.x), -1)  # as stored: each figure and number takes its columns as float64
     y = raw.y if split.class_names else np.zeros(len(raw.y), int)
     labels = split.class_names or ["all events"]
     names = variables.names_of(raw.feature_names, x.shape[1])
@@ -276,6 +293,7 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
             "overfitting_since",
         )
         and not k.endswith(("_ci_lo", "_ci_hi"))
+        and not k.startswith("validation_")
     ]
     html = (
         _env()

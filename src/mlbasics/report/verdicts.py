@@ -68,22 +68,29 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
 def methods(
     rows: list[dict], task: str, methods_of: dict[str, str], replicates: dict[str, dict], confidence: float
 ) -> dict | None:
-    """Which method is best and by how much: each method's best variant (by the first headline number), the
-    methods ranked, and the best one against each other on every headline number with the interval of the
-    paired difference. None when the dataset has runs of one method only."""
+    """Which method is best and by how much: each method's best variant, chosen on the validation sample's first
+    headline number (validation_<name>; the test number where a run has none) - so that the test sample judges each
+    method's chosen variant once, not the luckiest of many on its own events - then the methods ranked on the test
+    numbers, and the best one against each other on every headline number with the interval of the paired
+    difference. None when the dataset has runs of one method only."""
     headlines = bootstrap.HEADLINES[task]
     first = headlines[0]
     sign = -1 if first in bootstrap.LOWER_IS_BETTER else 1
     best_of: dict[str, dict] = {}
-    for r in sorted(rows, key=lambda r: -sign * r[first]):
+    for r in sorted(rows, key=lambda r: -sign * r.get(f"validation_{first}", r[first])):
         best_of.setdefault(methods_of[r["variant"]], r)
     if len(best_of) < 2:
         return None
+    variants_of = {m: sum(methods_of[r["variant"]] == m for r in rows) for m in best_of}
+    order = sorted(best_of, key=lambda m: -sign * best_of[m][first])  # ranked on the test numbers
+    best_of = {m: best_of[m] for m in order}
     ranking = [
         {
             "method": m,
             "name": registry.display_name(m),
             "variant": r["variant"],
+            "of": variants_of[m],  # how many variants of the method it was chosen from
+            "chosen_on": "validation" if f"validation_{first}" in r else "test",
             **{h: r[h] for h in headlines},
             **{f"{h}_ci": (r.get(f"{h}_ci_lo"), r.get(f"{h}_ci_hi")) for h in headlines},
         }

@@ -13,7 +13,7 @@ from mlbasics.core.files import read_arrays, read_csv, read_json, sha256_file, w
 from mlbasics.data import preprocess
 from mlbasics.data.event_weights import check_classes
 from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots, response
-from mlbasics.evaluation.evaluate import classes_of, classification, regression
+from mlbasics.evaluation.evaluate import classes_of, classification, headline_numbers, regression
 from mlbasics.methods import training as methods
 from mlbasics.stages.settings import EvaluateSettings, as_mapping
 from mlbasics.tracking import runs as tracking
@@ -46,11 +46,14 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     regression_task = split.task == "regression"
     scores = read_arrays(inputs["scores"])  # the saved model's outputs on the test and training samples
     if regression_task:
-        metrics, panels, pairs = regression(method, split, scores, title, outputs, settings.figures)
+        metrics, panels, columns = regression(method, split, scores, title, outputs, settings.figures)
     else:
-        metrics, panels, pairs = classification(
+        metrics, panels, columns = classification(
             method, split, scores, title, outputs, settings.expected, settings.figures
         )
+    # the validation sample's headline numbers: the report chooses each method's best variant on them
+    found = headline_numbers(split.task, split.arrays["y_val"], scores["val"], split.weights("val"))
+    metrics.update({f"validation_{k}": v for k, v in found.items()})
     y_test, w_test = split.arrays["y_test"], split.weights("test")
     found = bootstrap.replicates(
         split.task,
@@ -59,6 +62,7 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
         w_test,
         settings.bootstrap["resamples"],
         settings.seed,
+        split.groups("test"),  # events with several rows are drawn whole
     )
     metrics.update(bootstrap.intervals_of(found, settings.bootstrap["confidence"]))
     bootstrap.write(outputs["bootstrap"], found)
@@ -75,11 +79,12 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     )
     metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
     judged = overtraining.analyse(history, settings.overtraining, checked["ks_p"])
-    header = ["actual", "predicted", "response"][: len(pairs[0])]
-    origin = split.origin("test")
+    origin = split.arrays.get("origin_test")
     if origin is not None:  # each test event's file and entry: its score can be traced, and checked against apply
-        header, pairs = [*header, "file", "entry"], [[*row, *where] for row, where in zip(pairs, origin, strict=True)]
-    write_csv(outputs["predictions"], header, pairs)
+        columns["file"] = np.asarray(split.origin_files, dtype=object)[origin[:, 0]].tolist()
+        columns["entry"] = origin[:, 1].tolist()
+    # row by row from the columns: no list per event of two million test events
+    write_csv(outputs["predictions"], list(columns), zip(*columns.values(), strict=True))
     if settings.figures:  # the variant's figures (VARIANT_FIGURES), unless params say figures.per_variant: false
         physics_plots.response(
             checked["panels"],

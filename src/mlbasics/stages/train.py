@@ -125,11 +125,12 @@ def bundle_of(
 
 def outputs_of(method, split: preprocess.Split) -> dict:
     """What the evaluation needs of the saved model, computed here where it is in memory, so that it loads no
-    model unless an importance asks for one: the scores on the test and training samples (the same numbers: a test
-    compares them with the loaded model's); over a 2-D classifier's decision-boundary grid ("boundary"); an image
-    classifier's first 16 hidden units' input weights ("input_weights")."""
+    model unless an importance asks for one: the scores on the test, training and validation samples (the same
+    numbers: a test compares them with the loaded model's; validation chooses the best cut and the best variant);
+    over a 2-D classifier's decision-boundary grid ("boundary"); an image classifier's first 16 hidden units'
+    input weights ("input_weights")."""
     x = split.arrays["x_test"]
-    found = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train")}
+    found = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train", "val")}
     if split.task != "regression" and x.shape[1] == 2:
         found["boundary"] = method.predict(response.grid_points(*response.boundary_grid(x)))
     kernel = method.input_weights() if split.image_shape else None
