@@ -37,9 +37,13 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     split = preprocess.load(inputs["data"])
     # before any number is computed or logged: a class without weight has no metric
     check_classes(split.weights("test"), split.arrays["y_test"], split.class_names, "test")
-    methods.prepare(settings.model, threads)
     kind = methods.method_class(settings.model)
-    method = OnDemand(lambda: methods.load(settings.model, inputs["model"]))
+
+    def load():  # TensorFlow is started (seconds) only where the model is loaded or logged
+        methods.prepare(settings.model, threads)
+        return methods.load(settings.model, inputs["model"])
+
+    method = OnDemand(load)
     dataset, variant = settings.dataset, settings.variant
     history = read_csv(inputs["history"])
     title = f"{dataset} / {variant}: test set"
@@ -117,7 +121,8 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     write_json(outputs["run"], record)
     headline = f"mse {metrics['mse']:.4g}" if regression_task else f"accuracy {metrics['accuracy']:.4f}"
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
-    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {log_run(settings, record, outputs)}")
+    where = log_run(settings, record, outputs, threads)
+    print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
 
 
 def headline_scores(task: str, scores: np.ndarray) -> np.ndarray:
@@ -186,11 +191,12 @@ def run_record(
     )
 
 
-def log_run(settings: EvaluateSettings, record: dict, outputs: dict) -> str:
+def log_run(settings: EvaluateSettings, record: dict, outputs: dict, threads: int = 0) -> str:
     """Log the run now (online) or leave it to the track stage (offline); where it is, in words."""
     track = tracking.settings_from_env(settings.tracking)
     if track.get("mode", "online") != "online":
         return f"run recorded offline in {outputs['run']}"
+    methods.prepare(settings.model, threads)  # logging the model may start TensorFlow: with the job's threads
     run_id = tracking.log_online(
         tracking.resolve_uri(track["uri"]),
         track["experiment"],
