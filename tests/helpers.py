@@ -107,6 +107,7 @@ def with_root_pair(params: dict) -> dict:
                 }
             },
             "gates": {"events": {"roc_auc": {"min": 0.0}}},
+            "expected_yields": {"events": {"signal": 20, "background": 500}},
             "apply": {
                 "events_mc": {
                     "dataset": "events",

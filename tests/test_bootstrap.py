@@ -175,3 +175,15 @@ def test_each_methods_best_variant_is_chosen_on_validation_and_judged_on_test():
     assert chosen == {"mlp": ("wide", 2, "validation"), "bdt": ("bdt", 1, "validation")}
     tests = [r["roc_auc"] for r in compared["ranking"]]
     assert tests == sorted(tests, reverse=True)  # ranked on the test numbers
+
+
+def test_the_seed_spread_widens_the_interval_a_difference_must_clear():
+    """bootstrap.compare: a difference beyond the bootstrap interval is not 'better' where the runs' seed-to-seed
+    spread is as large as the difference."""
+    rng = np.random.default_rng(0)
+    a, b = 0.90 + rng.normal(0, 0.002, 500), 0.88 + rng.normal(0, 0.002, 500)
+    plain = bootstrap.compare("roc_auc", 0.90, 0.88, a, b, 0.95)
+    spread = bootstrap.seed_spread("roc_auc", {"roc_auc_seed_std": 0.015}, {"roc_auc_seed_std": 0.01})
+    shaky = bootstrap.compare("roc_auc", 0.90, 0.88, a, b, 0.95, spread)
+    assert plain["better"] and not shaky["better"] and "seed_spread" not in plain
+    assert shaky["lo"] == pytest.approx(plain["lo"] - 1.959964 * np.hypot(0.015, 0.01), rel=1e-6)

@@ -73,6 +73,9 @@ def test_best_cut_maximises_the_asimov_significance():
     assert best["best_cut_background_events"] >= 10 and best["best_cut_validation_z"] == best["best_cut_asimov_z"]
     strict = response.best_cut((y, score, None), (y, score, None), 10.0, 1000.0, min_background_events=40)
     assert strict["best_cut_background_events"] >= 40 and strict["best_cut"] < best["best_cut"]
+    # fewer background events than the minimum: the cut that keeps them all, not one that keeps none
+    few = response.best_cut((y, score, None), (y, score, None), 10.0, 1000.0, min_background_events=500)
+    assert few["best_cut_background_events"] == 100 and few["best_cut"] == 0.0
 
 
 def test_the_best_cut_is_chosen_on_one_sample_and_reported_on_another():

@@ -99,6 +99,15 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
         "roc_auc",
     } <= set(metrics)
     assert all(isinstance(v, int | float) for k, v in metrics.items() if k.startswith(("ks_p", "sig_eff")))
+    # the best cut for the expected yields: chosen on the validation scores alone, reported on the test sample
+    from mlbasics.core.files import read_arrays
+    from mlbasics.evaluation import response
+
+    scores = read_arrays(finished / stages.SCORES.format(dataset="events", variant="baseline"))
+    validation = (split.arrays["y_val"], scores["val"][:, 0], split.weights("val"))
+    assert metrics["best_cut"] == response.best_cut(validation, validation, 20, 500)["best_cut"]
+    kept = (validation[0] == 0) & (validation[1] >= metrics["best_cut"])
+    assert kept.sum() >= min(10, (validation[0] == 0).sum()), "the cut keeps the minimum of background events"
     page = (finished / stages.DATASET_PAGE.format(dataset="events")).read_text()
     assert "KS p, signal" in page and "@B = 0.01" in page and "<td>jet_pt[0]</td>" in page
     for figure in ("inputs.png", "inputs_scaled.png", "correlations.png", "baseline/response.png"):

@@ -1,6 +1,9 @@
 """The training engine: every activation, optimizer, schedule, initialiser and regulariser builds and trains;
 determinism; early stopping; warm start; the run statistics."""
 
+import json
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -525,3 +528,46 @@ def test_a_class_whose_weights_sum_to_nothing_stops_before_training_or_any_metri
         with pytest.raises(FormatError, match=message):
             train.run(TrainSettings("toy", "v", 0, spec), {"data": data}, {"model": folder / "model"})
     assert not folder.exists(), "nothing written"
+
+
+def test_seeds_train_replicas_whose_spread_the_evaluation_reports(tmp_path, gaussian_arrays):
+    """Model key `seeds: 3`: the variant's model (seed) and two replicas (seed+1, seed+2), each saved and scored;
+    the evaluation reports each headline number's mean and spread over the three, beside the bootstrap interval,
+    and the variant's own numbers stay those of its first seed."""
+    from mlbasics.evaluation.evaluate import headline_numbers
+    from mlbasics.pipeline import graph as pipeline
+    from mlbasics.stages import evaluate
+
+    data = tmp_path / "data.npz"
+    preprocess.save(
+        gaussian_arrays,
+        ["a", "b"],
+        data,
+        preprocess.fit_scaler("none", gaussian_arrays["x_train"]),
+        tmp_path / "s.json",
+    )
+    metrics = {}
+    for seeds in (1, 3):
+        root = tmp_path / str(seeds)
+        spec = {**SPEC, "epochs": 2, "seeds": seeds}
+        trained = {k: root / v for k, v in pipeline.outputs("train", "toy", "v").items()}
+        train.run(TrainSettings("toy", "v", 5, spec), {"data": data, "scaler": tmp_path / "s.json"}, trained, threads=1)
+        settings = EvaluateSettings(
+            "toy", "v", 5, spec, config.section_defaults("overtraining"), {"resamples": 50, "confidence": 0.9}
+        )
+        outputs = {k: root / v for k, v in pipeline.outputs("evaluate", "toy", "v", False).items()}
+        evaluate.run(replace(settings, figures=False, tracking={"mode": "offline"}), {"data": data, **trained}, outputs)
+        metrics[seeds] = json.loads(outputs["metrics"].read_text())
+        scores = np.load(trained["scores"])
+        if seeds == 3:
+            assert sorted(p.name for p in (trained["model"] / "replicas").iterdir()) == ["seed-6", "seed-7"]
+            assert {"test_seed_6", "test_seed_7", "val_seed_6", "val_seed_7"} <= set(scores.files)
+            found = [
+                headline_numbers("binary", gaussian_arrays["y_test"], scores[k], None)["roc_auc"]
+                for k in ("test", "test_seed_6", "test_seed_7")
+            ]
+            assert len(set(found)) == 3, "each replica is another training"
+            assert metrics[3]["roc_auc_seed_mean"] == pytest.approx(np.mean(found))
+            assert metrics[3]["roc_auc_seed_std"] == pytest.approx(np.std(found, ddof=1)) and metrics[3]["n_seeds"] == 3
+    assert not any("seed" in k for k in metrics[1]), "one seed: no spread to report"
+    assert metrics[3]["roc_auc"] == metrics[1]["roc_auc"], "the variant's model is its first seed's"

@@ -156,11 +156,33 @@ def read(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def compare(
-    name: str, a: float, b: float, replicates_a: np.ndarray, replicates_b: np.ndarray, confidence: float
+    name: str,
+    a: float,
+    b: float,
+    replicates_a: np.ndarray,
+    replicates_b: np.ndarray,
+    confidence: float,
+    seed_spread: float = 0.0,
 ) -> dict:
     """How much `a` beats `b` on the headline `name`: the difference in the better direction (positive: a is
     better), the interval of the paired differences, and whether a is better beyond it (the whole interval
-    above zero)."""
+    above zero). `seed_spread`: the standard deviation of the difference from training alone, sqrt(s_a^2 + s_b^2)
+    of the two variants' seed-to-seed spreads (model key `seeds`): the interval is then widened by z times it on
+    each side (z = 1.96 at 95 %), so that a difference counts only beyond both the test sample's and the
+    training's uncertainty."""
     sign = -1.0 if name in LOWER_IS_BETTER else 1.0
     low, high = interval(sign * (replicates_a - replicates_b), confidence)
-    return {"metric": name, "delta": sign * (a - b), "lo": low, "hi": high, "better": low > 0}
+    out = {"metric": name, "delta": sign * (a - b)}
+    if seed_spread > 0:
+        from statistics import NormalDist
+
+        margin = NormalDist().inv_cdf(0.5 + confidence / 2) * seed_spread
+        low, high = low - margin, high + margin
+        out["seed_spread"] = seed_spread
+    return {**out, "lo": low, "hi": high, "better": low > 0}
+
+
+def seed_spread(name: str, row_a: dict, row_b: dict) -> float:
+    """The spread of a difference from training alone: sqrt(s_a^2 + s_b^2) of two runs' <name>_seed_std (0 for a
+    run of one seed)."""
+    return float(np.hypot(row_a.get(f"{name}_seed_std", 0.0), row_b.get(f"{name}_seed_std", 0.0)))

@@ -121,7 +121,8 @@ def best_cut(
     """The cut on the response with the highest significance for the expected yields (s, b = yields x
     efficiencies; `background_uncertainty`: sigma_b / b, Cowan's formula where it is not 0), chosen on `choose`
     (the validation sample: labels, response, weights) among the cuts that keep at least `min_background_events`
-    simulated background events of it (fewer estimate the background from next to nothing), and reported on
+    simulated background events of it (fewer estimate the background from next to nothing; all of them, where it
+    has fewer), and reported on
     `report` (the test sample, which took no part in choosing): the cut, Z and S/sqrt(S+B), the efficiencies and
     how many test background events pass."""
     from sklearn.metrics import roc_curve
@@ -129,9 +130,11 @@ def best_cut(
     y, score, w = choose
     fpr, tpr, thresholds = roc_curve(y, score, sample_weight=None if unweighted(w) else w)
     thresholds = np.minimum(thresholds, 1.0)  # the first is +inf: cut above everything
-    passing = _passing(np.asarray(score)[np.asarray(y) == 0], thresholds)
+    simulated = np.asarray(score)[np.asarray(y) == 0]
+    passing = _passing(simulated, thresholds)
     z = significance(signal * tpr, background * fpr, background_uncertainty * background * fpr)
-    z = np.where(passing >= min_background_events, z, -1.0)
+    # a sample with fewer background events than the minimum: only the cut keeping all of them qualifies
+    z = np.where(passing >= min(min_background_events, len(simulated)), z, -1.0)
     k = int(np.argmax(z))
     cut = float(thresholds[k])
     y, score, w = report

@@ -50,6 +50,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     last, name = history[-1], history_metric(history)
     physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
     validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}  # what a best variant is chosen on
+    seeds = {k: v for k, v in metrics.items() if k.endswith(("_seed_mean", "_seed_std")) or k == "n_seeds"}
     intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
     return {
         "dataset": dataset,
@@ -59,6 +60,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
         **physics,
         **intervals,
         **validation,
+        **seeds,
         "verdict": overtraining.verdict_of(metrics),
         "best_epoch": metrics.get("best_epoch", ""),
         "overfitting_since": metrics.get("overfitting_since", ""),
@@ -294,6 +296,8 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
         )
         and not k.endswith(("_ci_lo", "_ci_hi"))
         and not k.startswith("validation_")
+        and not k.endswith(("_seed_mean", "_seed_std"))
+        and k != "n_seeds"
     ]
     html = (
         _env()

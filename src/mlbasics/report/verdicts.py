@@ -2,7 +2,8 @@
 helped, and which method - the MLP or a reference method - is best, by how much.
 
 A claim of "helped" or "better" needs the difference to exceed its uncertainty: the paired bootstrap interval of
-the headline number (bootstrap.py) must exclude zero. A smaller difference is reported as what it is - within
+the headline number (bootstrap.py) must exclude zero - widened, where runs trained several seeds, by their
+seed-to-seed spread. A smaller difference is reported as what it is - within
 the uncertainty. The report stage writes the result to reports/<dataset>/comparison.json (the index reads it)
 and shows it on the dataset's page.
 """
@@ -40,7 +41,13 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
         if r is base or r["method"] != base["method"]:
             continue
         versus = bootstrap.compare(
-            name, r[name], base[name], replicates[r["variant"]][name], replicates["baseline"][name], confidence
+            name,
+            r[name],
+            base[name],
+            replicates[r["variant"]][name],
+            replicates["baseline"][name],
+            confidence,
+            bootstrap.seed_spread(name, r, base),
         )
         compared.append(
             {
@@ -104,7 +111,13 @@ def methods(
             "variant": other["variant"],
             "by": [
                 bootstrap.compare(
-                    h, top[h], other[h], replicates[top["variant"]][h], replicates[other["variant"]][h], confidence
+                    h,
+                    top[h],
+                    other[h],
+                    replicates[top["variant"]][h],
+                    replicates[other["variant"]][h],
+                    confidence,
+                    bootstrap.seed_spread(h, best_of[top["method"]], best_of[other["method"]]),
                 )
                 for h in headlines
             ],
@@ -127,7 +140,8 @@ def sentence(top: dict, runner_up: dict, confidence: float) -> str:
     parts = [f"{LABELS[c['metric']]} {c['delta']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]" for c in runner_up["by"]]
     head = (
         f"Best method: {top['name']} ({top['variant']}). Against the runner-up, {runner_up['name']} "
-        f"({runner_up['variant']}): {'; '.join(parts)} ({level} intervals of the paired difference). "
+        f"({runner_up['variant']}): {'; '.join(parts)} ({level} intervals of the paired difference"
+        f"{', widened by the seed-to-seed spread' if any('seed_spread' in c for c in runner_up['by']) else ''}). "
     )
     if all(c["better"] for c in runner_up["by"]):
         return head + f"{top['name']} is better beyond the uncertainty."

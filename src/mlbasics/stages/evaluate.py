@@ -59,6 +59,7 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     found = headline_numbers(split.task, split.arrays["y_val"], scores["val"], split.weights("val"))
     metrics.update({f"validation_{k}": v for k, v in found.items()})
     y_test, w_test = split.arrays["y_test"], split.weights("test")
+    metrics.update(seed_spread(split.task, y_test, w_test, scores))
     found = bootstrap.replicates(
         split.task,
         y_test,
@@ -123,6 +124,21 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     where = log_run(settings, record, outputs, threads)
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
+
+
+def seed_spread(task: str, y: np.ndarray, w: np.ndarray | None, scores: dict) -> dict[str, float]:
+    """Where the variant trained several seeds (model key `seeds`): each headline number's mean and standard
+    deviation (ddof 1) over the replicas' test scores, the variant's own model first; nothing for one seed."""
+    seeds = sorted(int(k.removeprefix("test_seed_")) for k in scores if k.startswith("test_seed_"))
+    replicas = [scores["test"], *(scores[f"test_seed_{seed}"] for seed in seeds)]
+    if len(replicas) < 2:
+        return {}
+    numbers = [headline_numbers(task, y, s, w) for s in replicas]
+    out: dict[str, float] = {"n_seeds": len(replicas)}
+    for name in numbers[0]:
+        values = np.array([n[name] for n in numbers])
+        out[f"{name}_seed_mean"], out[f"{name}_seed_std"] = float(values.mean()), float(values.std(ddof=1))
+    return out
 
 
 def headline_scores(task: str, scores: np.ndarray) -> np.ndarray:

@@ -61,7 +61,9 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
     scaler = read_json(inputs["scaler"])
     exported = write_onnx(method, split, scaler, Path(outputs["model"]) / ONNX_FILE)
     print(f"{name}: {exported}", flush=True)
-    write_arrays(outputs["scores"], outputs_of(method, split))
+    scores = outputs_of(method, split)
+    scores.update(replicas(settings, split, Path(outputs["model"]), threads))
+    write_arrays(outputs["scores"], scores)
     write_json(
         outputs["bundle"],
         bundle_of(settings, split, scaler, type(method).FILE, ONNX_FILE if exported.startswith("ONNX") else None),
@@ -87,6 +89,24 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         + ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.startswith("val_")),
         flush=True,
     )
+
+
+REPLICAS = "replicas"  # in the model folder: replicas/seed-<n>/, the other seeds' models (model key `seeds`)
+
+
+def replicas(settings: TrainSettings, split: preprocess.Split, model: Path, threads: int) -> dict:
+    """The other seeds' replicas of the model (model key `seeds`: seed+1, ...), each saved in
+    <model>/replicas/seed-<n>/, and their scores on the test and validation samples (test_seed_<n>, val_seed_<n>):
+    the evaluation's seed-to-seed spread."""
+    found = {}
+    for seed in range(settings.seed + 1, settings.seed + settings.model.get("seeds", 1)):
+        method = methods.create(settings.model)
+        method.fit(split.arrays, split.task, len(split.class_names), seed, threads=threads)
+        method.save(model / REPLICAS / f"seed-{seed}")
+        for part in ("test", "val"):
+            found[f"{part}_seed_{seed}"] = method.predict(split.arrays[f"x_{part}"])
+        print(f"{settings.dataset}/{settings.variant}: replica with seed {seed} trained", flush=True)
+    return found
 
 
 def write_onnx(method, split: preprocess.Split, scaler: dict, path: Path) -> str:
