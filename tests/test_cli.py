@@ -167,3 +167,40 @@ def test_the_worker_wrapper_refuses_dvc_queue_start_in_one_line(capsys):
     assert cli.main(["worker", "--", "/venv/bin/dvc", "queue", "start", "-j", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: worker: `dvc queue start` returns while the queue's own")
+
+
+def _immutable(path) -> bool:
+    """chattr +i: a file or folder even root cannot write (the tests run as root, for whom chmod is no bar)."""
+    import subprocess
+
+    return subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+
+
+def test_an_output_that_cannot_be_written_is_one_line_and_leaves_nothing(project):
+    """An output folder that cannot be written is named before the stage works; an output file that cannot be
+    replaced mid-way is one line too (the stage's other outputs are whole or absent, never half-written)."""
+    import subprocess
+
+    raw = project / "data" / "raw"
+    raw.mkdir(parents=True)
+    if not _immutable(raw):
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = run([*CLI, "download", "--params", "params.yaml", "--dataset", "iris"], cwd=project, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(raw)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: download: cannot write data/raw/iris.download.json: its folder data/raw is not writable "
+        "(permissions, or a read-only file system)"
+    )
+    receipt = raw / "iris.download.json"
+    receipt.write_text("{}")
+    assert _immutable(receipt)
+    try:
+        result = run([*CLI, "download", "--params", "params.yaml", "--dataset", "iris"], cwd=project, check=False)
+    finally:
+        subprocess.run(["chattr", "-i", str(receipt)], check=True)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: cannot write ") and "iris.download.json" in result.stderr
+    assert sorted(p.name for p in raw.iterdir()) == ["iris.download.json"], "no temporary file left behind"

@@ -8,12 +8,15 @@ stage's job jobs.py, the other commands commands.py.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from mlbasics.cli.commands import SERVICES, apply, apply_fetch, apply_report, on_grid, write_dvc_yaml
 from mlbasics.cli.jobs import UsageError, run_stage, runner, settings_from_args  # noqa: F401 - the CLI's API
 from mlbasics.cli.parser import parser
 from mlbasics.params import config
+
+WRITE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except TrackingError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        # an output that cannot be written mid-way (a file made read-only, a full disk): the stage's outputs are
+        # written beside themselves and renamed into place, so none is left half-written
+        target = exc.filename2 or exc.filename or "an output"  # a rename into place names its target second
+        print(f"error: cannot write {target}: {exc.strerror}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: one line, not TensorFlow's stack; nothing half-written stays (atomic outputs)
         print(

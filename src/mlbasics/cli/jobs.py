@@ -139,4 +139,21 @@ def run_stage(stage: str, settings: dict, threads: int = 0, paths: dict | None =
     missing = [p for p in pipeline.flat(data) if not Path(p).exists()]
     if missing:
         raise UsageError(f"{stage}: missing input {missing[0]} (run the pipeline: snakemake or dvc repro)")
+    for output in pipeline.flat(paths["outputs"]):  # before any work: a folder the outputs cannot go into
+        folder = unwritable_folder(Path(output))
+        if folder is not None:
+            raise UsageError(
+                f"{stage}: cannot write {output}: its folder {folder} is not writable (permissions, or a read-only "
+                "file system)"
+            )
     runner(stage)(typed, inputs, paths["outputs"], threads=threads)
+
+
+def unwritable_folder(path: Path) -> Path | None:
+    """The folder that stops `path` from being written (outputs are written beside themselves and renamed into
+    place, so their folder - or the nearest one that exists, where it is to be made - must be writable); None where
+    it can be."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return None if os.access(folder, os.W_OK | os.X_OK) else folder
