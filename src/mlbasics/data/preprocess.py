@@ -265,11 +265,12 @@ def save(
 META = ("class_names", "image_shape", "task", "feature_names", "origin_files")
 
 
-def load(path: str | Path) -> Split:
+def load(path: str | Path, skip: tuple[str, ...] = ()) -> Split:
+    """The processed data; `skip`: arrays not to read (e.g. the report needs no x_val or x_test)."""
     with np.load(path, allow_pickle=False) as npz:
         names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
         return Split(
-            {k: npz[k] for k in npz.files if k not in META},
+            {k: npz[k] for k in npz.files if k not in META and k not in skip},
             [str(c) for c in npz["class_names"]],
             stored_task(npz, path),
             tuple(int(n) for n in npz["image_shape"]),

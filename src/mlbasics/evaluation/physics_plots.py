@@ -84,9 +84,12 @@ def inputs(
     title: str,
     path: str | Path,
     max_inputs: int = 16,
+    columns: list[int] | None = None,
 ) -> None:
-    """Each input's distribution per class (step histograms, normalised), the separation in the title."""
-    shown = min(x.shape[1], max_inputs)
+    """Each input's distribution per class (step histograms, normalised), the separation in the title; the
+    columns of x that `columns` lists (all by default), each read as float64 on its own: no copy of x."""
+    columns = list(range(x.shape[1])) if columns is None else list(columns)
+    shown = min(len(columns), max_inputs)
     cols = min(4, shown)
     rows = -(-shown // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows), squeeze=False)
@@ -94,7 +97,7 @@ def inputs(
         if j >= shown:
             ax.axis("off")
             continue
-        column = np.asarray(x[:, j], np.float64)  # one column as float64 at a time, whatever x's type
+        column = np.asarray(x[:, columns[j]], np.float64)  # one column as float64 at a time, whatever x's type
         edges = np.histogram_bin_edges(np.percentile(column, [0.5, 99.5]), bins=30)
         for k, name in enumerate(class_names):
             mask = y == k

@@ -13,22 +13,26 @@ def names_of(feature_names: list[str], n_inputs: int) -> list[str]:
     return list(feature_names) if len(feature_names) == n_inputs else [f"x{j}" for j in range(n_inputs)]
 
 
-def separations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int) -> np.ndarray:
-    """Per input: <S^2> of signal against background (two classes), the mean one-vs-rest separation (more
-    classes); zeros for regression (no classes to separate)."""
+def separations(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int, columns: list[int] | None = None
+) -> np.ndarray:
+    """Per input (the columns of x that `columns` lists, all by default, each read on its own: no copy of x):
+    <S^2> of signal against background (two classes), the mean one-vs-rest separation (more classes); zeros for
+    regression (no classes to separate)."""
+    columns = list(range(x.shape[1])) if columns is None else list(columns)
     if n_classes < 2:
-        return np.zeros(x.shape[1])
+        return np.zeros(len(columns))
     pairs = [(1, y == 1)] if n_classes == 2 else [(k, y == k) for k in range(n_classes)]
-    out = np.zeros(x.shape[1])
+    out = np.zeros(len(columns))
     if w is None:  # many inputs at once (784 pixels one by one took seconds), BLOCK bin numbers at a time
         step = max(1, BLOCK // max(len(x), 1))
-        for first in range(0, x.shape[1], step):
-            flat = _bin_numbers(x[:, first : first + step])
+        for first in range(0, len(columns), step):
+            flat = _bin_numbers(x, columns[first : first + step])
             for _, mask in pairs:
                 out[first : first + step] += _separations_of(flat, mask, flat.shape[1])
         return out / len(pairs)
-    for j in range(x.shape[1]):  # a column at a time, as float64: memory set by one column
-        column = np.asarray(x[:, j], np.float64)
+    for j, c in enumerate(columns):  # a column at a time, as float64: memory set by one column
+        column = np.asarray(x[:, c], np.float64)
         for _, mask in pairs:
             out[j] += separation(column[mask], column[~mask], w[mask], w[~mask])
     return out / len(pairs)
@@ -37,15 +41,15 @@ def separations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: i
 BLOCK = 20_000_000  # bin numbers (rows x inputs) held at once
 
 
-def _bin_numbers(x: np.ndarray, bins: int = 40) -> np.ndarray:
-    """Each value's bin as response.separation bins it (its column's edges over all rows, as float64, left-closed
-    bins, the last one closed: np.histogram's), numbered per (column, bin)."""
-    index = np.empty(x.shape, dtype=np.intp)
-    for j in range(x.shape[1]):
-        column = np.asarray(x[:, j], np.float64)
+def _bin_numbers(x: np.ndarray, columns: list[int], bins: int = 40) -> np.ndarray:
+    """Each value's bin (of x's `columns`) as response.separation bins it (its column's edges over all rows, as
+    float64, left-closed bins, the last one closed: np.histogram's), numbered per (column, bin)."""
+    index = np.empty((len(x), len(columns)), dtype=np.intp)
+    for j, c in enumerate(columns):
+        column = np.asarray(x[:, c], np.float64)
         edges = np.histogram_bin_edges(column, bins=bins)
         index[:, j] = np.minimum(np.searchsorted(edges, column, side="right") - 1, bins - 1)
-    return index + np.arange(x.shape[1]) * bins
+    return index + np.arange(len(columns)) * bins
 
 
 def _separations_of(flat: np.ndarray, mask: np.ndarray, n_cols: int, bins: int = 40) -> list[float]:
@@ -62,15 +66,37 @@ def ranking(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, n_classes: int, 
     return [{"rank": r + 1, "index": j, "name": names[j], "separation": float(values[j])} for r, j in enumerate(order)]
 
 
-def correlations(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list[str]) -> dict[str, np.ndarray]:
-    """The linear (weighted) correlation matrix of the inputs, per class ("all events" for regression)."""
+def correlations(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list[str], columns: list[int] | None = None
+) -> dict[str, np.ndarray]:
+    """The linear (weighted) correlation matrix of the inputs (the columns of x that `columns` lists, all by
+    default), per class ("all events" for regression); computed ROWS rows at a time, in float64."""
+    columns = list(range(x.shape[1])) if columns is None else list(columns)
     groups = {name: y == k for k, name in enumerate(class_names)} or {"all events": np.ones(len(x), bool)}
     out = {}
     for name, mask in groups.items():
-        weights = None if w is None else np.abs(w[mask])  # a covariance needs non-negative weights
+        weights = np.ones(len(x)) if w is None else np.abs(w)  # a covariance needs non-negative weights
         with np.errstate(invalid="ignore", divide="ignore"):
-            matrix = np.cov(x[mask].T, aweights=weights) if mask.sum() > 1 else np.eye(x.shape[1])
-            matrix = np.atleast_2d(matrix)
+            matrix = _covariance(x, weights, mask, columns) if mask.sum() > 1 else np.eye(len(columns))
             scale = np.sqrt(np.diag(matrix))
             out[name] = np.nan_to_num(matrix / np.outer(scale, scale))  # constant inputs: 0
     return out
+
+
+ROWS = 1_000_000
+
+
+def _covariance(x: np.ndarray, w: np.ndarray, mask: np.ndarray, columns: list[int]) -> np.ndarray:
+    """The weighted covariance (up to a common factor, which a correlation divides out) of x's `columns` over the
+    rows in `mask`: the weighted mean first, then the centred products, ROWS rows at a time."""
+    index = np.asarray(columns)
+    rows = [np.flatnonzero(mask[s : s + ROWS]) + s for s in range(0, len(x), ROWS)]
+    # shifted by one row's values first: a constant input is then exactly 0, its variance 0 (correlation 0)
+    shift = x[np.flatnonzero(mask)[0], index].astype(np.float64)
+    total = sum(w[r].sum() for r in rows)
+    mean = sum(w[r] @ (x[np.ix_(r, index)].astype(np.float64) - shift) for r in rows) / total
+    out = np.zeros((len(index), len(index)))
+    for r in rows:
+        centred = x[np.ix_(r, index)].astype(np.float64) - shift - mean
+        out += (centred * w[r][:, None]).T @ centred
+    return out / total

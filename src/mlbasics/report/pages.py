@@ -96,7 +96,7 @@ def dataset_page(
     leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
     `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
-    split = preprocess.load(inputs["data"])
+    split = preprocess.load(inputs["data"], skip=("x_val", "x_test"))  # the page draws the training inputs only
     task = split.task
     rows = [
         variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v])
@@ -226,7 +226,7 @@ def input_variables(
     best = [r["index"] for r in ranking[:shown]]
     shown_names, separations = [names[j] for j in best], [r["separation"] for r in ranking[:shown]]
     physics_plots.inputs(
-        x[:, best], y, raw.w, labels, shown_names, separations, f"{dataset}: inputs as read", outputs["inputs"]
+        x, y, raw.w, labels, shown_names, separations, f"{dataset}: inputs as read", outputs["inputs"], columns=best
     )
     scaled, w = split.arrays["x_train"], split.weights("train")
     scaled_y = split.arrays["y_train"] if split.class_names else np.zeros(len(scaled), int)
@@ -235,18 +235,19 @@ def input_variables(
         (list(range(len(best))), [f"component {j}" for j in range(len(best))]) if whitened else (best, shown_names)
     )
     physics_plots.inputs(
-        scaled[:, columns],
+        scaled,
         scaled_y,
         w,
         labels,
         scaled_names,
-        variables.separations(scaled[:, columns], scaled_y, w, len(split.class_names)),
+        variables.separations(scaled, scaled_y, w, len(split.class_names), columns),
         f"{dataset}: inputs as the network sees them (training split, scaled)",
         outputs["inputs_scaled"],
+        columns=columns,
     )
     per_class = [] if many else split.class_names
     physics_plots.correlations(
-        variables.correlations(x[:, best], raw.y, raw.w, per_class),
+        variables.correlations(x, raw.y, raw.w, per_class, best),
         shown_names,
         f"{dataset}: input correlations",
         outputs["correlations"],
