@@ -129,7 +129,8 @@ def _read_tree(
     for start, read in _chunks(tree, expressions, selection, where, step):
         n = len(read[expressions[0]])
         passes = _passes(read[selection], n, selection, where) if selection else np.ones(n, bool)
-        x = input_columns({k: v[passes] for k, v in read.items()}, inputs, where)
+        everything = bool(passes.all())  # the usual chunk: no copy of every branch to drop nothing
+        x = input_columns(read if everything else {k: v[passes] for k, v in read.items()}, inputs, where)
         bad = invalid_values(x)
         rows = bad.any(axis=1)
         if rows.any() and first_bad is None:
@@ -137,7 +138,7 @@ def _read_tree(
         invalid += bad.sum(axis=0)
         selected += len(x)
         keep = ~rows
-        parts["x"].append(x[keep].astype(np.float32))
+        parts["x"].append((x if not rows.any() else x[keep]).astype(np.float32))
         parts["entries"].append(start + np.flatnonzero(passes)[keep])
         if weight:
             w = np.asarray(read[weight][passes], np.float64)
@@ -302,8 +303,8 @@ def input_columns(read: dict[str, np.ndarray], inputs: list[str], where: str) ->
     element (nan where the list is too short) or reduction (nan for an empty list, but len). The one code path
     from branches to a model's inputs, for training and for applying a trained model to new trees."""
     parsed, names = _parse(inputs)
-    columns = []
-    for (expression, element, reduced), name in zip(parsed, names, strict=True):
+    out = np.empty((len(read[names[0]]) if names else 0, len(inputs)))  # filled column by column: no stacking copy
+    for j, ((expression, element, reduced), name) in enumerate(zip(parsed, names, strict=True)):
         values = read[name]
         jagged = values.dtype == object
         if jagged and not (element or reduced):
@@ -314,13 +315,13 @@ def input_columns(read: dict[str, np.ndarray], inputs: list[str], where: str) ->
         if not jagged and (element or reduced):
             raise FormatError(f"{where}: {expression!r}: branch {name!r} has one value per event; use {name}")
         if element:
-            columns.append(_element(values, int(element.group("index"))))
+            out[:, j] = _element(values, int(element.group("index")))
         elif reduced:
             func = REDUCTIONS[reduced.group("func")]
-            columns.append(np.array([func(v) if len(v) or func is len else np.nan for v in values], np.float64))
+            out[:, j] = np.array([func(v) if len(v) or func is len else np.nan for v in values], np.float64)
         else:
-            columns.append(np.asarray(values, np.float64))
-    return np.column_stack(columns)
+            out[:, j] = values  # cast to float64 as it is copied in
+    return out
 
 
 def invalid_values(x: np.ndarray) -> np.ndarray:
