@@ -1,3 +1,4 @@
+import json
 from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
@@ -111,7 +112,9 @@ def prefixed(root: Path, named: dict) -> dict:
     return {k: [root / p for p in v] if isinstance(v, list) else root / v for k, v in named.items()}
 
 
-def dataset_page(root: Path, d: str, pairs: list, datasets: list, figures: bool = True) -> Path:
+def dataset_page(
+    root: Path, d: str, pairs: list, datasets: list, figures: bool = True, methods: dict | None = None
+) -> Path:
     """A dataset's data files as its stages write them, then its report page (the page's path)."""
     x, y = np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 2
     plots.preview(x, y, ["a", "b"], d, root / stages.PREVIEW_PNG.format(dataset=d))
@@ -127,7 +130,7 @@ def dataset_page(root: Path, d: str, pairs: list, datasets: list, figures: bool 
     report.dataset_page(
         d,
         VARIANTS,
-        dict.fromkeys(VARIANTS, "mlp"),
+        methods or dict.fromkeys(VARIANTS, "mlp"),
         0.95,
         prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
         prefixed(root, pipeline.outputs("report", d)),
@@ -215,3 +218,19 @@ def test_a_grid_without_variant_figures_reads_and_links_none(tmp_path):
     assert "<code>figures: {per_variant: false}</code>" in html and '<section class="variant"' not in html
     assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in html and 'src="comparison.png"' in html
     assert [t.name for t in local_targets(page) if not t.exists()] == ["index.html"]  # the grid's: summary writes it
+
+
+def test_the_methods_table_shows_the_seed_spread_and_how_many_variants_each_was_chosen_from(tmp_path):
+    """Two methods, each trained over three seeds: the page's methods table says of how many variants each best
+    one was chosen and its spread over seeds beside the bootstrap interval; the sentence says the intervals were
+    widened by it."""
+    datasets, pairs = ["toy"], [("toy", v) for v in VARIANTS]
+    for v in VARIANTS:
+        fake_variant_outputs(tmp_path, "toy", v, overfit=(v == "baseline"))
+        path = tmp_path / stages.METRICS.format(dataset="toy", variant=v)
+        metrics = json.loads(path.read_text())
+        metrics.update(roc_auc_seed_mean=metrics["roc_auc"], roc_auc_seed_std=0.01, n_seeds=3)
+        path.write_text(json.dumps(metrics))
+    page = dataset_page(tmp_path, "toy", pairs, datasets, methods={"baseline": "mlp", "dropout": "bdt"}).read_text()
+    assert "(of 1)" in page and "&plusmn; 0.0100 over 3 seeds" in page
+    assert "widened by the seed-to-seed spread" in page

@@ -100,6 +100,8 @@ def methods(
             "chosen_on": "validation" if f"validation_{first}" in r else "test",
             **{h: r[h] for h in headlines},
             **{f"{h}_ci": (r.get(f"{h}_ci_lo"), r.get(f"{h}_ci_hi")) for h in headlines},
+            **{f"{h}_seed_std": r[f"{h}_seed_std"] for h in headlines if f"{h}_seed_std" in r},
+            "n_seeds": r.get("n_seeds", 1),
         }
         for m, r in best_of.items()
     ]
