@@ -59,7 +59,7 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     found = headline_numbers(split.task, split.arrays["y_val"], scores["val"], split.weights("val"))
     metrics.update({f"validation_{k}": v for k, v in found.items()})
     y_test, w_test = split.arrays["y_test"], split.weights("test")
-    metrics.update(seed_spread(split.task, y_test, w_test, scores))
+    metrics.update(seed_numbers(split.task, y_test, w_test, scores))
     found = bootstrap.replicates(
         split.task,
         y_test,
@@ -126,7 +126,7 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
 
 
-def seed_spread(task: str, y: np.ndarray, w: np.ndarray | None, scores: dict) -> dict[str, float]:
+def seed_numbers(task: str, y: np.ndarray, w: np.ndarray | None, scores: dict) -> dict[str, float]:
     """Where the variant trained several seeds (model key `seeds`): each headline number's mean and standard
     deviation (ddof 1) over the replicas' test scores, the variant's own model first; nothing for one seed."""
     seeds = sorted(int(k.removeprefix("test_seed_")) for k in scores if k.startswith("test_seed_"))
