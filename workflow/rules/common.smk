@@ -6,6 +6,7 @@
 import atexit
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -129,6 +130,7 @@ wildcard_constraints:
     dataset=params_config.id_pattern(),
     variant=params_config.id_pattern(),
     application=params_config.id_pattern(),
+    fold=r"\d+",
     file=r"[^/]+",
 
 
@@ -136,7 +138,9 @@ def settings(stage):
     """Params for a rule: the stage's resolved settings as JSON, so changing them reruns exactly its jobs."""
 
     def resolve(wildcards):
-        resolved = stages.stage_settings(PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant"))
+        resolved = stages.stage_settings(
+            PARAMS, stage, wildcards.get("dataset"), wildcards.get("variant"), wildcards.get("fold")
+        )
         return params_config.inline(resolved)  # one line of YAML: readable in --report, rerun when it changes
 
     return resolve
@@ -163,6 +167,23 @@ def each_variant(template):
 
     def paths(wildcards):
         return [template.format(dataset=d, variant=v) for d, v in PAIRS if d == wildcards.dataset]
+
+    return paths
+
+
+def datasets_pattern(folded):
+    """The datasets that train in folds (split.folds), or those that do not, as a wildcard constraint: which of
+    train or folds writes a variant's model (a pattern matching nothing where there are none)."""
+    names = [d for d in PARAMS["datasets"] if (params_config.folds(PARAMS, d) > 1) == folded]
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def each_fold(template):
+    """One path per fold of the job's dataset (split.folds)."""
+
+    def paths(wildcards):
+        k = params_config.folds(PARAMS, wildcards.dataset)
+        return [template.format(dataset=wildcards.dataset, variant=wildcards.variant, fold=i) for i in range(k)]
 
     return paths
 

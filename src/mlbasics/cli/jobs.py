@@ -32,8 +32,12 @@ def runner(stage: str) -> Callable:
         from mlbasics.stages.preprocess import run
 
         return run
-    if stage == "train":
+    if stage in ("train", "train_fold"):
         from mlbasics.stages.train import run
+
+        return run
+    if stage == "folds":
+        from mlbasics.stages.folds import run
 
         return run
     if stage == "evaluate":
@@ -70,15 +74,26 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     params = config.load_params(args.params)
     refuse_beside_snakemake(args.command)
     dataset, variant = getattr(args, "dataset", None), getattr(args, "variant", None)
-    if args.command in stages.PER_DATASET + stages.PER_VARIANT and not dataset:
+    fold = getattr(args, "fold", None)
+    if args.command in stages.PER_DATASET + stages.PER_VARIANT + stages.PER_FOLD and not dataset:
         raise UsageError(f"{args.command}: --dataset is required with --params")
-    if args.command in stages.PER_VARIANT and not variant:
+    if args.command in stages.PER_VARIANT + stages.PER_FOLD and not variant:
         raise UsageError(f"{args.command}: --variant is required with --params")
+    if args.command in stages.PER_FOLD and fold is None:
+        raise UsageError(f"{args.command}: --fold is required with --params")
     if dataset and dataset not in params["datasets"]:
         raise UsageError(f"--dataset {dataset!r}: not defined under datasets in {args.params}")
     if variant and variant not in config.expand_variants(params["variants"]):
         raise UsageError(f"--variant {variant!r}: not defined under variants in {args.params}")
-    settings = stages.job_settings(params, args.command, dataset, variant)
+    if args.command in stages.PER_FOLD and not 0 <= fold < config.folds(params, dataset):
+        raise UsageError(
+            f"--fold {fold}: dataset {dataset!r} trains {config.folds(params, dataset)} fold(s) (split.folds)"
+        )
+    if args.command in stages.PER_VARIANT + stages.PER_FOLD and (dataset, variant) not in stages.stage_pairs(
+        params, args.command
+    ):
+        raise UsageError(f"{args.command}: no job for dataset {dataset!r}, variant {variant!r} in {args.params}")
+    settings = stages.job_settings(params, args.command, dataset, variant, fold)
     from mlbasics.tracking import runs as tracking
 
     # DVC has no start hook: every stage refuses a store that cannot work (missing driver, corrupt file), so
@@ -87,8 +102,8 @@ def settings_from_args(args: argparse.Namespace) -> dict:
     online = params["tracking"]["mode"] == "online"
     tracking.preflight(
         tracking.resolve_uri(params["tracking"]["uri"]),
-        reach=args.command == "train" and online,
-        write=args.command in ("train", "track") or (args.command == "evaluate" and online),
+        reach=args.command in ("train", "train_fold") and online,
+        write=args.command in ("train", "train_fold", "track") or (args.command == "evaluate" and online),
     )
     return settings
 
@@ -109,7 +124,9 @@ def refuse_beside_snakemake(command: str) -> None:
 def declared_paths(stage: str, settings: dict) -> dict:
     """A job's named inputs and outputs from the stage's declaration (the paths its rule names too)."""
     names = {k: settings[k] for k in ("dataset", "variant") if k in settings}
-    extra = {}
+    extra: dict = {"folds": settings["folds"]} if stage == "folds" else {}
+    if settings.get("fold") is not None:
+        names["fold"] = str(settings["fold"])
     if stage in ("download", "dataset"):
         extra["source"] = pipeline.source_of(settings)
     if stage == "train" and settings["model"].get("warm_start"):

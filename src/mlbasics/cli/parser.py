@@ -19,10 +19,12 @@ def parser() -> argparse.ArgumentParser:
         source = p.add_mutually_exclusive_group(required=True)
         source.add_argument("--params", type=Path, help="params file to read (e.g. params.yaml)")
         source.add_argument("--settings", help="the stage's resolved settings as JSON (what Snakemake passes)")
-        if stage in stages.PER_DATASET + stages.PER_VARIANT:
+        if stage in stages.PER_DATASET + stages.PER_VARIANT + stages.PER_FOLD:
             p.add_argument("--dataset", help="dataset id (with --params)")
-        if stage in stages.PER_VARIANT:
+        if stage in stages.PER_VARIANT + stages.PER_FOLD:
             p.add_argument("--variant", help="variant id (with --params)")
+        if stage in stages.PER_FOLD:
+            p.add_argument("--fold", type=int, help="the fold (0 .. split.folds - 1) it is scored on (with --params)")
         p.add_argument(
             "--paths",
             help="the job's named inputs and outputs as JSON (what a Snakemake rule passes; "

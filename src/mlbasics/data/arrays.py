@@ -1,7 +1,8 @@
 """The Dataset record every loader returns, and its file: an uncompressed, pickle-free .npz with arrays `x`,
 `y`, `class_names` and `source`, and where the source has them `w` (event weights), `feature_names`, `groups`
-(which event each row belongs to, where an event has several rows: the split keeps them together) and `origin`
-with `origin_files` (each row's file and entry in it: a test score can be traced to its event). Light: the
+(which event each row belongs to, where an event has several rows: the split keeps them together), `origin`
+with `origin_files` (each row's file and entry in it: a test score can be traced to its event) and `fold_key`
+(split.fold_by's value per row: it decides the event's fold). Light: the
 preprocess and train stages read it without the loaders."""
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class Dataset:
     # rows have no file of their own (embedded toys, image sets)
     origin: np.ndarray | None = None
     origin_files: list[str] = field(default_factory=list)
+    # the value of split.fold_by per row (int64): event i is in fold fold_key[i] % folds; None without fold_by
+    fold_key: np.ndarray | None = None
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
@@ -44,6 +47,7 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
         w=None if dataset.w is None else dataset.w[keep],
         groups=None if dataset.groups is None else dataset.groups[keep],
         origin=None if dataset.origin is None else dataset.origin[keep],
+        fold_key=None if dataset.fold_key is None else dataset.fold_key[keep],
     )
 
 
@@ -54,6 +58,17 @@ def group_ids(columns: list[np.ndarray]) -> np.ndarray:
     codes = [np.unique(a.astype(str) if a.dtype == object else a, return_inverse=True)[1].reshape(-1) for a in arrays]
     _, ids = np.unique(np.column_stack(codes), axis=0, return_inverse=True)
     return ids.reshape(-1).astype(np.int64)
+
+
+def fold_values(values: np.ndarray, name: str, where: str) -> np.ndarray:
+    """split.fold_by's values as int64, refusing values that are not whole numbers (the fold is value % folds)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    numbers = values.astype(np.float64) if values.dtype.kind in "fb" else None
+    if numbers is None or not np.isfinite(numbers).all() or (numbers % 1 != 0).any():
+        raise FormatError(f"{where}: split.fold_by {name!r} must be a whole number per event (e.g. eventNumber)")
+    return numbers.astype(np.int64)
 
 
 def is_colour(x: np.ndarray) -> bool:
@@ -83,6 +98,8 @@ def save(dataset: Dataset, path: str | Path) -> None:
             extra["groups"] = dataset.groups
         if dataset.origin is not None:
             extra.update(origin=dataset.origin, origin_files=np.array(dataset.origin_files, dtype=str))
+        if dataset.fold_key is not None:
+            extra["fold_key"] = dataset.fold_key
         np.savez(
             fh,
             x=dataset.x,
@@ -107,4 +124,5 @@ def load(path: str | Path) -> Dataset:
             npz["groups"] if "groups" in npz.files else None,
             npz["origin"] if "origin" in npz.files else None,
             [str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
+            npz["fold_key"] if "fold_key" in npz.files else None,
         )

@@ -3,8 +3,9 @@ scaler fitted on the training split only (saved as plain affine parameters, no p
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mlbasics.core.files import atomic_path, write_json
 from mlbasics.core.formats import FormatError
 from mlbasics.core.tasks import stored_task, task_for
 from mlbasics.data.arrays import Dataset
+from mlbasics.data.folds import assign_folds, fold_parts, holdout_flags, pooled_models
 
 SPLITS = ("train", "val", "test")
 ROWS = 1_000_000  # rows scaled (or fitted) at once: memory set by the chunk, not by the sample
@@ -164,16 +166,58 @@ def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
         )
 
 
+def check_folds(dataset: Dataset, fold: np.ndarray, holdout: np.ndarray, folds: int) -> None:
+    """Refuse folds that leave a class out of a model's training, validation or test part, naming class and fold."""
+    where = dataset.source or "the dataset"
+    present = np.unique(dataset.y) if dataset.class_names else []
+    for i in range(folds):
+        for part, index in fold_parts(fold, holdout, i).items():
+            missing = [k for k in present if not (dataset.y[index] == k).any()]
+            if missing:
+                name = {"train": "training", "val": "validation", "test": "test"}[part]
+                raise FormatError(
+                    f"{where}: class {dataset.class_names[missing[0]]!r} has no event in fold {i}'s {name} part; "
+                    f"{folds} folds need more events of every class (or fewer folds: split.folds)"
+                )
+        if not dataset.class_names and min(len(v) for v in fold_parts(fold, holdout, i).values()) == 0:
+            raise FormatError(f"{where}: fold {i} leaves a part empty; {folds} folds need more rows")
+
+
+def preprocess_folds(
+    dataset: Dataset, x: np.ndarray, *, split: dict, seed: int, scaler: str
+) -> tuple[dict[str, np.ndarray], list[Scaler]]:
+    """k-fold data (split.folds): the unscaled inputs with each row's fold and holdout flag, and fold i's scaler
+    fitted on fold i's training rows; `load(..., fold=i)` gives fold i's split, scaled."""
+    folds = int(split["folds"])
+    fold = assign_folds(dataset.y, folds, seed, dataset.groups, dataset.fold_key)
+    share = split["validation"] / (split["train"] + split["validation"])
+    holdout = holdout_flags(dataset.y, fold, share, seed, dataset.groups)
+    check_folds(dataset, fold, holdout, folds)
+    print(
+        f"{dataset.source or 'the dataset'}: {folds} folds "
+        + ("by split.fold_by" if dataset.fold_key is not None else "(seeded, by class)")
+        + " - "
+        + ", ".join(f"fold {i} {int((fold == i).sum())} rows" for i in range(folds))
+    )
+    scalers = [fit_scaler(scaler, x, fold_parts(fold, holdout, i)["train"]) for i in range(folds)]
+    arrays = {"x": x, "y": dataset.y, "fold": fold, "holdout": holdout}
+    for key, value in (("w", dataset.w), ("origin", dataset.origin), ("groups", dataset.groups)):
+        if value is not None:
+            arrays[key] = value
+    return arrays, scalers
+
+
 def preprocess(
     dataset: Dataset,
     *,
-    split: dict[str, float],
+    split: dict,
     seed: int,
     pixel_scale: float | None = None,
     flatten: bool = True,
     scaler: str = "standard",
-) -> tuple[dict[str, np.ndarray], Scaler]:
-    """Return arrays x_train, y_train, x_val, ... (float32 features) and the fitted scaler."""
+) -> tuple[dict[str, np.ndarray], Scaler | list[Scaler]]:
+    """Return arrays x_train, y_train, x_val, ... (float32 features) and the fitted scaler; with split.folds the
+    folded data and one scaler per fold (preprocess_folds)."""
     x = np.asarray(dataset.x, np.float32)  # no copy where it is float32 already
     if pixel_scale:
         x = x / np.float32(pixel_scale)
@@ -181,6 +225,8 @@ def preprocess(
         x = x.reshape(len(x), -1)
     if x.ndim != 2:
         raise ValueError(f"features have shape {x.shape[1:]}; set preprocess.flatten: true for an MLP")
+    if split.get("folds", 1) > 1:
+        return preprocess_folds(dataset, x, split=split, seed=seed, scaler=scaler)
     check_split(dataset, split)
     try:
         parts = split_indices(dataset.y, split, seed, dataset.groups)
@@ -219,6 +265,9 @@ class Split:
     image_shape: tuple[int, ...] = ()
     feature_names: list[str] = field(default_factory=list)
     origin_files: list[str] = field(default_factory=list)
+    folds: int = 1  # k-fold data (split.folds): this is fold `fold`'s split (its model's training and test rows)
+    fold: int = 0
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # k-fold: each part's rows in the whole dataset
 
     def weights(self, part: str) -> np.ndarray | None:
         """The event weights of a split (train, val, test); None for unweighted data."""
@@ -250,6 +299,8 @@ def save(
     names = {"feature_names": np.array(feature_names, dtype=str)} if feature_names else {}
     if origin_files:
         names["origin_files"] = np.array(origin_files, dtype=str)
+    if isinstance(scaler, list):  # k folds: each fold's scaler travels with the data (load scales fold i's split)
+        names["fold_scalers"] = np.array([json.dumps(s.to_dict(), sort_keys=True) for s in scaler], dtype=str)
     with atomic_path(data_path) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
@@ -259,21 +310,60 @@ def save(
             **names,
             **arrays,
         )
-    write_json(scaler_path, scaler.to_dict())
+    write_json(scaler_path, {"folds": [s.to_dict() for s in scaler]} if isinstance(scaler, list) else scaler.to_dict())
 
 
-META = ("class_names", "image_shape", "task", "feature_names", "origin_files")
+def scaler_of(scaler: dict, fold: int | None = None) -> dict:
+    """The scaler (as saved in scaler.json) a model's inputs were scaled with: fold `fold`'s of k-fold data."""
+    return scaler["folds"][fold or 0] if "folds" in scaler else scaler
 
 
-def load(path: str | Path, skip: tuple[str, ...] = ()) -> Split:
-    """The processed data; `skip`: arrays not to read (e.g. the report needs no x_val or x_test)."""
+META = ("class_names", "image_shape", "task", "feature_names", "origin_files", "fold_scalers")
+PER_ROW = ("y", "w", "groups", "origin")  # k-fold data's per-row arrays beside x
+
+
+def load(path: str | Path, skip: tuple[str, ...] = (), fold: int | None = None) -> Split:
+    """The processed data; `skip`: arrays not to read (e.g. the report needs no x_val or x_test). k-fold data gives
+    fold `fold`'s split (default 0), its inputs scaled with that fold's scaler."""
     with np.load(path, allow_pickle=False) as npz:
         names = [str(n) for n in npz["feature_names"]] if "feature_names" in npz.files else []
-        return Split(
-            {k: npz[k] for k in npz.files if k not in META and k not in skip},
-            [str(c) for c in npz["class_names"]],
-            stored_task(npz, path),
-            tuple(int(n) for n in npz["image_shape"]),
-            names,
-            [str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
+        meta = dict(
+            class_names=[str(c) for c in npz["class_names"]],
+            task=stored_task(npz, path),
+            image_shape=tuple(int(n) for n in npz["image_shape"]),
+            feature_names=names,
+            origin_files=[str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
         )
+        if "fold_scalers" not in npz.files:
+            return Split({k: npz[k] for k in npz.files if k not in META and k not in skip}, **meta)
+        scalers = [Scaler.from_dict(json.loads(str(s))) for s in npz["fold_scalers"]]
+        i = fold or 0
+        parts = fold_parts(npz["fold"], npz["holdout"], i)
+        arrays = {}
+        for part, index in parts.items():
+            if f"x_{part}" not in skip:
+                arrays[f"x_{part}"] = scalers[i].transform(npz["x"], index)
+            arrays.update({f"{key}_{part}": npz[key][index] for key in PER_ROW if key in npz.files})
+        return Split(arrays, **meta, folds=len(scalers), fold=i, rows=parts)
+
+
+def is_folded(path: str | Path) -> bool:
+    """Whether processed data is k-fold data (split.folds)."""
+    with np.load(path, allow_pickle=False) as npz:
+        return "fold_scalers" in npz.files
+
+
+def pooled(path: str | Path, skip: tuple[str, ...] = ()) -> tuple[Split, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """k-fold data as the evaluation of the joined folds sees it: the pooled samples (pooled_models: test - every
+    event, val and train - each event once) with their labels, weights, events and origin; x_test is every event
+    scaled with fold 0's scaler (the figures' pictures only; `skip` it where not needed). Also the rows and scoring
+    model of each sample."""
+    with np.load(path, allow_pickle=False) as npz:
+        scalers = [json.loads(str(s)) for s in npz["fold_scalers"]]
+        samples = pooled_models(npz["fold"], npz["holdout"], len(scalers))
+        arrays = {} if "x_test" in skip else {"x_test": Scaler.from_dict(scalers[0]).transform(npz["x"])}
+        for part, (index, _) in samples.items():
+            arrays.update({f"{key}_{part}": npz[key][index] for key in PER_ROW if key in npz.files})
+    first = load(path, skip=("x_train", "x_val", "x_test"))
+    split = Split(arrays, first.class_names, first.task, first.image_shape, first.feature_names, first.origin_files)
+    return replace(split, folds=first.folds, rows={part: index for part, (index, _) in samples.items()}), samples

@@ -71,6 +71,13 @@ def selection(loader: str, options: dict) -> str | None:
     return options.get("selection") or loaders.get(loader).selection
 
 
+def reads_fold_by(loader: str) -> bool:
+    """Whether a loader reads split.fold_by (a branch, expression or column) beside its inputs."""
+    import inspect
+
+    return "fold_by" in inspect.signature(loaders.get(loader).read).parameters
+
+
 def local_file(loader: str, options: dict) -> str | None:
     """A user's own file the dataset reads from the working tree (a table or ROOT file given by path)."""
     return options.get("path") if loaders.get(loader).local else None

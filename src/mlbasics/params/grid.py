@@ -160,3 +160,18 @@ def model_spec(params: dict, dataset: str, variant: str) -> dict:
         if block in override:
             spec[block] = {**base.get(block, {}), **override[block]}
     return method_rules.own_keys(spec, spec["method"])
+
+
+def folds(params: dict, dataset: str) -> int:
+    """How many folds a dataset trains (split.folds); 1: one train/validation/test split."""
+    return int(params["split"].get("folds", 1))
+
+
+def fold_by(params: dict, dataset: str) -> str | None:
+    """The branch, expression or column whose value decides an event's fold (split.fold_by), or None."""
+    return params["split"].get("fold_by") if folds(params, dataset) > 1 else None
+
+
+def folded_pairs(params: dict) -> list[tuple[str, str]]:
+    """The grid's (dataset, variant) pairs whose dataset trains in folds."""
+    return [(d, v) for d, v in grid(params) if folds(params, d) > 1]

@@ -34,6 +34,10 @@ HISTORY = "models/{dataset}/{variant}/history.csv"
 RUN_STATS = "models/{dataset}/{variant}/run_stats.json"
 SCORES = "models/{dataset}/{variant}/scores.npz"  # the trained model's outputs on the training and test samples
 BUNDLE = "models/{dataset}/{variant}/bundle.json"  # what turns a raw event into the model's input (data/bundle.py)
+# k-fold training (split.folds): fold i's training writes the same files under fold-<i>/; the folds stage joins them
+# into the variant's files above (its model folder holds every fold's model), so what follows reads them unchanged
+FOLD = "models/{dataset}/{variant}/fold-{fold}/"
+FOLD_OUTPUTS = {"model": MODEL, "history": HISTORY, "stats": RUN_STATS, "scores": SCORES, "bundle": BUNDLE}
 METRICS = "reports/{dataset}/{variant}/metrics.json"
 CONFUSION = "reports/{dataset}/{variant}/confusion.csv"
 PREDICTIONS = "reports/{dataset}/{variant}/predictions.csv"
@@ -93,9 +97,17 @@ class Job:
     source: str = CATALOG
     init: str | None = None
     figures: bool = True  # the variants' figures (VARIANT_FIGURES) exist
+    fold: str = "{fold}"
+    folds: int = 1  # the dataset's folds (split.folds)
 
     def one(self, template: str) -> str:
-        return template.format(dataset=self.dataset, variant=self.variant)
+        return template.format(dataset=self.dataset, variant=self.variant, fold=self.fold)
+
+    def each_fold(self, template: str) -> list[str]:
+        """The variant's path of each fold: fold_path(template) for fold 0, 1, ..."""
+        return [
+            fold_path(template).format(dataset=self.dataset, variant=self.variant, fold=i) for i in range(self.folds)
+        ]
 
     def each_variant(self, template: str) -> list[str]:
         """One path per variant that runs on this job's dataset."""
@@ -109,16 +121,23 @@ class Job:
         return [template.format(dataset=d, variant=v) for d, v in self.pairs]
 
 
+def fold_path(template: str) -> str:
+    """A variant's file as fold {fold}'s training writes it: models/<d>/<v>/fold-<i>/<name>."""
+    return template.replace("models/{dataset}/{variant}/", FOLD)
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
-    scope: str  # "once", "dataset" (a job per dataset) or "run" (a job per dataset x variant)
+    scope: str  # "once", "dataset" (a job per dataset), "run" (per dataset x variant), "fold" (... x fold)
     help: str
     outputs: dict[str, str]
     inputs: Callable[[Job], dict[str, str | list[str]]]
     params: Callable[[str, str], list[str]]  # (dataset, the variant's definition) -> the params keys it reads
     settings: Callable[[dict, str, str], dict]  # (params holding just those keys, dataset, variant) -> settings
     local: bool = False  # runs where Snakemake runs (the login node), never as a cluster job
+    pairs: str = "all"  # the grid's pairs it runs on: "all", "single" (a dataset without folds) or "folded"
+    module: str = ""  # its module in mlbasics.stages (default: its name)
 
 
 def _run_settings(view: dict, dataset: str, variant: str) -> dict:
@@ -147,6 +166,20 @@ def _source_settings(view: dict, dataset: str, _: str) -> dict:
         "loader": ds["loader"],
         "options": ds["options"],
         "files": [f.to_dict() for f in sources.remote_files(ds["loader"], ds["options"])],
+    }
+
+
+def _dataset_settings(view: dict, dataset: str, variant: str) -> dict:
+    fold_by = view.get("split", {}).get("fold_by")  # read beside the inputs: it decides each event's fold
+    return {**_source_settings(view, dataset, variant), **({"fold_by": fold_by} if fold_by else {})}
+
+
+def _folds_settings(view: dict, dataset: str, variant: str) -> dict:
+    return {
+        "dataset": dataset,
+        "variant": variant,
+        "folds": view["split"]["folds"],
+        "fold_by": view["split"].get("fold_by"),
     }
 
 
@@ -189,8 +222,8 @@ STAGES: dict[str, Stage] = {
             "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
             {"raw": RAW, "preview": PREVIEW_PNG, "files": FILES},
             lambda job: {"receipt": job.one(RECEIPT), "source": job.source},
-            lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options"],
-            _source_settings,
+            lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options", "split.fold_by?"],
+            _dataset_settings,
         ),
         Stage(
             "preprocess",
@@ -224,6 +257,34 @@ STAGES: dict[str, Stage] = {
                 f"variants.{v}",
             ],
             _train_settings,
+            pairs="single",
+        ),
+        Stage(
+            "train_fold",
+            "fold",
+            "train one fold of one variant (split.folds): on the other folds, scored on this one",
+            {k: fold_path(v) for k, v in FOLD_OUTPUTS.items()},
+            lambda job: {"data": job.one(PROCESSED), "scaler": job.one(SCALER)},
+            lambda d, v: [
+                "seed",
+                f"datasets.{d}.loader",
+                f"datasets.{d}.options",
+                f"datasets.{d}.model",
+                f"variants.{v}",
+            ],
+            _train_settings,
+            pairs="folded",
+            module="train",
+        ),
+        Stage(
+            "folds",
+            "run",
+            "join a variant's fold trainings: its models, each event's out-of-fold score, the mean history",
+            dict(FOLD_OUTPUTS),
+            lambda job: {"data": job.one(PROCESSED), **{k: job.each_fold(v) for k, v in FOLD_OUTPUTS.items()}},
+            lambda d, v: ["split.folds", "split.fold_by?"],
+            _folds_settings,
+            pairs="folded",
         ),
         Stage(
             "evaluate",
@@ -339,17 +400,40 @@ STAGES: dict[str, Stage] = {
     )
 }
 PER_VARIANT = tuple(name for name, stage in STAGES.items() if stage.scope == "run")
+PER_FOLD = tuple(name for name, stage in STAGES.items() if stage.scope == "fold")
 PER_DATASET = tuple(name for name, stage in STAGES.items() if stage.scope == "dataset")
 
 
+def stage_pairs(params: dict, stage: str) -> list[tuple[str, str]]:
+    """The grid's (dataset, variant) pairs a per-variant or per-fold stage runs on (Stage.pairs)."""
+    which = STAGES[stage].pairs
+    return [
+        (d, v) for d, v in config.grid(params) if which == "all" or (config.folds(params, d) > 1) == (which == "folded")
+    ]
+
+
 def param_keys(
-    stage: str, dataset: str | None = None, variant: str | None = None, source: str | None = None
+    stage: str,
+    dataset: str | None = None,
+    variant: str | None = None,
+    source: str | None = None,
+    params: dict | None = None,
 ) -> list[str]:
     """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
-    `config.variant_source` (default: the variant itself)."""
+    `config.variant_source` (default: the variant itself). A key declared with a trailing `?` is optional: listed
+    only where `params` has it (DVC refuses a listed key that params.yaml lacks)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    return STAGES[stage].params(dataset, source or variant)
+    keys = []
+    for key in STAGES[stage].params(dataset, source or variant):
+        if key.endswith("?"):
+            key = key[:-1]
+            try:
+                _get(params or {}, key)
+            except (KeyError, TypeError):
+                continue
+        keys.append(key)
+    return keys
 
 
 def _get(params: dict, dotted: str) -> Any:
@@ -359,24 +443,30 @@ def _get(params: dict, dotted: str) -> Any:
     return value
 
 
-def stage_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+def stage_settings(
+    params: dict, stage: str, dataset: str | None = None, variant: str | None = None, fold: int | None = None
+) -> dict:
     """Everything a stage needs from params, read only through the keys `param_keys` declares: so the params
-    a DVC stage lists are exactly the params it reads, and Snakemake reruns a job exactly when they change."""
+    a DVC stage lists are exactly the params it reads, and Snakemake reruns a job exactly when they change. A
+    per-fold stage's settings carry its fold."""
     source = config.variant_source(params, variant) if variant else None
     view: dict = {}
-    for dotted in param_keys(stage, dataset, variant, source):  # a params tree holding only the declared keys
+    for dotted in param_keys(stage, dataset, variant, source, params):  # a params tree of just the declared keys
         *parents, leaf = dotted.split(".")
         node = view
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = copy.deepcopy(_get(params, dotted))
-    return STAGES[stage].settings(view, dataset, variant)
+    settings = STAGES[stage].settings(view, dataset, variant)
+    return {**settings, "fold": int(fold)} if stage in PER_FOLD else settings
 
 
-def job_settings(params: dict, stage: str, dataset: str | None = None, variant: str | None = None) -> dict:
+def job_settings(
+    params: dict, stage: str, dataset: str | None = None, variant: str | None = None, fold: int | None = None
+) -> dict:
     """A job's stage settings plus what it needs that must not rerun it when changed: the download stage's
     fetch policy, the evaluate stage's tracking settings (Snakemake passes both from outside the rule's params)."""
-    settings = stage_settings(params, stage, dataset, variant)
+    settings = stage_settings(params, stage, dataset, variant, fold)
     if stage == "download":
         settings["policy"] = config.fetch_policy(params)
     if stage == "evaluate":

@@ -26,6 +26,7 @@ from mlbasics.pipeline.declarations import (  # the path templates and the decla
     MODEL,
     PACKAGE,
     PER_DATASET,
+    PER_FOLD,
     PER_VARIANT,
     PREDICTIONS,
     PROCESSED,
@@ -37,6 +38,7 @@ from mlbasics.pipeline.declarations import (  # the path templates and the decla
     Job,
     package_path,
     param_keys,
+    stage_pairs,
 )
 
 
@@ -106,7 +108,8 @@ def code(stage: str) -> list[str]:
     """The source files a stage runs: its module (stages.<stage>) and every package module that imports
     (computed from the import statements); inputs, so editing any of them reruns exactly the stages that use it,
     in both engines."""
-    return [module_file(name) for name in sorted(imported_modules(f"stages.{stage}"))]
+    module = (STAGES[stage].module or stage) if stage in STAGES else stage
+    return [module_file(name) for name in sorted(imported_modules(f"stages.{module}"))]
 
 
 def apply_inputs(job: applying.ApplyJob) -> dict[str, str | list[str]]:
@@ -144,11 +147,14 @@ def inputs(
     source: str = CATALOG,
     init: str | None = None,
     figures: bool = True,
+    fold: str = "{fold}",
+    folds: int = 1,
 ) -> dict[str, str | list[str]]:
     """Named inputs of one job, its code included. `pairs`/`datasets` are the grid (aggregates read all of it; a
     dataset's report its variants); `source` is the dataset's `source_of`; `init` the model a warm-started
-    training job starts from; `figures` whether the variants have figures (params' figures.per_variant)."""
-    job = Job([tuple(pair) for pair in pairs], datasets, dataset, variant, source, init, figures)
+    training job starts from; `figures` whether the variants have figures (params' figures.per_variant); `fold`
+    a per-fold job's fold, `folds` the dataset's number of folds (the folds stage reads each)."""
+    job = Job([tuple(pair) for pair in pairs], datasets, dataset, variant, source, init, figures, str(fold), folds)
     return {**STAGES[stage].inputs(job), "code": code(stage)}
 
 
@@ -160,10 +166,12 @@ def job_pairs(settings: dict) -> list[tuple[str, str]]:
     return [(settings["dataset"], v) for v in settings.get("variants", [])]
 
 
-def outputs(stage: str, dataset: str = "{dataset}", variant: str = "{variant}", figures: bool = True) -> dict[str, str]:
+def outputs(
+    stage: str, dataset: str = "{dataset}", variant: str = "{variant}", figures: bool = True, fold: str = "{fold}"
+) -> dict[str, str]:
     """Named outputs of one job; a variant's figures only where `figures` (params' figures.per_variant)."""
     return {
-        k: v.format(dataset=dataset, variant=variant)
+        k: v.format(dataset=dataset, variant=variant, fold=fold)
         for k, v in STAGES[stage].outputs.items()
         if figures or k not in VARIANT_FIGURES
     }
@@ -186,6 +194,8 @@ def flat(named: dict[str, str | list[str]]) -> list[str]:
 
 def dvc_command(stage: str) -> str:
     args = {"dataset": " --dataset ${item.dataset}", "variant": " --dataset ${item.dataset} --variant ${item.variant}"}
+    if stage in PER_FOLD:
+        return f"python -m mlbasics {stage} --params params.yaml" + args["variant"] + " --fold ${item.fold}"
     if stage in PER_VARIANT:
         return f"python -m mlbasics {stage} --params params.yaml" + args["variant"]
     if stage in PER_DATASET:
@@ -199,25 +209,40 @@ def dvc_yaml(params: dict) -> dict:
     datasets, pairs = params["run"]["datasets"], config.grid(params)
     figures = params["figures"]["per_variant"]
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
+    folds = max([config.folds(params, d) for d in datasets])  # one number of folds for every dataset (split.folds)
     stages: dict = {}
     for stage in STAGES:
         body = {
             "cmd": dvc_command(stage),
-            "deps": flat(inputs(stage, pairs, datasets, **item, init="${item.init}", figures=figures)),
-            "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}"),
-            "outs": list(outputs(stage, item["dataset"], item["variant"], figures).values()),
+            "deps": flat(
+                inputs(
+                    stage,
+                    pairs,
+                    datasets,
+                    **item,
+                    init="${item.init}",
+                    figures=figures,
+                    fold="${item.fold}",
+                    folds=folds,
+                )
+            ),
+            "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}", params),
+            "outs": list(outputs(stage, item["dataset"], item["variant"], figures, "${item.fold}").values()),
         }
-        if stage in PER_VARIANT:
+        if stage in PER_VARIANT + PER_FOLD:
             items = {
-                f"{d}-{v}": {
+                f"{d}-{v}" + (f"-fold-{i}" if stage in PER_FOLD else ""): {
                     "dataset": d,
                     "variant": v,
                     "defined_in": config.variant_source(params, v),
                     "init": init_model(params, d, v) or PROCESSED.format(dataset=d),
+                    **({"fold": i} if stage in PER_FOLD else {}),
                 }
-                for d, v in pairs
+                for d, v in stage_pairs(params, stage)
+                for i in range(config.folds(params, d) if stage in PER_FOLD else 1)
             }
-            stages[stage] = {"foreach": items, "do": body}
+            if items:  # a stage with no job here (no dataset trains in folds) is left out
+                stages[stage] = {"foreach": items, "do": body}
         elif stage in ("download", "dataset"):
             items = {d: {"dataset": d, "source": source_of(params["datasets"][d])} for d in datasets}
             stages[stage] = {"foreach": items, "do": body}
@@ -226,13 +251,13 @@ def dvc_yaml(params: dict) -> dict:
                 stages[f"report-{d}"] = {
                     "cmd": dvc_command(stage).replace("${item.dataset}", d),
                     "deps": flat(inputs(stage, pairs, datasets, d, figures=figures)),
-                    "params": param_keys(stage, d),
+                    "params": param_keys(stage, d, params=params),
                     "outs": list(outputs(stage, d).values()),
                 }
         elif stage in PER_DATASET:
             stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
         else:
-            body["params"] = param_keys(stage)
+            body["params"] = param_keys(stage, params=params)
             stages[stage] = body
     for name in applying.fetched(params):  # the network: a set's files to download, verified
         stages[f"apply_fetch-{name}"] = {

@@ -70,6 +70,7 @@ WARM = (
     "mlflow.sklearn",
     "sklearn.inspection",
     "mlbasics.cli",
+    "mlbasics.stages.folds",
     "mlbasics.stages.evaluate",
     "mlbasics.stages.report",
     "mlbasics.stages.summary",
@@ -77,6 +78,7 @@ WARM = (
     "mlbasics.stages.track",
 )
 READY_AFTER = {stage: f"mlbasics.stages.{stage}" for stage in ("download", "dataset", "preprocess", "train")}
+READY_AFTER["train_fold"] = READY_AFTER["train"]  # one fold's training runs the train stage's module
 STARTED = b"\x01"  # the worker to a client: your job's process runs (before it, a client may still run it itself)
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 _OPEN: set[socket.socket] = set()  # the worker's connections to running jobs' clients

@@ -109,14 +109,16 @@ def dataset_page(
     answer = verdicts.overtraining(rows, task, replicates, confidence)
     compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
     write_json(outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared})
-    curves = rejection_curves(split, predictions) if task == "binary" else None
+    # the responses are the test sample's: a k-fold variant's every event (pooled), else the test split's
+    tested = preprocess.pooled(inputs["data"], skip=("x_test",))[0] if preprocess.is_folded(inputs["data"]) else split
+    curves = rejection_curves(tested, predictions) if task == "binary" else None
     plots.comparison(
         histories,
         f"{dataset}: all variants",
         outputs["comparison"],
         partial(physics_plots.rejection_panel, curves=curves) if curves else None,
     )
-    whitened = read_json(inputs["scaler"])["kind"] == "pca_whiten"
+    whitened = preprocess.scaler_of(read_json(inputs["scaler"]))["kind"] == "pca_whiten"
     ranking = input_variables(dataset, data.load(inputs["raw"]), split, outputs, whitened)
     importance = importances(variants, inputs["importance"], whitened)
     for row in ranking:

@@ -9,17 +9,17 @@ from mlbasics.core import formats, plots
 from mlbasics.core.files import read_json
 from mlbasics.data.arrays import check, is_colour, save, subsample
 from mlbasics.data.loaders import make
-from mlbasics.stages.settings import SourceSettings
+from mlbasics.stages.settings import DatasetSettings
 
 
-def run(settings: SourceSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
+def run(settings: DatasetSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The dataset stage: read the source (a generated one written into the dataset's folder of files, which
     exists, empty, for the others), subsample, convert colour to greyscale unless asked not to, write
     data/raw/<dataset>.npz and the preview figure."""
     options = settings.options
     receipt = read_json(inputs["receipt"])
     Path(outputs["files"]).mkdir(parents=True, exist_ok=True)
-    dataset = make(settings.loader, options, receipt, folder=outputs["files"])
+    dataset = make(settings.loader, options, receipt, folder=outputs["files"], fold_by=settings.fold_by)
     dataset = replace(dataset, source=dataset.source or f"dataset {settings.dataset!r}")
     dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
     check(dataset)

@@ -5,6 +5,7 @@ curves, metrics and artifacts."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -33,15 +34,18 @@ class OnDemand:
 
 
 def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run."""
-    split = preprocess.load(inputs["data"])
+    """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run. A k-fold variant
+    (split.folds) is judged on its pooled samples: every event's out-of-fold score is its test score."""
+    folded = preprocess.is_folded(inputs["data"])
+    split = preprocess.pooled(inputs["data"])[0] if folded else preprocess.load(inputs["data"])
+    view = preprocess.load(inputs["data"], fold=0) if folded else split  # fold 0's split: the importance
     # before any number is computed or logged: a class without weight has no metric
     check_classes(split.weights("test"), split.arrays["y_test"], split.class_names, "test")
     kind = methods.method_class(settings.model)
 
     def load():  # TensorFlow is started (seconds) only where the model is loaded or logged
         methods.prepare(settings.model, threads)
-        return methods.load(settings.model, inputs["model"])
+        return methods.load(settings.model, Path(inputs["model"]) / "fold-0" if folded else inputs["model"])
 
     method = OnDemand(load)
     dataset, variant = settings.dataset, settings.variant
@@ -73,10 +77,12 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     bootstrap.write(outputs["bootstrap"], found)
     write_importance(
         outputs["importance"],
-        method.importance(split.arrays["x_test"], y_test, w_test, split.task, settings.seed)
+        method.importance(view.arrays["x_test"], view.arrays["y_test"], view.weights("test"), split.task, settings.seed)
         if kind.ranks_inputs
         else None,
     )
+    if folded:
+        metrics.update(fold_numbers(inputs["data"], split, scores))
     checked = response.check(
         split.task,
         split.class_names,
@@ -124,6 +130,29 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     where = log_run(settings, record, outputs, threads)
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
+
+
+def fold_numbers(data: str, split: preprocess.Split, scores: dict) -> dict[str, float]:
+    """A k-fold variant's numbers per fold: each headline number's mean and standard deviation (ddof 1) over the
+    folds' test samples (<h>_fold_mean, <h>_fold_std) and TMVA's overtraining check per fold - fold i's model on
+    its training vs its test events, a KS probability per class (ks_p_<class>_fold_<i>)."""
+    out: dict[str, float] = {"n_folds": split.folds}
+    numbers = []
+    for i in range(split.folds):
+        fold = preprocess.load(data, skip=("x_train", "x_val", "x_test"), fold=i)
+        y, w = fold.arrays["y_test"], fold.weights("test")
+        numbers.append(headline_numbers(split.task, y, scores[f"fold_{i}_test"], w))
+        checked = response.check(
+            split.task,
+            split.class_names,
+            (fold.arrays["y_train"], scores[f"fold_{i}_train"], fold.weights("train")),
+            (y, scores[f"fold_{i}_test"], w),
+        )
+        out.update({f"ks_p_{response.metric_key(name)}_fold_{i}": p for name, p in checked["ks_p"].items()})
+    for name in numbers[0]:
+        values = np.array([n[name] for n in numbers if name in n])
+        out[f"{name}_fold_mean"], out[f"{name}_fold_std"] = float(values.mean()), float(values.std(ddof=1))
+    return out
 
 
 def seed_numbers(task: str, y: np.ndarray, w: np.ndarray | None, scores: dict) -> dict[str, float]:

@@ -68,6 +68,11 @@ class DownloadSettings(SourceSettings):
 
 
 @dataclass(frozen=True)
+class DatasetSettings(SourceSettings):
+    fold_by: str | None = None  # split.fold_by: read beside the inputs, it decides each event's fold
+
+
+@dataclass(frozen=True)
 class PreprocessSettings:
     dataset: str
     seed: int
@@ -92,6 +97,17 @@ class TrainSettings(RunSettings):
     # what the model's bundle says of its inputs' source: the loader and the selection (options.selection)
     loader: str = ""
     selection: str | None = None
+    fold: int | None = None  # train_fold: the fold it is scored on (it trains on the others)
+
+
+@dataclass(frozen=True)
+class FoldsSettings:
+    """folds: join one variant's k fold trainings."""
+
+    dataset: str
+    variant: str
+    folds: int
+    fold_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +153,11 @@ class TrackSettings(GridSettings):
 
 SETTINGS: dict[str, type] = {
     "download": DownloadSettings,
-    "dataset": SourceSettings,
+    "dataset": DatasetSettings,
     "preprocess": PreprocessSettings,
     "train": TrainSettings,
+    "train_fold": TrainSettings,
+    "folds": FoldsSettings,
     "evaluate": EvaluateSettings,
     "report": ReportSettings,
     "summary": SummarySettings,

@@ -30,8 +30,9 @@ ONNX_FILE = "model.onnx"  # in the model folder, beside the method's own file
 
 
 def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
-    """The train stage: processed data in; model, history.csv, run_stats.json and the model's scores out."""
-    split = preprocess.load(inputs["data"])
+    """The train stage: processed data in; model, history.csv, run_stats.json and the model's scores out. With
+    k folds (train_fold), fold `settings.fold`'s model: trained on the other folds, scored on this one."""
+    split = preprocess.load(inputs["data"], fold=settings.fold)
     try:  # before TensorFlow starts: a task the data cannot have is a params mistake
         check_request(split.task, settings.model.get("task", "auto"), len(split.class_names))
     except ValueError as exc:
@@ -39,7 +40,7 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
     negative = settings.model.get("event_weights", {}).get("negative", "keep")
     for part, sample in (("train", "training"), ("val", "validation")):  # a class nothing of which counts
         check_classes(split.weights(part), split.arrays[f"y_{part}"], split.class_names, sample, negative)
-    name = f"{settings.dataset}/{settings.variant}"
+    name = f"{settings.dataset}/{settings.variant}" + (f"/fold-{settings.fold}" if settings.fold is not None else "")
     print(f"{name}: settings {json.dumps(settings.model, sort_keys=True)}", flush=True)  # the log's first line
     methods.prepare(settings.model, threads)
     folder = checkpoint_folder(outputs["model"])
@@ -58,7 +59,7 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         progress=progress,
     )
     method.save(outputs["model"])
-    scaler = read_json(inputs["scaler"])
+    scaler = preprocess.scaler_of(read_json(inputs["scaler"]), settings.fold)
     exported = write_onnx(method, split, scaler, Path(outputs["model"]) / ONNX_FILE)
     print(f"{name}: {exported}", flush=True)
     scores = outputs_of(method, split)

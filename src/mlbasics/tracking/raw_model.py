@@ -18,25 +18,27 @@ import pandas as pd
 
 
 class RawInputModel(mlflow.pyfunc.PythonModel):
-    """Raw inputs -> the bundle's scaler -> the trained method's scores."""
+    """Raw inputs -> the bundle's scaler -> the trained method's scores (a k-fold variant: the folds' mean)."""
 
     def load_context(self, context) -> None:
         from mlbasics.data import bundle
-        from mlbasics.data.preprocess import Scaler
+        from mlbasics.methods import fold_models
         from mlbasics.methods import training as methods
 
         found = bundle.read(context.artifacts["bundle"])
         self.inputs, self.outputs = found["inputs"], found["outputs"]
-        self.scaler = Scaler.from_dict(found["scaler"])
         methods.prepare(found["model"], 0)
-        self.method = methods.load(found["model"], Path(context.artifacts["model"]))
+        # a k-fold variant's every fold model, averaged (TMVA's OutputEnsembling=Avg); else its one model
+        self.members = fold_models.members(found, Path(context.artifacts["model"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             x = model_input[self.inputs].to_numpy(np.float64) if self.inputs else model_input.to_numpy(np.float64)
         else:
             x = np.asarray(model_input, np.float64)
-        scores = np.asarray(self.method.predict(self.scaler.transform(x)), np.float32)
+        from mlbasics.methods import fold_models
+
+        scores = fold_models.average(self.members, x)
         return pd.DataFrame(scores.reshape(len(x), -1), columns=self.outputs)
 
 

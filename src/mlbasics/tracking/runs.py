@@ -501,7 +501,10 @@ def log_model(model: dict | None) -> str | None:
         example = np.zeros((len(outputs), split.arrays["x_test"].shape[1]))
         return raw_model.log(model["path"], model["bundle"], example, outputs)
     example = np.asarray(split.arrays["x_test"][:5], dtype=np.float32)
-    return methods.log_model(model.get("spec", {}), model["path"], example, outputs)
+    folder = Path(model["path"])
+    if split.folds > 1:  # a k-fold variant on scaled inputs (images): the flavour takes one model, fold 0's
+        folder = folder / "fold-0"
+    return methods.log_model(model.get("spec", {}), str(folder), example, outputs)
 
 
 def log_online(

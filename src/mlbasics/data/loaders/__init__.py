@@ -37,12 +37,20 @@ def get(name: str) -> Loader:
     return registry()[name]
 
 
-def make(loader: str, options: dict | None = None, receipt: dict | None = None, folder: str | None = None) -> Dataset:
+def make(
+    loader: str,
+    options: dict | None = None,
+    receipt: dict | None = None,
+    folder: str | None = None,
+    fold_by: str | None = None,
+) -> Dataset:
     """Build a dataset by loader name with its options (as written in params.yaml); a loader that writes files
-    writes them into `folder`."""
+    writes them into `folder`; `fold_by` (split.fold_by) is read beside the inputs by the loaders that take it."""
     spec = get(loader)
     # the options every loader takes are applied by the stage, and `files` by the download stage
     own = {k: v for k, v in (options or {}).items() if k not in COMMON_OPTIONS and k != "files"}
+    if fold_by:
+        own["fold_by"] = fold_by
     if spec.writes:
         if folder is None:
             raise ValueError(f"loader {loader!r} writes the files it reads: it needs the dataset's folder")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics.data.arrays import Dataset
+from mlbasics.data.arrays import Dataset, fold_values
 from mlbasics.data.loaders.base import Loader
 
 
@@ -34,13 +34,14 @@ def regression_toy(n_samples: int = 2000, noise: float = 0.1, seed: int = 0) -> 
 HEP_SELECTION = "njet_pt >= 1"  # the hep toy's events have a leading jet (its input jet_pt[0])
 
 
-def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
+def hep_toy(folder: str, n_events: int = 3000, seed: int = 0, fold_by: str | None = None) -> Dataset:
     """A signal/background sample as a physicist gets one, written as ROOT files (`folder`/signal.root and
     background.root, tree `events`, kept: apply scores them) and read back through the ROOT loader like any
     user's ntuples (TMVA's classic toy, grown up): per event four correlated Gaussian variables var1..var4
     (signal shifted and correlated differently), a variable number of jets with their pT (a jagged branch; the
     input is the leading jet, jet_pt[0], after the selection njet_pt >= 1) and a generator weight, negative for
-    ~8 % of the background events as at NLO."""
+    ~8 % of the background events as at NLO; and an event number (eventNumber: signal 0.., background from
+    n_events on), never an input, for split.fold_by."""
     from mlbasics.core.files import atomic_path
     from mlbasics.data import root_files
 
@@ -58,10 +59,16 @@ def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
             root_files.write_tree(
                 tmp,
                 "events",
-                {**branches, "jet_pt": jet_pt, "weight": sign * np.abs(rng.normal(1.0, 0.2, n_events))},
+                {
+                    **branches,
+                    "jet_pt": jet_pt,
+                    "weight": sign * np.abs(rng.normal(1.0, 0.2, n_events)),
+                    "eventNumber": np.arange(n_events, dtype=np.int64) + (n_events if name == "background" else 0),
+                },
             )
     samples = [root_files.Sample(name, [Path(folder) / f"{name}.root"], "events") for name in ("signal", "background")]
-    events = root_files.read(samples, ["var1", "var2", "var3", "var4", "jet_pt[0]"], HEP_SELECTION, "weight")
+    inputs = ["var1", "var2", "var3", "var4", "jet_pt[0]"]
+    events = root_files.read(samples, inputs, HEP_SELECTION, "weight", group=[fold_by] if fold_by else None)
     return Dataset(
         events.x,
         events.y,
@@ -71,6 +78,7 @@ def hep_toy(folder: str, n_events: int = 3000, seed: int = 0) -> Dataset:
         events.feature_names,
         origin=events.origin,
         origin_files=[path.as_posix() for path in events.files],
+        fold_key=fold_values(events.group_keys[-1], fold_by, "hep_toy") if fold_by else None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlbasics.data.arrays import Dataset, group_ids
+from mlbasics.data.arrays import Dataset, fold_values, group_ids
 from mlbasics.data.loaders.base import Loader, receipt_file
 
 
@@ -21,9 +21,11 @@ def root(
     weight: str | None = None,
     drop_invalid: bool = False,
     group: list[str] | None = None,
+    fold_by: str | None = None,
 ) -> Dataset:
     """ROOT TTrees (root_files.py): a tree per class, signal and background, each from one or several files
-    with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`."""
+    with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`. `fold_by`
+    (split.fold_by) is read beside the group branches, never as an input."""
     from mlbasics.data import root_files
 
     shown: dict[Path, str] = {}  # how each file is named in the events' origin: as params name it
@@ -43,8 +45,10 @@ def root(
             root_files.Sample(name, files(spec.get("files")), spec.get("tree") or tree, float(spec.get("scale", 1.0)))
             for name, spec in (("signal", signal), ("background", background))
         ]
-    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, group)
+    keys = [*(group or []), *([fold_by] if fold_by else [])]
+    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, keys or None)
     source = Path(path).name if path else ", ".join(f["name"] for f in receipt["files"])
+    group_keys = events.group_keys[:-1] if fold_by else events.group_keys  # [tree index, *group, fold_by]
     return Dataset(
         events.x,
         events.y,
@@ -52,9 +56,10 @@ def root(
         source,
         events.w,
         events.feature_names,
-        group_ids(events.group_keys) if group else None,
+        group_ids(group_keys) if group else None,
         events.origin,
         [shown[p] for p in events.files],
+        fold_values(events.group_keys[-1], fold_by, source) if fold_by else None,
     )
 
 

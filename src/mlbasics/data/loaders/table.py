@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlbasics.core import formats
-from mlbasics.data.arrays import Dataset, group_ids
+from mlbasics.data.arrays import Dataset, fold_values, group_ids
 from mlbasics.data.loaders.base import Loader, receipt_file
 
 
@@ -17,13 +17,17 @@ def table(
     weight: str | None = None,
     drop_invalid: bool = False,
     group: list[str] | None = None,
+    fold_by: str | None = None,
 ) -> Dataset:
     """Your own CSV or Parquet table: a label column and feature columns (class names from the labels; a
     float label column with non-integer values gives float targets, a regression), optionally a weight column
     and the columns naming the event each row belongs to (`group`)."""
     source = Path(path) if path else receipt_file(receipt, receipt["files"][0]["name"])
-    x, y, names, columns, w, keys = formats.read_table(source, label, features, drop_invalid, weight, group)
-    return Dataset(x, y, names, f"{source.name}, label column {label!r}", w, columns, group_ids(keys) if keys else None)
+    wanted = [*(group or []), *([fold_by] if fold_by else [])]  # fold_by: read like a group column, not an input
+    x, y, names, columns, w, keys = formats.read_table(source, label, features, drop_invalid, weight, wanted or None)
+    where = f"{source.name}, label column {label!r}"
+    folds = fold_values(keys.pop(), fold_by, source.name) if fold_by else None
+    return Dataset(x, y, names, where, w, columns, group_ids(keys) if keys else None, fold_key=folds)
 
 
 def _table_problem(options: dict) -> str | None:
