@@ -6,7 +6,7 @@ from mlbasics.data import loaders as datasets
 from mlbasics.data.loaders import embedded
 from mlbasics.params import config
 from mlbasics.stages import dataset as dataset_stage
-from mlbasics.stages.settings import SourceSettings
+from mlbasics.stages.settings import DatasetSettings
 
 
 def test_gaussians_is_the_lecture_toy():
@@ -120,7 +120,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
     outputs = {"raw": tmp_path / "raw.npz", "preview": tmp_path / "preview.png", "files": tmp_path / "files"}
     options = {"files": [], "max_samples": 40}
     dataset_stage.run(
-        SourceSettings("cifar10", "cifar10", options, []), {"receipt": tmp_path / "receipt.json"}, outputs
+        DatasetSettings("cifar10", "cifar10", options, []), {"receipt": tmp_path / "receipt.json"}, outputs
     )
     ds = data.load(outputs["raw"])
     assert ds.x.shape == (40, 32, 32) and ds.x.dtype == np.float32
@@ -134,7 +134,7 @@ def test_cifar10_stage_writes_greyscale_and_a_colour_plus_grey_preview(tmp_path)
 
     colour_options = {**options, "color": True}
     dataset_stage.run(
-        SourceSettings("cifar10", "cifar10", colour_options, []), {"receipt": tmp_path / "receipt.json"}, outputs
+        DatasetSettings("cifar10", "cifar10", colour_options, []), {"receipt": tmp_path / "receipt.json"}, outputs
     )
     assert data.load(outputs["raw"]).x.shape == (40, 32, 32, 3)
 

@@ -64,7 +64,7 @@ def test_the_warm_worker_imports_every_stage_module_and_no_other_module_of_ours_
     from mlbasics.pipeline import declarations, worker
 
     ours = [m for m in worker.WARM if m.startswith("mlbasics.")]
-    stage_modules = {f"mlbasics.stages.{name}" for name in declarations.STAGES}
+    stage_modules = {f"mlbasics.stages.{stage.module or name}" for name, stage in declarations.STAGES.items()}
     assert stage_modules <= set(ours)
     assert set(ours) - stage_modules == {"mlbasics.cli", "mlbasics.methods.numpy_mlp"}
     assert all(module in worker.WARM for module in worker.READY_AFTER.values())

@@ -163,7 +163,7 @@ def apply(args: argparse.Namespace) -> int:
 
     files = input_files(args.input)
     models = scoring.read_models(args.dataset, list(dict.fromkeys(args.variant)), stages.BUNDLE, stages.MODEL)
-    written = scoring.apply(models, files, args.output, args.threads)
+    written = scoring.apply(models, files, args.output, args.threads, args.folds.replace("-", "_"))
     for path in written:
         print(f"apply: {path} ({', '.join(m.variant for m in models)})")
     return 0

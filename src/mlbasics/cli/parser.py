@@ -112,6 +112,13 @@ def _tool_parsers(sub) -> None:
     )
     p.add_argument("--output", type=Path, required=True, help="the folder the friend files are written to")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
+    p.add_argument(
+        "--folds",
+        choices=["average", "by-fold"],
+        default="average",
+        help="a k-fold variant (split.folds): the mean of its fold models (data; default), or each event by the "
+        "model of its own fold, by split.fold_by (the simulated events it was trained on)",
+    )
     p = sub.add_parser(
         "apply-report",
         help="the application report of an apply set (params' apply block): each input's response, stacked by process",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlbasics.core.formats import FormatError
+from mlbasics.data.arrays import Dataset
 
 
 def assign_folds(
@@ -36,14 +37,13 @@ def holdout_flags(
     y: np.ndarray, fold: np.ndarray, share: float, seed: int, groups: np.ndarray | None = None
 ) -> np.ndarray:
     """Which rows are validation events (early stopping, checkpoints) when their fold is among a model's training
-    folds: `share` of each fold's events of each class, seeded, whole events at a time."""
+    folds: `share` of each class's events, seeded, whole events at a time."""
     first, event_of_row = _events(y, groups)
     rng, flagged = np.random.default_rng(seed + 1), np.zeros(len(first), bool)
     classes = y[first] if np.issubdtype(y.dtype, np.integer) else np.zeros(len(first), np.int64)
-    for f in range(int(fold.max()) + 1):
-        for k in np.unique(classes):
-            events = rng.permutation(np.flatnonzero((classes == k) & (fold[first] == f)))
-            flagged[events[: round(share * len(events))]] = True
+    for k in np.unique(classes):
+        events = rng.permutation(np.flatnonzero(classes == k))
+        flagged[events[: round(share * len(events))]] = True
     return flagged[event_of_row]
 
 
@@ -76,3 +76,20 @@ def pooled_models(fold: np.ndarray, holdout: np.ndarray, folds: int) -> dict[str
         "val": (val, (fold[val] + 1) % folds),
         "train": (train, (fold[train] + 1) % folds),
     }
+
+
+def check_folds(dataset: Dataset, fold: np.ndarray, holdout: np.ndarray, folds: int) -> None:
+    """Refuse folds that leave a class out of a model's training, validation or test part, naming class and fold."""
+    where = dataset.source or "the dataset"
+    present = np.unique(dataset.y) if dataset.class_names else []
+    for i in range(folds):
+        for part, index in fold_parts(fold, holdout, i).items():
+            missing = [k for k in present if not (dataset.y[index] == k).any()]
+            if missing:
+                name = {"train": "training", "val": "validation", "test": "test"}[part]
+                raise FormatError(
+                    f"{where}: class {dataset.class_names[missing[0]]!r} has no event in fold {i}'s {name} part; "
+                    f"{folds} folds need more events of every class (or fewer folds: split.folds)"
+                )
+        if not dataset.class_names and min(len(v) for v in fold_parts(fold, holdout, i).values()) == 0:
+            raise FormatError(f"{where}: fold {i} leaves a part empty; {folds} folds need more rows")

@@ -14,7 +14,7 @@ from mlbasics.core.files import atomic_path, write_json
 from mlbasics.core.formats import FormatError
 from mlbasics.core.tasks import stored_task, task_for
 from mlbasics.data.arrays import Dataset
-from mlbasics.data.folds import assign_folds, fold_parts, holdout_flags, pooled_models
+from mlbasics.data.folds import assign_folds, check_folds, fold_parts, holdout_flags, pooled_models
 
 SPLITS = ("train", "val", "test")
 ROWS = 1_000_000  # rows scaled (or fitted) at once: memory set by the chunk, not by the sample
@@ -166,23 +166,6 @@ def check_split(dataset: Dataset, fractions: dict[str, float]) -> None:
         )
 
 
-def check_folds(dataset: Dataset, fold: np.ndarray, holdout: np.ndarray, folds: int) -> None:
-    """Refuse folds that leave a class out of a model's training, validation or test part, naming class and fold."""
-    where = dataset.source or "the dataset"
-    present = np.unique(dataset.y) if dataset.class_names else []
-    for i in range(folds):
-        for part, index in fold_parts(fold, holdout, i).items():
-            missing = [k for k in present if not (dataset.y[index] == k).any()]
-            if missing:
-                name = {"train": "training", "val": "validation", "test": "test"}[part]
-                raise FormatError(
-                    f"{where}: class {dataset.class_names[missing[0]]!r} has no event in fold {i}'s {name} part; "
-                    f"{folds} folds need more events of every class (or fewer folds: split.folds)"
-                )
-        if not dataset.class_names and min(len(v) for v in fold_parts(fold, holdout, i).values()) == 0:
-            raise FormatError(f"{where}: fold {i} leaves a part empty; {folds} folds need more rows")
-
-
 def preprocess_folds(
     dataset: Dataset, x: np.ndarray, *, split: dict, seed: int, scaler: str
 ) -> tuple[dict[str, np.ndarray], list[Scaler]]:
@@ -193,11 +176,9 @@ def preprocess_folds(
     share = split["validation"] / (split["train"] + split["validation"])
     holdout = holdout_flags(dataset.y, fold, share, seed, dataset.groups)
     check_folds(dataset, fold, holdout, folds)
+    how = "by split.fold_by" if dataset.fold_key is not None else "seeded, by class"
     print(
-        f"{dataset.source or 'the dataset'}: {folds} folds "
-        + ("by split.fold_by" if dataset.fold_key is not None else "(seeded, by class)")
-        + " - "
-        + ", ".join(f"fold {i} {int((fold == i).sum())} rows" for i in range(folds))
+        f"{dataset.source or 'the dataset'}: {folds} folds ({how}), rows {np.bincount(fold, minlength=folds).tolist()}"
     )
     scalers = [fit_scaler(scaler, x, fold_parts(fold, holdout, i)["train"]) for i in range(folds)]
     arrays = {"x": x, "y": dataset.y, "fold": fold, "holdout": holdout}

@@ -12,7 +12,6 @@ pipeline/declarations.py.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import re
 from pathlib import Path
@@ -28,11 +27,10 @@ from mlbasics.params.apply_sets import apply_left_out, apply_sets, check_apply  
 from mlbasics.params.grid import (  # noqa: F401 - re-exported: params.config is where callers read params
     _left_out,
     _method_blocks,
+    check_split,
     dataset_variants,
     deep_merge,
     expand_variants,
-    fold_by,
-    folded_pairs,
     folds,
     grid,
     left_out,
@@ -162,17 +160,13 @@ def _check_semantics(params: dict, validator=None) -> None:
         problem = sources.check_options(dataset["loader"], dataset["options"])
         if problem:
             raise ParamsError(f"datasets.{name}.options.{problem}")
-    shares = {k: params["split"][k] for k in ("train", "validation", "test")}
-    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
-        fractions = ", ".join(f"{k}={v}" for k, v in shares.items())
-        raise ParamsError(f"split: fractions must sum to 1, got {sum(shares.values()):g} ({fractions})")
-    _check_folds(params)
     if validator is not None:
         _check_sweeps(params, validator)
     expanded = expand_variants(params["variants"])
     running = (
         run_variants(params) if all(v in {**params["variants"], **expanded} for v in params["run"]["variants"]) else []
     )
+    check_split(params, running)
     for vid in running:
         parent = expanded[vid][1].get("warm_start")
         if parent and parent in expanded and parent not in running:
@@ -204,24 +198,6 @@ def _check_semantics(params: dict, validator=None) -> None:
     if running:
         _check_coverage(params, running)
         check_apply(params)
-    warm = [vid for vid in running if expanded[vid][1].get("warm_start")] if "folds" in params["split"] else []
-    if warm:  # each fold's model would need its parent's model of the same fold
-        raise ParamsError(
-            f"variants.{warm[0]}.warm_start: not with split.folds (k-fold training starts every fold cold)"
-        )
-
-
-def _check_folds(params: dict) -> None:
-    """fold_by needs folds, and a loader that reads branches or columns (it is read beside the inputs)."""
-    if "fold_by" in params["split"] and "folds" not in params["split"]:
-        raise ParamsError("split.fold_by: needs split.folds (the number of folds)")
-    for name in params["run"]["datasets"] if params["split"].get("fold_by") else []:
-        loader = params["datasets"].get(name, {}).get("loader")
-        if loader and not sources.reads_fold_by(loader):
-            raise ParamsError(
-                f"split.fold_by: dataset {name!r} (loader {loader!r}) has no branches or columns to read "
-                f"{params['split']['fold_by']!r} from; fold_by works with the root, hep_toy and table loaders"
-            )
 
 
 def _settings_of(method: str) -> str:

@@ -10,6 +10,7 @@ import copy
 import functools
 import itertools
 import json
+import math
 import re
 from typing import Any
 
@@ -167,11 +168,25 @@ def folds(params: dict, dataset: str) -> int:
     return int(params["split"].get("folds", 1))
 
 
-def fold_by(params: dict, dataset: str) -> str | None:
-    """The branch, expression or column whose value decides an event's fold (split.fold_by), or None."""
-    return params["split"].get("fold_by") if folds(params, dataset) > 1 else None
-
-
-def folded_pairs(params: dict) -> list[tuple[str, str]]:
-    """The grid's (dataset, variant) pairs whose dataset trains in folds."""
-    return [(d, v) for d, v in grid(params) if folds(params, d) > 1]
+def check_split(params: dict, running: list[str]) -> None:
+    """The split's fractions sum to 1; fold_by needs folds and a loader that reads branches or columns (it is read
+    beside the inputs); a k-fold training starts every fold cold (no warm start)."""
+    shares = {k: params["split"][k] for k in ("train", "validation", "test")}
+    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
+        listed = ", ".join(f"{k}={v}" for k, v in shares.items())
+        raise ParamsError(f"split: fractions must sum to 1, got {sum(shares.values()):g} ({listed})")
+    if "fold_by" in params["split"] and "folds" not in params["split"]:
+        raise ParamsError("split.fold_by: needs split.folds (the number of folds)")
+    for name in params["run"]["datasets"] if params["split"].get("fold_by") else []:
+        loader = params["datasets"].get(name, {}).get("loader")
+        if loader and not sources.reads_fold_by(loader):
+            raise ParamsError(
+                f"split.fold_by: dataset {name!r} (loader {loader!r}) has no branches or columns to read "
+                f"{params['split']['fold_by']!r} from; fold_by works with the root, hep_toy and table loaders"
+            )
+    expanded = expand_variants(params["variants"])
+    warm = [v for v in running if expanded[v][1].get("warm_start")] if "folds" in params["split"] else []
+    if warm:  # each fold's model would need its parent's model of the same fold
+        raise ParamsError(
+            f"variants.{warm[0]}.warm_start: not with split.folds (k-fold training starts every fold cold)"
+        )

@@ -40,6 +40,7 @@ class ApplyJob:
     path: str  # where the input file is read: its local path, or its place in the download cache
     tree: str | None
     events: str  # what the file depends on (events_input)
+    folds: str = "average"  # how a k-fold variant scores (stages/apply.py: average, by_fold)
 
     @property
     def file(self) -> str:
@@ -67,9 +68,10 @@ class ApplyJob:
         variants = " ".join(f"--variant {shlex.quote(v)}" for v in self.variants)
         where = f"{self.path}:{self.tree}" if self.tree else self.path
         output = str(PurePosixPath(self.friend).parent)
+        by_fold = " --folds by-fold" if self.folds == "by_fold" else ""
         return (
             f"python -m mlbasics apply --dataset {shlex.quote(self.dataset)} {variants} "
-            f"--input {shlex.quote(where)} --output {shlex.quote(output)}"
+            f"--input {shlex.quote(where)} --output {shlex.quote(output)}{by_fold}"
         )
 
 
@@ -79,7 +81,10 @@ def jobs(params: dict) -> list[ApplyJob]:
     for name, spec in config.apply_sets(params).items():
         for entry, path in zip(spec["files"], input_paths(params, name), strict=True):
             events = RECEIPT.format(application=name) if isinstance(entry, dict) else events_input(path, params)
-            found.append(ApplyJob(name, spec["dataset"], tuple(spec["variants"]), path, spec.get("tree"), events))
+            variants = tuple(spec["variants"])
+            found.append(
+                ApplyJob(name, spec["dataset"], variants, path, spec.get("tree"), events, spec.get("folds", "average"))
+            )
     return found
 
 

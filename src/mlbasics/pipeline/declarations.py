@@ -178,8 +178,8 @@ def _folds_settings(view: dict, dataset: str, variant: str) -> dict:
     return {
         "dataset": dataset,
         "variant": variant,
-        "folds": view["split"]["folds"],
-        "fold_by": view["split"].get("fold_by"),
+        "folds": view.get("split", {}).get("folds", 1),
+        "fold_by": view.get("split", {}).get("fold_by"),
     }
 
 
@@ -282,7 +282,7 @@ STAGES: dict[str, Stage] = {
             "join a variant's fold trainings: its models, each event's out-of-fold score, the mean history",
             dict(FOLD_OUTPUTS),
             lambda job: {"data": job.one(PROCESSED), **{k: job.each_fold(v) for k, v in FOLD_OUTPUTS.items()}},
-            lambda d, v: ["split.folds", "split.fold_by?"],
+            lambda d, v: ["split.folds?", "split.fold_by?"],
             _folds_settings,
             pairs="folded",
         ),
@@ -458,7 +458,7 @@ def stage_settings(
             node = node.setdefault(part, {})
         node[leaf] = copy.deepcopy(_get(params, dotted))
     settings = STAGES[stage].settings(view, dataset, variant)
-    return {**settings, "fold": int(fold)} if stage in PER_FOLD else settings
+    return {**settings, "fold": None if fold is None else int(fold)} if stage in PER_FOLD else settings
 
 
 def job_settings(

@@ -51,6 +51,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
     validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}  # what a best variant is chosen on
     seeds = {k: v for k, v in metrics.items() if k.endswith(("_seed_mean", "_seed_std")) or k == "n_seeds"}
+    folds = {k: v for k, v in metrics.items() if k.endswith(("_fold_mean", "_fold_std")) or k == "n_folds"}
     intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
     return {
         "dataset": dataset,
@@ -61,6 +62,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
         **intervals,
         **validation,
         **seeds,
+        **folds,
         "verdict": overtraining.verdict_of(metrics),
         "best_epoch": metrics.get("best_epoch", ""),
         "overfitting_since": metrics.get("overfitting_since", ""),
@@ -164,7 +166,9 @@ def dataset_page(
             one_step=[v for v in variants if len(histories[v]) == 1],
             whitened=whitened,
             efficiencies=[e for e in ("0p01", "0p10", "0p30") if f"sig_eff_at_bkg_{e}" in rows[0]],
-            ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min"],
+            ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min" and "_fold_" not in k],
+            fold_ks=[k[5:-7] for k in rows[0] if k.startswith("ks_p_") and k.endswith("_fold_0")],
+            n_folds=rows[0].get("n_folds", 0),
             figures={k: _rel(outputs[k], page) for k in ("inputs", "inputs_scaled", "correlations")},
             comparison=_rel(outputs["comparison"], page),
             preview=_rel(inputs["preview"], page),

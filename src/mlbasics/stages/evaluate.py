@@ -36,9 +36,7 @@ class OnDemand:
 def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The evaluate stage: model + test split in; metrics, confusion, figures out; one MLflow run. A k-fold variant
     (split.folds) is judged on its pooled samples: every event's out-of-fold score is its test score."""
-    folded = preprocess.is_folded(inputs["data"])
-    split = preprocess.pooled(inputs["data"])[0] if folded else preprocess.load(inputs["data"])
-    view = preprocess.load(inputs["data"], fold=0) if folded else split  # fold 0's split: the importance
+    split, view, folded = samples(inputs["data"])
     # before any number is computed or logged: a class without weight has no metric
     check_classes(split.weights("test"), split.arrays["y_test"], split.class_names, "test")
     kind = methods.method_class(settings.model)
@@ -130,6 +128,15 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     where = log_run(settings, record, outputs, threads)
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
+
+
+def samples(data: str) -> tuple[preprocess.Split, preprocess.Split, bool]:
+    """What the evaluation judges (the test split; a k-fold variant's pooled samples), what the importance is
+    computed on (the test split; fold 0's, with fold 0's model) and whether the data is k-fold."""
+    if not preprocess.is_folded(data):
+        split = preprocess.load(data)
+        return split, split, False
+    return preprocess.pooled(data)[0], preprocess.load(data, fold=0), True
 
 
 def fold_numbers(data: str, split: preprocess.Split, scores: dict) -> dict[str, float]:
