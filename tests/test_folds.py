@@ -69,7 +69,7 @@ def test_folds_that_leave_a_class_out_are_refused_naming_class_and_fold():
 def test_params_refuse_fold_by_without_folds_or_without_columns_and_warm_starts():
     params = tiny_params()
     params["split"]["fold_by"] = "eventNumber"
-    with pytest.raises(ParamsError, match=r"split.fold_by: needs split.folds"):
+    with pytest.raises(ParamsError, match=r"split.fold_by: needs folds"):
         config.validate_params(params)
     params["split"]["folds"] = 5
     with pytest.raises(ParamsError, match=r"dataset 'gaussians' .* has no branches or columns"):

@@ -208,7 +208,7 @@ def preprocess(
         raise ValueError(f"features have shape {x.shape[1:]}; set preprocess.flatten: true for an MLP")
     if split.get("folds", 1) > 1:
         return preprocess_folds(dataset, x, split=split, seed=seed, scaler=scaler)
-    check_split(dataset, split)
+    check_split(dataset, split := {k: split[k] for k in ("train", "validation", "test")})
     try:
         parts = split_indices(dataset.y, split, seed, dataset.groups)
     except ValueError as exc:  # what check_split cannot foresee, in scikit-learn's words

@@ -36,6 +36,8 @@ from mlbasics.params.grid import (  # noqa: F401 - re-exported: params.config is
     left_out,
     model_spec,
     run_variants,
+    split_key,
+    split_of,
     variant_source,
     warm_start_parent,
 )

@@ -163,30 +163,47 @@ def model_spec(params: dict, dataset: str, variant: str) -> dict:
     return method_rules.own_keys(spec, spec["method"])
 
 
+def split_of(params: dict, dataset: str) -> dict:
+    """A dataset's split: the global `split:` with the dataset's own `split:` merged over it key by key."""
+    return {**params["split"], **params.get("datasets", {}).get(dataset, {}).get("split", {})}
+
+
+def split_key(params: dict, dataset: str) -> str:
+    """The params key of a dataset's own split where it has one, else the global split's (what its stages list
+    beside `split`)."""
+    return f"datasets.{dataset}.split" if "split" in params["datasets"].get(dataset, {}) else "split"
+
+
 def folds(params: dict, dataset: str) -> int:
     """How many folds a dataset trains (split.folds); 1: one train/validation/test split."""
-    return int(params["split"].get("folds", 1))
+    return int(split_of(params, dataset).get("folds", 1))
 
 
 def check_split(params: dict, running: list[str]) -> None:
-    """The split's fractions sum to 1; fold_by needs folds and a loader that reads branches or columns (it is read
-    beside the inputs); a k-fold training starts every fold cold (no warm start)."""
-    shares = {k: params["split"][k] for k in ("train", "validation", "test")}
-    if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
-        listed = ", ".join(f"{k}={v}" for k, v in shares.items())
-        raise ParamsError(f"split: fractions must sum to 1, got {sum(shares.values()):g} ({listed})")
-    if "fold_by" in params["split"] and "folds" not in params["split"]:
-        raise ParamsError("split.fold_by: needs split.folds (the number of folds)")
-    for name in params["run"]["datasets"] if params["split"].get("fold_by") else []:
-        loader = params["datasets"].get(name, {}).get("loader")
-        if loader and not sources.reads_fold_by(loader):
+    """Each split's fractions sum to 1 (the global one, and each running dataset's with its own merged over it);
+    fold_by needs folds and a loader that reads branches or columns (it is read beside the inputs); one number of
+    folds for every dataset that trains in folds; a k-fold training starts every fold cold (no warm start)."""
+    names = [None, *(d for d in params["run"]["datasets"] if d in params["datasets"])]
+    for name in names:
+        split = params["split"] if name is None else split_of(params, name)
+        where = "split" if name is None or split_key(params, name) == "split" else f"datasets.{name}.split"
+        shares = {k: split[k] for k in ("train", "validation", "test")}
+        if not math.isclose(sum(shares.values()), 1.0, abs_tol=1e-9):
+            listed = ", ".join(f"{k}={v}" for k, v in shares.items())
+            raise ParamsError(f"{where}: fractions must sum to 1, got {sum(shares.values()):g} ({listed})")
+        if "fold_by" in split and "folds" not in split:
+            raise ParamsError(f"{where}.fold_by: needs folds (the number of folds)")
+        loader = None if name is None else params["datasets"][name]["loader"]
+        if loader and split.get("fold_by") and split.get("folds", 1) > 1 and not sources.reads_fold_by(loader):
             raise ParamsError(
-                f"split.fold_by: dataset {name!r} (loader {loader!r}) has no branches or columns to read "
-                f"{params['split']['fold_by']!r} from; fold_by works with the root, hep_toy and table loaders"
+                f"{where}.fold_by: dataset {name!r} (loader {loader!r}) has no branches or columns to read "
+                f"{split['fold_by']!r} from; fold_by works with the root, hep_toy and table loaders"
             )
+    counts = {d: folds(params, d) for d in names[1:] if folds(params, d) > 1}
+    if len(set(counts.values())) > 1:  # dvc.yaml's foreach stage lists each fold's files: one number for all
+        (a, k), (b, m) = sorted(counts.items(), key=lambda item: item[1])[:: len(counts) - 1]
+        raise ParamsError(f"datasets.{b}.split.folds: {m} folds, but dataset {a!r} trains {k}; use one number")
     expanded = expand_variants(params["variants"])
-    warm = [v for v in running if expanded[v][1].get("warm_start")] if "folds" in params["split"] else []
+    warm = [v for v in running if expanded[v][1].get("warm_start")] if counts else []
     if warm:  # each fold's model would need its parent's model of the same fold
-        raise ParamsError(
-            f"variants.{warm[0]}.warm_start: not with split.folds (k-fold training starts every fold cold)"
-        )
+        raise ParamsError(f"variants.{warm[0]}.warm_start: not with split.folds (every fold's training starts cold)")

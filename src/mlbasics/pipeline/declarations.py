@@ -170,17 +170,14 @@ def _source_settings(view: dict, dataset: str, _: str) -> dict:
 
 
 def _dataset_settings(view: dict, dataset: str, variant: str) -> dict:
-    fold_by = view.get("split", {}).get("fold_by")  # read beside the inputs: it decides each event's fold
+    split = config.split_of(view, dataset)
+    fold_by = split.get("fold_by") if split.get("folds", 1) > 1 else None  # read beside the inputs: the fold
     return {**_source_settings(view, dataset, variant), **({"fold_by": fold_by} if fold_by else {})}
 
 
 def _folds_settings(view: dict, dataset: str, variant: str) -> dict:
-    return {
-        "dataset": dataset,
-        "variant": variant,
-        "folds": view.get("split", {}).get("folds", 1),
-        "fold_by": view.get("split", {}).get("fold_by"),
-    }
+    split = config.split_of(view, dataset)
+    return {"dataset": dataset, "variant": variant, "folds": split.get("folds", 1), "fold_by": split.get("fold_by")}
 
 
 def _report_settings(view: dict, dataset: str, _: str) -> dict:
@@ -222,7 +219,7 @@ STAGES: dict[str, Stage] = {
             "build data/raw/<dataset>.npz and its preview figure from the dataset's source",
             {"raw": RAW, "preview": PREVIEW_PNG, "files": FILES},
             lambda job: {"receipt": job.one(RECEIPT), "source": job.source},
-            lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options", "split.fold_by?"],
+            lambda d, v: [f"datasets.{d}.loader", f"datasets.{d}.options", "split", "{split}"],
             _dataset_settings,
         ),
         Stage(
@@ -231,11 +228,11 @@ STAGES: dict[str, Stage] = {
             "split, scale and save data/processed/<dataset>/",
             {"data": PROCESSED, "scaler": SCALER},
             lambda job: {"raw": job.one(RAW)},
-            lambda d, v: ["seed", "split", f"datasets.{d}.preprocess"],
+            lambda d, v: ["seed", "split", "{split}", f"datasets.{d}.preprocess"],
             lambda view, d, v: {
                 "dataset": d,
                 "seed": view["seed"],
-                "split": view["split"],
+                "split": config.split_of(view, d),
                 **view["datasets"][d]["preprocess"],
             },
         ),
@@ -282,7 +279,7 @@ STAGES: dict[str, Stage] = {
             "join a variant's fold trainings: its models, each event's out-of-fold score, the mean history",
             dict(FOLD_OUTPUTS),
             lambda job: {"data": job.one(PROCESSED), **{k: job.each_fold(v) for k, v in FOLD_OUTPUTS.items()}},
-            lambda d, v: ["split.folds?", "split.fold_by?"],
+            lambda d, v: ["split", "{split}"],
             _folds_settings,
             pairs="folded",
         ),
@@ -417,23 +414,14 @@ def param_keys(
     dataset: str | None = None,
     variant: str | None = None,
     source: str | None = None,
-    params: dict | None = None,
+    split: str | None = None,
 ) -> list[str]:
     """The dotted params keys a stage reads (what dvc.yaml lists under `params:`); `source` is the variant's
-    `config.variant_source` (default: the variant itself). A key declared with a trailing `?` is optional: listed
-    only where `params` has it (DVC refuses a listed key that params.yaml lacks)."""
+    `config.variant_source` (default: the variant itself), `split` the dataset's `config.split_key` (its own split,
+    where it has one, else `split` again: DVC reads a key listed twice once)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-    keys = []
-    for key in STAGES[stage].params(dataset, source or variant):
-        if key.endswith("?"):
-            key = key[:-1]
-            try:
-                _get(params or {}, key)
-            except (KeyError, TypeError):
-                continue
-        keys.append(key)
-    return keys
+    return [split or "split" if key == "{split}" else key for key in STAGES[stage].params(dataset, source or variant)]
 
 
 def _get(params: dict, dotted: str) -> Any:
@@ -451,7 +439,8 @@ def stage_settings(
     per-fold stage's settings carry its fold."""
     source = config.variant_source(params, variant) if variant else None
     view: dict = {}
-    for dotted in param_keys(stage, dataset, variant, source, params):  # a params tree of just the declared keys
+    split = config.split_key(params, dataset) if dataset else None
+    for dotted in param_keys(stage, dataset, variant, source, split):  # a params tree of just the declared keys
         *parents, leaf = dotted.split(".")
         node = view
         for part in parents:

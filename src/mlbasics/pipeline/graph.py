@@ -226,7 +226,7 @@ def dvc_yaml(params: dict) -> dict:
                     folds=folds,
                 )
             ),
-            "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}", params),
+            "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}", "${item.split}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"], figures, "${item.fold}").values()),
         }
         if stage in PER_VARIANT + PER_FOLD:
@@ -236,6 +236,7 @@ def dvc_yaml(params: dict) -> dict:
                     "variant": v,
                     "defined_in": config.variant_source(params, v),
                     "init": init_model(params, d, v) or PROCESSED.format(dataset=d),
+                    "split": config.split_key(params, d),
                     **({"fold": i} if stage in PER_FOLD else {}),
                 }
                 for d, v in stage_pairs(params, stage)
@@ -244,20 +245,24 @@ def dvc_yaml(params: dict) -> dict:
             if items:  # a stage with no job here (no dataset trains in folds) is left out
                 stages[stage] = {"foreach": items, "do": body}
         elif stage in ("download", "dataset"):
-            items = {d: {"dataset": d, "source": source_of(params["datasets"][d])} for d in datasets}
+            items = {
+                d: {"dataset": d, "source": source_of(params["datasets"][d]), "split": config.split_key(params, d)}
+                for d in datasets
+            }
             stages[stage] = {"foreach": items, "do": body}
         elif stage == "report":
             for d in datasets:
                 stages[f"report-{d}"] = {
                     "cmd": dvc_command(stage).replace("${item.dataset}", d),
                     "deps": flat(inputs(stage, pairs, datasets, d, figures=figures)),
-                    "params": param_keys(stage, d, params=params),
+                    "params": param_keys(stage, d),
                     "outs": list(outputs(stage, d).values()),
                 }
         elif stage in PER_DATASET:
-            stages[stage] = {"foreach": {d: {"dataset": d} for d in datasets}, "do": body}
+            items = {d: {"dataset": d, "split": config.split_key(params, d)} for d in datasets}
+            stages[stage] = {"foreach": items, "do": body}
         else:
-            body["params"] = param_keys(stage, params=params)
+            body["params"] = param_keys(stage)
             stages[stage] = body
     for name in applying.fetched(params):  # the network: a set's files to download, verified
         stages[f"apply_fetch-{name}"] = {
