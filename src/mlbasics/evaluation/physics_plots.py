@@ -47,8 +47,8 @@ def response(
     values = np.concatenate([np.r_[c["train"], c["test"]] for _, classes in panels for c in classes])
     low, high = np.percentile(values, [0.0, 100.0] if xlabel == "response" else [0.5, 99.5])
     edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
-    cols = min(len(panels), 5)
-    rows = -(-len(panels) // cols)
+    rows = -(-len(panels) // 5)
+    cols = -(-len(panels) // rows)  # the rows filled evenly: six panels are two rows of three
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
     for ax, (name, classes) in zip(axes.flat, panels, strict=False):
         response_panel(ax, classes, edges, xlabel)

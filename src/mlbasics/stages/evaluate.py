@@ -79,8 +79,10 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
         if kind.ranks_inputs
         else None,
     )
+    fold_panels = []  # a k-fold variant's response figure: the pooled samples, then each fold's model on its own
     if folded:
-        metrics.update(fold_numbers(inputs["data"], split, scores))
+        numbers, fold_panels = fold_numbers(inputs["data"], split, scores)
+        metrics.update(numbers)
     checked = response.check(
         split.task,
         split.class_names,
@@ -96,7 +98,7 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     write_csv(outputs["predictions"], list(columns), zip(*columns.values(), strict=True))
     if settings.figures:  # the variant's figures (VARIANT_FIGURES), unless params say figures.per_variant: false
         physics_plots.response(
-            checked["panels"],
+            checked["panels"] + fold_panels,
             f"{dataset} / {variant}: training (points) vs test sample",
             outputs["response"],
             checked["xlabel"],
@@ -139,12 +141,13 @@ def samples(data: str) -> tuple[preprocess.Split, preprocess.Split, bool]:
     return preprocess.pooled(data)[0], preprocess.load(data, fold=0), True
 
 
-def fold_numbers(data: str, split: preprocess.Split, scores: dict) -> dict[str, float]:
+def fold_numbers(data: str, split: preprocess.Split, scores: dict) -> tuple[dict[str, float], list]:
     """A k-fold variant's numbers per fold: each headline number's mean and standard deviation (ddof 1) over the
     folds' test samples (<h>_fold_mean, <h>_fold_std) and TMVA's overtraining check per fold - fold i's model on
-    its training vs its test events, a KS probability per class (ks_p_<class>_fold_<i>)."""
+    its training vs its test events, a KS probability per class (ks_p_<class>_fold_<i>); and, where the check is
+    one panel (two classes, a regression), each fold's panel for the response figure."""
     out: dict[str, float] = {"n_folds": split.folds}
-    numbers = []
+    numbers, panels = [], []
     for i in range(split.folds):
         fold = preprocess.load(data, skip=("x_train", "x_val", "x_test"), fold=i)
         y, w = fold.arrays["y_test"], fold.weights("test")
@@ -156,10 +159,12 @@ def fold_numbers(data: str, split: preprocess.Split, scores: dict) -> dict[str, 
             (y, scores[f"fold_{i}_test"], w),
         )
         out.update({f"ks_p_{response.metric_key(name)}_fold_{i}": p for name, p in checked["ks_p"].items()})
+        if len(checked["panels"]) == 1:
+            panels.append((f"fold {i}'s model: " + checked["panels"][0][0], checked["panels"][0][1]))
     for name in numbers[0]:
         values = np.array([n[name] for n in numbers if name in n])
         out[f"{name}_fold_mean"], out[f"{name}_fold_std"] = float(values.mean()), float(values.std(ddof=1))
-    return out
+    return out, panels
 
 
 def seed_numbers(task: str, y: np.ndarray, w: np.ndarray | None, scores: dict) -> dict[str, float]:
