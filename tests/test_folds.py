@@ -5,6 +5,8 @@ trained on it, neither in the pooled evaluation nor in apply by fold."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -138,3 +140,17 @@ def test_apply_by_fold_scores_each_event_with_the_model_that_never_saw_it(rememb
     seeded = scoring.Model("nn1", {**model.bundle, "folds": {**model.bundle["folds"], "fold_by": None}}, model.folder)
     with pytest.raises(FormatError, match="variant 'nn1': its folds were dealt by seed"):
         scoring.apply([seeded], [(tmp / "events.csv", None)], tmp_path / "seeded", folds="by_fold")
+
+
+def test_progress_names_the_fold_a_k_fold_variant_is_training(tmp_path):
+    from mlbasics.pipeline import declarations as stages
+    from mlbasics.report.progress import rows
+
+    folder = tmp_path / "models/hep/baseline/fold-3"
+    folder.mkdir(parents=True)
+    now = 1_000_000.0
+    running = {"epoch": 4, "epochs": 10, "updated": now, "started": now - 8, "seconds_per_epoch": 2.0, "loss": 0.5}
+    (folder / "progress.json").write_text(json.dumps(running))
+    templates = {"stats": stages.RUN_STATS, "metrics": stages.METRICS}
+    row = rows(tmp_path, [("hep", "baseline")], templates, now=now)[0]
+    assert row[:3] == ["hep/baseline (fold-3)", "running", "4/10"] and row[5] == "12 s"

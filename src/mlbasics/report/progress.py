@@ -56,6 +56,9 @@ def state(root: Path, dataset: str, variant: str, templates: dict[str, str]) -> 
         running = json.loads((stats.parent / FILE).read_text())
         if finished is None or running["updated"] > finished + 1:  # a rerun under way: the old files are stale
             return {**out, **running, "status": "running"}
+    folds = sorted(stats.parent.glob(f"fold-*/{FILE}"), key=lambda p: p.stat().st_mtime)
+    if finished is None and folds:  # a k-fold variant's trainings (split.folds): the one updated last
+        return {**out, **json.loads(folds[-1].read_text()), "status": "running", "fold": folds[-1].parent.name}
     if finished is None:
         return out
     done = json.loads(stats.read_text())
@@ -89,7 +92,8 @@ def rows(
             if s.get("wall_s") is not None
             else ""
         )
-        table.append([f"{dataset}/{variant}", s["status"], epoch, losses, timing, left, result])
+        name = f"{dataset}/{variant}" + (f" ({s['fold']})" if "fold" in s else "")
+        table.append([name, s["status"], epoch, losses, timing, left, result])
     return table
 
 
