@@ -154,3 +154,11 @@ def test_progress_names_the_fold_a_k_fold_variant_is_training(tmp_path):
     templates = {"stats": stages.RUN_STATS, "metrics": stages.METRICS}
     row = rows(tmp_path, [("hep", "baseline")], templates, now=now)[0]
     assert row[:3] == ["hep/baseline (fold-3)", "running", "4/10"] and row[5] == "12 s"
+
+
+def test_the_page_shows_each_folds_lowest_ks_probability_where_there_are_many_classes():
+    from mlbasics.report.pages import lowest_ks_per_fold
+
+    row = {"n_folds": 2, "ks_p_a_fold_0": 0.5, "ks_p_b_fold_0": 0.2, "ks_p_a_fold_1": 0.9, "ks_p_b_fold_1": 0.7}
+    assert lowest_ks_per_fold({**row, "ks_p_a": 0.01}) == [0.2, 0.7]
+    assert lowest_ks_per_fold({"ks_p_a": 0.3}) == []

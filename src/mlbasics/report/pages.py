@@ -52,6 +52,7 @@ def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: l
     validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}  # what a best variant is chosen on
     seeds = {k: v for k, v in metrics.items() if k.endswith(("_seed_mean", "_seed_std")) or k == "n_seeds"}
     folds = {k: v for k, v in metrics.items() if k.endswith(("_fold_mean", "_fold_std")) or k == "n_folds"}
+
     intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
     return {
         "dataset": dataset,
@@ -169,12 +170,21 @@ def dataset_page(
             ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min" and "_fold_" not in k],
             fold_ks=[k[5:-7] for k in rows[0] if k.startswith("ks_p_") and k.endswith("_fold_0")],
             n_folds=rows[0].get("n_folds", 0),
+            fold_min={r["variant"]: lowest_ks_per_fold(r) for r in rows},
             figures={k: _rel(outputs[k], page) for k in ("inputs", "inputs_scaled", "correlations")},
             comparison=_rel(outputs["comparison"], page),
             preview=_rel(inputs["preview"], page),
         )
     )
     write_text(page, html)
+
+
+def lowest_ks_per_fold(row: dict) -> list[float]:
+    """A k-fold variant's lowest KS probability over the classes, per fold (the page's columns for many classes)."""
+    return [
+        min(v for k, v in row.items() if k.startswith("ks_p_") and k.endswith(f"_fold_{i}"))
+        for i in range(int(row.get("n_folds", 0)))
+    ]
 
 
 def importances(variants: list[str], paths: list[str], whitened: bool) -> dict[str, dict[int, tuple]]:
@@ -303,8 +313,9 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
         )
         and not k.endswith(("_ci_lo", "_ci_hi"))
         and not k.startswith("validation_")
-        and not k.endswith(("_seed_mean", "_seed_std"))
-        and k != "n_seeds"
+        and not k.endswith(("_seed_mean", "_seed_std", "_fold_mean", "_fold_std"))
+        and "_fold_" not in k  # the KS check per fold: on the dataset's page
+        and k not in ("n_seeds", "n_folds")
     ]
     html = (
         _env()
