@@ -209,23 +209,13 @@ def dvc_yaml(params: dict) -> dict:
     datasets, pairs = params["run"]["datasets"], config.grid(params)
     figures = params["figures"]["per_variant"]
     item = {"dataset": "${item.dataset}", "variant": "${item.variant}", "source": "${item.source}"}
-    folds = max([config.folds(params, d) for d in datasets])  # one number of folds for every dataset (split.folds)
+    # the templates of a foreach item; one number of folds for every dataset that trains in folds (split.folds)
+    item.update(init="${item.init}", fold="${item.fold}", folds=max([config.folds(params, d) for d in datasets]))
     stages: dict = {}
     for stage in STAGES:
         body = {
             "cmd": dvc_command(stage),
-            "deps": flat(
-                inputs(
-                    stage,
-                    pairs,
-                    datasets,
-                    **item,
-                    init="${item.init}",
-                    figures=figures,
-                    fold="${item.fold}",
-                    folds=folds,
-                )
-            ),
+            "deps": flat(inputs(stage, pairs, datasets, **item, figures=figures)),
             "params": param_keys(stage, item["dataset"], item["variant"], "${item.defined_in}", "${item.split}"),
             "outs": list(outputs(stage, item["dataset"], item["variant"], figures, "${item.fold}").values()),
         }
