@@ -79,10 +79,9 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
         if kind.ranks_inputs
         else None,
     )
-    fold_panels = []  # a k-fold variant's response figure: the pooled samples, then each fold's model on its own
-    if folded:
-        numbers, fold_panels = fold_numbers(inputs["data"], split, scores)
-        metrics.update(numbers)
+    # a k-fold variant's numbers per fold; its response figure: the pooled samples, then each fold's model alone
+    numbers, fold_panels = fold_numbers(inputs["data"], split, scores) if folded else ({}, [])
+    metrics.update(numbers)
     checked = response.check(
         split.task,
         split.class_names,
