@@ -33,7 +33,8 @@ def run(settings: FoldsSettings, inputs: dict, outputs: dict, threads: int = 0) 
     write_arrays(outputs["scores"], pooled_scores(fold, holdout, scores))
     with atomic_dir(outputs["model"]) as folder:
         for i, path in enumerate(inputs["model"]):
-            shutil.copytree(path, folder / f"fold-{i}")
+            # not Snakemake's marker of a finished folder output: it belongs to the fold's folder
+            shutil.copytree(path, folder / f"fold-{i}", ignore=shutil.ignore_patterns(".snakemake_timestamp"))
     histories = [read_csv(path) for path in inputs["history"]]
     header = list(histories[0][0])
     write_csv(outputs["history"], header, mean_history(histories, header))
