@@ -453,3 +453,19 @@ def test_a_configfile_clears_a_block_with_null_and_an_empty_mapping_that_merges_
     alone = load_default_params() | {"gates": {}}
     write(tmp_path, "params.yaml", yaml.safe_dump(alone))
     assert config.load_params(tmp_path / "params.yaml")["gates"] == {}
+
+
+def test_a_variants_blocks_change_the_datasets_key_by_key(params):
+    """A variant's event_weights (like its early stopping or a method's block) changes what it names and keeps
+    the rest of the dataset's: the BDT that ignores negative weights still balances the classes."""
+    params["datasets"]["hep"]["model"]["event_weights"] = {"balance_classes": True}
+    params["datasets"]["hep"]["model"]["early_stopping"] = {"patience": 7, "min_delta": 0.01}
+    params["datasets"]["hep"]["model"]["lr_schedule"] = {"kind": "cosine", "alpha": 0.1}
+    params["variants"]["bdt"]["event_weights"] = {"negative": "ignore"}
+    params["variants"]["patient"] = {"early_stopping": {"patience": 3}, "lr_schedule": {"kind": "step", "every": 5}}
+    params["run"]["variants"] = ["baseline", "bdt", "patient"]
+    resolved = config.validate_params(params)
+    assert config.model_spec(resolved, "hep", "bdt")["event_weights"] == {"negative": "ignore", "balance_classes": True}
+    spec = config.model_spec(resolved, "hep", "patient")
+    assert spec["early_stopping"]["patience"] == 3 and spec["early_stopping"]["min_delta"] == 0.01
+    assert spec["lr_schedule"]["kind"] == "step" and "alpha" not in spec["lr_schedule"]  # another kind: whole

@@ -160,7 +160,7 @@ def test_own_idx_files_and_tables(tmp_path):
         ds = datasets.make("table", {"label": "kind", "features": ["pt", "eta"], "files": receipt["files"]}, receipt)
         assert ds.x.shape == (300, 2) and ds.class_names == ["background", "signal"]
     local = datasets.make("table", {"label": "kind", "path": str(csv)}, {"dataset": "t", "files": []})
-    assert local.x.shape == (300, 3)
+    assert local.x.shape == (300, 2) and local.feature_names == ["pt", "eta"]  # the run number is no input
 
 
 def test_a_cached_file_that_changed_since_the_download_is_refused(tmp_path):
@@ -233,7 +233,7 @@ def test_own_tables_through_the_download_dataset_and_preprocess_stages(tmp_path,
     with loopback.serve(tmp_path) as server:
         raw["download"] = {"mirrors": [server.url], "retries": 0}
         params = config.validate_params(raw)
-        for name, n_features in (("events-csv", 2), ("events-parquet", 3)):
+        for name, n_features in (("events-csv", 2), ("events-parquet", 2)):  # every column but label and run
             for stage in ("download", "dataset", "preprocess"):
                 run_stage(stage, settings_for(params, stage, name))
             split = preprocess.load(f"data/processed/{name}/data.npz")

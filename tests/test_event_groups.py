@@ -123,8 +123,10 @@ def test_a_table_groups_by_columns_of_any_type(tmp_path):
     path.write_text("event,x,kind\na1,0.5,s\na1,0.7,s\nb2,-0.3,b\nc3,0.1,b\nc3,0.2,b\nc3,0.4,b\n")
     dataset = datasets.make("table", {"path": str(path), "label": "kind", "group": ["event"]}, receipt={})
     assert dataset.feature_names == ["x"] and dataset.groups.tolist() == [0, 0, 1, 2, 2, 2]
-    with pytest.raises(FormatError, match=r"cands\.csv: column 'event', data row 1"):  # ungrouped: an input, refused
-        datasets.make("table", {"path": str(path), "label": "kind"}, receipt={})
+    # ungrouped, an event column is still no input: identifiers never are by default
+    assert datasets.make("table", {"path": str(path), "label": "kind"}, receipt={}).feature_names == ["x"]
+    with pytest.raises(FormatError, match=r"cands\.csv: column 'event', data row 1"):  # named as one: refused
+        datasets.make("table", {"path": str(path), "label": "kind", "features": ["x", "event"]}, receipt={})
     with pytest.raises(FormatError, match=r"cands\.csv: group column 'evt' not found \(columns: event, x, kind\)"):
         datasets.make("table", {"path": str(path), "label": "kind", "group": ["evt"]}, receipt={})
     path.write_text("event,x,kind\na1,0.5,s\n,0.7,s\nb2,-0.3,b\n")

@@ -37,10 +37,18 @@ def test_a_rise_shorter_than_the_patience_is_not_overfitting():
     assert result["overfitting_since"] == 0 and result["verdict"] == "ok"
 
 
-def test_clean_convergence_is_ok():
+def test_a_run_still_improving_at_its_end_is_not_converged_unless_early_stopping_ended_it():
     h = history([1.0, 0.6, 0.4, 0.3, 0.25], [1.05, 0.65, 0.45, 0.36, 0.31])
     result = overtraining.analyse(h, RULES)
-    assert result == {**result, "best_epoch": 5, "overfitting_since": 0, "verdict": "ok"}
+    assert result == {**result, "best_epoch": 5, "overfitting_since": 0, "verdict": "not_converged"}
+    assert overtraining.flags(result) == {"overfitting": 0, "underfitting": 0, "not_converged": 1}
+    assert overtraining.analyse(h, RULES, stopped_early=True)["verdict"] == "ok"
+    # thirty epochs, the best at 27 (among the last three) or at 20 (settled well before the end)
+    val = [1.0 - 0.02 * i for i in range(27)] + [0.47, 0.48, 0.49]
+    loss = [1.0 - 0.02 * i for i in range(30)]
+    assert overtraining.analyse(history(loss, val), RULES)["verdict"] == "not_converged"
+    settled = [1.0 - 0.02 * i for i in range(20)] + [0.62] * 10
+    assert overtraining.analyse(history(loss, settled), RULES)["verdict"] == "ok"
 
 
 def test_underfitting_when_training_loss_barely_moves_or_accuracy_stays_low():
@@ -65,7 +73,8 @@ def test_a_wobble_of_noise_after_the_best_epoch_is_not_overfitting():
     loss = [0.60 - 0.005 * i for i in range(40)]
     val = [0.61 - 0.005 * i for i in range(37)] + [0.4303, 0.4305, 0.4304]
     result = overtraining.analyse(history(loss, val), RULES)
-    assert result["best_epoch"] == 37 and result["overfitting_since"] == 0 and result["verdict"] == "ok"
+    assert result["best_epoch"] == 37 and result["overfitting_since"] == 0
+    assert result["verdict"] == "not_converged"  # not overfitting: its best epoch is among the last four of forty
     risen = [*val[:37], 0.47, 0.48, 0.49]  # the same shape with a material rise is overfitting
     assert overtraining.analyse(history(loss, risen), RULES)["overfitting_since"] == 38
 
@@ -74,10 +83,22 @@ def test_a_small_ks_p_value_makes_the_verdict_overfitting():
     h = history([1.0, 0.6, 0.4, 0.3, 0.25], [1.05, 0.65, 0.45, 0.36, 0.31])
     judged = overtraining.analyse(h, RULES, {"signal": 0.5, "background": 0.004})
     assert judged["ks_p_min"] == 0.004 and judged["verdict"] == "overfitting"
-    assert overtraining.analyse(h, RULES, {"signal": 0.5, "background": 0.2})["verdict"] == "ok"
+    assert overtraining.analyse(h, RULES, {"signal": 0.5, "background": 0.2}, stopped_early=True)["verdict"] == "ok"
 
 
 @pytest.mark.engine
+def test_the_ks_threshold_is_corrected_for_the_number_of_classes_tested():
+    """Sidak: the lowest of m probabilities against 1 - (1 - ks_min_p)^(1/m) - 0.005013 for two classes at 0.01,
+    0.001005 for ten: ten classes of a model that is fine are not called overtrained one time in ten."""
+    h = history([1.0, 0.5, 0.4], [1.0, 0.55, 0.45])
+    one = overtraining.analyse(h, RULES, {"signal": 0.006}, stopped_early=True)
+    two = overtraining.analyse(h, RULES, {"signal": 0.006, "background": 0.5}, stopped_early=True)
+    assert one["verdict"] == "overfitting" and two["verdict"] == "ok"
+    assert two["ks_p_threshold"] == pytest.approx(1 - 0.99**0.5)
+    ten = overtraining.analyse(h, RULES, {str(k): 0.5 if k else 0.0056 for k in range(10)}, stopped_early=True)
+    assert ten["verdict"] == "ok" and ten["ks_p_threshold"] == pytest.approx(0.001005, rel=1e-3)
+
+
 def test_an_overtrained_network_fails_the_ks_check_and_a_regularised_one_passes():
     """TMVA's check on real training: a wide net trained long on 150 events answers differently on them than on
     unseen events (KS p below 0.01); a tiny, strongly regularised one, stopped early, does not."""

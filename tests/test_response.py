@@ -125,6 +125,34 @@ def test_separation_is_zero_for_equal_and_one_for_disjoint_distributions():
     assert response.separation(x, x + 100) == pytest.approx(1.0)
 
 
+def test_the_binned_ks_is_roots_kolmogorov_test_with_pseudo_experiments():
+    """a = [0, 0, 1, 1], b = [0, 1, 1, 1] in two bins: cumulative [1/2, 1] and [1/4, 1], distance 1/4; pseudo test
+    samples of 4 events from a's histogram lie farther than 1/4 when all four land in one bin: p = 2/16."""
+    distance, p = response.ks_binned(np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.0, 1.0, 1.0, 1.0]), bins=2)
+    assert distance == pytest.approx(0.25) and p == pytest.approx(0.125, abs=0.035)
+    rng = np.random.default_rng(6)
+    same, shifted = rng.normal(size=3000), rng.normal(size=3000)
+    assert response.ks_binned(same, shifted)[1] > 0.05 and response.ks_binned(same, shifted + 0.3)[1] == 0.0
+    assert response.ks_binned(same, shifted) == response.ks_binned(same, shifted)  # seeded
+
+
+def test_separation_is_tmvas_by_hand_and_one_event_far_out_does_not_change_it():
+    """TMVA's histograms span each class's mean +- 8 RMS, clipped to the values: s = [0, 1] (mean 0.5, RMS 0.5)
+    and b = [1, 1] give edges [0, 0.5, 1] with two bins, S = [1/2, 1/2], B = [0, 1], and <S^2> =
+    1/2 ((1/2)^2 / (1/2) + (1/2)^2 / (3/2)) = 1/3."""
+    assert response.separation(np.array([0.0, 1.0]), np.array([1.0, 1.0]), bins=2) == pytest.approx(1 / 3)
+    rng = np.random.default_rng(4)
+    signal, background = 20 + rng.exponential(45.0, 5000), 20 + rng.exponential(28.0, 5000)
+    plain = response.separation(signal, background)
+    far = np.r_[background, 5000.0]  # one background event at 5 TeV
+    assert abs(response.separation(signal, far) - plain) < 0.005
+    edges = np.histogram_bin_edges(np.r_[signal, far], bins=40)  # the whole range: the rest squeezed into 2 bins
+    squeezed = response.separations_of_histograms(
+        np.histogram(signal, edges)[0][None], np.histogram(far, edges)[0][None]
+    )[0]
+    assert squeezed < plain / 2
+
+
 def test_every_inputs_separation_at_once_is_the_one_by_one_number_to_the_bit():
     """variables.separations bins all inputs together (unweighted): the same bits as response.separation
     per input and class - on real digits, a constant input, values on bin edges, two and ten classes."""
@@ -151,8 +179,9 @@ def test_every_inputs_separation_at_once_is_the_one_by_one_number_to_the_bit():
 
 
 def test_the_correlations_are_numpys_computed_a_block_of_rows_at_a_time(monkeypatch):
-    """variables.correlations (weighted, per class) goes through the rows a block at a time, and agrees with
-    numpy's weighted covariance of the whole sample; a constant input correlates 0 with everything."""
+    """variables.correlations (weighted by the signed weights, per class, as TMVA) goes through the rows a block
+    at a time, and agrees with the weighted covariance of the whole sample computed by hand; a constant input
+    correlates 0 with everything; signed weights that leave no positive variance fall back to |w|."""
     from mlbasics.evaluation import variables
 
     rng = np.random.default_rng(2)
@@ -160,12 +189,19 @@ def test_the_correlations_are_numpys_computed_a_block_of_rows_at_a_time(monkeypa
     x[:, 1] += 0.8 * x[:, 0]
     x[:, 3] = 2.0
     y = (rng.random(5000) < 0.4).astype(int)
-    w = rng.normal(1.0, 0.5, 5000)  # some negative: |w| weighs a covariance
+    w = rng.normal(1.0, 0.5, 5000)  # some negative, as at NLO: they count negatively
     monkeypatch.setattr(variables, "ROWS", 700)
     found = variables.correlations(x, y, w, ["background", "signal"], [1, 0, 3])
     for k, name in enumerate(["background", "signal"]):
         mask = y == k
-        cov = np.cov(x[mask][:, [1, 0]].T.astype(np.float64), aweights=np.abs(w[mask]))
+        z, v = x[mask][:, [1, 0]].astype(np.float64), w[mask]
+        centred = z - v @ z / v.sum()
+        cov = (centred * v[:, None]).T @ centred / v.sum()
         expected = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
-        np.testing.assert_allclose(found[name][:2, :2], expected, rtol=1e-12)
+        np.testing.assert_allclose(found[name][:2, :2], expected, rtol=1e-10)
         assert (found[name][2, :2] == 0).all() and found[name][2, 2] == 0
+    assert abs(found["signal"][0, 1] - variables.correlations(x, y, np.abs(w), ["b", "signal"])["signal"][1, 0]) > 0
+    odd = np.array([1.0, 1.0, -1.5, 1.0])  # the outlier's negative weight leaves a negative "variance"
+    points = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, -3.0], [2.0, 2.0]], np.float32)
+    fallback = variables.correlations(points, np.zeros(4, int), odd, ["all"])["all"]
+    assert np.isfinite(fallback).all() and fallback[0, 0] == pytest.approx(1.0)

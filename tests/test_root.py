@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
+from mlbasics.core import formats
 from mlbasics.core.formats import FormatError
 from mlbasics.data import arrays as data
 from mlbasics.data import loaders as datasets
@@ -203,3 +204,18 @@ def test_reading_in_chunks_gives_the_bytes_of_reading_at_once(tmp_path):
             root_files.read(samples, ["var1", "jet_pt[3]"], "njet_pt >= 1", step=step)
         messages.append(str(error.value))
     assert messages[0] == messages[1], messages
+    assert "select events that have it, e.g. selection: 'njet_pt >= 4'" in messages[0]  # its counter, its index
+
+
+def test_identifiers_are_never_default_inputs_and_the_log_names_the_inputs(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    branches = {"mass": rng.normal(size=50).astype(np.float32), "pt": rng.normal(size=50).astype(np.float32)}
+    ids = {"eventNumber": np.arange(50, dtype=np.int64), "runNumber": np.full(50, 7, np.int32)}
+    ids["luminosityBlock"] = np.ones(50, np.int32)
+    root_files.write_tree(tmp_path / "s.root", "events", {**branches, **ids})
+    events = root_files.read([root_files.Sample("signal", [tmp_path / "s.root"], "events")])
+    assert events.feature_names == ["mass", "pt"]
+    assert "s.root: inputs (every flat numeric branch but identifiers): mass, pt" in capsys.readouterr().out
+    table = tmp_path / "t.csv"
+    table.write_text("fLength,event_id,Run,fAlpha,class\n1,10,1,2,g\n2,11,1,3,h\n")
+    assert formats.read_table(table, "class")[3] == ["fLength", "fAlpha"]

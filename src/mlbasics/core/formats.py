@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import re
 import tarfile
 import tempfile
 from pathlib import Path
@@ -199,7 +200,8 @@ def _check_columns(
     for name in group:  # (one also the label, weight or a feature: refused with the options, sources.py)
         if name not in header:
             raise FormatError(f"{path.name}: group column {name!r} not found (columns: {', '.join(header)})")
-    features = list(features) if features else [c for c in header if c not in (label, weight, *group)]
+    default = [c for c in header if c not in (label, weight, *group) and not IDENTIFIER.match(c)]
+    features = list(features or []) or default
     missing = [c for c in features if c not in header]
     if missing:
         raise FormatError(f"{path.name}: feature column {missing[0]!r} not found (columns: {', '.join(header)})")
@@ -237,6 +239,8 @@ def _numeric_labels(labels) -> bool:
 
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".gz", ".txt")  # what the table loader (and apply) read
+# names of event, run and luminosity-block numbers: never a default input (a model would learn the bookkeeping)
+IDENTIFIER = re.compile(r"(?i)^(event|evt|run|lumi\w*|luminosity_?block|lbn?)(_?(num|nr|no|id)\w*)?$")
 
 
 def read_table(
@@ -249,9 +253,9 @@ def read_table(
 ) -> tuple[np.ndarray, np.ndarray, list[str], list[str], np.ndarray | None, list[np.ndarray]]:
     """A CSV or Parquet table -> features (float32), labels, class names, feature names, event weights (the
     `weight` column as float64; None without one), the `group` columns' values (the event each row belongs to;
-    [] without). `features` defaults to every column but the label, the weight and the group columns. Labels
-    become classes (integers; names: the sorted label values), except a float label column with non-integer
-    values, which becomes float targets (regression; no class names).
+    [] without). `features` defaults to every column but the label, the weight, the group columns and event, run
+    or luminosity-block numbers (IDENTIFIER). Labels become classes (integers; names: the sorted label values),
+    except a float label column with non-integer values, which becomes float targets (regression; no class names).
 
     Every cell must fit float32: missing, non-numeric, infinite or overflowing values are refused with their
     column and row named, or with `drop_invalid` their rows are dropped (and counted on stdout)."""

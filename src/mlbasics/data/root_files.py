@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics.core.formats import FormatError
+from mlbasics.core.formats import IDENTIFIER, FormatError
 
 REDUCTIONS = {"max": np.max, "min": np.min, "sum": np.sum, "mean": np.mean, "len": len}
 _ELEMENT = re.compile(r"^\s*(?P<branch>[A-Za-z_][\w.]*)\s*\[\s*(?P<index>-?\d+)\s*\]\s*$")
@@ -77,6 +77,8 @@ def read(
     trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
     first = trees[0][2]
     inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
+    if not branches:  # the job log says what the model will see
+        print(f"{trees[0][1].name}: inputs (every flat numeric branch but identifiers): {', '.join(inputs)}")
     weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
     parts, keys, origin = [], [], []
     for index, (sample, path, tree) in enumerate(trees):
@@ -157,7 +159,7 @@ def _read_tree(
         raise FormatError(
             f"{where}: {inputs[first_bad]!r} has no valid value in {int(invalid[first_bad])} selected "
             "event(s) (an empty list, an element beyond its end, nan, inf or beyond float32); "
-            "select events that have it, e.g. selection: 'NJet >= 1', or set "
+            f"select events that have it{_selection_hint(tree, inputs[first_bad])}, or set "
             "options.drop_invalid: true to drop them"
         )
     if dropped:
@@ -255,6 +257,7 @@ def _flat_numeric(tree, exclude: set) -> list[str]:
         interpretation = branch.interpretation
         if (
             name not in exclude
+            and not IDENTIFIER.match(name)  # event, run, luminosity-block numbers
             and isinstance(interpretation, uproot.AsDtype)
             and interpretation.to_dtype.shape == ()
             and interpretation.to_dtype.kind in "iuf"
@@ -281,6 +284,22 @@ def _branches(
             + (f" with selection {selection!r}" if selection else "")
             + f" ({message})"
         ) from None
+
+
+def _selection_hint(tree, expression: str) -> str:
+    """A selection that keeps the events an input needs: jet_pt[2] needs three entries in its list, max(jet_pt)
+    one - said with the list's counter branch where the tree has one (njet >= 3)."""
+    _, element, reduced = _parse([expression])[0][0]
+    if not (element or reduced):
+        return ""
+    branch = (element or reduced).group("branch")
+    needed = int(element.group("index")) + 1 if element else 1
+    counter = getattr(tree[branch], "count_branch", None) if branch in tree else None
+    if element and needed <= 0:  # a negative index counts from the end: as many entries as its size
+        needed = -int(element.group("index"))
+    if counter is None:  # uproot's expressions have no len(): name what to keep
+        return f" (at least {needed} entries in {branch})"
+    return f", e.g. selection: '{counter.name} >= {needed}'"
 
 
 def _fails(tree, expression: str) -> bool:

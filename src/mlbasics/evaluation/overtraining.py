@@ -9,39 +9,45 @@ overfitting?" - answered with numbers and a verdict.
 - <metric>_gap_final: training minus validation accuracy (classification) or validation minus training MAE
   (regression), at the last epoch - positive means the model does better on data it has seen;
 - ks_p_min: the smallest per-class Kolmogorov-Smirnov p-value of the response on the training sample against
-  the test sample (TMVA's overtraining check, response.py), where the evaluation computed them;
+  the test sample (TMVA's overtraining check, response.py, unbinned), where the evaluation computed them, and
+  ks_p_threshold, what it is held against: `ks_min_p` corrected for the m classes tested (Sidak,
+  1 - (1 - ks_min_p)^(1/m));
 - verdict (in metrics.json as the flags overfitting and underfitting, 1 or 0): overfitting (since an epoch, a
-  final loss gap above `max_loss_gap`, or a KS p-value below `ks_min_p`: the model answers differently on events
-  it has seen), underfitting (the training loss improved by less than `min_improvement` of its first value, or a
-  final training accuracy below `min_train_accuracy`), else ok.
+  final loss gap above `max_loss_gap`, or a KS p-value below ks_p_threshold: the model answers differently on
+  events it has seen), underfitting (the training loss improved by less than `min_improvement` of its first value, or a
+  final training accuracy below `min_train_accuracy`), not_converged (the best validation epoch among the last
+  tenth of the epochs - at least the last two - of a run that early stopping did not end: it was still
+  improving), else ok.
 """
 
 from __future__ import annotations
 
 from mlbasics.core.tasks import history_metric
 
+VERDICTS = ("overfitting", "underfitting", "not_converged")  # else ok; the first that holds is the verdict
+
 
 def flags(judged: dict) -> dict[str, int]:
-    """The verdict as numbers, for metrics.json (which holds numbers only) and for gates: overfitting and
-    underfitting, each 1 or 0."""
-    return {
-        "overfitting": int(judged["verdict"] == "overfitting"),
-        "underfitting": int(judged["verdict"] == "underfitting"),
-    }
+    """The verdict as numbers, for metrics.json (which holds numbers only) and for gates: overfitting,
+    underfitting and not_converged, each 1 or 0."""
+    return {name: int(judged["verdict"] == name) for name in VERDICTS}
 
 
 def verdict_of(metrics: dict) -> str:
     """The verdict back from metrics.json's flags."""
-    return "overfitting" if metrics.get("overfitting") else "underfitting" if metrics.get("underfitting") else "ok"
+    return next((name for name in VERDICTS if metrics.get(name)), "ok")
 
 
 def _series(history: list[dict], key: str) -> list[float]:
     return [float(row[key]) for row in history]
 
 
-def analyse(history: list[dict], rules: dict, ks_p: dict[str, float] | None = None) -> dict:
+def analyse(
+    history: list[dict], rules: dict, ks_p: dict[str, float] | None = None, stopped_early: bool = False
+) -> dict:
     """Flat, DVC-friendly numbers and a verdict for one run's history rows (dicts with epoch, loss, val_loss,
-    and accuracy/val_accuracy or mae/val_mae) and its per-class KS p-values (train vs test response)."""
+    and accuracy/val_accuracy or mae/val_mae), its per-class KS p-values (train vs test response) and whether
+    early stopping ended it."""
     loss, val = _series(history, "loss"), _series(history, "val_loss")
     epochs = [int(float(row["epoch"])) for row in history]
     best = min(range(len(val)), key=lambda i: (val[i], i))
@@ -57,12 +63,17 @@ def analyse(history: list[dict], rules: dict, ks_p: dict[str, float] | None = No
     improvement = None if len(loss) == 1 else (loss[0] - loss[-1]) / abs(loss[0]) if loss[0] else 0.0
     loss_gap = val[-1] - loss[-1]
     ks_min = min(ks_p.values()) if ks_p else None
-    if since or loss_gap > rules["max_loss_gap"] or (ks_min is not None and ks_min < rules["ks_min_p"]):
+    # one test per class: the lowest of m probabilities is held against Sidak's 1 - (1 - ks_min_p)^(1/m), so that
+    # ten classes of a well-trained model are called overtrained as often as one
+    threshold = 1 - (1 - rules["ks_min_p"]) ** (1 / len(ks_p)) if ks_p else None
+    if since or loss_gap > rules["max_loss_gap"] or (ks_min is not None and ks_min < threshold):
         verdict = "overfitting"
     elif (improvement is not None and improvement < rules["min_improvement"]) or (
         metric == "accuracy" and train_metric[-1] < rules["min_train_accuracy"]
     ):
         verdict = "underfitting"
+    elif not stopped_early and len(val) > 1 and best >= len(val) - max(2, len(val) // 10):
+        verdict = "not_converged"  # still improving when the epochs ran out: more epochs (or early stopping)
     else:
         verdict = "ok"
     return {
@@ -72,6 +83,6 @@ def analyse(history: list[dict], rules: dict, ks_p: dict[str, float] | None = No
         "loss_gap_best": val[best] - loss[best],
         f"{metric}_gap_final": metric_gap,
         **({} if improvement is None else {"train_loss_improvement": improvement}),
-        **({"ks_p_min": ks_min} if ks_p else {}),
+        **({"ks_p_min": ks_min, "ks_p_threshold": threshold} if ks_p else {}),
         "verdict": verdict,
     }

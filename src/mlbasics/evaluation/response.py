@@ -51,6 +51,35 @@ def ks_test(
     return distance, float(stats.kstwobign.sf(np.sqrt(na * nb / (na + nb)) * distance))
 
 
+def ks_binned(
+    a: np.ndarray,
+    b: np.ndarray,
+    wa: np.ndarray | None = None,
+    wb: np.ndarray | None = None,
+    bins: int = 40,
+    experiments: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """TMVA's number (MethodBase::GetKSTrainingVsTest: ROOT's TH1::KolmogorovTest with option "X") of a training
+    sample `a` against a test sample `b`: (distance, p-value). Both histogrammed in `bins` bins over their values'
+    range; the distance is the largest difference of the normalised cumulative histograms; the probability is the
+    fraction of `experiments` pseudo test samples - as many events as the test sample's effective number, drawn
+    from the training histogram (seeded) - that lie farther from it."""
+    values = np.concatenate([a, b])
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    h1, h2 = np.histogram(a, edges, weights=wa)[0], np.histogram(b, edges, weights=wb)[0]
+    if not (h1.sum() > 0 and h2.sum() > 0):
+        return 0.0, 1.0
+    c1 = np.cumsum(h1) / h1.sum()
+    distance = float(np.max(np.abs(c1 - np.cumsum(h2) / h2.sum())))
+    n = max(1, int(_effective(np.ones(len(b)) if wb is None else np.asarray(wb, np.float64))))
+    parent = np.clip(h1, 0.0, None)  # a histogram's negative bins cannot be drawn from
+    drawn = np.random.default_rng(seed).multinomial(n, parent / parent.sum(), size=experiments)
+    farther = np.max(np.abs(np.cumsum(drawn, axis=1) / n - c1), axis=1) > distance
+    return distance, float(farther.mean())
+
+
 def _ecdf(values: np.ndarray, w: np.ndarray, points: np.ndarray) -> np.ndarray:
     order = np.argsort(values, kind="stable")
     cumulative = np.cumsum(w[order]) / w.sum()
@@ -164,12 +193,37 @@ def _passing(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 def separation(
     s: np.ndarray, b: np.ndarray, ws: np.ndarray | None = None, wb: np.ndarray | None = None, bins: int = 40
 ) -> float:
-    """TMVA's separation <S^2> = 1/2 sum (S - B)^2 / (S + B) over normalised histograms: 0 for identical
-    distributions, 1 for disjoint ones."""
-    edges = np.histogram_bin_edges(np.concatenate([s, b]), bins=bins)
+    """TMVA's separation <S^2> = 1/2 sum (S - B)^2 / (S + B) over normalised histograms (separation_edges: what
+    lies beyond them is not counted, as TMVA leaves the overflow out): 0 for identical distributions, 1 for
+    disjoint ones."""
+    edges = separation_edges(s, b, ws, wb, bins)
     hs, _ = np.histogram(s, edges, weights=ws)
     hb, _ = np.histogram(b, edges, weights=wb)
     return separations_of_histograms(hs[None], hb[None])[0]
+
+
+def separation_edges(
+    s: np.ndarray, b: np.ndarray, ws: np.ndarray | None = None, wb: np.ndarray | None = None, bins: int = 40
+) -> np.ndarray:
+    """TMVA's histogram range for a variable's separation: each class's mean +- 8 RMS (weighted by |w|), the
+    widest of the two, clipped to the values' range - one event far out does not squeeze the rest into a bin."""
+    values = np.concatenate([s, b])
+    if not len(values):
+        return np.linspace(0.0, 1.0, bins + 1)
+    low, high = float(values.min()), float(values.max())
+    reach = []
+    for x, w in ((s, ws), (b, wb)):
+        if len(x):
+            weights = None if w is None else np.abs(w)
+            if weights is not None and not weights.sum() > 0:
+                weights = None
+            mean = np.average(x, weights=weights)
+            rms = np.sqrt(np.average((x - mean) ** 2, weights=weights))
+            reach += [mean - 8 * rms, mean + 8 * rms]
+    low, high = max(low, min(reach)), min(high, max(reach))
+    if not high > low:  # one value: numpy's unit-wide range around it
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, bins + 1)
 
 
 def separations_of_histograms(hs: np.ndarray, hb: np.ndarray) -> list[float]:
@@ -184,6 +238,13 @@ def metric_key(name: str) -> str:
     return name.replace(" ", "_")
 
 
+def ks_numbers(checked: dict) -> dict[str, float]:
+    """check()'s KS probabilities as metrics.json keys: ks_p_<class> (unbinned: the verdict's) and
+    ks_p_binned_<class> (TMVA's binned number, to compare with a TMVA macro)."""
+    found = {f"ks_p_{metric_key(name)}": p for name, p in checked["ks_p"].items()}
+    return {**found, **{f"ks_p_binned_{metric_key(name)}": p for name, p in checked["ks_p_binned"].items()}}
+
+
 def check(task: str, class_names: list[str], train: tuple, test: tuple) -> dict:
     """TMVA's overtraining check on one model: per class, the response on the training sample against the test
     sample, a KS test each. `train`/`test`: (labels, model outputs, weights). Returns {"ks_p": {class: p},
@@ -194,13 +255,15 @@ def check(task: str, class_names: list[str], train: tuple, test: tuple) -> dict:
     def entry(name, mask_tr, mask_te, column, with_p=True):
         a, b = column(s_tr)[mask_tr], column(s_te)[mask_te]
         wa, wb = (None if w is None else w[m] for w, m in ((w_tr, mask_tr), (w_te, mask_te)))
+        tested = with_p and len(a) and len(b)
         return {
             "name": name,
             "train": a,
             "w_train": wa,
             "test": b,
             "w_test": wb,
-            "p": ks_test(a, b, wa, wb)[1] if with_p and len(a) and len(b) else None,
+            "p": ks_test(a, b, wa, wb)[1] if tested else None,
+            "p_binned": ks_binned(a, b, wa, wb)[1] if tested else None,  # TMVA's number, beside the verdict's
         }
 
     if task == "regression":
@@ -212,8 +275,14 @@ def check(task: str, class_names: list[str], train: tuple, test: tuple) -> dict:
             "test": b,
             "w_test": w_te,
             "p": ks_test(a, b, w_tr, w_te)[1],
+            "p_binned": ks_binned(a, b, w_tr, w_te)[1],
         }
-        return {"ks_p": {"residuals": c["p"]}, "panels": [("prediction - truth", [c])], "xlabel": "prediction - truth"}
+        return {
+            "ks_p": {"residuals": c["p"]},
+            "ks_p_binned": {"residuals": c["p_binned"]},
+            "panels": [("prediction - truth", [c])],
+            "xlabel": "prediction - truth",
+        }
     if task == "binary":
         classes = [entry(name, y_tr == k, y_te == k, lambda s: s[:, 0]) for k, name in enumerate(class_names)]
         panels = [(f"{class_names[1]} vs {class_names[0]}", classes)]
@@ -224,4 +293,9 @@ def check(task: str, class_names: list[str], train: tuple, test: tuple) -> dict:
             rest = entry("rest", y_tr != k, y_te != k, lambda s, k=k: s[:, k], with_p=False)
             panels.append((f"response of class {name}", [own, rest]))
             classes.append(own)
-    return {"ks_p": {c["name"]: c["p"] for c in classes if c["p"] is not None}, "panels": panels, "xlabel": "response"}
+    return {
+        "ks_p": {c["name"]: c["p"] for c in classes if c["p"] is not None},
+        "ks_p_binned": {c["name"]: c["p_binned"] for c in classes if c["p_binned"] is not None},
+        "panels": panels,
+        "xlabel": "response",
+    }

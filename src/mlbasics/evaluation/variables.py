@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlbasics.evaluation.response import separation, separations_of_histograms
+from mlbasics.evaluation.response import separation, separation_edges, separations_of_histograms
 
 
 def names_of(feature_names: list[str], n_inputs: int) -> list[str]:
@@ -27,8 +27,8 @@ def separations(
     if w is None:  # many inputs at once (784 pixels one by one took seconds), BLOCK bin numbers at a time
         step = max(1, BLOCK // max(len(x), 1))
         for first in range(0, len(columns), step):
-            flat = _bin_numbers(x, columns[first : first + step])
             for _, mask in pairs:
+                flat = _bin_numbers(x, columns[first : first + step], mask)
                 out[first : first + step] += _separations_of(flat, mask, flat.shape[1])
         return out / len(pairs)
     for j, c in enumerate(columns):  # a column at a time, as float64: memory set by one column
@@ -41,21 +41,23 @@ def separations(
 BLOCK = 20_000_000  # bin numbers (rows x inputs) held at once
 
 
-def _bin_numbers(x: np.ndarray, columns: list[int], bins: int = 40) -> np.ndarray:
-    """Each value's bin (of x's `columns`) as response.separation bins it (its column's edges over all rows, as
-    float64, left-closed bins, the last one closed: np.histogram's), numbered per (column, bin)."""
+def _bin_numbers(x: np.ndarray, columns: list[int], mask: np.ndarray, bins: int = 40) -> np.ndarray:
+    """Each value's bin (of x's `columns`) as response.separation bins it for the rows in `mask` against the rest
+    (TMVA's range, separation_edges, as float64; left-closed bins, the last one closed: np.histogram's), numbered
+    per (column, bin); a value beyond the range gets its column's extra bin, which is not counted."""
     index = np.empty((len(x), len(columns)), dtype=np.intp)
     for j, c in enumerate(columns):
         column = np.asarray(x[:, c], np.float64)
-        edges = np.histogram_bin_edges(column, bins=bins)
-        index[:, j] = np.minimum(np.searchsorted(edges, column, side="right") - 1, bins - 1)
-    return index + np.arange(len(columns)) * bins
+        edges = separation_edges(column[mask], column[~mask], bins=bins)
+        found = np.minimum(np.searchsorted(edges, column, side="right") - 1, bins - 1)
+        index[:, j] = np.where((column < edges[0]) | (column > edges[-1]), bins, found)
+    return index + np.arange(len(columns)) * (bins + 1)
 
 
 def _separations_of(flat: np.ndarray, mask: np.ndarray, n_cols: int, bins: int = 40) -> list[float]:
     """response.separation (unweighted) of every column, rows in `mask` against the rest, to the same bits."""
-    hs = np.bincount(flat[mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
-    hb = np.bincount(flat[~mask].ravel(), minlength=n_cols * bins).reshape(n_cols, bins)
+    hs = np.bincount(flat[mask].ravel(), minlength=n_cols * (bins + 1)).reshape(n_cols, bins + 1)[:, :bins]
+    hb = np.bincount(flat[~mask].ravel(), minlength=n_cols * (bins + 1)).reshape(n_cols, bins + 1)[:, :bins]
     return separations_of_histograms(hs, hb)
 
 
@@ -70,17 +72,29 @@ def correlations(
     x: np.ndarray, y: np.ndarray, w: np.ndarray | None, class_names: list[str], columns: list[int] | None = None
 ) -> dict[str, np.ndarray]:
     """The linear (weighted) correlation matrix of the inputs (the columns of x that `columns` lists, all by
-    default), per class ("all events" for regression); computed ROWS rows at a time, in float64."""
+    default), per class ("all events" for regression); computed ROWS rows at a time, in float64. Weighted by the
+    events' signed weights, as TMVA does (negative weights subtract what they stand for) - unless they leave a class
+    no positive weight or an input no positive variance: then by |w|, and the log says so."""
     columns = list(range(x.shape[1])) if columns is None else list(columns)
     groups = {name: y == k for k, name in enumerate(class_names)} or {"all events": np.ones(len(x), bool)}
     out = {}
     for name, mask in groups.items():
-        weights = np.ones(len(x)) if w is None else np.abs(w)  # a covariance needs non-negative weights
         with np.errstate(invalid="ignore", divide="ignore"):
-            matrix = _covariance(x, weights, mask, columns) if mask.sum() > 1 else np.eye(len(columns))
+            matrix = _signed_covariance(x, w, mask, columns, name) if mask.sum() > 1 else np.eye(len(columns))
             scale = np.sqrt(np.diag(matrix))
             out[name] = np.nan_to_num(matrix / np.outer(scale, scale))  # constant inputs: 0
     return out
+
+
+def _signed_covariance(x: np.ndarray, w: np.ndarray | None, mask: np.ndarray, columns: list[int], name: str):
+    if w is None:
+        return _covariance(x, np.ones(len(x)), mask, columns)
+    if w[mask].sum() > 0:
+        matrix = _covariance(x, np.asarray(w, np.float64), mask, columns)
+        if (np.diag(matrix) >= 0).all():
+            return matrix
+    print(f"correlations of {name}: its signed weights give no positive variance; weighted by |w|")
+    return _covariance(x, np.abs(w), mask, columns)
 
 
 ROWS = 1_000_000

@@ -30,12 +30,16 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# the model's blocks a variant changes key by key (what it leaves out is the dataset's), not as a whole
+BLOCKS = ("event_weights", "early_stopping", "lr_schedule", *method_rules.REFERENCE)
+
+
 def _method_blocks(variants: Any) -> dict[str, dict]:
-    """Each variant's reference-method blocks as written (validation fills a block's defaults)."""
+    """Each variant's blocks (BLOCKS) as written (validation fills a block's defaults)."""
     if not isinstance(variants, dict):
         return {}
     return {
-        name: {m: copy.deepcopy(v[m]) for m in method_rules.REFERENCE if isinstance(v.get(m), dict)}
+        name: {m: copy.deepcopy(v[m]) for m in BLOCKS if isinstance(v.get(m), dict)}
         for name, v in variants.items()
         if isinstance(v, dict)
     }
@@ -153,13 +157,18 @@ def variant_source(params: dict, variant: str) -> str:
 
 
 def model_spec(params: dict, dataset: str, variant: str) -> dict:
-    """The dataset's base model with the variant's overrides applied (a reference method's block key by key),
-    reduced to the keys its method reads (method_rules.own_keys)."""
+    """The dataset's base model with the variant's overrides applied (its blocks - event_weights, a reference
+    method's settings, ... - key by key; a schedule of another kind whole), reduced to the keys its method reads
+    (method_rules.own_keys)."""
     base, override = params["datasets"][dataset]["model"], expand_variants(params["variants"])[variant][1]
     spec = {**base, **override}
-    for block in method_rules.REFERENCE:
-        if block in override:
-            spec[block] = {**base.get(block, {}), **override[block]}
+    for block in BLOCKS:
+        mine, theirs = override.get(block), base.get(block)
+        other_kind = (
+            block == "lr_schedule" and isinstance(theirs, dict) and mine and mine.get("kind") != theirs.get("kind")
+        )
+        if isinstance(mine, dict) and isinstance(theirs, dict) and not other_kind:
+            spec[block] = {**theirs, **mine}
     return method_rules.own_keys(spec, spec["method"])
 
 

@@ -13,6 +13,7 @@ OVERTRAINING = [
     "ks_p_min",
     "overfitting",
     "underfitting",
+    "not_converged",
 ]
 EFFICIENCIES = [f"{kind}sig_eff_at_bkg_{e}" for kind in ("", "train_") for e in ("0p01", "0p10", "0p30")] + [
     "best_cut_asimov_z",

@@ -34,6 +34,7 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
         if r["verdict"] == "overfitting"
     ]
     underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
+    unconverged = [r["variant"] for r in rows if r["verdict"] == "not_converged"]
     base = next((r for r in rows if r["variant"] == "baseline"), None)
     helped, within, worse, compared = [], [], [], []
     name = bootstrap.HEADLINES[task][0]
@@ -63,6 +64,7 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
     return {
         "overfit": overfit,
         "underfit": underfit,
+        "not_converged": unconverged,
         "helped": helped,
         "within": within,
         "worse": worse,

@@ -87,8 +87,8 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
         split.class_names,
         *((split.arrays[f"y_{part}"], scores[part], split.weights(part)) for part in ("train", "test")),
     )
-    metrics.update({f"ks_p_{response.metric_key(name)}": p for name, p in checked["ks_p"].items()})
-    judged = overtraining.analyse(history, settings.overtraining, checked["ks_p"])
+    metrics.update(response.ks_numbers(checked))
+    judged = judge(settings, inputs["stats"], history, checked)
     origin = split.arrays.get("origin_test")
     if origin is not None:  # each test event's file and entry: its score can be traced, and checked against apply
         columns["file"] = np.asarray(split.origin_files, dtype=object)[origin[:, 0]].tolist()
@@ -129,6 +129,13 @@ def run(settings: EvaluateSettings, inputs: dict, outputs: dict, threads: int = 
     since = f" since epoch {judged['overfitting_since']}" if judged["overfitting_since"] else ""
     where = log_run(settings, record, outputs, threads)
     print(f"{dataset}/{variant}: test {headline}, {judged['verdict']}{since}, {where}")
+
+
+def judge(settings: EvaluateSettings, stats: str, history: list[dict], checked: dict) -> dict:
+    """The overtraining analysis and verdict (evaluation/overtraining.py) of the run's history, its KS check and
+    whether early stopping ended its training (run_stats.json)."""
+    stopped = bool(read_json(stats).get("stopped_early", False))
+    return overtraining.analyse(history, settings.overtraining, checked["ks_p"], stopped)
 
 
 def samples(data: str) -> tuple[preprocess.Split, preprocess.Split, bool]:

@@ -26,6 +26,8 @@ def table(
     wanted = [*(group or []), *([fold_by] if fold_by else [])]  # fold_by: read like a group column, not an input
     x, y, names, columns, w, keys = formats.read_table(source, label, features, drop_invalid, weight, wanted or None)
     where = f"{source.name}, label column {label!r}"
+    if not features:  # the job log says what the model will see
+        print(f"{source.name}: inputs (every column but label, weight, group and identifiers): {', '.join(columns)}")
     folds = fold_values(keys.pop(), fold_by, source.name) if fold_by else None
     return Dataset(x, y, names, where, w, columns, group_ids(keys) if keys else None, fold_key=folds)
 
