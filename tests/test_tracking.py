@@ -162,6 +162,24 @@ def test_a_rerun_attaches_to_a_new_parent_and_links_the_run_it_replaces(tmp_path
     assert len(compare.leaderboard(uri, "exp", include_replaced=True)) == 3
 
 
+def test_the_leaderboard_ranks_two_class_runs_by_roc_auc_not_accuracy(tmp_path):
+    """An unbalanced BDT that calls everything background is accurate and useless: AUC ranks it below the MLP."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    for variant, accuracy, auc in (("bdt", 0.92, 0.616), ("mlp", 0.80, 0.79)):
+        record = tracking.make_record(
+            run_name=variant,
+            tags={"dataset": "higgs", "variant": variant, "verdict": "ok", "task": "binary"},
+            params={},
+            history=HISTORY,
+            metrics={"accuracy": accuracy, "roc_auc": auc},
+            stats={},
+            artifacts=[],
+        )
+        record["invocation"] = {"id": "dvc-1-1", "engine": "dvc"}
+        tracking.import_record(uri, "exp", record)
+    assert [r["variant"] for r in compare.leaderboard(uri, "exp")] == ["mlp", "bdt"]
+
+
 @pytest.mark.engine  # a job's retries against a server that does not answer
 def test_an_unreachable_store_keeps_the_run_and_says_how_it_gets_imported(tmp_path, capsys):
     from tests.loopback import dead_url

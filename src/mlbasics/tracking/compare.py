@@ -27,7 +27,7 @@ LEADERBOARD = [
 
 def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> list[dict]:
     """One row per (dataset, variant) run in the store - the current ones unless `include_replaced` -
-    best first within each dataset (test accuracy, or lowest test MSE for regression)."""
+    best first within each dataset (test ROC AUC for two classes, accuracy for more, lowest MSE for regression)."""
     from mlflow import MlflowClient
 
     use_short_http_retries()
@@ -60,10 +60,13 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         )
 
     def rank(row: dict) -> tuple:
-        # runs logged before the task tag: regression is where no accuracy was logged
+        # by the dataset's headline number: ROC AUC for two classes, accuracy for more, MSE for a regression (runs
+        # logged before the task tag: regression is where no accuracy was logged)
         regression = row["task"] == "regression" if row["task"] else row["accuracy"] is None
-        score = (row["mse"] or 0.0) if regression else -(row["accuracy"] or 0.0)
-        return row["dataset"] or "", score
+        if regression:
+            return row["dataset"] or "", row["mse"] or 0.0
+        binary = row["task"] == "binary" and row["roc_auc"] is not None
+        return row["dataset"] or "", -((row["roc_auc"] if binary else row["accuracy"]) or 0.0)
 
     return sorted(rows, key=rank)
 
