@@ -40,9 +40,10 @@ TINY_OVERRIDES = {
 
 
 def write_root_pair(folder: Path, seed: int = 0, n_signal: int = 600, n_background: int = 900) -> list[dict]:
-    """A TMVA-style signal/background pair of ROOT files, written with uproot: correlated Gaussian x1..x3 (signal
-    shifted), a jagged jet_pt branch with its counter njet, and an event weight w (negative for some background
-    events, as at NLO). Returns the files as params' `files` entries (file:// URLs, their sha256)."""
+    """TMVA-style signal and background ROOT files, written with uproot - a signal, a background and a second
+    background with a tenth of its weights negative, as at NLO: correlated Gaussian x1..x3 (signal shifted), a
+    jagged jet_pt branch with its counter njet, an event weight w, and a Runs tree whose genEventSumw sums the
+    generated events' weights. Returns the files as params' `files` entries (file:// URLs, their sha256)."""
     import hashlib
 
     import awkward as ak
@@ -51,7 +52,8 @@ def write_root_pair(folder: Path, seed: int = 0, n_signal: int = 600, n_backgrou
 
     rng = np.random.default_rng(seed)
     files = []
-    for name, n, shift in (("sig.root", n_signal, 1.0), ("bkg.root", n_background, 0.0)):
+    samples = (("sig.root", n_signal, 1.0, 0.0), ("bkg.root", n_background, 0.0, 0.05), ("bkg2.root", 450, -0.3, 0.1))
+    for name, n, shift, negative in samples:
         x = rng.multivariate_normal([shift, 0.5 * shift, 0.2 * shift], [[1, 0.5, 0], [0.5, 1, 0.3], [0, 0.3, 1]], n)
         counts = rng.poisson(2.0 + shift, n)
         with uproot.recreate(folder / name) as file:
@@ -66,9 +68,11 @@ def write_root_pair(folder: Path, seed: int = 0, n_signal: int = 600, n_backgrou
                     "x2": x[:, 1].astype(np.float32),
                     "x3": x[:, 2].astype(np.float32),
                     "jet_pt": ak.Array([(20 + rng.exponential(30 + 20 * shift, k)).astype(np.float32) for k in counts]),
-                    "w": np.where(rng.random(n) < (0.05 if shift == 0 else 0), -1.0, 1.0) * rng.uniform(0.5, 1.5, n),
+                    "w": np.where(rng.random(n) < negative, -1.0, 1.0) * rng.uniform(0.5, 1.5, n),
                 }
             )
+            file.mktree("Runs", {"genEventSumw": np.float64})
+            file["Runs"].extend({"genEventSumw": np.array([0.6, 0.4]) * n})  # two runs, the generated weight
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         files.append({"name": name, "sha256": digest, "url": (folder / name).as_uri()})
     return files
@@ -83,9 +87,10 @@ def root_pair() -> list[dict]:
 
 
 def with_root_pair(params: dict) -> dict:
-    """`params` plus the dataset `events`: the ROOT pair through `loader: root` - several branches, one element of
-    a jagged branch, a selection, a weight branch, a per-class scale - as a user would write it; and an apply set,
-    `events_mc`, scoring the pair's files (downloaded by the set's fetch job) with the baseline."""
+    """`params` plus the dataset `events`: the ROOT files through `loader: root` - three processes (a signal, two
+    backgrounds) normalised by cross section x luminosity / generator weights (read from the Runs tree, or given),
+    several branches, one element of a jagged branch, a selection, a weight branch - as a user would write it; and
+    an apply set, `events_mc`, scoring the files (downloaded by the set's fetch job) with the baseline."""
     pair = root_pair()
     params = deep_merge(
         params,
@@ -96,8 +101,32 @@ def with_root_pair(params: dict) -> dict:
                     "options": {
                         "files": pair,
                         "tree": "events",
-                        "signal": {"files": ["sig.root"], "scale": 0.5},
-                        "background": {"files": ["bkg.root"]},
+                        "processes": [  # scales 0.5, 1 and 0.8: xsec x lumi / sumw
+                            {
+                                "name": "tth",
+                                "class": "signal",
+                                "files": ["sig.root"],
+                                "xsec": 0.3,
+                                "lumi": 1000,
+                                "sumw": "Runs:genEventSumw",
+                            },
+                            {
+                                "name": "ttbar",
+                                "class": "background",
+                                "files": ["bkg.root"],
+                                "xsec": 0.9,
+                                "lumi": 1000,
+                                "sumw": 900,
+                            },
+                            {
+                                "name": "wjets",
+                                "class": "background",
+                                "files": ["bkg2.root"],
+                                "xsec": 0.36,
+                                "lumi": 1000,
+                                "sumw": "Runs:genEventSumw",
+                            },
+                        ],
                         "branches": ["x1", "x2", "x3", "jet_pt[0]"],
                         "selection": "njet >= 1",
                         "weight": "w",

@@ -146,7 +146,7 @@ def test_dvc_gives_the_bytes_snakemake_gave(reproduced, snakemake_outputs):
     # the apply set's friend files: the same scores entry by entry (a ROOT file's bytes hold its writing time)
     import uproot
 
-    for name in ("sig.root", "bkg.root"):
+    for name in ("sig.root", "bkg.root", "bkg2.root"):
         rel = f"data/applied/events_mc/{name}"
         found = [uproot.open(root / rel)["events"].arrays(library="np") for root in (snakemake_outputs, reproduced)]
         assert list(found[0]) == list(found[1]) == ["score_baseline", "pass_selection"], rel

@@ -44,7 +44,7 @@ def folds_params() -> dict:
     params = deep_merge(
         load_default_params(),
         {
-            "run": {"datasets": ["hep", "magic"], "variants": ["baseline", "bdt"]},
+            "run": {"datasets": ["hep", "magic"], "variants": ["baseline"]},  # hep's an MLP, the table's a BDT
             "datasets": {
                 "hep": {
                     "options": {"n_events": 600},
@@ -59,14 +59,14 @@ def folds_params() -> dict:
         "loader": "table",
         "options": {"path": "magic.csv", "label": "class"},
         "preprocess": {"scaler": "standard"},
-        "model": {"hidden_layers": [8], "epochs": 4, "bdt": {"max_iter": 15}},
+        "model": {"method": "bdt", "bdt": {"max_iter": 15}},
         "split": {"folds": 5, "fold_by": "event"},
     }
     params["gates"] = {}
     params["apply"] = {
         "simulated": {
             "dataset": "hep",
-            "variants": ["baseline", "bdt"],
+            "variants": ["baseline"],
             "files": ["data/raw/hep/signal.root", "data/raw/hep/background.root"],
             "folds": "by_fold",
         }
@@ -93,7 +93,7 @@ def engines(tmp_path_factory) -> tuple[Path, Path]:
 def test_one_training_job_per_fold_and_the_same_bytes_in_both_engines(engines):
     snakemake, dvc = engines
     for d in FOLDED:
-        for v in ("baseline", "bdt"):
+        for v in ("baseline",):
             for i in range(5):
                 assert (snakemake / f"logs/train/{d}/{v}/fold-{i}.log").is_file()
                 assert sorted(p.name for p in (dvc / f"models/{d}/{v}/model").iterdir())[i] == f"fold-{i}"
@@ -111,11 +111,11 @@ def test_one_training_job_per_fold_and_the_same_bytes_in_both_engines(engines):
 def test_every_event_has_exactly_one_out_of_fold_score(engines):
     snakemake, _ = engines
     raw = raw_data.load(snakemake / "data/raw/hep.npz")
-    for v in ("baseline", "bdt"):
+    for v in ("baseline",):
         predictions = pd.read_csv(snakemake / f"reports/hep/{v}/predictions.csv")
         events = set(zip(predictions.file, predictions.entry, strict=True))
         assert len(predictions) == len(events) == len(raw.y)  # every event once
-    magic = pd.read_csv(snakemake / "reports/magic/bdt/predictions.csv")
+    magic = pd.read_csv(snakemake / "reports/magic/baseline/predictions.csv")
     assert len(magic) == len(pd.read_csv(snakemake / "magic.csv"))
 
 
@@ -137,7 +137,7 @@ def test_pooled_numbers_their_fold_spread_and_the_ks_per_fold_in_metrics_mlflow_
 
 def test_apply_by_fold_gives_each_simulated_event_its_out_of_fold_score(engines):
     snakemake, _ = engines
-    for v in ("baseline", "bdt"):
+    for v in ("baseline",):
         predictions = pd.read_csv(snakemake / f"reports/hep/{v}/predictions.csv")
         for name in ("signal.root", "background.root"):
             friend = uproot.open(snakemake / f"data/applied/simulated/{name}")["events"].arrays(library="np")

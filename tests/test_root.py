@@ -80,7 +80,7 @@ def test_mistakes_in_branches_and_selection_are_named(kwargs, message):
 
 def test_a_missing_tree_or_a_file_that_is_not_root_is_named(tmp_path):
     write_root_pair(tmp_path)
-    with pytest.raises(FormatError, match=r"sig.root: no tree 'evts' \(trees in the file: events\)"):
+    with pytest.raises(FormatError, match=r"sig.root: no tree 'evts' \(trees in the file: events, Runs\)"):
         root_files.read([root_files.Sample("signal", [tmp_path / "sig.root"], "evts")])
     with uproot.recreate(tmp_path / "rntuple.root") as file:  # uproot 5.7 writes an RNTuple for a dict
         file["events"] = {"x1": np.arange(10, dtype=np.float32), "n": np.arange(10) % 3}
@@ -219,3 +219,88 @@ def test_identifiers_are_never_default_inputs_and_the_log_names_the_inputs(tmp_p
     table = tmp_path / "t.csv"
     table.write_text("fLength,event_id,Run,fAlpha,class\n1,10,1,2,g\n2,11,1,3,h\n")
     assert formats.read_table(table, "class")[3] == ["fLength", "fAlpha"]
+
+
+def write_process(path, n: int, shift: float, negative: float, seed: int, generated: list[float]) -> np.ndarray:
+    """A process's ntuple: x, its event weights w (a share `negative` of them -1, as NLO samples have), and a Runs
+    tree whose genEventSumw entries sum to the generated sample's weight."""
+    rng = np.random.default_rng(seed)
+    w = np.where(rng.random(n) < negative, -1.0, 1.0)
+    root_files.write_tree(path, "events", {"x": rng.normal(shift, 1.0, n).astype(np.float32), "w": w})
+    root_files.write_tree(path, "Runs", {"genEventSumw": np.asarray(generated)})
+    return w
+
+
+def receipt_of(paths) -> tuple[dict, list[dict]]:
+    """The download receipt of local files (as the download stage writes it) and their `files` entries."""
+    import hashlib
+
+    entries = [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in paths]
+    receipt = {"dataset": "three", "files": [{**e, "path": str(p)} for e, p in zip(entries, paths, strict=True)]}
+    return receipt, [{**e, "url": p.as_uri()} for e, p in zip(entries, paths, strict=True)]
+
+
+def test_processes_are_normalised_by_cross_section_luminosity_and_generator_weights(tmp_path):
+    """Signal and two backgrounds, one with 10 % negative weights: each event's weight becomes w x xsec x lumi /
+    sumw, sumw read from the Runs tree (the generator weights' sum, not the number of events) or given; the
+    yields table is the hand computation."""
+    paths = [tmp_path / f"{n}.root" for n in ("tth", "ttbar", "wjets")]
+    w_tth = write_process(paths[0], 400, 1.0, 0.0, 1, [150.0, 250.0])
+    w_tt = write_process(paths[1], 600, 0.0, 0.0, 2, [1000.0])
+    w_wj = write_process(paths[2], 500, -0.5, 0.1, 3, [300.0, 100.0])
+    receipt, files = receipt_of(paths)
+    processes = [
+        {
+            "name": "ttH",
+            "class": "signal",
+            "files": ["tth.root"],
+            "xsec": 0.5,
+            "lumi": 1000,
+            "sumw": "Runs:genEventSumw",
+        },
+        {"name": "ttbar", "class": "background", "files": ["ttbar.root"], "xsec": 800.0, "lumi": 1000, "sumw": 1000},
+        {
+            "name": "wjets",
+            "class": "background",
+            "files": ["wjets.root"],
+            "xsec": 2000.0,
+            "lumi": 1000,
+            "sumw": "Runs:genEventSumw",
+        },
+    ]
+    options = {"files": files, "tree": "events", "weight": "w", "branches": ["x"], "processes": processes}
+    assert sources.check_options("root", options) is None
+    dataset = datasets.make("root", options, receipt)
+    scales = [0.5 * 1000 / 400, 800.0 * 1000 / 1000, 2000.0 * 1000 / 400]
+    assert dataset.class_names == ["background", "signal"] and [p["scale"] for p in dataset.processes] == scales
+    expected = np.concatenate([w_tth * scales[0], w_tt * scales[1], w_wj * scales[2]])
+    np.testing.assert_allclose(dataset.w, expected)
+    rows = {r["process"]: r for r in data.yields(dataset)}
+    assert rows["ttH"]["entries"] == 400 and rows["ttH"]["expected"] == pytest.approx(400 * 1.25)
+    assert rows["wjets"]["sum_weights"] == pytest.approx(w_wj.sum()) and (w_wj < 0).mean() > 0.05
+    assert rows["wjets"]["expected"] == pytest.approx(w_wj.sum() * 5000.0)
+    assert rows["all background"]["expected"] == pytest.approx(600 * 800.0 + w_wj.sum() * 5000.0)
+    # three classes from three trees: a multiclass dataset
+    three = [{**p, "class": p["name"]} for p in processes]
+    multi = datasets.make("root", {**options, "processes": three}, receipt)
+    assert multi.class_names == ["ttH", "ttbar", "wjets"] and np.bincount(multi.y).tolist() == [400, 600, 500]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"sumw": None}, "processes[0].sumw: needed with xsec"),
+        ({"class": "background"}, "processes: they hold one class"),
+        ({"files": ["nope.root"]}, "processes[0].files: 'nope.root' is not one of the files"),
+    ],
+)
+def test_process_mistakes_are_named(tmp_path, change, message):
+    paths = [tmp_path / "a.root", tmp_path / "b.root"]
+    for i, path in enumerate(paths):
+        write_process(path, 20, 0.0, 0.0, i, [20.0])
+    _, files = receipt_of(paths)
+    first = {"name": "a", "class": "signal", "files": ["a.root"], "xsec": 1.0, "sumw": 20.0, **change}
+    first = {k: v for k, v in first.items() if v is not None}
+    second = {"name": "b", "class": "background", "files": ["b.root"]}
+    options = {"files": files, "tree": "events", "processes": [first, second]}
+    assert message in sources.check_options("root", options)

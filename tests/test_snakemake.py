@@ -84,7 +84,7 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
     cache = config.load_params(finished / "params.yaml")["download"]["cache_dir"]
     selected = sum(
         int((uproot.open(finished / cache / "events" / name)["events"]["njet"].array(library="np") >= 1).sum())
-        for name in ("sig.root", "bkg.root")
+        for name in ("sig.root", "bkg.root", "bkg2.root")
     )
     assert sum(len(split.arrays[f"y_{p}"]) for p in ("train", "val", "test")) == selected, "the selection applied"
     weights = np.concatenate([split.weights(p) for p in ("train", "val", "test")])
@@ -110,6 +110,8 @@ def test_root_ntuples_run_through_snakemake_into_the_tmva_report(finished):
     assert kept.sum() >= min(10, (validation[0] == 0).sum()), "the cut keeps the minimum of background events"
     page = (finished / stages.DATASET_PAGE.format(dataset="events")).read_text()
     assert "KS p, signal" in page and "@B = 0.01" in page and "<td>jet_pt[0]</td>" in page
+    # the processes' yields: ttbar's 900 generated events had sumw 900 and xsec x lumi 900, so weights x 1
+    assert "Processes: yields after the selection" in page and "<td>wjets</td><td>background</td>" in page
     for figure in ("inputs.png", "inputs_scaled.png", "correlations.png", "baseline/response.png"):
         assert f'src="{figure}"' in page and (finished / "reports" / "events" / figure).is_file()
 
@@ -235,10 +237,10 @@ def test_the_apply_set_scores_every_test_event_as_the_evaluation_did(finished):
 
     with open(finished / stages.PREDICTIONS.format(dataset="events", variant="baseline")) as fh:
         predictions = list(csv.DictReader(fh))
-    assert {row["file"] for row in predictions} == {"sig.root", "bkg.root"}
+    assert {row["file"] for row in predictions} == {"sig.root", "bkg.root", "bkg2.root"}
     cache = finished / config.load_params(finished / "params.yaml")["download"]["cache_dir"] / "events"
     friends = {}
-    for name in ("sig.root", "bkg.root"):
+    for name in ("sig.root", "bkg.root", "bkg2.root"):
         friend = uproot.open(finished / "data" / "applied" / "events_mc" / name)["events"]
         assert friend.num_entries == uproot.open(cache / name)["events"].num_entries
         friends[name] = friend.arrays(["score_baseline", "pass_selection"], library="np")

@@ -7,6 +7,7 @@ preprocess and train stages read it without the loaders."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class Dataset:
     origin_files: list[str] = field(default_factory=list)
     # the value of split.fold_by per row (int64): event i is in fold fold_key[i] % folds; None without fold_by
     fold_key: np.ndarray | None = None
+    # the physics process of each row (int64, an index into processes: {name, class, scale}), where the source
+    # lists processes (the root loader's options.processes)
+    process: np.ndarray | None = None
+    processes: list[dict] = field(default_factory=list)
 
 
 def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Dataset:
@@ -48,6 +53,7 @@ def subsample(dataset: Dataset, max_samples: int | None, seed: int = 0) -> Datas
         groups=None if dataset.groups is None else dataset.groups[keep],
         origin=None if dataset.origin is None else dataset.origin[keep],
         fold_key=None if dataset.fold_key is None else dataset.fold_key[keep],
+        process=None if dataset.process is None else dataset.process[keep],
     )
 
 
@@ -69,6 +75,32 @@ def fold_values(values: np.ndarray, name: str, where: str) -> np.ndarray:
     if numbers is None or not np.isfinite(numbers).all() or (numbers % 1 != 0).any():
         raise FormatError(f"{where}: split.fold_by {name!r} must be a whole number per event (e.g. eventNumber)")
     return numbers.astype(np.int64)
+
+
+def yields(dataset: Dataset) -> list[dict]:
+    """A dataset's processes (options.processes): each one's yields after the selection - raw entries, the sum of
+    its events' own weights (before its normalisation) and the expected events (its weights times xsec x lumi /
+    sumw) - then each class's total."""
+    process, processes = dataset.process, dataset.processes
+    weights = np.ones(len(dataset.y)) if dataset.w is None else np.asarray(dataset.w, np.float64)
+    rows = []
+    for k, spec in enumerate(processes):
+        mine = process == k
+        expected = float(weights[mine].sum())
+        rows.append(
+            {
+                "process": spec["name"],
+                "class": spec["class"],
+                "entries": int(mine.sum()),
+                "sum_weights": expected / spec["scale"],
+                "expected": expected,
+            }
+        )
+    for name in dict.fromkeys(spec["class"] for spec in processes):
+        mine = [r for r in rows if r["class"] == name]
+        total = {"entries": sum(r["entries"] for r in mine), "expected": sum(r["expected"] for r in mine)}
+        rows.append({"process": f"all {name}", "class": name, **total, "sum_weights": None})
+    return rows
 
 
 def is_colour(x: np.ndarray) -> bool:
@@ -100,6 +132,8 @@ def save(dataset: Dataset, path: str | Path) -> None:
             extra.update(origin=dataset.origin, origin_files=np.array(dataset.origin_files, dtype=str))
         if dataset.fold_key is not None:
             extra["fold_key"] = dataset.fold_key
+        if dataset.process is not None:
+            extra.update(process=dataset.process, processes=np.array(json.dumps(dataset.processes), dtype=str))
         np.savez(
             fh,
             x=dataset.x,
@@ -125,4 +159,6 @@ def load(path: str | Path) -> Dataset:
             npz["origin"] if "origin" in npz.files else None,
             [str(f) for f in npz["origin_files"]] if "origin_files" in npz.files else [],
             npz["fold_key"] if "fold_key" in npz.files else None,
+            npz["process"] if "process" in npz.files else None,
+            json.loads(str(npz["processes"])) if "processes" in npz.files else [],
         )

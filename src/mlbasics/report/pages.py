@@ -127,7 +127,9 @@ def dataset_page(
         partial(physics_plots.rejection_panel, curves=curves) if curves else None,
     )
     whitened = preprocess.scaler_of(read_json(inputs["scaler"]))["kind"] == "pca_whiten"
-    ranking = input_variables(dataset, data.load(inputs["raw"]), split, outputs, whitened)
+    raw = data.load(inputs["raw"])
+    ranking = input_variables(dataset, raw, split, outputs, whitened)
+    process_yields = data.yields(raw) if raw.processes else []
     importance = importances(variants, inputs["importance"], whitened)
     for row in ranking:
         row["importance"] = {v: found[row["index"]] for v, found in importance.items()}
@@ -168,6 +170,7 @@ def dataset_page(
             methods=compared,
             confidence=confidence,
             ranking=ranking[:20],
+            yields=process_yields,
             n_inputs=len(ranking),
             importance={v: next(iter(f.values()))[2] for v, f in importance.items() if f},
             one_step=[v for v in variants if len(histories[v]) == 1],

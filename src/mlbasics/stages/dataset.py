@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlbasics.core import formats, plots
 from mlbasics.core.files import read_json
-from mlbasics.data.arrays import check, is_colour, save, subsample
+from mlbasics.data.arrays import check, is_colour, save, subsample, yields
 from mlbasics.data.loaders import make
 from mlbasics.stages.settings import DatasetSettings
 
@@ -21,6 +21,9 @@ def run(settings: DatasetSettings, inputs: dict, outputs: dict, threads: int = 0
     Path(outputs["files"]).mkdir(parents=True, exist_ok=True)
     dataset = make(settings.loader, options, receipt, folder=outputs["files"], fold_by=settings.fold_by)
     dataset = replace(dataset, source=dataset.source or f"dataset {settings.dataset!r}")
+    for row in yields(dataset) if dataset.processes else []:
+        counted = f"{row['entries']} entries, {row['expected']:.6g} expected"
+        print(f"{settings.dataset}: {row['process']} ({row['class']}): {counted}")
     dataset = subsample(dataset, options.get("max_samples"), options.get("seed", 0))
     check(dataset)
     colour = None
