@@ -124,12 +124,12 @@ def test_a_grid_without_variant_figures_has_the_same_graph_in_both_engines(tmp_p
 
 
 def test_an_apply_set_of_downloaded_files_has_the_same_graph_in_both_engines(tmp_path):
-    """The ROOT pair's apply set names pinned files: its fetch job (the receipt), an apply job per file waiting
-    for it, the report reading both friends - in both engines."""
+    """The ROOT files' apply set names pinned files: its fetch job (the receipt), an apply job per file waiting
+    for it, the report reading every friend - in both engines."""
     project = git_init(copy_project(tmp_path / "project", with_root_pair(tiny_params())))
     snakemake, dvc = snakemake_jobs(project), dvc_jobs(project)
     assert snakemake == dvc
     applied = {name: [job for job in snakemake if job[0] == name] for name in ("apply_fetch", "apply", "apply_report")}
     assert [job[2] for job in applied["apply_fetch"]] == [frozenset({"data/applied/events_mc.download.json"})]
     assert all("data/applied/events_mc.download.json" in ins for _, ins, _ in applied["apply"])
-    assert len(applied["apply"]) == 2 and len(applied["apply_report"]) == 1
+    assert len(applied["apply"]) == 3 and len(applied["apply_report"]) == 1  # its three files

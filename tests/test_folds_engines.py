@@ -63,6 +63,7 @@ def folds_params() -> dict:
         "split": {"folds": 5, "fold_by": "event"},
     }
     params["gates"] = {}
+    params["variants"] = {"baseline": {}}  # every variant defined must suit every dataset: the table's is a BDT
     params["apply"] = {
         "simulated": {
             "dataset": "hep",
