@@ -304,3 +304,19 @@ def test_process_mistakes_are_named(tmp_path, change, message):
     second = {"name": "b", "class": "background", "files": ["b.root"]}
     options = {"files": files, "tree": "events", "processes": [first, second]}
     assert message in sources.check_options("root", options)
+
+
+def test_a_regression_target_from_a_branch_or_an_expression(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 2)).astype(np.float32)
+    truth = (2.0 * x[:, 0] - x[:, 1] + rng.normal(0, 0.1, 300)).astype(np.float32)
+    root_files.write_tree(tmp_path / "reg.root", "events", {"x1": x[:, 0], "x2": x[:, 1], "truth": truth})
+    options = {"path": str(tmp_path / "reg.root"), "tree": "events", "target": "truth"}
+    assert sources.check_options("root", options) is None
+    assert sources.is_regression({"loader": "root", "options": options})
+    found = datasets.make("root", options, {"dataset": "reg", "files": []})
+    assert found.class_names == [] and found.feature_names == ["x1", "x2"]  # the target is no input
+    assert found.y.dtype == np.float32 and np.array_equal(found.y, truth)
+    doubled = datasets.make("root", {**options, "target": "truth * 2", "branches": ["x1"]}, {"dataset": "reg"})
+    np.testing.assert_allclose(doubled.y, 2 * truth, rtol=1e-6)
+    assert "label: loader 'root' with a target" in sources.check_options("root", {**options, "label": "x1"})

@@ -71,12 +71,15 @@ def read(
     drop_invalid: bool = False,
     group: list[str] | None = None,
     step: int = STEP,
+    target: str | None = None,
 ) -> Events:
-    """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch), and
-    with `group` which event each entry belongs to; each tree in one pass, `step` entries at a time."""
+    """Read every sample's inputs, weights and classes (from the sample's name, or from the `label` branch) - or
+    with `target` (a branch or expression) a regression's float targets and no classes - and with `group` which
+    event each entry belongs to; each tree in one pass, `step` entries at a time."""
     trees = [(sample, path, _open_tree(path, sample.tree)) for sample in samples for path in sample.files]
     first = trees[0][2]
-    inputs = branches or _flat_numeric(first, {label, weight, *(group or [])})
+    inputs = branches or _flat_numeric(first, {label, target, weight, *(group or [])})
+    label = label or target  # read the same way: one value per entry
     if not branches:  # the job log says what the model will see
         print(f"{trees[0][1].name}: inputs (every flat numeric branch but identifiers): {', '.join(inputs)}")
     weighted = bool(weight) or any(s.scale != 1.0 for s in samples)
@@ -94,7 +97,9 @@ def read(
     group_keys = [np.concatenate(column) for column in zip(*keys, strict=True)]
     x = np.concatenate([p[1] for p in parts])
     w = np.concatenate([p[2] for p in parts]).astype(np.float64) if weighted else None
-    if label:
+    if target:
+        y, names = np.concatenate([p[3] for p in parts]).astype(np.float32), []
+    elif label:
         values = np.concatenate([p[3] for p in parts])
         classes, y = np.unique(values, return_inverse=True)
         names = [format(c, "g") if np.issubdtype(classes.dtype, np.number) else str(c) for c in classes]
@@ -103,7 +108,14 @@ def read(
         y = np.concatenate([np.full(len(p[1]), names.index(p[0].name)) for p in parts])
     files = [path for _, path, _ in trees]
     return Events(
-        x, y.astype(np.int64), w, names, list(inputs), group_keys, np.concatenate(origin).astype(np.int64), files
+        x,
+        y if target else y.astype(np.int64),
+        w,
+        names,
+        list(inputs),
+        group_keys,
+        np.concatenate(origin).astype(np.int64),
+        files,
     )
 
 

@@ -25,8 +25,11 @@ def is_images(dataset: dict) -> bool:
 
 
 def is_regression(dataset: dict) -> bool:
-    """Whether a dataset's task is regression: a loader with float targets, or `model.task: regression`."""
-    return loaders.get(dataset["loader"]).regression or dataset.get("model", {}).get("task") == "regression"
+    """Whether a dataset's task is regression: a loader with float targets, a ROOT target branch, or
+    `model.task: regression`."""
+    if loaders.get(dataset["loader"]).regression or "target" in dataset.get("options", {}):
+        return True
+    return dataset.get("model", {}).get("task") == "regression"
 
 
 def check_options(loader: str, options: dict) -> str | None:

@@ -27,6 +27,7 @@ def root(
     group: list[str] | None = None,
     fold_by: str | None = None,
     processes: list[dict] | None = None,
+    target: str | None = None,
 ) -> Dataset:
     """ROOT TTrees (root_files.py): a tree per class, signal and background, each from one or several files
     with a scale; or one tree with a label branch. From a local file (`path`) or the downloaded `files`. `fold_by`
@@ -43,7 +44,7 @@ def root(
         shown.update((where, name) for name, where in found)
         return [where for _, where in found]
 
-    if label:
+    if label or target:  # one tree: its label branch, or a regression's target
         samples = [root_files.Sample(None, files(None), tree)]
     elif processes:  # physics processes, each normalised: xsec x lumi / sumw
         samples = [root_files.Sample(p["class"], files(p.get("files")), p.get("tree") or tree, 1.0) for p in processes]
@@ -54,7 +55,7 @@ def root(
             for name, spec in (("signal", signal), ("background", background))
         ]
     keys = [*(group or []), *([fold_by] if fold_by else [])]
-    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, keys or None)
+    events = root_files.read(samples, branches, selection, weight, label, drop_invalid, keys or None, target=target)
     source = Path(path).name if path else ", ".join(f["name"] for f in receipt["files"])
     group_keys = events.group_keys[:-1] if fold_by else events.group_keys  # [tree index, *group, fold_by]
     if processes:  # each row's process (through the tree it was read from), for the yields table
@@ -128,7 +129,13 @@ def _processes_problem(options: dict) -> str | None:
 
 
 def _root_problem(options: dict) -> str | None:
-    """The ROOT loader's layouts: signal and background trees, processes, or one tree with a label branch."""
+    """The ROOT loader's layouts: signal and background trees, processes, one tree with a label branch, or one
+    tree with a regression's target."""
+    if "target" in options:
+        other = next((k for k in ("signal", "background", "processes", "label") if k in options), None)
+        if other:
+            return f"{other}: loader 'root' with a target (a regression) reads one tree: leave {other} out"
+        return None if options.get("tree") else "tree: loader 'root' needs the tree holding the target"
     if "processes" in options:
         return _processes_problem(options)
     classes = [k for k in ("signal", "background") if k in options]
@@ -165,6 +172,7 @@ LOADERS = [
                 "background",
                 "processes",
                 "label",
+                "target",
                 "branches",
                 "selection",
                 "weight",
