@@ -149,6 +149,18 @@ def _run_settings(view: dict, dataset: str, variant: str) -> dict:
     }
 
 
+def _train_keys(dataset: str, variant: str) -> list[str]:
+    """What a training reads (a whole variant's, or one fold's): the seed, the dataset's source and base model, the
+    variant."""
+    return [
+        "seed",
+        f"datasets.{dataset}.loader",
+        f"datasets.{dataset}.options",
+        f"datasets.{dataset}.model",
+        f"variants.{variant}",
+    ]
+
+
 def _train_settings(view: dict, dataset: str, variant: str) -> dict:
     ds = view["datasets"][dataset]
     return {
@@ -246,13 +258,7 @@ STAGES: dict[str, Stage] = {
                 "scaler": job.one(SCALER),
                 **({"init": job.init} if job.init else {}),
             },
-            lambda d, v: [
-                "seed",
-                f"datasets.{d}.loader",
-                f"datasets.{d}.options",
-                f"datasets.{d}.model",
-                f"variants.{v}",
-            ],
+            _train_keys,
             _train_settings,
             pairs="single",
         ),
@@ -262,13 +268,7 @@ STAGES: dict[str, Stage] = {
             "train one fold of one variant (split.folds): on the other folds, scored on this one",
             {k: fold_path(v) for k, v in FOLD_OUTPUTS.items()},
             lambda job: {"data": job.one(PROCESSED), "scaler": job.one(SCALER)},
-            lambda d, v: [
-                "seed",
-                f"datasets.{d}.loader",
-                f"datasets.{d}.options",
-                f"datasets.{d}.model",
-                f"variants.{v}",
-            ],
+            _train_keys,
             _train_settings,
             pairs="folded",
             module="train",
