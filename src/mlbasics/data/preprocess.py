@@ -248,7 +248,6 @@ class Split:
     origin_files: list[str] = field(default_factory=list)
     folds: int = 1  # k-fold data (split.folds): this is fold `fold`'s split (its model's training and test rows)
     fold: int = 0
-    rows: dict[str, np.ndarray] = field(default_factory=dict)  # k-fold: each part's rows in the whole dataset
 
     def weights(self, part: str) -> np.ndarray | None:
         """The event weights of a split (train, val, test); None for unweighted data."""
@@ -325,7 +324,7 @@ def load(path: str | Path, skip: tuple[str, ...] = (), fold: int | None = None) 
             if f"x_{part}" not in skip:
                 arrays[f"x_{part}"] = scalers[i].transform(npz["x"], index)
             arrays.update({f"{key}_{part}": npz[key][index] for key in PER_ROW if key in npz.files})
-        return Split(arrays, **meta, folds=len(scalers), fold=i, rows=parts)
+        return Split(arrays, **meta, folds=len(scalers), fold=i)
 
 
 def is_folded(path: str | Path) -> bool:
@@ -347,4 +346,4 @@ def pooled(path: str | Path, skip: tuple[str, ...] = ()) -> tuple[Split, dict[st
             arrays.update({f"{key}_{part}": npz[key][index] for key in PER_ROW if key in npz.files})
     first = load(path, skip=("x_train", "x_val", "x_test"))
     split = Split(arrays, first.class_names, first.task, first.image_shape, first.feature_names, first.origin_files)
-    return replace(split, folds=first.folds, rows={part: index for part, (index, _) in samples.items()}), samples
+    return replace(split, folds=first.folds), samples
