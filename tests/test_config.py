@@ -469,3 +469,20 @@ def test_a_variants_blocks_change_the_datasets_key_by_key(params):
     spec = config.model_spec(resolved, "hep", "patient")
     assert spec["early_stopping"]["patience"] == 3 and spec["early_stopping"]["min_delta"] == 0.01
     assert spec["lr_schedule"]["kind"] == "step" and "alpha" not in spec["lr_schedule"]  # another kind: whole
+
+
+def test_a_runs_settings_in_one_line_for_the_method_comparison():
+    """What the page's method comparison states beside each method: the BDT's TMVA-like defaults key by key, the
+    MLP's main keys, and the event-weight policy."""
+    from mlbasics.methods import registry
+
+    params = config.load_params("params.yaml")
+    assert registry.describe(config.model_spec(params, "hep", "bdt")) == (
+        "max_iter 1000, learning_rate 0.1, max_depth 2, max_leaf_nodes null, min_samples_leaf 0.05, "
+        "l2_regularization 0.0, max_bins 20, max_features 1.0, early_stopping {patience: 20, tol: 1e-07}, "
+        "event weights (where the data has them): negative ones ignore, classes balanced"
+    )
+    assert registry.describe(config.model_spec(params, "hep", "dropout")).startswith(
+        "hidden_layers [32, 32], activation relu, optimizer adam, learning_rate 0.001, epochs 100, batch_size 64, "
+        "dropout 0.5, l2 0.0, early_stopping {patience: 10, min_delta: 0.0, restore_best_weights: true}"
+    )

@@ -51,11 +51,13 @@ def test_a_run_still_improving_at_its_end_is_not_converged_unless_early_stopping
     assert overtraining.analyse(history(loss, settled), RULES)["verdict"] == "ok"
 
 
-def test_underfitting_when_training_loss_barely_moves_or_accuracy_stays_low():
+def test_underfitting_when_training_loss_barely_moves_never_from_an_accuracy_threshold():
     flat = history([0.69, 0.69, 0.68, 0.68], [0.69, 0.69, 0.69, 0.68], acc=[0.5] * 4, val_acc=[0.5] * 4)
     assert overtraining.analyse(flat, RULES)["verdict"] == "underfitting"
+    # a low accuracy at a 0.5 cut alone says nothing (a signal of a few per cent of the weight): judged against
+    # the best run of the dataset instead (report/verdicts.py)
     low = history([2.3, 1.5, 1.2, 1.1], [2.3, 1.5, 1.25, 1.15], acc=[0.2, 0.4, 0.5, 0.55])
-    assert overtraining.analyse(low, {**RULES, "min_train_accuracy": 0.6})["verdict"] == "underfitting"
+    assert overtraining.analyse(low, RULES, stopped_early=True)["verdict"] == "ok"
 
 
 def test_regression_histories_use_the_mae_gap():

@@ -107,12 +107,13 @@ def test_regression_methods_and_the_ones_that_only_classify(tmp_path):
 
 
 def test_the_bdt_is_scikit_learns_estimator_and_its_history_is_scikit_learns_loss(hep_arrays):
-    """The same test AUC (to 1e-9) as the estimator fitted directly on the same split and weights; the history's
-    losses are the weighted log loss of the staged predictions; its accuracy is the staged predictions'."""
+    """The same test AUC (to 1e-9) as the estimator fitted directly on the same split and weights, with the
+    defaults' TMVA-like settings spelled out (depth 2, leaves of 5 % of the events, 20 bins); the history's losses
+    are the weighted log loss of the staged predictions; its accuracy is the staged predictions'."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import log_loss
 
-    spec = spec_for("bdt", max_iter=40)
+    spec = spec_for("bdt", max_iter=40, early_stopping=None)
     spec["event_weights"] = {"negative": "ignore", "balance_classes": False}
     method = methods.create(spec)
     rows, _ = method.fit(hep_arrays, "binary", 2, seed=5)
@@ -120,9 +121,10 @@ def test_the_bdt_is_scikit_learns_estimator_and_its_history_is_scikit_learns_los
     w, w_val = (np.where(a[k] < 0, 0.0, a[k]) for k in ("w_train", "w_val"))
     # ignored negative weights, scaled to mean 1, in float32: as training hands them to the estimator
     w, w_val = ((v * (len(v) / v.sum())).astype(np.float32) for v in (w, w_val))
-    direct = HistGradientBoostingClassifier(max_iter=40, random_state=5).fit(
-        a["x_train"], a["y_train"], sample_weight=w
-    )
+    leaf = round(0.05 * len(a["y_train"]))
+    direct = HistGradientBoostingClassifier(
+        max_iter=40, max_depth=2, max_leaf_nodes=None, min_samples_leaf=leaf, max_bins=20, random_state=5
+    ).fit(a["x_train"], a["y_train"], sample_weight=w)
     ours = response.roc(a["y_test"], method.predict(a["x_test"])[:, 0], a["w_test"])[2]
     theirs = response.roc(a["y_test"], direct.predict_proba(a["x_test"])[:, 1], a["w_test"])[2]
     assert abs(ours - theirs) < 1e-9
@@ -138,7 +140,7 @@ def test_event_weights_change_what_the_bdt_learns_in_the_expected_direction(hep_
     """Weighting the signal events 20x (a larger cross section) makes the BDT call more events signal: more of the
     test signal is selected at the response's 0.5 cut, and unit weights give the unweighted model exactly."""
     a = {k: v for k, v in hep_arrays.items() if not k.startswith("w_")}
-    spec = spec_for("bdt", max_iter=30)
+    spec = {**spec_for("bdt", max_iter=30), "event_weights": {"negative": "ignore", "balance_classes": False}}
 
     def fitted(weights):
         method = methods.create(spec)
@@ -156,7 +158,10 @@ def test_event_weights_change_what_the_bdt_learns_in_the_expected_direction(hep_
 
 def test_a_random_forest_refuses_negative_weights_naming_the_option(hep_arrays):
     with pytest.raises(ParamsError, match=r"set event_weights\.negative: ignore"):
-        methods.create(spec_for("random_forest", n_estimators=5)).fit(hep_arrays, "binary", 2, seed=0)
+        spec = spec_for("random_forest", n_estimators=5)
+        methods.create({**spec, "event_weights": {"negative": "keep", "balance_classes": True}}).fit(
+            hep_arrays, "binary", 2, seed=0
+        )
 
 
 @pytest.mark.engine  # fits in two fresh processes
@@ -259,11 +264,11 @@ def test_on_large_samples_the_bdt_history_is_computed_on_a_sample_of_each_split_
     for part, n in (("train", 3 * SCORED), ("val", 2 * SCORED), ("test", 2000)):
         x = rng.normal(size=(n, 4)).astype(np.float32)
         arrays[f"x_{part}"], arrays[f"y_{part}"] = x, (x[:, 0] + x[:, 1] * x[:, 2] + rng.normal(size=n) > 0) * 1
-    method = methods.create(spec_for("bdt", max_iter=20))
+    method = methods.create(spec_for("bdt", max_iter=20, early_stopping=None, min_samples_leaf=20, max_bins=255))
     rows, _ = method.fit(arrays, "binary", 2, seed=1)
-    direct = HistGradientBoostingClassifier(max_iter=20, early_stopping=False, random_state=1).fit(
-        arrays["x_train"], arrays["y_train"]
-    )
+    direct = HistGradientBoostingClassifier(
+        max_iter=20, max_depth=2, max_leaf_nodes=None, early_stopping=False, random_state=1
+    ).fit(arrays["x_train"], arrays["y_train"])
     x_test = arrays["x_test"]
     assert np.abs(method.predict(x_test)[:, 0] - direct.predict_proba(x_test)[:, 1]).max() < 1e-6
     for part, column in (("train", 1), ("val", 3)):
@@ -286,3 +291,88 @@ def test_permutation_importance_scores_a_bounded_subsample_of_a_large_test_sampl
     part = method.importance(x, y, w, "binary", 0)
     assert part[0] == whole[0] and not np.array_equal(part[1], whole[1]) and np.isfinite(part[1]).all()
     assert np.array_equal(method.importance(x, y, w, "binary", 0)[1], part[1])
+
+
+def _two_classes(rng: np.random.Generator, n: int = 4000) -> tuple[np.ndarray, np.ndarray]:
+    y = (rng.random(n) < 0.3).astype(np.int64)
+    x = rng.multivariate_normal([0, 0, 0], [[1, 0.5, 0], [0.5, 1, 0.2], [0, 0.2, 1]], n)
+    return x + y[:, None] * [0.8, 0.2, -0.5], y
+
+
+def test_fisher_with_event_weights_is_tmvas_formula():
+    """TMVA's MethodFisher by hand, event by event: W = sum_i w_i (x_i - m_class)(x_i - m_class)^T / sum_i w_i with
+    weighted class means, F = W^-1 (m_S - m_B). The fitted coefficients are F up to a positive factor (the same event
+    order, the same ROC), the weights count (an event of weight 2 is two events), and without weights it is
+    scikit-learn's LinearDiscriminantAnalysis exactly."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(8)
+    x, y = _two_classes(rng)
+    w = rng.uniform(0.2, 3.0, len(y)) * np.where(y == 1, 0.05, 1.0)  # a small signal cross section
+    spec = spec_for("fisher")
+    spec["event_weights"] = {"negative": "keep", "balance_classes": False}
+    method = methods.create(spec)
+    arrays = {"x_train": x, "y_train": y, "w_train": w, "x_val": x[:10], "y_val": y[:10], "w_val": w[:10]}
+    method.fit(arrays, "binary", 2, seed=0)
+
+    means = {k: (w[y == k, None] * x[y == k]).sum(0) / w[y == k].sum() for k in (0, 1)}
+    within = np.zeros((3, 3))
+    for xi, yi, wi in zip(x, y, w, strict=True):
+        d = xi - means[yi]
+        within += wi * np.outer(d, d)
+    tmva = np.linalg.solve(within / w.sum(), means[1] - means[0])
+    ratio = method.estimator.coef_[0] / tmva
+    assert ratio.min() > 0 and np.ptp(ratio) < 1e-6 * ratio.mean()  # weights train as float32
+    # the unweighted fit points elsewhere: the weights are used
+    plain = LinearDiscriminantAnalysis().fit(x, y)
+    cos = plain.coef_[0] @ tmva / np.linalg.norm(plain.coef_[0]) / np.linalg.norm(tmva)
+    assert cos < 0.9999
+    # a weight of 2 is the event twice
+    twice = np.concatenate([x, x[w > 2]]), np.concatenate([y, y[w > 2]])
+    halved = np.concatenate([np.where(w > 2, w / 2, w), w[w > 2] / 2])
+    again = methods.create(spec)
+    again.fit({**arrays, "x_train": twice[0], "y_train": twice[1], "w_train": halved}, "binary", 2, seed=0)
+    np.testing.assert_allclose(again.estimator.coef_, method.estimator.coef_, rtol=1e-6)
+    np.testing.assert_allclose(again.estimator.intercept_, method.estimator.intercept_, rtol=1e-6)
+    # unweighted: scikit-learn's own fit, probabilities and all
+    unweighted = methods.create(spec)
+    unweighted.fit({k: v for k, v in arrays.items() if not k.startswith("w_")}, "binary", 2, seed=0)
+    np.testing.assert_allclose(unweighted.estimator.predict_proba(x), plain.predict_proba(x), atol=1e-12)
+
+
+def test_the_likelihood_multiplies_weighted_histograms_of_the_inputs():
+    """TMVA's projective likelihood with histogram densities, by hand: per input the bin of each event (edges from
+    the fit), per class its weight in that bin plus the smoothing over its weight plus the smoothing times the
+    bins, the product over the inputs times the class's weight share; the response is the signal's share. A
+    bimodal signal over a background of the same mean and variance - the same Gaussian - is separated, where
+    GaussianNB sees next to nothing."""
+    rng = np.random.default_rng(4)
+    n = 6000
+    y = (rng.random(n) < 0.5).astype(np.int64)
+    bimodal = np.where(rng.random(n) < 0.5, -2.0, 2.0) + 0.5 * rng.normal(size=n)
+    x = np.column_stack([np.where(y == 1, bimodal, np.sqrt(4.25) * rng.normal(size=n)), rng.normal(size=n)])
+    w = rng.uniform(0.5, 2.0, n)
+    spec = spec_for("likelihood", bins=30, smoothing=0.5)
+    spec["event_weights"] = {"negative": "keep", "balance_classes": False}
+    arrays = {"x_train": x, "y_train": y, "w_train": w, "x_val": x[:100], "y_val": y[:100], "w_val": w[:100]}
+    method = methods.create(spec)
+    method.fit(arrays, "binary", 2, seed=0)
+    w_fit = w * n / w.sum()  # the training weights, scaled to mean 1
+    edges = method.estimator.named_steps["bins"].bin_edges_
+    product = np.ones((n, 2))
+    for j in range(2):
+        inner = edges[j][1:-1]
+        bins = np.searchsorted(inner, x[:, j], side="right")
+        for k in (0, 1):
+            counts = np.bincount(bins[y == k], weights=w_fit[y == k], minlength=len(inner) + 1)
+            product[:, k] *= (counts[bins] + 0.5) / (counts.sum() + 0.5 * (len(inner) + 1))
+    share = np.array([w_fit[y == k].sum() for k in (0, 1)])
+    expected = product[:, 1] * share[1] / (product @ share)
+    np.testing.assert_allclose(method.predict(x)[:, 0], expected, rtol=2e-5)
+    gaussian = methods.create({**spec, "likelihood": {**spec["likelihood"], "pdf": "gaussian"}})
+    gaussian.fit(arrays, "binary", 2, seed=0)
+    auc = {m: response.roc(y, m.predict(x)[:, 0])[2] for m in (method, gaussian)}
+    assert auc[gaussian] < 0.6 < 0.75 < auc[method]
+    # negative weights are refused by name where training would keep them
+    with pytest.raises(ParamsError, match=r"method likelihood: 1 training events have negative weights"):
+        methods.create(spec).fit({**arrays, "w_train": np.where(np.arange(n) == 7, -1.0, w)}, "binary", 2, seed=0)

@@ -134,6 +134,8 @@ def dataset_page(
         0.95,
         prefixed(root, pipeline.inputs("report", pairs, datasets, d, figures=figures)),
         prefixed(root, pipeline.outputs("report", d)),
+        dict.fromkeys(VARIANTS, "hidden_layers [8]"),
+        config.section_defaults("overtraining"),
     )
     return root / stages.DATASET_PAGE.format(dataset=d)
 
@@ -154,12 +156,19 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert float(rows[1]["accuracy"]) == 0.95 and int(rows[0]["epochs"]) == 10
     index = outputs["index"].read_text()
     assert "best test ROC AUC 1.0000 (dropout)" in index  # two classes: ranked by ROC AUC
-    # the index alone answers the question for every dataset: who overfits since when, what helped
+    # the index alone answers the question for every dataset: who overfits, why (since when, the loss gap, the KS
+    # probability against its Sidak threshold), what helped
     glance = index[index.index("Overtraining at a glance") : index.index("All runs")]
     for d in datasets:
         row = glance[glance.index(f">{d}</a>") :]
         row = row[: row.index("</tr>")]
-        assert "<td>baseline (since epoch 6)</td>" in row and "<td>dropout</td>" in row, row
+        why = "validation loss above its best since epoch 6; final loss gap 0.400 > 0.25; KS p 0.001 < 0.005"
+        assert f"<td>baseline ({why})</td>" in row and "<td>dropout</td>" in row, row
+    assert f"<td>overfitting ({why})</td>" in index[index.index("All runs") :]  # every run's verdict and reason
+    assert (
+        rows[0]["reason"] == why
+        and rows[1]["reason"] == "best epoch 10 of 10, not ended by early stopping: still improving"
+    )
     for page in [outputs["index"], *(tmp_path / stages.DATASET_PAGE.format(dataset=d) for d in datasets)]:
         targets = local_targets(page)
         assert targets, page
@@ -167,7 +176,7 @@ def test_dataset_pages_index_and_summary(tmp_path):
         assert not missing, f"{page}: broken links {missing}"
     toy = (tmp_path / "reports/toy/index.html").read_text()
     # the lecture's question answered on the page: baseline overfits since epoch 6, dropout helped
-    assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in toy
+    assert f"<strong>Overfitting:</strong> baseline ({why})." in toy
     helped = "beyond the 95 % interval of the difference):\n    dropout."
     assert helped in toy
     assert "<td>dropout</td><td>+0.4000 [" in toy and "] better</td>" in toy  # the difference with its interval
@@ -216,7 +225,10 @@ def test_a_grid_without_variant_figures_reads_and_links_none(tmp_path):
     page = dataset_page(tmp_path, "toy", pairs, ["toy"], figures=False)
     html = page.read_text()
     assert "<code>figures: {per_variant: false}</code>" in html and '<section class="variant"' not in html
-    assert "<strong>Overfitting:</strong> baseline (since epoch 6)." in html and 'src="comparison.png"' in html
+    assert (
+        "<strong>Overfitting:</strong> baseline (validation loss above its best since epoch 6;" in html
+        and 'src="comparison.png"' in html
+    )
     assert [t.name for t in local_targets(page) if not t.exists()] == ["index.html"]  # the grid's: summary writes it
 
 
@@ -234,3 +246,37 @@ def test_the_methods_table_shows_the_seed_spread_and_how_many_variants_each_was_
     page = dataset_page(tmp_path, "toy", pairs, datasets, methods={"baseline": "mlp", "dropout": "bdt"}).read_text()
     assert "(of 1)" in page and "&plusmn; 0.0100 over 3 seeds" in page
     assert "widened by the seed-to-seed spread" in page
+
+
+def test_underfitting_is_judged_against_the_best_run_on_the_same_events():
+    """A run is underfitting when the best run beats it on the test events beyond the interval of the paired
+    difference and it fits its own training events no better than the best generalises: Fisher at AUC 0.75 with
+    its training efficiency 0.30 below the MLP's test 0.70. A run as bad on test that fits its training events
+    well is not (that is the other failure), nor one within the uncertainty, nor the best itself."""
+    from mlbasics.report import verdicts
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.01, 1000)
+
+    def run(variant, auc, train_eff, test_eff=0.5, verdict="ok"):
+        row = {"variant": variant, "roc_auc": auc, "sig_eff_at_bkg_0p10": test_eff, "verdict": verdict, "reason": ""}
+        return {**row, "train_sig_eff_at_bkg_0p10": train_eff}
+
+    rows = [
+        run("mlp", 0.93, 0.72, test_eff=0.70),
+        run("fisher", 0.75, 0.30),
+        run("bdt", 0.80, 0.95),  # fits its training events better than the best generalises
+        run("close", 0.925, 0.60),  # within the uncertainty
+        run("late", 0.70, 0.20, verdict="not_converged"),
+    ]
+    replicates = {r["variant"]: {"roc_auc": r["roc_auc"] + noise} for r in rows}
+    replicates["close"]["roc_auc"] = 0.925 + rng.normal(0, 0.01, 1000)  # not paired: a wide interval
+    verdicts.underfitting(rows, "binary", replicates, 0.95)
+    judged = {r["variant"]: r["verdict"] for r in rows}
+    assert judged == {"mlp": "ok", "fisher": "underfitting", "bdt": "ok", "close": "ok", "late": "underfitting"}
+    assert rows[1]["reason"] == (
+        "test ROC AUC 0.7500, 0.1800 [0.1800, 0.1800] below the best (mlp); signal efficiency at background 0.10 "
+        "0.3000 on its training events, below the best's 0.7000 on the test events"
+    )
+    answer = verdicts.overtraining(rows, "binary", replicates, 0.95)
+    assert answer["underfit"][0].startswith("fisher (test ROC AUC 0.7500")

@@ -352,7 +352,9 @@ def test_each_method_fits_saves_loads_and_predicts_through_the_seam(tmp_path, ga
 
 def test_unit_event_weights_train_exactly_as_no_weights_and_real_ones_change_training(gaussian_arrays):
     """Sample weights (event_weights.py): all-equal weights give the unweighted bytes; others a weighted fit
-    whose validation loss is Keras' weighted mean."""
+    whose validation loss is Keras' weighted mean (with the classes balanced, the default)."""
+    from mlbasics.data import event_weights
+
     spec = {**SPEC, "epochs": 3}
     plain_model, plain, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
     units = {
@@ -371,16 +373,28 @@ def test_unit_event_weights_train_exactly_as_no_weights_and_real_ones_change_tra
     }
     model, rows, _ = fit_mlp(weighted, 2, spec, seed=0)
     assert rows != plain
-    w_val = weighted["w_val"] * len(weighted["w_val"]) / weighted["w_val"].sum()
+    w_val = event_weights.training_weights(weighted["w_val"], weighted["y_val"], spec["event_weights"])
     keras_val = model.evaluate(weighted["x_val"], weighted["y_val"], sample_weight=w_val, verbose=0, return_dict=True)
     assert rows[-1][3] == pytest.approx(keras_val["loss"], rel=1e-5)
     predicted = (model.predict(weighted["x_val"], verbose=0)[:, 0] > 0.5) == weighted["y_val"]
-    assert rows[-1][4] == pytest.approx(np.average(predicted, weights=weighted["w_val"]), rel=1e-6)
+    assert rows[-1][4] == pytest.approx(np.average(predicted, weights=w_val), rel=1e-6)
 
 
-def test_training_weights_handle_negative_weights_and_balance_the_classes():
+def test_training_weights_handle_negative_weights_and_balance_the_classes(capsys):
     from mlbasics.core.formats import FormatError
     from mlbasics.data import event_weights
+    from mlbasics.params import config
+
+    # the defaults: negative weights ignored (the log says how much), classes to equal weight sums
+    assert config.model_defaults()["event_weights"] == {"negative": "ignore", "balance_classes": True}
+    w, y = np.array([1.0, -0.5, 2.0, 1.0, 3.0]), np.array([0, 0, 1, 1, 1])
+    found = event_weights.training_weights(w, y, config.model_defaults()["event_weights"], "training")
+    np.testing.assert_allclose(found, [2.5, 0, 5 / 6, 5 / 12, 1.25], rtol=1e-6)  # 3.5 each, x 5/7
+    assert found[:2].sum() == pytest.approx(found[2:].sum())
+    assert (
+        "event_weights.negative ignore: 1 of 5 training events have negative weights (sum -0.5, 6.7% of the "
+        "absolute weight); trained with weight 0" in capsys.readouterr().out
+    )
 
     w, y = np.array([1.0, -0.5, 2.0, 1.0]), np.array([0, 0, 1, 1])
     settings = {"negative": "keep", "balance_classes": False}

@@ -12,12 +12,13 @@ overfitting?" - answered with numbers and a verdict.
   the test sample (TMVA's overtraining check, response.py, unbinned), where the evaluation computed them, and
   ks_p_threshold, what it is held against: `ks_min_p` corrected for the m classes tested (Sidak,
   1 - (1 - ks_min_p)^(1/m));
-- verdict (in metrics.json as the flags overfitting and underfitting, 1 or 0): overfitting (since an epoch, a
-  final loss gap above `max_loss_gap`, or a KS p-value below ks_p_threshold: the model answers differently on
-  events it has seen), underfitting (the training loss improved by less than `min_improvement` of its first value, or a
-  final training accuracy below `min_train_accuracy`), not_converged (the best validation epoch among the last
-  tenth of the epochs - at least the last two - of a run that early stopping did not end: it was still
-  improving), else ok.
+- verdict (in metrics.json as the flags overfitting, underfitting and not_converged, 1 or 0): overfitting (since
+  an epoch, a final loss gap above `max_loss_gap`, or a KS p-value below ks_p_threshold: the model answers
+  differently on events it has seen), underfitting (the training loss improved by less than `min_improvement` of
+  its first value; the report stage also judges each run against the best one of its dataset,
+  report/verdicts.py), not_converged (the best validation epoch among the last tenth of the epochs - at least the
+  last two - of a run that early stopping did not end: it was still improving), else ok; `reason` says why in
+  words.
 """
 
 from __future__ import annotations
@@ -68,10 +69,8 @@ def analyse(
     threshold = 1 - (1 - rules["ks_min_p"]) ** (1 / len(ks_p)) if ks_p else None
     if since or loss_gap > rules["max_loss_gap"] or (ks_min is not None and ks_min < threshold):
         verdict = "overfitting"
-    elif (improvement is not None and improvement < rules["min_improvement"]) or (
-        metric == "accuracy" and train_metric[-1] < rules["min_train_accuracy"]
-    ):
-        verdict = "underfitting"
+    elif improvement is not None and improvement < rules["min_improvement"]:
+        verdict = "underfitting"  # an accuracy threshold would mean nothing where the classes' weights differ
     elif not stopped_early and len(val) > 1 and best >= len(val) - max(2, len(val) // 10):
         verdict = "not_converged"  # still improving when the epochs ran out: more epochs (or early stopping)
     else:
@@ -86,3 +85,27 @@ def analyse(
         **({"ks_p_min": ks_min, "ks_p_threshold": threshold} if ks_p else {}),
         "verdict": verdict,
     }
+
+
+def reason(run: dict, rules: dict) -> str:
+    """Why a run got its verdict, in words ("" for ok), from its numbers (analyse's keys or metrics.json's, with
+    `verdict`, `epochs` - the history's length - and `method`) and the rules."""
+    step = "iteration" if run.get("method") == "bdt" else "epoch"
+    verdict = run["verdict"]
+    if verdict == "overfitting":
+        found = []
+        if run.get("overfitting_since"):
+            found.append(f"validation loss above its best since {step} {run['overfitting_since']}")
+        if run.get("loss_gap_final", 0.0) > rules["max_loss_gap"]:
+            found.append(f"final loss gap {run['loss_gap_final']:.3f} > {rules['max_loss_gap']:g}")
+        ks, threshold = run.get("ks_p_min"), run.get("ks_p_threshold")
+        if ks is not None and threshold is not None and ks < threshold:
+            found.append(f"KS p {ks:.2g} < {threshold:.2g}")
+        return "; ".join(found)
+    if verdict == "underfitting":
+        return run.get("underfit_by") or (
+            f"training loss fell by {run['train_loss_improvement']:.0%} (< {rules['min_improvement']:.0%})"
+        )
+    if verdict == "not_converged":
+        return f"best {step} {run['best_epoch']} of {run['epochs']}, not ended by early stopping: still improving"
+    return ""

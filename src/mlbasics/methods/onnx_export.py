@@ -184,7 +184,8 @@ def _sklearn(estimator, scaler: Scaler, task: str, n_inputs: int):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    options = {id(estimator): {"zipmap": False}} if task != "regression" else None
+    last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator  # a pipeline's classifier
+    options = {id(last): {"zipmap": False}} if task != "regression" else None
     try:
         with _integer_missing_flags():
             converted = convert_sklearn(

@@ -71,3 +71,31 @@ def foreign_key(override: dict, method: str) -> str | None:
         if key in REFERENCE or method != MLP:
             return key
     return None
+
+
+MLP_SUMMARY = ("hidden_layers", "activation", "optimizer", "learning_rate", "epochs", "batch_size", "dropout", "l2")
+
+
+def describe(spec: dict) -> str:
+    """A run's settings in one line, for the pages' method comparison: a reference method's block key by key, the
+    MLP's main keys, and how training treated the event weights."""
+    method = spec["method"]
+    keys = spec[method] if method in REFERENCE else {k: spec[k] for k in MLP_SUMMARY if k in spec}
+    if method == MLP and spec.get("early_stopping"):
+        keys = {**keys, "early_stopping": spec["early_stopping"]}
+    parts = [f"{k} {_plain(v)}" for k, v in keys.items()]
+    weights = spec.get("event_weights") or {}
+    if weights:
+        parts.append(
+            f"event weights (where the data has them): negative ones {weights['negative']}"
+            + (", classes balanced" if weights.get("balance_classes") else "")
+        )
+    return ", ".join(parts)
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

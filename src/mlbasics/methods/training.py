@@ -27,7 +27,7 @@ from mlbasics.core import provenance
 from mlbasics.core.files import atomic_dir
 from mlbasics.core.runtime import configure_tensorflow, distribution_strategy, tune_allocator
 from mlbasics.core.tasks import history_columns
-from mlbasics.data.event_weights import training_weights
+from mlbasics.data.event_weights import SAMPLES, training_weights
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_key
 from mlbasics.methods.epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
 from mlbasics.methods.mlp import (
@@ -300,7 +300,7 @@ def prepare(spec: dict, threads: int) -> None:
 def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Training and validation sample weights from the events' weights (event_weights.py); None, None without."""
     return tuple(
-        training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"])
+        training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"], SAMPLES[part])
         for part in ("train", "val")
     )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlbasics.data import sources
+from mlbasics.methods import registry
 from mlbasics.params import config
 
 # Output path templates; {dataset} and {variant} are Snakemake wildcards and DVC foreach items.
@@ -200,6 +201,8 @@ def _report_settings(view: dict, dataset: str, _: str) -> dict:
         "bootstrap": view["bootstrap"],
         "figures": view["figures"]["per_variant"],
         "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants},
+        "described": {v: registry.describe(config.model_spec(view, dataset, v)) for v in variants},
+        "overtraining": view["overtraining"],
     }
 
 
@@ -350,6 +353,7 @@ STAGES: dict[str, Stage] = {
             lambda d, v: [
                 "bootstrap",
                 "figures.per_variant",
+                "overtraining",
                 "run.variants",
                 "variants",
                 f"datasets.{d}.loader",

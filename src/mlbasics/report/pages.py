@@ -16,13 +16,10 @@ from mlbasics.core.files import read_csv, read_json, write_csv, write_json, writ
 from mlbasics.core.tasks import history_metric, read_task
 from mlbasics.data import arrays as data
 from mlbasics.data import preprocess
-from mlbasics.evaluation import bootstrap, overtraining, physics_plots, response, variables
+from mlbasics.evaluation import bootstrap, physics_plots, response, variables
 from mlbasics.methods import activations
 from mlbasics.report import verdicts
-
-TABLE_METRICS = ["accuracy", "precision_macro", "recall_macro", "f1_macro"]
-REGRESSION_METRICS = ["mse", "mae", "r2"]
-PHYSICS_METRICS = ("ks_p_", "sig_eff_at_bkg_", "train_sig_eff_at", "best_cut")  # the TMVA tables' columns
+from mlbasics.report.rows import KS_SUMMARY, best, leaderboard, ranked_by, table_metrics, variant_row
 
 
 def _env() -> Environment:
@@ -38,85 +35,38 @@ def _rel(path: str | Path, start: str | Path) -> str:
     return Path(os.path.relpath(path, Path(start).parent)).as_posix()
 
 
-def table_metrics(task: str, metrics: dict) -> list[str]:
-    if task == "regression":
-        return REGRESSION_METRICS
-    return TABLE_METRICS + (["roc_auc"] if "roc_auc" in metrics else [])
-
-
-def variant_row(dataset: str, variant: str, task: str, metrics: dict, history: list[dict], method: str = "mlp") -> dict:
-    """One line of the comparison: test metrics (with the headline numbers' bootstrap intervals) plus the last
-    epoch's train and validation numbers, the KS p-values and (two classes) TMVA's efficiency table."""
-    last, name = history[-1], history_metric(history)
-    physics = {k: v for k, v in metrics.items() if k.startswith(PHYSICS_METRICS)}
-    validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}  # what a best variant is chosen on
-    seeds = {k: v for k, v in metrics.items() if k.endswith(("_seed_mean", "_seed_std")) or k == "n_seeds"}
-    folds = {k: v for k, v in metrics.items() if k.endswith(("_fold_mean", "_fold_std")) or k == "n_folds"}
-
-    intervals = {k: v for k, v in metrics.items() if k.endswith(("_ci_lo", "_ci_hi"))}
-    return {
-        "dataset": dataset,
-        "variant": variant,
-        "method": method,
-        **{k: metrics[k] for k in table_metrics(task, metrics)},
-        **physics,
-        **intervals,
-        **validation,
-        **seeds,
-        **folds,
-        "verdict": overtraining.verdict_of(metrics),
-        "best_epoch": metrics.get("best_epoch", ""),
-        "overfitting_since": metrics.get("overfitting_since", ""),
-        "n_test": metrics["n_test"],
-        "epochs": int(last["epoch"]),
-        "train_loss": float(last["loss"]),
-        "val_loss": float(last["val_loss"]),
-        f"train_{name}": float(last[name]),
-        f"val_{name}": float(last[f"val_{name}"]),
-    }
-
-
-def best(rows: list[dict], task: str) -> tuple[dict, str]:
-    """The best variant of one dataset by its headline number (ranked_by), and how to say it."""
-    top, name = leaderboard(rows, task)[0], ranked_by(task, rows)
-    if name in bootstrap.LOWER_IS_BETTER:
-        return top, f"lowest test {verdicts.LABELS.get(name, name)} {top[name]:.4g} ({top['variant']})"
-    return top, f"best test {verdicts.LABELS.get(name, name)} {top[name]:.4f} ({top['variant']})"
-
-
-def ranked_by(task: str, rows: list[dict]) -> str:
-    """What variants are ranked by: the dataset's first headline number - ROC AUC for two classes (accuracy at a
-    0.5 cut says little where the classes' weights differ), accuracy for more, MSE for a regression."""
-    name = bootstrap.HEADLINES[task][0]
-    return name if all(name in r for r in rows) else "accuracy"
-
-
-def leaderboard(rows: list[dict], task: str) -> list[dict]:
-    """The variants best first, by the dataset's headline number (ranked_by)."""
-    name = ranked_by(task, rows)
-    return sorted(rows, key=lambda r: r[name] if name in bootstrap.LOWER_IS_BETTER else -r[name])
-
-
 def dataset_page(
-    dataset: str, variants: list[str], methods_of: dict[str, str], confidence: float, inputs: dict, outputs: dict
+    dataset: str,
+    variants: list[str],
+    methods_of: dict[str, str],
+    confidence: float,
+    inputs: dict,
+    outputs: dict,
+    described: dict[str, str],
+    rules: dict,
 ) -> None:
-    """The per-dataset report: which variants overfit and helped, which method is best (with error bars), the
-    leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
-    `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level."""
+    """The per-dataset report: which variants overfit, underfit and helped, which method is best (with error
+    bars), the leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
+    `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level; `described`: each
+    variant's settings in one line; `rules`: params' overtraining (the verdicts' reasons quote them)."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"], skip=("x_val", "x_test"))  # the page draws the training inputs only
     task = split.task
     rows = [
-        variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v])
+        variant_row(dataset, v, task, read_json(m), histories[v], methods_of[v], rules)
         for v, m in zip(variants, inputs["metrics"], strict=True)
     ]
     predictions = (
         {v: read_responses(p) for v, p in zip(variants, inputs["predictions"], strict=True)} if task == "binary" else {}
     )
     replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
+    verdicts.underfitting(rows, task, replicates, confidence)
     answer = verdicts.overtraining(rows, task, replicates, confidence)
-    compared = verdicts.methods(rows, task, methods_of, replicates, confidence)
-    write_json(outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared})
+    compared = verdicts.methods(rows, task, methods_of, replicates, confidence, described)
+    judged = {r["variant"]: {"verdict": r["verdict"], "reason": r["reason"]} for r in rows}
+    write_json(
+        outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared, "verdicts": judged}
+    )
     # the responses are the test sample's: a k-fold variant's every event (pooled), else the test split's
     tested = preprocess.pooled(inputs["data"], skip=("x_test",))[0] if preprocess.is_folded(inputs["data"]) else split
     curves = rejection_curves(tested, predictions) if task == "binary" else None
@@ -176,7 +126,7 @@ def dataset_page(
             one_step=[v for v in variants if len(histories[v]) == 1],
             whitened=whitened,
             efficiencies=[e for e in ("0p01", "0p10", "0p30") if f"sig_eff_at_bkg_{e}" in rows[0]],
-            ks=[k for k in rows[0] if k.startswith("ks_p_") and k != "ks_p_min" and "_fold_" not in k],
+            ks=[k for k in rows[0] if k.startswith("ks_p_") and k not in KS_SUMMARY and "_fold_" not in k],
             fold_ks=[k[5:-7] for k in rows[0] if k.startswith("ks_p_") and k.endswith("_fold_0")],
             n_folds=rows[0].get("n_folds", 0),
             fold_min={r["variant"]: lowest_ks_per_fold(r) for r in rows},
@@ -285,8 +235,13 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
     dataset."""
     task = {d: read_task(path) for d, path in zip(datasets, inputs["data"], strict=True)}
     methods_of = dict(zip(pairs, methods, strict=True))
+    # what each dataset's page concluded (with its error bars), not computed again
+    concluded = {d: read_json(c) for d, c in zip(datasets, inputs["verdicts"], strict=True)}
     rows = [
-        variant_row(d, v, task[d], read_json(m), read_csv(h), methods_of[(d, v)])
+        {
+            **variant_row(d, v, task[d], read_json(m), read_csv(h), methods_of[(d, v)]),
+            **concluded[d].get("verdicts", {}).get(v, {}),  # the page's verdict and its reason
+        }
         for (d, v), m, h in zip(pairs, inputs["metrics"], inputs["history"], strict=True)
     ]
     header = list(dict.fromkeys(k for row in rows for k in row))  # classification and regression columns
@@ -298,10 +253,9 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
         names = bootstrap.HEADLINES[task[row["dataset"]]]
         headlines.setdefault(row["dataset"], {})[row["variant"]] = {k: row[k] for k in names if k in row}
     write_json(outputs["headlines"], headlines)
-    # what each dataset's page concluded (with its error bars), not computed again
     links = [
-        {"dataset": d, "href": _rel(p, outputs["index"]), **read_json(c)}
-        for d, p, c in zip(datasets, inputs["pages"], inputs["verdicts"], strict=True)
+        {"dataset": d, "href": _rel(p, outputs["index"]), **concluded[d]}
+        for d, p in zip(datasets, inputs["pages"], strict=True)
     ]
     plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
     columns = [
@@ -317,6 +271,7 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
             "train_loss",
             "val_loss",
             "verdict",
+            "reason",
             "best_epoch",
             "overfitting_since",
         )

@@ -21,20 +21,63 @@ LABELS = {
 }
 
 
+# per task: a run's number on its own training events, and the best run's on the test events it is held against
+FITS = {
+    "binary": ("train_sig_eff_at_bkg_0p10", "sig_eff_at_bkg_0p10"),
+    "multiclass": ("train_accuracy", "accuracy"),
+    "regression": ("train_loss", "mse"),
+}
+
+
+def underfitting(rows: list[dict], task: str, replicates: dict[str, dict], confidence: float) -> None:
+    """Call underfitting, in `rows` (verdict and reason), each run not already overfitting or underfitting that
+    is (1) worse than the dataset's best run on the test events beyond the interval of their paired difference,
+    and (2) no better on its own training events than the best run on events it never saw - so the model, not
+    the sample, falls short: it cannot even fit what another model generalises. An accuracy threshold would judge
+    nothing where the classes' weights differ."""
+    name = bootstrap.HEADLINES[task][0]
+    ranked = [r for r in rows if name in r]
+    if len(ranked) < 2:
+        return
+    lower = name in bootstrap.LOWER_IS_BETTER
+    top = min(ranked, key=lambda r: r[name] if lower else -r[name])
+    fit, held = FITS[task]
+    for r in ranked:
+        if r is top or r["verdict"] in ("overfitting", "underfitting") or fit not in r or held not in top:
+            continue
+        versus = bootstrap.compare(
+            name,
+            top[name],
+            r[name],
+            replicates[top["variant"]][name],
+            replicates[r["variant"]][name],
+            confidence,
+            bootstrap.seed_spread(name, top, r),
+        )
+        fits_less = r[fit] >= top[held] if lower else r[fit] <= top[held]
+        if versus["better"] and fits_less:
+            r["verdict"] = "underfitting"
+            r["reason"] = (
+                f"test {LABELS[name]} {r[name]:.4f}, {versus['delta']:.4f} [{versus['lo']:.4f}, {versus['hi']:.4f}] "
+                f"below the best ({top['variant']}); {_fit_label(fit)} {r[fit]:.4f} on its training events, "
+                f"{'above' if lower else 'below'} the best's {top[held]:.4f} on the test events"
+            )
+
+
+def _fit_label(key: str) -> str:
+    return {"train_loss": "MSE", "train_accuracy": "accuracy"}.get(key, LABELS[key.removeprefix("train_")])
+
+
 def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confidence: float) -> dict:
-    """The lecture's question: which variants overfit (since when), which underfit, and which changes to the
-    baseline helped - a test score better than the baseline's beyond the interval of their paired difference.
+    """The lecture's question: which variants overfit, underfit or had not converged (each with its reason), and
+    which changes to the baseline helped - a test score better than the baseline's beyond the interval of their
+    paired difference.
     `compared` has, per variant of the baseline's method (other methods are compared in `methods`), that
     difference with its interval and the train-validation loss gaps."""
-    overfit = [
-        f"{r['variant']} (since {'iteration' if r['method'] == 'bdt' else 'epoch'} {r['overfitting_since']})"
-        if r["overfitting_since"]
-        else r["variant"]
-        for r in rows
-        if r["verdict"] == "overfitting"
-    ]
-    underfit = [r["variant"] for r in rows if r["verdict"] == "underfitting"]
-    unconverged = [r["variant"] for r in rows if r["verdict"] == "not_converged"]
+    overfit, underfit, unconverged = (
+        [f"{r['variant']} ({r['reason']})" if r.get("reason") else r["variant"] for r in rows if r["verdict"] == v]
+        for v in ("overfitting", "underfitting", "not_converged")
+    )
     base = next((r for r in rows if r["variant"] == "baseline"), None)
     helped, within, worse, compared = [], [], [], []
     name = bootstrap.HEADLINES[task][0]
@@ -75,13 +118,19 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
 
 
 def methods(
-    rows: list[dict], task: str, methods_of: dict[str, str], replicates: dict[str, dict], confidence: float
+    rows: list[dict],
+    task: str,
+    methods_of: dict[str, str],
+    replicates: dict[str, dict],
+    confidence: float,
+    described: dict[str, str] | None = None,
 ) -> dict | None:
     """Which method is best and by how much: each method's best variant, chosen on the validation sample's first
     headline number (validation_<name>; the test number where a run has none) - so that the test sample judges each
     method's chosen variant once, not the luckiest of many on its own events - then the methods ranked on the test
     numbers, and the best one against each other on every headline number with the interval of the paired
-    difference. None when the dataset has runs of one method only."""
+    difference; with `described`, each chosen variant's settings. None when the dataset has runs of one method
+    only."""
     headlines = bootstrap.HEADLINES[task]
     first = headlines[0]
     sign = -1 if first in bootstrap.LOWER_IS_BETTER else 1
@@ -104,6 +153,7 @@ def methods(
             **{f"{h}_ci": (r.get(f"{h}_ci_lo"), r.get(f"{h}_ci_hi")) for h in headlines},
             **{f"{h}_seed_std": r[f"{h}_seed_std"] for h in headlines if f"{h}_seed_std" in r},
             "n_seeds": r.get("n_seeds", 1),
+            "settings": (described or {}).get(r["variant"], ""),
         }
         for m, r in best_of.items()
     ]

@@ -235,6 +235,9 @@ def run_record(
             "variant": variant,
             "task": task,
             "verdict": judged["verdict"],
+            "verdict_reason": overtraining.reason(
+                {**judged, "method": settings.model["method"], "epochs": len(history)}, settings.overtraining
+            ),
             **tags,
             **{f"train_{k}": str(stats[k]) for k in ("device", "slurm_job_id", "precision") if k in stats},
         },

@@ -9,5 +9,12 @@ from mlbasics.stages.settings import ReportSettings
 def run(settings: ReportSettings, inputs: dict, outputs: dict, threads: int = 0) -> None:
     """The report stage: the HTML page comparing one dataset's variants."""
     dataset_page(
-        settings.dataset, settings.variants, settings.methods, settings.bootstrap["confidence"], inputs, outputs
+        settings.dataset,
+        settings.variants,
+        settings.methods,
+        settings.bootstrap["confidence"],
+        inputs,
+        outputs,
+        settings.described,
+        settings.overtraining,
     )

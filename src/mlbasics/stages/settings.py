@@ -126,6 +126,8 @@ class ReportSettings:
     bootstrap: dict[str, Any]
     figures: bool
     methods: dict[str, str]  # variant -> its method
+    described: dict[str, str]  # variant -> its settings in one line (methods/registry.describe)
+    overtraining: dict[str, Any]  # the rules the verdicts' reasons quote
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
                 "task": run.data.tags.get("task"),
                 **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
                 "overfitting_since": since,
-                "verdict": run.data.tags.get("verdict"),
+                "verdict": _verdict(run.data.tags),
                 "train_wall_s": m.get("run_train_wall_s"),
                 "run_id": run.info.run_id,
                 "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000)),
@@ -69,6 +69,12 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         return row["dataset"] or "", -((row["roc_auc"] if binary else row["accuracy"]) or 0.0)
 
     return sorted(rows, key=rank)
+
+
+def _verdict(tags: dict) -> str | None:
+    """The run's verdict with its reason: "overfitting (KS p 3e-05 < 0.005)"."""
+    verdict, why = tags.get("verdict"), tags.get("verdict_reason")
+    return f"{verdict} ({why})" if verdict and why else verdict
 
 
 def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:

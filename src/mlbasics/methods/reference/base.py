@@ -22,7 +22,7 @@ from mlbasics.core.errors import ParamsError
 from mlbasics.core.files import atomic_dir
 from mlbasics.core.provenance import fit_stats
 from mlbasics.core.tasks import history_columns, loss_and_metric
-from mlbasics.data.event_weights import training_weights
+from mlbasics.data.event_weights import SAMPLES, training_weights
 from mlbasics.methods.model_files import canonical_skops, load_estimator
 
 
@@ -107,7 +107,7 @@ class ReferenceMethod:
         if not self.weighted:
             return None, None
         return tuple(
-            training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], self.spec["event_weights"])
+            training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], self.spec["event_weights"], SAMPLES[part])
             for part in ("train", "val")
         )
 
@@ -116,13 +116,24 @@ class ReferenceMethod:
 
     def _fit(self, x, y, w, x_val, y_val, w_val, task) -> list[list]:
         """Fit in one step; the one history row: the fitted model's training and validation loss and metric."""
-        self.estimator.fit(x, y, **({} if w is None else {"sample_weight": w}))
+        self._fit_estimator(x, y, w)
         self.fitted = copy.deepcopy(self.estimator)  # before any prediction: k-NN's trees count their queries
         train, val = (
             loss_and_metric(task, y_, self.predict(x_)[:, 0] if task == "regression" else self.predict(x_), w_)
             for x_, y_, w_ in ((x, y, w), (x_val, y_val, w_val))
         )
         return [[1, *train, *val]]
+
+    def _fit_estimator(self, x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> None:
+        self.estimator.fit(x, y, **({} if w is None else {"sample_weight": w}))
+
+    def _non_negative(self, w: np.ndarray | None) -> None:
+        """Refuse negative training weights (event_weights.negative keep) where the method cannot take them."""
+        if w is not None and (w < 0).any():
+            raise ParamsError(
+                f"method {self.name}: {int((w < 0).sum())} training events have negative weights, which "
+                f"{self.display} cannot take; set event_weights.negative: ignore (or abs)"
+            )
 
     def predict(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Scores as the MLP gives them: the signal probability (two classes), every class's probability, or the

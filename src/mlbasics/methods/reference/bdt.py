@@ -35,7 +35,7 @@ class BDT(ReferenceMethod):
             learning_rate=s["learning_rate"],
             max_depth=s["max_depth"],
             max_leaf_nodes=s["max_leaf_nodes"],
-            min_samples_leaf=s["min_samples_leaf"],
+            min_samples_leaf=1 if s["min_samples_leaf"] < 1 else int(s["min_samples_leaf"]),  # a fraction: in _fit
             l2_regularization=s["l2_regularization"],
             max_bins=s["max_bins"],
             max_features=s["max_features"],
@@ -51,6 +51,9 @@ class BDT(ReferenceMethod):
 
     def _fit(self, x, y, w, x_val, y_val, w_val, task):
         est, rows = self.estimator, []
+        leaf = self.settings["min_samples_leaf"]
+        if leaf < 1:  # TMVA's MinNodeSize: a fraction of the training events
+            est.set_params(min_samples_leaf=max(1, round(leaf * len(y))))
         # the history's numbers on at most SCORED events of each split, drawn once (as scikit-learn scores its
         # scorers): a loss over every event at every iteration would cost a tenth of the fit on large samples.
         # Early stopping decides on the whole validation split.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from mlbasics.core.errors import ParamsError
 from mlbasics.methods.reference.base import ReferenceMethod, permutation_importance
 
 
@@ -26,11 +25,7 @@ class RandomForest(ReferenceMethod):
 
     def _weights(self, arrays):
         w, w_val = super()._weights(arrays)
-        if w is not None and (w < 0).any():
-            raise ParamsError(
-                f"method random_forest: {int((w < 0).sum())} training events have negative weights, "
-                "which a random forest cannot take; set event_weights.negative: ignore (or abs)"
-            )
+        self._non_negative(w)
         return w, w_val
 
     def importance(self, x, y, w, task, seed):
