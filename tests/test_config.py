@@ -483,6 +483,6 @@ def test_a_runs_settings_in_one_line_for_the_method_comparison():
         "event weights (where the data has them): negative ones ignore, classes balanced"
     )
     assert registry.describe(config.model_spec(params, "hep", "dropout")).startswith(
-        "hidden_layers [32, 32], activation relu, optimizer adam, learning_rate 0.001, epochs 100, batch_size 64, "
+        "hidden_layers [32, 32], activation relu, optimizer adam, learning_rate 0.001, epochs 200, batch_size 64, "
         "dropout 0.5, l2 0.0, early_stopping {patience: 10, min_delta: 0.0, restore_best_weights: true}"
     )

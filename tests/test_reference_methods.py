@@ -281,9 +281,7 @@ def test_permutation_importance_scores_a_bounded_subsample_of_a_large_test_sampl
     a seeded subsample of that many, so the cost stays bounded - the same seed, the same numbers."""
     from mlbasics.methods.reference import base
 
-    spec = spec_for("bdt")
-    spec["bdt"] = {**spec["bdt"], "max_iter": 20}
-    method = methods.create(spec)
+    method = methods.create(spec_for("random_forest", n_estimators=10))
     method.fit(hep_arrays, "binary", 2, seed=0)
     x, y, w = hep_arrays["x_test"], hep_arrays["y_test"], hep_arrays["w_test"]
     whole = method.importance(x, y, w, "binary", 0)
@@ -291,6 +289,33 @@ def test_permutation_importance_scores_a_bounded_subsample_of_a_large_test_sampl
     part = method.importance(x, y, w, "binary", 0)
     assert part[0] == whole[0] and not np.array_equal(part[1], whole[1]) and np.isfinite(part[1]).all()
     assert np.array_equal(method.importance(x, y, w, "binary", 0)[1], part[1])
+
+
+def test_the_bdt_ranks_its_inputs_as_tmva_does_from_its_own_trees(capsys, monkeypatch):
+    """TMVA's BDT ranking - per tree (gain x events)^2 per split, normalised, summed, normalised - read from the
+    fitted trees without predicting anything: the inputs in the order of their weight in the truth, summing to 1,
+    in the order permutation importance finds. Where the trees' nodes cannot be read it says so and permutes."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6000, 4)).astype(np.float32)
+    y = ((2 * x[:, 0] + x[:, 1] + 0.3 * x[:, 2] + 0.5 * rng.normal(size=6000)) > 0).astype(np.int64)
+    arrays = {"x_train": x[:4000], "y_train": y[:4000], "x_val": x[4000:5000], "y_val": y[4000:5000]}
+    method = methods.create(spec_for("bdt"))
+    method.fit(arrays, "binary", 2, seed=0)
+    what, values, errors = method.importance(x[5000:], y[5000:], None, "binary", 0)
+    assert what == "split gain (TMVA's BDT ranking)" and errors is None
+    assert list(np.argsort(-values)) == [0, 1, 2, 3] and values.sum() == pytest.approx(1.0)
+    from mlbasics.methods.reference.base import permutation_importance
+
+    permuted = permutation_importance(method, x[5000:], y[5000:], None, "binary", 0)[1]
+    assert list(np.argsort(-permuted)[:3]) == [0, 1, 2]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from mlbasics.methods.reference import bdt
+
+    assert bdt.split_importance(HistGradientBoostingClassifier(), 4) is None  # no trees where they are read
+    monkeypatch.setattr(bdt, "split_importance", lambda estimator, n: None)  # a scikit-learn that moved them
+    assert method.importance(x[5000:], y[5000:], None, "binary", 0)[0].startswith("permutation")
+    assert "bdt: the fitted trees' nodes are not readable; importance by permutation instead" in capsys.readouterr().out
 
 
 def _two_classes(rng: np.random.Generator, n: int = 4000) -> tuple[np.ndarray, np.ndarray]:

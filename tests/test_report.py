@@ -252,7 +252,7 @@ def test_underfitting_is_judged_against_the_best_run_on_the_same_events():
     """A run is underfitting when the best run beats it on the test events beyond the interval of the paired
     difference and it fits its own training events no better than the best generalises: Fisher at AUC 0.75 with
     its training efficiency 0.30 below the MLP's test 0.70. A run as bad on test that fits its training events
-    well is not (that is the other failure), nor one within the uncertainty, nor the best itself."""
+    well is not (that is the other failure), nor one within the uncertainty or the margin, nor the best itself."""
     from mlbasics.report import verdicts
 
     rng = np.random.default_rng(0)
@@ -267,13 +267,21 @@ def test_underfitting_is_judged_against_the_best_run_on_the_same_events():
         run("fisher", 0.75, 0.30),
         run("bdt", 0.80, 0.95),  # fits its training events better than the best generalises
         run("close", 0.925, 0.60),  # within the uncertainty
+        run("limit", 0.9255, 0.60),  # beyond it, but by less than the margin (1 % of 0.93)
         run("late", 0.70, 0.20, verdict="not_converged"),
     ]
     replicates = {r["variant"]: {"roc_auc": r["roc_auc"] + noise} for r in rows}
     replicates["close"]["roc_auc"] = 0.925 + rng.normal(0, 0.01, 1000)  # not paired: a wide interval
-    verdicts.underfitting(rows, "binary", replicates, 0.95)
+    verdicts.underfitting(rows, "binary", replicates, 0.95, margin=0.01)
     judged = {r["variant"]: r["verdict"] for r in rows}
-    assert judged == {"mlp": "ok", "fisher": "underfitting", "bdt": "ok", "close": "ok", "late": "underfitting"}
+    assert judged == {
+        "mlp": "ok",
+        "fisher": "underfitting",
+        "bdt": "ok",
+        "close": "ok",
+        "limit": "ok",
+        "late": "underfitting",
+    }
     assert rows[1]["reason"] == (
         "test ROC AUC 0.7500, 0.1800 [0.1800, 0.1800] below the best (mlp); signal efficiency at background 0.10 "
         "0.3000 on its training events, below the best's 0.7000 on the test events"

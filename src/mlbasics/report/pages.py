@@ -60,7 +60,7 @@ def dataset_page(
         {v: read_responses(p) for v, p in zip(variants, inputs["predictions"], strict=True)} if task == "binary" else {}
     )
     replicates = {v: bootstrap.read(p) for v, p in zip(variants, inputs["bootstrap"], strict=True)}
-    verdicts.underfitting(rows, task, replicates, confidence)
+    verdicts.underfitting(rows, task, replicates, confidence, rules["underfit_margin"])
     answer = verdicts.overtraining(rows, task, replicates, confidence)
     compared = verdicts.methods(rows, task, methods_of, replicates, confidence, described)
     judged = {r["variant"]: {"verdict": r["verdict"], "reason": r["reason"]} for r in rows}

@@ -29,12 +29,15 @@ FITS = {
 }
 
 
-def underfitting(rows: list[dict], task: str, replicates: dict[str, dict], confidence: float) -> None:
+def underfitting(
+    rows: list[dict], task: str, replicates: dict[str, dict], confidence: float, margin: float = 0.0
+) -> None:
     """Call underfitting, in `rows` (verdict and reason), each run not already overfitting or underfitting that
-    is (1) worse than the dataset's best run on the test events beyond the interval of their paired difference,
-    and (2) no better on its own training events than the best run on events it never saw - so the model, not
-    the sample, falls short: it cannot even fit what another model generalises. An accuracy threshold would judge
-    nothing where the classes' weights differ."""
+    is (1) worse than the dataset's best run on the test events beyond the interval of their paired difference
+    and by more than `margin` of the best's number (models at the same limit differ by less), and (2) no better
+    on its own training events than the best run on events it never saw - so the model, not the sample, falls
+    short: it cannot even fit what another model generalises. An accuracy threshold would judge nothing where
+    the classes' weights differ."""
     name = bootstrap.HEADLINES[task][0]
     ranked = [r for r in rows if name in r]
     if len(ranked) < 2:
@@ -55,7 +58,7 @@ def underfitting(rows: list[dict], task: str, replicates: dict[str, dict], confi
             bootstrap.seed_spread(name, top, r),
         )
         fits_less = r[fit] >= top[held] if lower else r[fit] <= top[held]
-        if versus["better"] and fits_less:
+        if versus["better"] and versus["delta"] > margin * abs(top[name]) and fits_less:
             r["verdict"] = "underfitting"
             r["reason"] = (
                 f"test {LABELS[name]} {r[name]:.4f}, {versus['delta']:.4f} [{versus['lo']:.4f}, {versus['hi']:.4f}] "

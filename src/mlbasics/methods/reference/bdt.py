@@ -96,7 +96,31 @@ class BDT(ReferenceMethod):
         return [[i, scale * loss, metric, scale * val, val_metric] for i, loss, metric, val, val_metric in rows[1:]]
 
     def importance(self, x, y, w, task, seed):
-        return permutation_importance(self, x, y, w, task, seed)
+        """TMVA's BDT ranking, from the trees themselves (no prediction: permutations cost most of an evaluation
+        on large samples): per tree, each split adds (gain x events in the node)^2 to its input, normalised to
+        sum 1; summed over the trees and normalised again. The gain is the boosting loss's reduction (TMVA's:
+        the separation's)."""
+        found = split_importance(self.estimator, x.shape[1])
+        if found is None:  # scikit-learn's trees no longer hold their nodes where read here
+            print("bdt: the fitted trees' nodes are not readable; importance by permutation instead", flush=True)
+            return permutation_importance(self, x, y, w, task, seed)
+        return "split gain (TMVA's BDT ranking)", found, None
+
+
+def split_importance(estimator, n_inputs: int) -> np.ndarray | None:
+    """TMVA's variable importance of a boosted forest (BDT.importance), or None where the trees' nodes (a private
+    part of scikit-learn's estimator, with the fields read here) are not there."""
+    predictors = getattr(estimator, "_predictors", None)
+    fields = {"feature_idx", "gain", "count", "is_leaf"}
+    if not predictors or not fields <= set(getattr(getattr(predictors[0][0], "nodes", None), "dtype", ()).names or ()):
+        return None
+    total = np.zeros(n_inputs)
+    for tree in (t for iteration in predictors for t in iteration):
+        split = tree.nodes[~tree.nodes["is_leaf"].astype(bool)]
+        per_tree = np.bincount(split["feature_idx"], weights=(split["gain"] * split["count"]) ** 2, minlength=n_inputs)
+        if per_tree.sum() > 0:
+            total += per_tree / per_tree.sum()
+    return total / total.sum() if total.sum() > 0 else total
 
 
 def _subset(rng: np.random.Generator, n: int) -> slice | np.ndarray:
