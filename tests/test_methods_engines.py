@@ -141,5 +141,10 @@ def test_each_page_says_which_method_is_best_with_error_bars(engines):
             and "<th>fisher: Fisher coefficient x input spread" in page
         )
         assert "Fitted in one step, without a learning curve: " in page
+        # the comparison states what each method ran with (the BDT's TMVA-like keys), and every verdict its reason
+        trees = next(m for m in ranked if m["method"] == "bdt")
+        assert trees["settings"].startswith("max_iter 15, learning_rate 0.1, max_depth ")
+        assert f'<td class="settings">{trees["settings"]}</td>' in page
+        assert all(bool(j["reason"]) == (j["verdict"] != "ok") for j in verdicts["verdicts"].values())
     index = (snakemake / stages.INDEX).read_text()
     assert index.count("Best method: ") == 2

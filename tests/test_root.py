@@ -3,6 +3,7 @@ event-weight branch, a string branch) and on files written here; every mistake n
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -320,3 +321,49 @@ def test_a_regression_target_from_a_branch_or_an_expression(tmp_path):
     doubled = datasets.make("root", {**options, "target": "truth * 2", "branches": ["x1"]}, {"dataset": "reg"})
     np.testing.assert_allclose(doubled.y, 2 * truth, rtol=1e-6)
     assert "label: loader 'root' with a target" in sources.check_options("root", {**options, "label": "x1"})
+
+
+def test_three_classes_from_three_trees_run_through_every_stage(tmp_path, monkeypatch):
+    """A multiclass ROOT config - three processes, each its own class, normalised by cross section and generator
+    weights, one with negative weights - downloaded, read, trained (an MLP and a BDT) and reported through the
+    real stage code: per-class KS probabilities, the page's yields table with every process."""
+    from mlbasics.cli import run_stage
+    from tests.helpers import settings_for
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = [tmp_path / f"{n}.root" for n in ("ttH", "ttbar", "wjets")]
+    for path, shift, negative, seed in zip(paths, (1.5, 0.0, -1.5), (0.0, 0.0, 0.1), (1, 2, 3), strict=True):
+        write_process(path, 400, shift, negative, seed, [400.0])
+    _, files = receipt_of(paths)
+    processes = [
+        {"name": n, "class": n, "files": [f"{n}.root"], "xsec": x, "lumi": 100, "sumw": "Runs:genEventSumw"}
+        for n, x in (("ttH", 0.5), ("ttbar", 800.0), ("wjets", 2000.0))
+    ]
+    raw = config.load_params(ROOT / "params.yaml")
+    raw["datasets"] = {
+        "three": {
+            "loader": "root",
+            "options": {"files": files, "tree": "events", "weight": "w", "branches": ["x"], "processes": processes},
+            "preprocess": {"scaler": "standard"},
+            "model": {"hidden_layers": [8], "epochs": 3, "bdt": {"max_iter": 10}},
+        }
+    }
+    raw.update(run={"datasets": ["three"], "variants": ["baseline", "bdt"]}, gates=None, apply=None)
+    raw["expected_yields"] = None
+    raw["tracking"] = {"uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "three"}
+    params = config.validate_params(raw)
+    for stage in ("download", "dataset", "preprocess"):
+        run_stage(stage, settings_for(params, stage, "three"))
+    for variant in ("baseline", "bdt"):
+        for stage in ("train", "evaluate"):
+            run_stage(stage, settings_for(params, stage, "three", variant))
+    run_stage("report", settings_for(params, "report", "three"))
+    # MLflow wrote the URI to the environment while logging; the stage put it back, so a warm worker's next job
+    # (or the next test) logs where its own params say
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    for variant in ("baseline", "bdt"):
+        metrics = json.loads((tmp_path / f"reports/three/{variant}/metrics.json").read_text())
+        assert {"ks_p_ttH", "ks_p_ttbar", "ks_p_wjets", "accuracy"} <= set(metrics)
+    page = (tmp_path / "reports/three/index.html").read_text()
+    assert all(f"<td>{n}</td>" in page for n in ("ttH", "ttbar", "wjets"))

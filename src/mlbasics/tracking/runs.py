@@ -454,9 +454,17 @@ def _active(uri: str, run_id: str, needed: bool):
         return
     import mlflow
 
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_id=run_id):
-        yield
+    try:
+        with mlflow.start_run(run_id=run_id):
+            yield
+    finally:  # MLflow also writes the URI to MLFLOW_TRACKING_URI, which would win over params in this process after
+        # (a warm worker's next job): the environment as it was
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def dataset_input(dataset: dict):
