@@ -48,15 +48,7 @@ def underfitting(
     for r in ranked:
         if r is top or r["verdict"] in ("overfitting", "underfitting") or fit not in r or held not in top:
             continue
-        versus = bootstrap.compare(
-            name,
-            top[name],
-            r[name],
-            replicates[top["variant"]][name],
-            replicates[r["variant"]][name],
-            confidence,
-            bootstrap.seed_spread(name, top, r),
-        )
+        versus = versus_of(name, top, r, replicates, confidence)
         fits_less = r[fit] >= top[held] if lower else r[fit] <= top[held]
         if versus["better"] and versus["delta"] > margin * abs(top[name]) and fits_less:
             r["verdict"] = "underfitting"
@@ -65,6 +57,20 @@ def underfitting(
                 f"below the best ({top['variant']}); {_fit_label(fit)} {r[fit]:.4f} on its training events, "
                 f"{'above' if lower else 'below'} the best's {top[held]:.4f} on the test events"
             )
+
+
+def versus_of(name: str, a: dict, b: dict, replicates: dict[str, dict], confidence: float) -> dict:
+    """bootstrap.compare of run `a` against run `b` on the headline `name`: their numbers, their paired
+    replicates, the interval widened by their seed spreads."""
+    return bootstrap.compare(
+        name,
+        a[name],
+        b[name],
+        replicates[a["variant"]][name],
+        replicates[b["variant"]][name],
+        confidence,
+        bootstrap.seed_spread(name, a, b),
+    )
 
 
 def _fit_label(key: str) -> str:
@@ -87,15 +93,7 @@ def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confi
     for r in rows if base is not None else []:
         if r is base or r["method"] != base["method"]:
             continue
-        versus = bootstrap.compare(
-            name,
-            r[name],
-            base[name],
-            replicates[r["variant"]][name],
-            replicates["baseline"][name],
-            confidence,
-            bootstrap.seed_spread(name, r, base),
-        )
+        versus = versus_of(name, r, base, replicates, confidence)
         compared.append(
             {
                 "variant": r["variant"],
@@ -166,18 +164,7 @@ def methods(
             "method": other["method"],
             "name": other["name"],
             "variant": other["variant"],
-            "by": [
-                bootstrap.compare(
-                    h,
-                    top[h],
-                    other[h],
-                    replicates[top["variant"]][h],
-                    replicates[other["variant"]][h],
-                    confidence,
-                    bootstrap.seed_spread(h, best_of[top["method"]], best_of[other["method"]]),
-                )
-                for h in headlines
-            ],
+            "by": [versus_of(h, top, other, replicates, confidence) for h in headlines],
         }
         for other in ranking[1:]
     ]
