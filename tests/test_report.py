@@ -288,3 +288,42 @@ def test_underfitting_is_judged_against_the_best_run_on_the_same_events():
     )
     answer = verdicts.overtraining(rows, "binary", replicates, 0.95)
     assert answer["underfit"][0].startswith("fisher (test ROC AUC 0.7500")
+
+
+def test_a_pages_variants_keep_their_colour_on_every_panel_and_classes_theirs_on_every_figure():
+    """The comparison figure: each variant's loss, metric and rejection curves in one colour (by name, not by
+    position: a method fitted in one step has no learning curve but its rejection curve); signal red and
+    background blue wherever a class is drawn."""
+    from matplotlib.colors import to_hex
+
+    rows = [{"epoch": str(e), "loss": "1", "val_loss": "1", "accuracy": "0.5", "val_accuracy": "0.5"} for e in (1, 2)]
+    histories = {"baseline": rows, "fisher": rows[:1], "dropout": rows}
+    eff = np.linspace(0.01, 1, 20)
+    curves = {v: (eff, eff**2) for v in histories}
+    fig = plots.comparison_figure(histories, "t", partial(physics_plots.rejection_panel, curves=curves))
+    drawn = [{line.get_label(): to_hex(line.get_color()) for line in ax.get_lines()} for ax in fig.axes]
+    assert drawn[2] == plots.variant_colours(list(histories)) and len(set(drawn[2].values())) == 3
+    for panel in drawn[:2]:
+        assert {v: c for v, c in panel.items() if v in histories} == {
+            v: drawn[2][v] for v in ("baseline", "dropout")
+        }, panel
+    assert fig.axes[2].get_yscale() == "log"  # rejection 1/eff_B, as physicists draw it
+    plots.plt.close(fig)
+    colours = plots.class_colours(["background", "signal"])
+    assert colours == {"background": "#3f90da", "signal": "#bd1f01"}
+    assert plots.class_colours(["signal", "background", "other"])["signal"] == "#bd1f01"
+    ten = plots.class_colours([str(d) for d in range(10)])
+    assert len(set(ten.values())) == 10
+
+
+def test_the_preview_samples_every_class_even_from_a_file_sorted_by_class():
+    """The hep data's first 2,770 rows are all signal: the preview's 2,000 points and 25 images hold every
+    class, seeded."""
+    y = np.r_[np.ones(2770, int), np.zeros(230, int)]
+    shown = plots.every_class(y, 2000)
+    assert len(shown) == 2000 == len(set(shown.tolist())) and set(y[shown]) == {0, 1}
+    assert (y[shown] == 0).sum() == 230  # all of the smaller class
+    assert np.array_equal(shown, plots.every_class(y, 2000))
+    digits = np.repeat(np.arange(10), 100)
+    assert set(digits[plots.every_class(digits, 25)]) == set(range(10))
+    assert sorted(plots.every_class(np.arange(5) % 2, 25)) == list(range(5))

@@ -14,6 +14,32 @@ import numpy as np
 from mlbasics.core.files import atomic_path
 from mlbasics.core.tasks import history_metric
 
+# Colours: one per variant on every panel of a page, one per class on every figure. Petroff's ten colours (the
+# accessible palette CMS adopted, mplhep's "petroff10"); a physics sample's signal is always red, its background
+# always blue.
+PALETTE = ["#3f90da", "#ffa90e", "#bd1f01", "#94a4a2", "#832db6", "#a96b59", "#e76300", "#b9ac70", "#717581", "#92dadd"]
+FIXED = {"background": "#3f90da", "signal": "#bd1f01"}
+REST = "#555555"  # "every other class" beside one class (a multiclass response panel)
+
+
+def class_colours(class_names: list[str]) -> dict[str, str]:
+    """Each class's colour, the same on every figure: signal red and background blue, the other classes the
+    palette's in the class order (without those two where a signal or background is among them)."""
+    fixed = [FIXED[n] for n in class_names if n in FIXED]
+    others = [c for c in PALETTE if c not in fixed]
+    found, k = {}, 0
+    for name in class_names:
+        if name in FIXED:
+            found[name] = FIXED[name]
+        else:
+            found[name], k = others[k % len(others)], k + 1
+    return found
+
+
+def variant_colours(variants: list[str]) -> dict[str, str]:
+    """Each variant's colour on every panel of its dataset's page: the palette's, in the page's variant order."""
+    return {v: PALETTE[k % len(PALETTE)] for k, v in enumerate(variants)}
+
 
 def save_figure(fig, path: str | Path, laid_out: bool = False) -> None:
     """PNG at 100 dpi, cropped to what is drawn - unless `laid_out` (tight_layout or fixed_margins placed
@@ -39,7 +65,8 @@ def fixed_margins(
     cost of a drawing pass; numbers on the y axes in short scientific form (9e5, 2e-5), which such margins fit.
     Save them with laid_out=True."""
     for ax in fig.axes:
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+        if ax.get_yscale() == "linear":  # a log axis labels its decades already
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
     width, height = fig.get_size_inches()
     if fig.get_suptitle():  # a long title (a sweep point's variant name) widens the figure rather than overflow it
         width = max(width, text_inches(fig, fig.get_suptitle(), plt.rcParams["figure.titlesize"])[0] + 0.3)
@@ -172,17 +199,39 @@ def legend(ax, count: int, corner: tuple[float, float] = (0.98, 0.98), **kwargs)
     )
 
 
+def every_class(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """At most `n` row indices, seeded, in a shuffled order, with every class among them: an equal share of each
+    class (all of a smaller one), the rest from the others. A data file sorted by class (all the signal first)
+    would otherwise show one class only."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y)
+    if len(y) <= n:
+        return rng.permutation(len(y))
+    groups = [rng.permutation(np.flatnonzero(y == k)) for k in np.unique(y)]
+    share = max(1, n // len(groups))
+    chosen = np.concatenate([g[:share] for g in groups])
+    rest = np.concatenate([g[share:] for g in groups])
+    chosen = np.concatenate([chosen, rng.permutation(rest)[: max(0, n - len(chosen))]])[:n]
+    return rng.permutation(chosen)
+
+
 def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, extra_panel=None) -> None:
     """All variants overlaid: validation (solid) and train (dashed) loss and accuracy; `extra_panel(ax)` draws a
     third panel (the rejection curves of a signal/background dataset)."""
+    save_figure(comparison_figure(histories, title, extra_panel), path, laid_out=True)
+
+
+def comparison_figure(histories: dict[str, list[dict]], title: str, extra_panel=None):
+    """comparison()'s figure: each variant in its colour (variant_colours) on every panel; `extra_panel(ax,
+    colours)` draws the third."""
     fig, axes = plt.subplots(1, 3 if extra_panel else 2, figsize=(15 if extra_panel else 10, 3.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = variant_colours(list(histories))
     names = ("loss", history_metric(next(iter(histories.values()))))
-    for k, (variant, history) in enumerate(histories.items()):
+    for variant, history in histories.items():
         if len(history) < 2:  # fitted in one step: no curve to draw
             continue
         epochs = _column(history, "epoch")
-        color = colors[k % len(colors)]
+        color = colours[variant]
         for ax, metric in zip(axes[:2], names, strict=True):
             ax.plot(epochs, _column(history, f"val_{metric}"), color=color, label=variant)
             ax.plot(epochs, _column(history, metric), color=color, linestyle="--", alpha=0.6)
@@ -191,11 +240,11 @@ def comparison(histories: dict[str, list[dict]], title: str, path: str | Path, e
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     if extra_panel:
-        extra_panel(axes[2])
+        extra_panel(axes[2], colours=colours)
     legend(axes[0], len(histories), title="validation (solid), train (dashed)", fontsize=8, title_fontsize=8)
     fig.suptitle(title)
     fixed_margins(fig, len(axes), gap=0.85)
-    save_figure(fig, path, laid_out=True)
+    return fig
 
 
 def _image_grid(fig, images: np.ndarray, labels: np.ndarray, class_names: list[str], title: str) -> None:
@@ -223,10 +272,12 @@ def preview(
     colour: np.ndarray | None = None,
     feature_names: list[str] | None = None,
 ) -> None:
-    """A first look at a dataset: the first 25 images with their class names (colour and greyscale side by
-    side when the images were converted), or for tables the first two features coloured by class (drawn in a
-    shuffled order, so that no class hides another)."""
+    """A first look at a dataset: 25 images with their class names (colour and greyscale side by side when the
+    images were converted), or for tables the first two features coloured by class (drawn in a shuffled order,
+    so that no class hides another) - sampled so that every class is there (every_class)."""
     if x.ndim >= 3:
+        shown = every_class(y, 25)
+        x, y, colour = x[shown], y[shown], None if colour is None else colour[shown]
         panels = [(colour, "colour"), (x, "greyscale")] if colour is not None else [(x, title)]
         fig = plt.figure(figsize=(4.6 * len(panels), 5.2))
         for sub, (images, name) in zip(np.atleast_1d(fig.subfigures(1, len(panels))), panels, strict=True):
@@ -235,18 +286,19 @@ def preview(
         return
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     features = x.reshape(len(x), -1)
-    shown = slice(0, 2000)  # enough points to see the classes, few enough to stay legible
     if not class_names:  # regression: colour by the target value
+        shown = slice(0, 2000)  # enough points to see the shape, few enough to stay legible
         second = features[shown, 1] if features.shape[1] > 1 else np.zeros(len(features[shown]))
         points = ax.scatter(features[shown, 0], second, c=y[shown], s=6, cmap="viridis")
         fig.colorbar(points, ax=ax, label="target")
     if class_names:
-        order = np.random.default_rng(0).permutation(min(len(features), 2000))
-        colours = np.array(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+        order = every_class(y, 2000)
+        colours = class_colours(class_names)
         second = features[order, 1] if features.shape[1] > 1 else np.zeros(len(order))
-        ax.scatter(features[order, 0], second, s=6, alpha=0.6, c=colours[y[order] % len(colours)])
-        for k, name in enumerate(class_names):  # legend entries
-            ax.scatter([], [], s=6, color=colours[k % len(colours)], label=name)
+        palette = np.array([colours[name] for name in class_names])
+        ax.scatter(features[order, 0], second, s=6, alpha=0.6, c=palette[y[order]])
+        for name in class_names:  # legend entries
+            ax.scatter([], [], s=6, color=colours[name], label=name)
     names = feature_names if feature_names and len(feature_names) == features.shape[1] else ["feature 0", "feature 1"]
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1] if features.shape[1] > 1 else "")

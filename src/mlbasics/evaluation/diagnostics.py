@@ -7,8 +7,9 @@ from pathlib import Path
 
 import matplotlib.patches
 import numpy as np
+from matplotlib.colors import ListedColormap
 
-from mlbasics.core.plots import plt, save_figure  # plots chose the non-interactive backend
+from mlbasics.core.plots import class_colours, plt, save_figure  # plots chose the non-interactive backend
 from mlbasics.evaluation.response import boundary_grid
 
 
@@ -97,10 +98,12 @@ def boundary_panel(sub, regions: np.ndarray, x: np.ndarray, y: np.ndarray, class
     gx, gy = boundary_grid(x)
     regions = regions.reshape(gx.shape)
     n = len(class_names)
-    ax.contourf(gx, gy, regions, levels=np.arange(n + 1) - 0.5, cmap="tab10", vmin=0, vmax=9, alpha=0.25)
+    colours = class_colours(class_names)
+    regions_map = ListedColormap([colours[name] for name in class_names])
+    ax.contourf(gx, gy, regions, levels=np.arange(n + 1) - 0.5, cmap=regions_map, alpha=0.25)
     for k, name in enumerate(class_names):
         mask = y == k
-        ax.scatter(x[mask, 0], x[mask, 1], s=8, color=plt.cm.tab10(k), label=name, edgecolors="none")
+        ax.scatter(x[mask, 0], x[mask, 1], s=8, color=colours[name], label=name, edgecolors="none")
     ax.set_xlabel("feature 0 (scaled)")
     ax.set_ylabel("feature 1 (scaled)")
     ax.legend(fontsize=7, markerscale=1.5)

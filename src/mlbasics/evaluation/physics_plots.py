@@ -9,9 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mlbasics.core.plots import fixed_margins, legend, plt, save_figure  # plots chose the non-interactive backend
-
-COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+from mlbasics.core.plots import (  # plots chose the non-interactive backend
+    PALETTE,
+    REST,
+    class_colours,
+    fixed_margins,
+    legend,
+    plt,
+    save_figure,
+)
 
 
 def _histogram(values: np.ndarray, w: np.ndarray | None, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -22,11 +28,13 @@ def _histogram(values: np.ndarray, w: np.ndarray | None, edges: np.ndarray) -> t
     return counts / norm, np.sqrt(squares) / norm
 
 
-def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str) -> None:
-    """classes: {name, train, w_train, test, w_test, p} - test filled, train as points, p-value in the legend."""
+def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str, colours: dict | None = None) -> None:
+    """classes: {name, train, w_train, test, w_test, p} - test filled, train as points, p-value in the legend;
+    each class in its colour (class_colours)."""
     centres = 0.5 * (edges[1:] + edges[:-1])
-    for k, c in enumerate(classes):
-        colour = COLOURS[k % len(COLOURS)]
+    colours = colours or class_colours([c["name"] for c in classes])
+    for c in classes:
+        colour = colours.get(c["name"], REST)
         test, _ = _histogram(c["test"], c["w_test"], edges)
         train, errors = _histogram(c["train"], c["w_train"], edges)
         ax.stairs(test, edges, fill=True, alpha=0.3, color=colour, label=f"{c['name']} (test)")
@@ -34,7 +42,7 @@ def response_panel(ax, classes: list[dict], edges: np.ndarray, xlabel: str) -> N
         ks = f", KS p = {c['p']:.3g}" if c.get("p") is not None else ""
         ax.errorbar(centres, train, yerr=errors, fmt="o", ms=3, color=colour, label=f"{c['name']} (train){ks}")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("normalised")
+    ax.set_ylabel("1/N dN/dx (each class's histogram of unit area)")
     ax.locator_params(nbins=4)  # fewer ticks to lay out and draw: a fifth of ten panels' time
     ax.legend(fontsize=7)
 
@@ -50,8 +58,10 @@ def response(
     rows = -(-len(panels) // 5)
     cols = -(-len(panels) // rows)  # the rows filled evenly: six panels are two rows of three
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.0 * rows), squeeze=False)
+    named = list(dict.fromkeys(c["name"] for _, classes in panels for c in classes if c["name"] != "rest"))
+    colours = class_colours(named)  # a class in one colour on every panel (and every figure)
     for ax, (name, classes) in zip(axes.flat, panels, strict=False):
-        response_panel(ax, classes, edges, xlabel)
+        response_panel(ax, classes, edges, xlabel, colours)
         ax.set_title(name, fontsize=9)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
@@ -61,16 +71,19 @@ def response(
     save_figure(fig, path, laid_out=True)
 
 
-def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-    """Background rejection (1 - background efficiency) against signal efficiency, one line per variant."""
+def rejection_panel(ax, curves: dict[str, tuple[np.ndarray, np.ndarray]], colours: dict | None = None) -> None:
+    """Background rejection 1/eff_B against signal efficiency on a log axis (as ATLAS and CMS draw it), one line
+    per variant in its colour (the page's variant_colours)."""
     for k, (name, (signal_eff, background_eff)) in enumerate(curves.items()):
-        ax.plot(signal_eff, 1 - background_eff, color=COLOURS[k % len(COLOURS)], label=name)
-    ax.set_xlabel("signal efficiency")
-    ax.set_ylabel("background rejection")
+        kept = background_eff > 0  # no background left: an infinite rejection, off the axis
+        colour = (colours or {}).get(name, PALETTE[k % len(PALETTE)])
+        ax.plot(signal_eff[kept], 1 / background_eff[kept], color=colour, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("signal efficiency \u03b5_S")
+    ax.set_ylabel("background rejection 1/\u03b5_B")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    legend(ax, len(curves), corner=(0.03, 0.03), fontsize=7)  # below the curves
+    ax.grid(alpha=0.3, which="both")
+    legend(ax, len(curves), corner=(0.97, 0.97), fontsize=7)  # above the falling curves
     ax.set_title("test sample", fontsize=9)
 
 
@@ -93,16 +106,19 @@ def inputs(
     cols = min(4, shown)
     rows = -(-shown // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows), squeeze=False)
+    colours = class_colours(class_names)
     for j, ax in enumerate(axes.flat):
         if j >= shown:
             ax.axis("off")
             continue
+        if j % cols == 0:
+            ax.set_ylabel("1/N dN/dx", fontsize=7)  # each class's histogram of unit area
         column = np.asarray(x[:, columns[j]], np.float64)  # one column as float64 at a time, whatever x's type
         edges = np.histogram_bin_edges(np.percentile(column, [0.5, 99.5]), bins=30)
         for k, name in enumerate(class_names):
             mask = y == k
             density, _ = _histogram(column[mask], None if w is None else w[mask], edges)
-            ax.stairs(density, edges, color=COLOURS[k % len(COLOURS)], label=name)
+            ax.stairs(density, edges, color=colours[name], label=name)
         ax.set_title(f"{names[j]}  <S\u00b2> = {separations[j]:.3f}", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.locator_params(nbins=4)  # fewer ticks to lay out and draw (16 panels: a fifth of the time)

@@ -15,10 +15,9 @@ import numpy as np
 
 from mlbasics.core.files import write_json
 from mlbasics.core.formats import FormatError
-from mlbasics.core.plots import fixed_margins, plt, save_figure
+from mlbasics.core.plots import PALETTE, fixed_margins, plt, save_figure
 from mlbasics.data import bundle as bundles
 from mlbasics.data import root_files, table_inputs
-from mlbasics.evaluation.physics_plots import COLOURS
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def _panel(ax, samples: list[Sample], branch: str, weighted: bool, bins: int = 4
             stacked=True,
             histtype="stepfilled",
             alpha=0.6,
-            color=[COLOURS[k % len(COLOURS)] for k in range(len(processes))],
+            color=[PALETTE[k % len(PALETTE)] for k in range(len(processes))],
             label=processes,
         )
     data = [s for s in samples if s.process is None]
