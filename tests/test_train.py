@@ -585,3 +585,46 @@ def test_seeds_train_replicas_whose_spread_the_evaluation_reports(tmp_path, gaus
             assert metrics[3]["roc_auc_seed_std"] == pytest.approx(np.std(found, ddof=1)) and metrics[3]["n_seeds"] == 3
     assert not any("seed" in k for k in metrics[1]), "one seed: no spread to report"
     assert metrics[3]["roc_auc"] == metrics[1]["roc_auc"], "the variant's model is its first seed's"
+
+
+def test_an_mlp_training_writes_tensorboard_logs_that_tensorboard_reads_and_changes_nothing_else(
+    tmp_path, gaussian_arrays
+):
+    """Per epoch the training and validation loss and accuracy (runs train/validation, tags epoch_loss and
+    epoch_accuracy) equal to the history, and the model's graph - read back with TensorBoard's own reader; the
+    weights are those of a training without logs, bit for bit. The NumPy backend logs the same after training."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mlbasics.core.tasks import history_columns
+
+    spec = {**SPEC, "epochs": 3}
+    plain_model, plain, _ = fit_mlp(gaussian_arrays, 2, spec, seed=0)
+    method = methods.create(spec)
+    rows, _ = method.fit(gaussian_arrays, "binary", 2, seed=0, tensorboard=tmp_path / "board")
+    assert rows == plain
+    assert all(
+        a.tobytes() == b.tobytes() for a, b in zip(plain_model.get_weights(), method.model.get_weights(), strict=True)
+    )
+    columns = history_columns("binary")
+    for part, prefix in (("train", ""), ("validation", "val_")):
+        events = EventAccumulator(str(tmp_path / "board" / part))
+        events.Reload()
+        for name in ("loss", "accuracy"):
+            logged = [(e.step, float(np.asarray(tf_value(e)))) for e in events.Tensors(f"epoch_{name}")]
+            column = columns.index(prefix + name)
+            assert logged == [(int(r[0]), pytest.approx(r[column], rel=1e-6)) for r in rows], (part, name)
+    graph = EventAccumulator(str(tmp_path / "board" / "train"))
+    graph.Reload()
+    assert graph.Tags()["graph"] and any(node.op == "MatMul" for node in graph.Graph().node)
+    numpy_spec = {**spec, "backend": "numpy", "optimizer": "sgd"}
+    methods.create(numpy_spec).fit(gaussian_arrays, "binary", 2, seed=0, tensorboard=tmp_path / "numpy")
+    events = EventAccumulator(str(tmp_path / "numpy" / "validation"))
+    events.Reload()
+    assert [e.step for e in events.Tensors("epoch_loss")] == [1, 2, 3]
+
+
+def tf_value(event):
+    """A TensorBoard tensor event's value (TensorFlow 2 writes scalars as tensors)."""
+    from tensorboard.util import tensor_util
+
+    return tensor_util.make_ndarray(event.tensor_proto)

@@ -64,9 +64,11 @@ class Method(Protocol):
         verbose: int = 0,
         threads: int = 0,
         progress=None,
+        tensorboard: str | Path | None = None,
     ) -> tuple[list[list], dict]:
         """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics). `progress` (progress.py)
-        hears of every epoch or boosting iteration."""
+        hears of every epoch or boosting iteration; an MLP writes TensorBoard logs to `tensorboard`
+        (tensorboard_logs.py)."""
 
     def total_steps(self) -> int:
         """The epochs or boosting iterations it will run at most (1: fitted in one step)."""
@@ -119,6 +121,7 @@ class KerasMLP:
         verbose=0,
         threads=0,
         progress=None,
+        tensorboard=None,
     ):
         import tensorflow as tf
 
@@ -148,6 +151,7 @@ class KerasMLP:
         precision = _precision(spec)
         started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
         began, ended = time.time(), []
+        board = _board(tensorboard, self.model, arrays["x_train"].shape[1], fresh=start_epoch == 0)
         for epoch in range(start_epoch, spec["epochs"]):
             if record["stopped_early"]:
                 break
@@ -160,6 +164,8 @@ class KerasMLP:
             ended.append([epoch + 1, int(time.time() * 1000)])
             if progress:
                 progress.update(epoch + 1, record["history"][-1], history_columns(task))
+            if board:
+                board.epoch(record["history"][-1], history_columns(task))
             if verbose:
                 _print_epoch(record, spec["epochs"], history_columns(task))
             if stopping:
@@ -168,6 +174,8 @@ class KerasMLP:
                 checkpoint.save(self.model, record, best_weights if stopping else None)
         if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
             self.model.set_weights(best_weights)
+        if board:
+            board.close()
         elapsed = time.perf_counter() - started
         stats = provenance.fit_stats(
             elapsed, trained, record["epoch"], record["stopped_early"], start_epoch, began, ended
@@ -239,6 +247,7 @@ class NumpyMLP(KerasMLP):
         verbose=0,
         threads=0,
         progress=None,
+        tensorboard=None,
     ):
         from mlbasics.methods import numpy_mlp
 
@@ -252,6 +261,11 @@ class NumpyMLP(KerasMLP):
             progress.update(len(rows), rows[-1], history_columns(task), force=True)
         self.model = build_mlp(arrays["x_train"].shape[1], n_classes, {**self.spec, "dropout": 0.0})
         self.model.set_weights([array.astype(np.float32) for layer in params for array in layer])
+        board = _board(tensorboard, self.model, arrays["x_train"].shape[1])
+        for row in rows if board else []:  # written after training: the from-scratch loop knows no TensorFlow
+            board.epoch(row, history_columns(task))
+        if board:
+            board.close()
         return rows, provenance.fit_stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0, began)
 
 
@@ -303,6 +317,18 @@ def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarr
         training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"], SAMPLES[part])
         for part in ("train", "val")
     )
+
+
+def _board(folder, model, n_inputs: int, fresh: bool = True):
+    """The TensorBoard log of a training into `folder` (None: none), the model's graph written when `fresh`."""
+    if folder is None:
+        return None
+    from mlbasics.methods.tensorboard_logs import Log
+
+    board = Log(folder, fresh)
+    if fresh:
+        board.graph(model, n_inputs)
+    return board
 
 
 def _precision(spec: dict) -> str:

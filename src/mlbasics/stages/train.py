@@ -19,7 +19,7 @@ from mlbasics.data import bundle, preprocess
 from mlbasics.data.event_weights import check_classes
 from mlbasics.data.preprocess import Scaler
 from mlbasics.evaluation import response
-from mlbasics.methods import onnx_export
+from mlbasics.methods import onnx_export, tensorboard_logs
 from mlbasics.methods import training as methods
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
 from mlbasics.report.progress import FILE as PROGRESS_FILE
@@ -37,7 +37,7 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         check_request(split.task, settings.model.get("task", "auto"), len(split.class_names))
     except ValueError as exc:
         raise ParamsError(f"datasets.{settings.dataset}.model.task (variant {settings.variant}): {exc}") from None
-    negative = settings.model.get("event_weights", {}).get("negative", "keep")
+    negative = settings.model.get("event_weights", {}).get("negative", "ignore")
     for part, sample in (("train", "training"), ("val", "validation")):  # a class nothing of which counts
         check_classes(split.weights(part), split.arrays[f"y_{part}"], split.class_names, sample, negative)
     name = f"{settings.dataset}/{settings.variant}" + (f"/fold-{settings.fold}" if settings.fold is not None else "")
@@ -57,6 +57,7 @@ def run(settings: TrainSettings, inputs: dict, outputs: dict, threads: int = 0) 
         verbose=2,
         threads=threads,
         progress=progress,
+        tensorboard=tensorboard_logs.folder_of(settings.dataset, settings.variant, settings.fold),
     )
     method.save(outputs["model"])
     scaler = preprocess.scaler_of(read_json(inputs["scaler"]), settings.fold)

@@ -70,6 +70,7 @@ class ReferenceMethod:
         verbose=0,
         threads=0,
         progress=None,
+        tensorboard=None,  # an MLP's: no epochs to log here
     ):
         self._check(arrays, task)
         w, w_val = self._weights(arrays)
