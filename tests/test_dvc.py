@@ -255,5 +255,12 @@ def test_queued_experiments_log_to_the_repository_store(queued):
     }
     for r in runs:
         assert r.info.status == "FINISHED" and parents[r.data.tags["mlflow.parentRunId"]].data.tags["engine"] == "dvc"
+    # each queued experiment's run names it and the commit it started from; the workspace's run is no experiment
+    head = run(["git", "rev-parse", "HEAD"], cwd=queued).stdout.strip()
+    named = {r.data.params["dropout"]: r.data.tags.get("dvc.exp_name") for r in runs}
+    assert named["0.5"] is None and named["0.3"] and named["0.4"] and named["0.3"] != named["0.4"], named
+    shown = run([*DVC, "exp", "show", "--csv"], cwd=queued).stdout
+    assert named["0.3"] in shown and named["0.4"] in shown  # the names `dvc exp show` lists
+    assert {r.data.tags.get("dvc.exp_baseline_rev") for r in runs if r.data.params["dropout"] != "0.5"} == {head}
     assert experiment.artifact_location == (queued / "mlruns").as_uri(), "artifacts beside the store, not in a copy"
     assert not list((queued / ".dvc" / "tmp").rglob("mlflow.db")), "no store in a temporary copy"

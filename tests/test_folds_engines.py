@@ -131,7 +131,7 @@ def test_pooled_numbers_their_fold_spread_and_the_ks_per_fold_in_metrics_mlflow_
         classes = ("background", "signal") if d == "hep" else ("g", "h")
         assert all(0 <= metrics[f"ks_p_{c}_fold_{i}"] <= 1 for c in classes for i in range(5))
         logged = runs[f"{d}/baseline"].data.metrics
-        assert logged["test_roc_auc_fold_std"] == pytest.approx(metrics["roc_auc_fold_std"])  # test_: its metrics
+        assert logged["test/roc_auc_fold_std"] == pytest.approx(metrics["roc_auc_fold_std"])  # test/: its metrics
         page = (snakemake / f"reports/{d}/index.html").read_text()
         assert "Overtraining check per fold" in page and "over 5 folds" in page and "fold 4, KS p" in page
 

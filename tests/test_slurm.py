@@ -167,7 +167,7 @@ def test_a_16_variant_sweep_runs_as_a_few_slurm_jobs_with_gpus_and_a_failing_job
         assert stats.get("warm_worker") is True, "the bundle's worker ran the training"
         assert stats["cuda_visible_devices"] in ("0", "1"), "and saw its own GPU"
         assert run.data.tags["train_slurm_job_id"] == stats["slurm_job_id"] == run.data.tags["slurm_job_id"]
-        assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+        assert run.info.status == "FINISHED" and len(client.get_metric_history(run.info.run_id, "val/loss")) == 3
     assert len(bundles) == 2, bundles
     for job in bundles:  # each bundle was allocated a GPU
         assert "gres/gpu=1" in cluster.job(job) or "gpu:1" in cluster.job(job), cluster.job(job)

@@ -178,7 +178,7 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
         assert r.info.run_name == f"{dataset}/{variant}"  # dataset-qualified: one name per run in the UI
         # the run lasts from its training's start to its evaluation's end; each epoch at its own time
         assert r.info.end_time - r.info.start_time > 500 and r.data.tags["mlflow.source.name"] == "Snakefile"
-        stamps = [m.timestamp for m in client.get_metric_history(r.info.run_id, "val_loss")]
+        stamps = [m.timestamp for m in client.get_metric_history(r.info.run_id, "val/loss")]
         assert stamps == sorted(stamps) and len(set(stamps)) > 1 and r.info.start_time <= stamps[0]
         assert [(d.dataset.name, d.dataset.digest) for d in r.inputs.dataset_inputs] == [
             (dataset, r.data.tags["data_sha256"][:16])
@@ -188,9 +188,9 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
         assert r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert set(r.data.tags) >= PROVENANCE, PROVENANCE - set(r.data.tags)
         assert r.data.params["epochs"] == str(spec["epochs"]) and r.data.params["dropout"] == str(spec["dropout"])
-        assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
+        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == spec["epochs"]
         metrics = json.loads((finished / stages.METRICS.format(dataset=dataset, variant=variant)).read_text())
-        assert r.data.metrics["test_accuracy"] == pytest.approx(metrics["accuracy"])
+        assert r.data.metrics["test/accuracy"] == pytest.approx(metrics["accuracy"])
         provenance = json.loads((finished / stages.PROVENANCE.format(dataset=dataset, variant=variant)).read_text())
         assert r.data.tags["fingerprint"] == provenance["fingerprint"], "the same fingerprint in provenance.json"
         assert all(isinstance(x, (int, float)) for x in metrics.values()), "metrics.json: numbers only"
@@ -201,6 +201,15 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
     assert tracked["runs"] == len(runs)
     assert f"{len(runs)} runs in" in (finished / "logs/track.log").read_text()
     assert "0 imported now" in (finished / "logs/track.log").read_text(), "online: every job logged its own run"
+    # each dataset's best run by its headline number is the registered model's champion
+    experiment = params["tracking"]["experiment"]
+    for dataset in params["run"]["datasets"]:
+        ours = [r for r in runs if r.data.tags["dataset"] == dataset]
+        headline = "test/roc_auc" if ours[0].data.tags["task"] == "binary" else "test/accuracy"
+        best = max(ours, key=lambda r: r.data.metrics[headline])
+        holder = client.get_model_version_by_alias(f"{experiment}-{dataset}", "champion")
+        assert client.get_run(holder.run_id).data.metrics[headline] == best.data.metrics[headline], dataset
+        assert f"{experiment}-{dataset}@champion" in (finished / "logs/track.log").read_text()
 
 
 def _test_events_raw(project: Path, dataset: str) -> tuple[np.ndarray, list[tuple[str, int]] | None]:

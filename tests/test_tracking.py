@@ -62,8 +62,8 @@ def test_log_run_records_params_curves_metrics_artifacts(tmp_path):
     assert run.info.status == "FINISHED" and run.info.run_name == "baseline"
     assert run.data.params == {"epochs": "5", "activation": "relu"}
     assert run.data.tags["dataset"] == "iris"
-    assert run.data.metrics["test_accuracy"] == 0.9
-    curve = client.get_metric_history(run_id, "val_loss")
+    assert run.data.metrics["test/accuracy"] == 0.9
+    curve = client.get_metric_history(run_id, "val/loss")
     assert sorted(m.step for m in curve) == [1, 2, 3, 4, 5]
     assert [a.path for a in client.list_artifacts(run_id)] == ["metrics.json"]
     parent = client.get_run(run.data.tags["mlflow.parentRunId"])
@@ -105,7 +105,7 @@ def test_eight_parallel_jobs_on_a_fresh_store_all_log(tmp_path):
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parents[0].info.run_id}
     for r in runs:
         assert r.info.status == "FINISHED"
-        assert len(client.get_metric_history(r.info.run_id, "loss")) == 10
+        assert len(client.get_metric_history(r.info.run_id, "train/loss")) == 10
 
 
 def _record(dataset: str = "iris", variant: str = "baseline", invocation: str = "dvc-1-1") -> dict:
@@ -144,7 +144,7 @@ def test_a_half_logged_run_is_replaced_on_retry(tmp_path):
     run_id, new = tracking.import_record(uri, "exp", record)
     assert new and run_id != broken.info.run_id
     assert client.get_run(broken.info.run_id).info.lifecycle_stage == "deleted"
-    assert len(client.get_metric_history(run_id, "val_loss")) == 5
+    assert len(client.get_metric_history(run_id, "val/loss")) == 5
 
 
 def test_a_rerun_attaches_to_a_new_parent_and_links_the_run_it_replaces(tmp_path):
@@ -312,7 +312,7 @@ def test_a_sigkilled_evaluation_rerun_leaves_one_active_finished_run(tmp_path):
     )
     active = client.search_runs([experiment_id], query)
     assert [r.info.status for r in active] == ["FINISHED"], "exactly one active run, and it is complete"
-    assert len(client.get_metric_history(active[0].info.run_id, "val_loss")) == 3
+    assert len(client.get_metric_history(active[0].info.run_id, "val/loss")) == 3
     assert [r["variant"] for r in compare.leaderboard(uri, "kill", include_replaced=True)] == ["v"]
 
 
@@ -368,7 +368,7 @@ def test_log_models_false_logs_the_run_without_its_model(tmp_path):
     client = MlflowClient(uri)
     logged = client.search_logged_models([client.get_experiment_by_name("exp").experiment_id])
     assert [m.source_run_id for m in logged] == [runs[True]]
-    assert client.get_run(runs[False]).data.metrics["test_accuracy"] == 0.9
+    assert client.get_run(runs[False]).data.metrics["test/accuracy"] == 0.9
     for run_id in runs.values():  # the training dataset either way (logged through the client, no active run)
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"

@@ -112,8 +112,8 @@ def test_parallel_jobs_log_to_a_server_that_is_killed_and_restarted_mid_run(tmp_
     for r in children:
         spec = config.model_spec(params, r.data.tags["dataset"], r.data.tags["variant"])
         assert r.info.status == "FINISHED" and r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
-        assert len(client.get_metric_history(r.info.run_id, "val_loss")) == spec["epochs"]
-        assert "test_accuracy" in r.data.metrics and "run_train_wall_s" in r.data.metrics
+        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == spec["epochs"]
+        assert "test/accuracy" in r.data.metrics and "run/train_wall_s" in r.data.metrics
         assert "diagnostics.png" in {a.path for a in client.list_artifacts(r.info.run_id)}
     logs = "".join(p.read_text() for p in (project / "logs" / "evaluate").rglob("*.log"))
     assert "retrying in" in logs, "the outage hit a job while it was logging"
@@ -147,4 +147,62 @@ def test_eight_parallel_jobs_log_complete_runs_to_a_server(server):
     assert len({r.data.tags["mlflow.parentRunId"] for r in runs}) == 1
     for r in runs:
         assert r.info.status == "FINISHED"
-        assert len(client.get_metric_history(r.info.run_id, "val_loss")) == 10
+        assert len(client.get_metric_history(r.info.run_id, "val/loss")) == 10
+
+
+def test_each_datasets_best_run_is_the_registered_champion_and_the_alias_moves_to_a_better_one(
+    tmp_path, server, monkeypatch
+):
+    """The track stage's crowning against a real server: per dataset a registered model `<experiment>-<dataset>`
+    whose alias `champion` points at the best run's model (ROC AUC for two classes, accuracy for more); a better
+    run of a later pipeline takes the alias (the old version stays), a worse one does not; `models:/...@champion`
+    loads and predicts."""
+    import json
+
+    import mlflow
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from mlbasics.tracking import champions
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # put back as it was: MLflow writes it below
+    mlflow.set_tracking_uri(server.url)
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    estimator = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+
+    def landed(dataset: str, variant: str, task: str, metrics: dict) -> dict:
+        record = tracking.make_record(
+            run_name=f"{dataset}/{variant}",
+            tags={"dataset": dataset, "variant": variant, "task": task},
+            params={},
+            history=[{"epoch": "1", "loss": "0.5", "val_loss": "0.6"}],
+            metrics=metrics,
+            stats=None,
+            artifacts=[],
+        )
+        path = tmp_path / f"{dataset}-{variant}.json"
+        path.write_text(json.dumps(record))
+        run_id, _ = tracking.import_record(server.url, "exp", record)
+        with mlflow.start_run(run_id=run_id):
+            mlflow.sklearn.log_model(estimator, name="model", pip_requirements=["scikit-learn"])  # no inference
+        return {"record": str(path), "run_id": run_id, "dataset": dataset, "variant": variant}
+
+    first = [
+        landed("hep", "baseline", "binary", {"roc_auc": 0.90, "accuracy": 0.70}),
+        landed("hep", "bdt", "binary", {"roc_auc": 0.85, "accuracy": 0.90}),  # better accuracy, worse AUC
+        landed("iris", "baseline", "multiclass", {"accuracy": 0.93}),
+    ]
+    lines = champions.crown(server.url, "exp", first)
+    assert lines[0].startswith("exp-hep@champion: version 1, hep/baseline (test/roc_auc 0.9)"), lines
+    client = MlflowClient(server.url)
+    holder = client.get_model_version_by_alias("exp-hep", "champion")
+    assert holder.run_id == first[0]["run_id"]
+    assert client.get_model_version_by_alias("exp-iris", "champion").run_id == first[2]["run_id"]
+    better = landed("hep", "dropout", "binary", {"roc_auc": 0.95})
+    assert champions.crown(server.url, "exp", [better])[0].startswith("exp-hep@champion: version 2, hep/dropout")
+    worse = landed("hep", "l2", "binary", {"roc_auc": 0.80})
+    assert champions.crown(server.url, "exp", [worse])[0] == "exp-hep@champion: hep/dropout stays (test/roc_auc 0.95)"
+    holder = client.get_model_version_by_alias("exp-hep", "champion")
+    assert holder.run_id == better["run_id"] and holder.version == "2"
+    assert {v.version for v in client.search_model_versions("name = 'exp-hep'")} == {"1", "2"}  # the old stays
+    assert mlflow.pyfunc.load_model("models:/exp-hep@champion").predict(x[:3]).shape == (3,)

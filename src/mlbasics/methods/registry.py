@@ -99,3 +99,35 @@ def _plain(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_plain(v) for v in value) + "]"
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# An MLP key that only some settings read: (the key deciding, the values for which it applies)
+APPLIES_WHEN = {
+    "leaky_slope": ("activation", {"leaky_relu"}),
+    "swish_beta": ("activation", {"swish"}),
+    "elu_alpha": ("activation", {"elu"}),
+    "init_scale": ("initializer", {"random_normal", "random_uniform"}),
+    "momentum": ("optimizer", {"sgd", "rmsprop"}),
+    "nesterov": ("optimizer", {"sgd"}),
+    "rho": ("optimizer", {"rmsprop", "adadelta"}),
+    "beta_1": ("optimizer", {"adam"}),
+    "beta_2": ("optimizer", {"adam"}),
+}
+
+
+def run_params(spec: dict) -> dict[str, str]:
+    """A run's parameters as MLflow lists them: only the keys its method reads - for the MLP none that its
+    activation, initialiser or optimizer ignores - with every block key by key (bdt.max_depth,
+    event_weights.negative); values as params.yaml writes them (null, false, [64, 64])."""
+    import json
+
+    found: dict[str, str] = {}
+    for key, value in spec.items():
+        decider = APPLIES_WHEN.get(key)
+        if decider and spec.get(decider[0]) not in decider[1]:
+            continue
+        if isinstance(value, dict) and key != "lr_schedule" and (key in REFERENCE or key == "event_weights"):
+            found.update({f"{key}.{k}": v if isinstance(v, str) else json.dumps(v) for k, v in value.items()})
+        else:
+            found[key] = value if isinstance(value, str) else json.dumps(value)
+    return found

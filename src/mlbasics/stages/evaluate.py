@@ -4,7 +4,6 @@ curves, metrics and artifacts."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from mlbasics.data import preprocess
 from mlbasics.data.event_weights import check_classes
 from mlbasics.evaluation import bootstrap, diagnostics, overtraining, physics_plots, response
 from mlbasics.evaluation.evaluate import classes_of, classification, headline_numbers, regression
+from mlbasics.methods import registry
 from mlbasics.methods import training as methods
 from mlbasics.stages.settings import EvaluateSettings, as_mapping
 from mlbasics.tracking import runs as tracking
@@ -219,9 +219,9 @@ def run_record(
     """The run as MLflow will hold it: params, tags (provenance, where it trained), curves, test metrics."""
     stats = read_json(inputs["stats"]) if inputs.get("stats") else {}
     dataset, variant = settings.dataset, settings.variant
-    # params as JSON text (null, false, [64, 64]), strings as they are: what a reader of params.yaml types
+    # the keys the method reads, blocks key by key, as a reader of params.yaml types them (null, false, [64, 64])
     params = {
-        **{k: v if isinstance(v, str) else json.dumps(v) for k, v in settings.model.items()},
+        **registry.run_params(settings.model),
         "seed": settings.seed,
         "dataset": dataset,
         "variant": variant,

@@ -1,8 +1,10 @@
-"""The track stage (last, local): every run record of the grid in MLflow, each exactly once."""
+"""The track stage (last, local): every run record of the grid in MLflow, each exactly once; each dataset's best
+run's model registered with the alias champion (tracking/champions.py)."""
 
 from __future__ import annotations
 
 from mlbasics.stages.settings import TrackSettings
+from mlbasics.tracking import champions
 from mlbasics.tracking.runs import resolve_uri, sync
 
 
@@ -15,3 +17,6 @@ def run(settings: TrackSettings, inputs: dict, outputs: dict, threads: int = 0) 
         f"track: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
         f"{summary['imported_now']} imported now"
     )
+    if track.get("log_models", True):  # the registry holds models: none without them
+        for line in champions.crown(uri, track["experiment"], summary["records"]):
+            print(f"track: {line}", flush=True)

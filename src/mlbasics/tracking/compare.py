@@ -43,17 +43,17 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         if run.data.tags.get("mlbasics.replaced_by") and not include_replaced:
             continue
         m = run.data.metrics
-        since = int(m.get("test_overfitting_since") or 0) or None  # 0: never overfitted
+        since = int(_metric(m, "train/overfitting_since", "test_overfitting_since") or 0) or None  # 0: never
         rows.append(
             {
                 "dataset": run.data.tags.get("dataset"),
                 "variant": run.data.tags.get("variant"),
                 "method": run.data.params.get("method", "mlp"),  # runs before the reference methods: MLPs
                 "task": run.data.tags.get("task"),
-                **{k: m.get(f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
+                **{k: _metric(m, f"test/{k}", f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
                 "overfitting_since": since,
                 "verdict": _verdict(run.data.tags),
-                "train_wall_s": m.get("run_train_wall_s"),
+                "train_wall_s": _metric(m, "run/train_wall_s", "run_train_wall_s"),
                 "run_id": run.info.run_id,
                 "start_time": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run.info.start_time / 1000)),
             }
@@ -69,6 +69,11 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
         return row["dataset"] or "", -((row["roc_auc"] if binary else row["accuracy"]) or 0.0)
 
     return sorted(rows, key=rank)
+
+
+def _metric(metrics: dict, name: str, before: str) -> float | None:
+    """A metric by its name, or by the name runs logged before the train/ val/ test/ run/ prefixes."""
+    return metrics.get(name, metrics.get(before))
 
 
 def _verdict(tags: dict) -> str | None:

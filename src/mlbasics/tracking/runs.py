@@ -254,6 +254,35 @@ EXPERIMENT_KIND = "mlflow.experimentKind"
 SOURCES = {"snakemake": "Snakefile", "dvc": "dvc.yaml"}  # what ran the job, as MLflow's Source column names it
 
 
+# Metric names in MLflow, grouped by what they were measured on (the UI groups charts by the part before "/"):
+# train/ (the training sample, or the training history), val/, test/, run/ (how it ran: time, memory, threads)
+FROM_HISTORY = {
+    "best_epoch",
+    "overfitting_since",
+    "loss_gap_final",
+    "loss_gap_best",
+    "accuracy_gap_final",
+    "mae_gap_final",
+}
+DVC_EXPERIMENT = {"dvc.exp_name": "DVC_EXP_NAME", "dvc.exp_baseline_rev": "DVC_EXP_BASELINE_REV"}
+
+
+def curve_name(key: str) -> str:
+    """A history column's metric name: loss -> train/loss, val_accuracy -> val/accuracy."""
+    return f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+
+
+def metric_name(key: str) -> str:
+    """An evaluation number's metric name: test/<key> for the test sample's, train/ for numbers of the training
+    sample or its history (train_sig_eff_at_bkg_0p10, best_epoch, loss_gap_final), val/ for the validation
+    sample's (validation_roc_auc)."""
+    if key.startswith("train_"):
+        return f"train/{key[6:]}"
+    if key.startswith("validation_"):
+        return f"val/{key[11:]}"
+    return f"train/{key}" if key in FROM_HISTORY else f"test/{key}"
+
+
 def make_record(
     *,
     run_name: str,
@@ -268,24 +297,25 @@ def make_record(
     stamps: dict[int, int] | None = None,
     dataset: dict | None = None,
 ) -> dict:
-    """Everything one MLflow run will hold, as JSON: the per-epoch curves (step = epoch, timestamped with the
-    epoch's end where `stamps` has it, Unix ms), the test metrics (prefixed test_), run statistics (prefixed
-    run_), artifact paths, the model to log with its signature (`model`: its folder and the data whose first test
-    rows give the signature), the dataset it was trained on (MLflow's dataset input: name, digest, source),
-    MLflow's standard tags (user, source, git commit), and its real start (the training's) and end (now)."""
+    """Everything one MLflow run will hold, as JSON: the per-epoch curves (train/<name>, val/<name>; step = epoch,
+    timestamped with the epoch's end where `stamps` has it, Unix ms), the evaluation's numbers (metric_name:
+    test/, train/, val/), run statistics (run/), the DVC experiment it ran in (tags), artifact paths, the model
+    to log with its signature (`model`: its folder and the data whose first test rows give the signature), the
+    dataset it was trained on (MLflow's dataset input: name, digest, source), MLflow's standard tags (user,
+    source, git commit), and its real start (the training's) and end (now)."""
     import getpass
 
     now = int(time.time() * 1000)
     start = int((started or time.time()) * 1000)
     stamps = stamps or {}
     curves = [
-        [key, float(row[key]), int(float(row["epoch"])), stamps.get(int(float(row["epoch"])), start)]
+        [curve_name(key), float(row[key]), int(float(row["epoch"])), stamps.get(int(float(row["epoch"])), start)]
         for row in history
         for key in row
         if key != "epoch"
     ]
-    final = [[f"test_{k}", float(v), 0, now] for k, v in metrics.items()]
-    final += [[f"run_{k}", float(v), 0, now] for k, v in (stats or {}).items()]
+    final = [[metric_name(k), float(v), 0, now] for k, v in metrics.items()]
+    final += [[f"run/{k}", float(v), 0, now] for k, v in (stats or {}).items()]
     where = invocation()
     standard = {
         "mlflow.user": getpass.getuser(),
@@ -293,13 +323,16 @@ def make_record(
         "mlflow.source.name": SOURCES.get(where["engine"], "python -m mlbasics"),
         **({"mlflow.source.git.commit": tags["git_commit"]} if tags.get("git_commit", "unknown") != "unknown" else {}),
     }
+    experiment = {  # run by `dvc exp run`: the experiment's name and the commit it started from
+        tag: os.environ[name] for tag, name in DVC_EXPERIMENT.items() if os.environ.get(name)
+    }
     return {
         "uid": uuid.uuid4().hex,
         "run_name": run_name,
         "invocation": where,
         "start_time": start,
         "end_time": now,
-        "tags": {**standard, **{k: str(v) for k, v in tags.items()}},
+        "tags": {**standard, **experiment, **{k: str(v) for k, v in tags.items()}},
         "params": {k: str(v) for k, v in params.items()},
         "metrics": curves + final,
         "artifacts": [str(p) for p in artifacts],
