@@ -72,6 +72,8 @@ rule track:
     # lint "conda environment or container": none on purpose, every rule runs in the project's .venv (common.smk)
     input:
         runs=each_pair("reports/{dataset}/{variant}/mlflow_run.json"),
+        index="reports/index.html",
+        summary="reports/summary.csv",
         code=stage_code("track"),
     output:
         runs="reports/mlflow_runs.json",

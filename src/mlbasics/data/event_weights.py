@@ -77,6 +77,15 @@ def training_weights(
     return (w * (len(w) / total)).astype(np.float32)
 
 
+def split_weights(arrays: dict[str, np.ndarray], settings: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The training and validation splits' sample weights (training_weights, the log naming each); None, None
+    for data without weights."""
+    return tuple(
+        training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], settings, SAMPLES[part])
+        for part in ("train", "val")
+    )
+
+
 def _log_dropped(w: np.ndarray, sample: str) -> None:
     below = w < 0
     print(

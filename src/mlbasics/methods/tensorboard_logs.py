@@ -50,3 +50,31 @@ class Log:
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()
+
+
+class NoLog:
+    """What a training without logs writes to: nothing."""
+
+    def epoch(self, row: list, columns: list[str]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def opened(folder: str | Path | None, model, n_inputs: int, fresh: bool = True) -> Log | NoLog:
+    """The log of a training into `folder` (None: NoLog), the model's graph written when `fresh`."""
+    if folder is None:
+        return NoLog()
+    board = Log(folder, fresh)
+    if fresh:
+        board.graph(model, n_inputs)
+    return board
+
+
+def write_history(folder: str | Path | None, model, n_inputs: int, rows: list[list], columns: list[str]) -> None:
+    """A finished training's whole history at once (the NumPy MLP's: its loop knows no TensorFlow)."""
+    board = opened(folder, model, n_inputs)
+    for row in rows:
+        board.epoch(row, columns)
+    board.close()

@@ -27,7 +27,8 @@ from mlbasics.core import provenance
 from mlbasics.core.files import atomic_dir
 from mlbasics.core.runtime import configure_tensorflow, distribution_strategy, tune_allocator
 from mlbasics.core.tasks import history_columns
-from mlbasics.data.event_weights import SAMPLES, training_weights
+from mlbasics.data.event_weights import split_weights
+from mlbasics.methods import tensorboard_logs
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_key
 from mlbasics.methods.epochs import EpochLoop, KerasEpochs, epoch_order, reset_dropout_seeds
 from mlbasics.methods.mlp import (
@@ -66,9 +67,8 @@ class Method(Protocol):
         progress=None,
         tensorboard: str | Path | None = None,
     ) -> tuple[list[list], dict]:
-        """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics). `progress` (progress.py)
-        hears of every epoch or boosting iteration; an MLP writes TensorBoard logs to `tensorboard`
-        (tensorboard_logs.py)."""
+        """Train on x_/y_train, validating on x_/y_val; (history rows, run statistics). `progress` hears of every
+        epoch or boosting iteration; an MLP logs them for TensorBoard into `tensorboard` (tensorboard_logs.py)."""
 
     def total_steps(self) -> int:
         """The epochs or boosting iterations it will run at most (1: fitted in one step)."""
@@ -142,7 +142,9 @@ class KerasMLP:
         )
         # once (convert_to_tensor copies 3x faster than tf.constant): every epoch gathers from these
         x, y, x_val, y_val = (tf.convert_to_tensor(a) for a in splits)
-        w, w_val = (None if a is None else tf.convert_to_tensor(a) for a in _sample_weights(arrays, spec))
+        w, w_val = (
+            None if a is None else tf.convert_to_tensor(a) for a in split_weights(arrays, spec["event_weights"])
+        )
         # several GPUs: Keras' fit does the data-parallel step; otherwise our compiled epoch
         loop = (KerasEpochs if strategy else EpochLoop)(
             self.model, task, spec["batch_size"], max(spec["batch_size"], 256)
@@ -151,7 +153,7 @@ class KerasMLP:
         precision = _precision(spec)
         started, trained, start_epoch = time.perf_counter(), 0, record["epoch"]
         began, ended = time.time(), []
-        board = _board(tensorboard, self.model, arrays["x_train"].shape[1], fresh=start_epoch == 0)
+        board = tensorboard_logs.opened(tensorboard, self.model, arrays["x_train"].shape[1], fresh=start_epoch == 0)
         for epoch in range(start_epoch, spec["epochs"]):
             if record["stopped_early"]:
                 break
@@ -164,8 +166,7 @@ class KerasMLP:
             ended.append([epoch + 1, int(time.time() * 1000)])
             if progress:
                 progress.update(epoch + 1, record["history"][-1], history_columns(task))
-            if board:
-                board.epoch(record["history"][-1], history_columns(task))
+            board.epoch(record["history"][-1], history_columns(task))
             if verbose:
                 _print_epoch(record, spec["epochs"], history_columns(task))
             if stopping:
@@ -174,8 +175,7 @@ class KerasMLP:
                 checkpoint.save(self.model, record, best_weights if stopping else None)
         if stopping and stopping.get("restore_best_weights", True) and best_weights is not None:
             self.model.set_weights(best_weights)
-        if board:
-            board.close()
+        board.close()
         elapsed = time.perf_counter() - started
         stats = provenance.fit_stats(
             elapsed, trained, record["epoch"], record["stopped_early"], start_epoch, began, ended
@@ -261,11 +261,7 @@ class NumpyMLP(KerasMLP):
             progress.update(len(rows), rows[-1], history_columns(task), force=True)
         self.model = build_mlp(arrays["x_train"].shape[1], n_classes, {**self.spec, "dropout": 0.0})
         self.model.set_weights([array.astype(np.float32) for layer in params for array in layer])
-        board = _board(tensorboard, self.model, arrays["x_train"].shape[1])
-        for row in rows if board else []:  # written after training: the from-scratch loop knows no TensorFlow
-            board.epoch(row, history_columns(task))
-        if board:
-            board.close()
+        tensorboard_logs.write_history(tensorboard, self.model, arrays["x_train"].shape[1], rows, history_columns(task))
         return rows, provenance.fit_stats(elapsed, len(arrays["y_train"]) * len(rows), len(rows), False, 0, began)
 
 
@@ -309,26 +305,6 @@ def prepare(spec: dict, threads: int) -> None:
     threads in fit, and never start TensorFlow)."""
     if method_class(spec) in MLP_BACKENDS.values():
         configure_tensorflow(threads)
-
-
-def _sample_weights(arrays: dict[str, np.ndarray], spec: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Training and validation sample weights from the events' weights (event_weights.py); None, None without."""
-    return tuple(
-        training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], spec["event_weights"], SAMPLES[part])
-        for part in ("train", "val")
-    )
-
-
-def _board(folder, model, n_inputs: int, fresh: bool = True):
-    """The TensorBoard log of a training into `folder` (None: none), the model's graph written when `fresh`."""
-    if folder is None:
-        return None
-    from mlbasics.methods.tensorboard_logs import Log
-
-    board = Log(folder, fresh)
-    if fresh:
-        board.graph(model, n_inputs)
-    return board
 
 
 def _precision(spec: dict) -> str:

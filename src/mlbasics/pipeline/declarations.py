@@ -393,7 +393,8 @@ STAGES: dict[str, Stage] = {
             "once",
             "log every run record of the grid to MLflow (each exactly once) under its pipeline's parent run",
             {"runs": TRACKED},
-            lambda job: {"runs": job.each_pair(RUN_RECORD)},
+            # the index page and the summary go to the pipeline's parent run
+            lambda job: {"runs": job.each_pair(RUN_RECORD), "index": INDEX, "summary": SUMMARY},
             lambda d, v: ["run", "variants", "datasets", "tracking"],
             lambda view, d, v: {**_grid_settings(view), "tracking": view["tracking"]},
             local=True,

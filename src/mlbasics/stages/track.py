@@ -17,6 +17,10 @@ def run(settings: TrackSettings, inputs: dict, outputs: dict, threads: int = 0) 
         f"track: {summary['runs']} runs in {uri} (experiment {track['experiment']}), "
         f"{summary['imported_now']} imported now"
     )
-    if track.get("log_models", True):  # the registry holds models: none without them
-        for line in champions.crown(uri, track["experiment"], summary["records"]):
-            print(f"track: {line}", flush=True)
+    best = champions.crowned(uri, track["experiment"], summary["records"]) if track.get("log_models", True) else []
+    for line, _ in best:  # the registry holds models: none without them
+        print(f"track: {line}", flush=True)
+    parent = champions.summarise(
+        uri, track["experiment"], [run for _, run in best], [inputs["index"], inputs["summary"]]
+    )
+    print(f"track: the summary and the index page on the pipeline's run {parent}", flush=True)

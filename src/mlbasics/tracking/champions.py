@@ -18,6 +18,11 @@ ALIAS = "champion"
 def crown(uri: str, experiment: str, rows: list[dict]) -> list[str]:
     """For each dataset among the imported runs (import_records' rows: record path and run id), move the alias to
     its best run's model where that beats the champion; one line per dataset saying who holds it."""
+    return [line for line, _ in crowned(uri, experiment, rows)]
+
+
+def crowned(uri: str, experiment: str, rows: list[dict]) -> list[tuple[str, dict]]:
+    """crown's lines, each with the dataset's best run among `rows` (dataset, variant, run_id, metric, value)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
@@ -36,7 +41,7 @@ def crown(uri: str, experiment: str, rows: list[dict]) -> list[str]:
         dataset = row["dataset"]
         if dataset not in best or score > best[dataset][0]:
             best[dataset] = (score, {**row, "metric": name, "value": value, "task": task})
-    return [_crown_one(client, experiment, experiment_id, d, run) for d, (_, run) in sorted(best.items())]
+    return [(_crown_one(client, experiment, experiment_id, d, run), run) for d, (_, run) in sorted(best.items())]
 
 
 def _crown_one(client, experiment: str, experiment_id: str, dataset: str, run: dict) -> str:
@@ -83,3 +88,21 @@ def _holder(client, model: str):
 def _label(client, run_id: str) -> str:
     tags = client.get_run(run_id).data.tags
     return f"{tags.get('dataset')}/{tags.get('variant')}"
+
+
+def summarise(uri: str, experiment: str, best: list[dict], files: list[str]) -> str:
+    """The pipeline's parent run (this invocation's) gets the summary: each dataset's best run as metrics
+    (`best/<dataset>/<metric>`) and a tag naming it, and `files` (the index page, summary.csv) as artifacts.
+    Its run id."""
+    from mlflow import MlflowClient
+
+    from mlbasics.tracking.runs import invocation, parent_run
+
+    client = MlflowClient(uri)
+    parent = parent_run(client, uri, client.get_experiment_by_name(experiment).experiment_id, invocation())
+    for run in best:
+        client.log_metric(parent, f"best/{run['dataset']}/{run['metric'].split('/', 1)[1]}", run["value"])
+        client.set_tag(parent, f"best.{run['dataset']}", run["variant"])
+    for path in files:
+        client.log_artifact(parent, path)
+    return parent

@@ -22,7 +22,7 @@ from mlbasics.core.errors import ParamsError
 from mlbasics.core.files import atomic_dir
 from mlbasics.core.provenance import fit_stats
 from mlbasics.core.tasks import history_columns, loss_and_metric
-from mlbasics.data.event_weights import SAMPLES, training_weights
+from mlbasics.data.event_weights import split_weights
 from mlbasics.methods.model_files import canonical_skops, load_estimator
 
 
@@ -107,10 +107,7 @@ class ReferenceMethod:
     def _weights(self, arrays: dict) -> tuple[np.ndarray | None, np.ndarray | None]:
         if not self.weighted:
             return None, None
-        return tuple(
-            training_weights(arrays.get(f"w_{part}"), arrays[f"y_{part}"], self.spec["event_weights"], SAMPLES[part])
-            for part in ("train", "val")
-        )
+        return split_weights(arrays, self.spec["event_weights"])
 
     def total_steps(self) -> int:
         return 1
