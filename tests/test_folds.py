@@ -162,3 +162,30 @@ def test_the_page_shows_each_folds_lowest_ks_probability_where_there_are_many_cl
     row = {"n_folds": 2, "ks_p_a_fold_0": 0.5, "ks_p_b_fold_0": 0.2, "ks_p_a_fold_1": 0.9, "ks_p_b_fold_1": 0.7}
     assert lowest_ks_per_fold({**row, "ks_p_a": 0.01}) == [0.2, 0.7]
     assert lowest_ks_per_fold({"ks_p_a": 0.3}) == []
+
+
+def test_progress_fits_80_columns_without_cutting_a_run_name(tmp_path):
+    """`progress` in an 80-column terminal: every line fits, and gaussians/baseline and gaussians/bdt keep their
+    whole names (a cut name could be either)."""
+    import time
+
+    from rich.console import Console
+
+    from mlbasics.pipeline import declarations as stages
+    from mlbasics.report.progress import table
+
+    now = time.time()
+    for variant in ("baseline", "bdt", "sgd-momentum-learning_rate_0.01"):
+        folder = tmp_path / f"models/gaussians/{variant}"
+        folder.mkdir(parents=True)
+        running = {"epoch": 14, "epochs": 200, "updated": now, "started": now - 8, "seconds_per_epoch": 0.0123}
+        running.update(loss=0.301234, val_loss=0.331234)
+        (folder / "progress.json").write_text(json.dumps(running))
+    templates = {"stats": stages.RUN_STATS, "metrics": stages.METRICS}
+    pairs = [("gaussians", "baseline"), ("gaussians", "bdt"), ("gaussians", "sgd-momentum-learning_rate_0.01")]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(table(tmp_path, pairs, templates))
+    shown = console.export_text()
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    assert "gaussians/baseline " in shown and "gaussians/bdt " in shown and "\u2026" not in shown, shown
+    assert "0.301 / 0.331" in shown and "0.012 s/ep" in shown  # the long name folds; nothing is cut

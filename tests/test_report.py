@@ -158,13 +158,16 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert "best test ROC AUC 1.0000 (dropout)" in index  # two classes: ranked by ROC AUC
     # the index alone answers the question for every dataset: who overfits, why (since when, the loss gap, the KS
     # probability against its Sidak threshold), what helped
-    glance = index[index.index("Overtraining at a glance") : index.index("All runs")]
-    for d in datasets:
+    glance = index[index.index("Every dataset at a glance") : index.index("All runs")]
+    why = "validation loss above its best since epoch 6; final loss gap 0.400 > 0.25; KS p 0.001 < 0.005"
+    for d in datasets:  # one row per dataset: its best run, every verdict that is not ok with its reason
         row = glance[glance.index(f">{d}</a>") :]
         row = row[: row.index("</tr>")]
-        why = "validation loss above its best since epoch 6; final loss gap 0.400 > 0.25; KS p 0.001 < 0.005"
-        assert f"<td>baseline ({why})</td>" in row and "<td>dropout</td>" in row, row
-    assert f"<td>overfitting ({why})</td>" in index[index.index("All runs") :]  # every run's verdict and reason
+        assert f"<strong>baseline</strong>: overfitting ({why})" in row and "<td>dropout</td>" in row, row
+    runs = index[index.index("All runs") :]
+    assert runs.count("<h3>") == 2 and runs.count("<tr>") == 2 * (1 + len(VARIANTS))  # a short table per dataset
+    assert f"<td>overfitting ({why})</td>" in runs  # every run's verdict and reason
+    assert runs.index("<td>dropout</td>") < runs.index("<td>baseline</td>")  # best first by ROC AUC
     assert (
         rows[0]["reason"] == why
         and rows[1]["reason"] == "best epoch 10 of 10, not ended by early stopping: still improving"

@@ -210,6 +210,10 @@ def test_one_parent_run_and_one_complete_child_per_variant(finished):
         holder = client.get_model_version_by_alias(f"{experiment}-{dataset}", "champion")
         assert client.get_run(holder.run_id).data.metrics[headline] == best.data.metrics[headline], dataset
         assert f"{experiment}-{dataset}@champion" in (finished / "logs/track.log").read_text()
+        # the pipeline's parent run names each dataset's best with its number
+        parent = client.get_run(parents[0].info.run_id)
+        assert parent.data.metrics[f"best/{dataset}/{headline.split('/')[1]}"] == best.data.metrics[headline]
+    assert {"index.html", "summary.csv"} <= {a.path for a in client.list_artifacts(parents[0].info.run_id)}
 
 
 def _test_events_raw(project: Path, dataset: str) -> tuple[np.ndarray, list[tuple[str, int]] | None]:
@@ -289,8 +293,10 @@ def test_compare_prints_and_writes_the_leaderboard_from_mlflow(finished, tmp_pat
     params = config.load_params(finished / "params.yaml")
     result = run([sys.executable, "-m", "mlbasics", "compare", "--csv", str(tmp_path / "board.csv")], cwd=finished)
     lines = result.stdout.splitlines()
-    assert lines[0].split()[:4] == ["dataset", "variant", "method", "accuracy"]
+    # the headline numbers first (ROC AUC for the two-class datasets, accuracy), then the ranked one's interval
+    assert lines[0].split()[:6] == ["dataset", "variant", "method", "roc_auc", "accuracy", "interval"]
     assert len(lines) == 1 + len(config.grid(params)) + 1  # header, runs, "wrote ..."
+    assert "<NA>" not in result.stdout and "NaN" not in result.stdout
     board = (tmp_path / "board.csv").read_text().splitlines()
     assert len(board) == 1 + len(config.grid(params)) and "verdict" in board[0] and "train_wall_s" in board[0]
 

@@ -171,13 +171,17 @@ def test_the_leaderboard_ranks_two_class_runs_by_roc_auc_not_accuracy(tmp_path):
             tags={"dataset": "higgs", "variant": variant, "verdict": "ok", "task": "binary"},
             params={},
             history=HISTORY,
-            metrics={"accuracy": accuracy, "roc_auc": auc},
+            metrics={"accuracy": accuracy, "roc_auc": auc, "roc_auc_ci_lo": auc - 0.01, "roc_auc_ci_hi": auc + 0.01},
             stats={},
             artifacts=[],
         )
         record["invocation"] = {"id": "dvc-1-1", "engine": "dvc"}
         tracking.import_record(uri, "exp", record)
-    assert [r["variant"] for r in compare.leaderboard(uri, "exp")] == ["mlp", "bdt"]
+    rows = compare.leaderboard(uri, "exp")
+    assert [r["variant"] for r in rows] == ["mlp", "bdt"] and rows[0]["interval"] == "[0.7800, 0.8000]"
+    text = compare.write_leaderboard(rows, None)
+    assert text.splitlines()[0].split()[:6] == ["dataset", "variant", "method", "roc_auc", "accuracy", "interval"]
+    assert "<NA>" not in text  # a run that never overfitted: a blank, not pandas' missing value
 
 
 @pytest.mark.engine  # a job's retries against a server that does not answer

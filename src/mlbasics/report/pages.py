@@ -258,38 +258,32 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
         for d, p in zip(datasets, inputs["pages"], strict=True)
     ]
     plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
-    columns = [
-        k
-        for k in header
-        if k
-        not in (
-            "dataset",
-            "variant",
-            "method",
-            "n_test",
-            "epochs",
-            "train_loss",
-            "val_loss",
-            "verdict",
-            "reason",
-            "best_epoch",
-            "overfitting_since",
-        )
-        and not k.endswith(("_ci_lo", "_ci_hi"))
-        and not k.startswith("validation_")
-        and not k.endswith(("_seed_mean", "_seed_std", "_fold_mean", "_fold_std"))
-        and "_fold_" not in k  # the KS check per fold: on the dataset's page
-        and k not in ("n_seeds", "n_folds")
-    ]
     html = (
         _env()
         .get_template("index.html.j2")
         .render(
             links=links,
-            rows=rows,
-            columns=columns,
+            runs=runs_by_dataset(rows, task),
             summary=_rel(outputs["summary"], outputs["index"]),
             activations=_rel(outputs["activations"], outputs["index"]),
         )
     )
     write_text(outputs["index"], html)
+
+
+def runs_by_dataset(rows: list[dict], task: dict[str, str]) -> list[dict]:
+    """The index's run tables: per dataset its runs best first by the headline number (ranked_by), each with that
+    number, its interval, and the verdict with its reason - the other numbers are in summary.csv and on the page."""
+    found = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        ours = [r for r in rows if r["dataset"] == dataset]
+        name = ranked_by(task[dataset], ours)
+        found.append(
+            {
+                "dataset": dataset,
+                "headline": name,
+                "label": verdicts.LABELS.get(name, name),
+                "rows": leaderboard(ours, task[dataset]),
+            }
+        )
+    return found

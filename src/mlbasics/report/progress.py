@@ -78,15 +78,15 @@ def rows(
     for dataset, variant in pairs:
         s = state(root, dataset, variant, templates)
         epoch = f"{s.get('epoch', '')}/{s.get('epochs', '')}" if s["status"] == "running" else str(s.get("epoch", ""))
-        losses = ", ".join(f"{k} {s[k]:.4f}" for k in ("loss", "val_loss") if isinstance(s.get(k), float))
+        losses = " / ".join(f"{s[k]:.3f}" for k in ("loss", "val_loss") if isinstance(s.get(k), float))
         per_epoch, left = s.get("seconds_per_epoch"), ""
         if s["status"] == "running" and per_epoch is not None:
             left = f"{per_epoch * (s['epochs'] - s['epoch']):.0f} s"
             if now - s["updated"] > max(60.0, 10 * per_epoch):
-                left = f"stalled? last update {now - s['updated']:.0f} s ago"
-        result = ", ".join(f"{k} {v:.4f}" for k, v in s.get("test", {}).items())
+                left = f"stalled? {now - s['updated']:.0f} s"  # since its last update
+        result = ", ".join(f"{SHORT.get(k, k)} {v:.3f}" for k, v in s.get("test", {}).items())
         timing = (
-            f"{per_epoch:.3f} s/{s.get('step', 'epoch')}"
+            f"{per_epoch:.3f} s/{STEP.get(s.get('step', 'epoch'), 'step')}"
             if s["status"] == "running" and per_epoch
             else f"{s['wall_s']:.1f} s"
             if s.get("wall_s") is not None
@@ -97,22 +97,37 @@ def rows(
     return table
 
 
-COLUMNS = ["run", "status", "epoch", "last losses", "time", "left", "test"]
+COLUMNS = ["run", "state", "loss / val", "time", "left", "test"]  # as shown: status and epoch in one column
+# short enough for 80 columns: the test numbers, what a time is per
+SHORT = {"roc_auc": "AUC", "accuracy": "acc", "mse": "MSE"}
+STEP = {"epoch": "ep", "boosting iteration": "it", "fit": "fit"}
+
+
+def table(root: Path, pairs: list[tuple[str, str]], templates: dict[str, str]):
+    """The rich table of `rows`: the run's name never cut or wrapped (gaussians/baseline and gaussians/bdt must
+    stay apart at 80 columns); the other columns fold where the terminal is narrow."""
+    from rich import box
+    from rich.table import Table
+
+    shown = Table(title=f"{len(pairs)} trainings", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True)
+    for k, column in enumerate(COLUMNS):
+        shown.add_column(column, overflow="fold", no_wrap=k > 0 and column != "left")
+    for name, status, epoch, *rest in rows(root, pairs, templates):
+        state = epoch if status == "running" else f"{STATE[status]} {epoch}".strip()
+        shown.add_row(name, state, *rest)
+    return shown
+
+
+STATE = {"pending": "pending", "done": "done", "evaluated": "eval"}
 
 
 def show(root: Path, pairs: list[tuple[str, str]], templates: dict[str, str], watch: float = 0.0) -> None:
     """Print the table (rich); with `watch`, refresh it every `watch` seconds until every training is done."""
     from rich.console import Console
     from rich.live import Live
-    from rich.table import Table
 
-    def render() -> Table:
-        table = Table(title=f"{len(pairs)} trainings")
-        for column in COLUMNS:
-            table.add_column(column)
-        for row in rows(root, pairs, templates):
-            table.add_row(*row)
-        return table
+    def render():
+        return table(root, pairs, templates)
 
     if not watch:
         Console().print(render())

@@ -12,10 +12,11 @@ LEADERBOARD = [
     "dataset",
     "variant",
     "method",
-    "accuracy",
-    "f1_macro",
     "roc_auc",
+    "accuracy",
     "mse",
+    "interval",
+    "f1_macro",
     "r2",
     "verdict",
     "overfitting_since",
@@ -51,6 +52,7 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
                 "method": run.data.params.get("method", "mlp"),  # runs before the reference methods: MLPs
                 "task": run.data.tags.get("task"),
                 **{k: _metric(m, f"test/{k}", f"test_{k}") for k in ("accuracy", "f1_macro", "roc_auc", "mse", "r2")},
+                "interval": _interval(m, run.data.tags.get("task")),
                 "overfitting_since": since,
                 "verdict": _verdict(run.data.tags),
                 "train_wall_s": _metric(m, "run/train_wall_s", "run_train_wall_s"),
@@ -71,6 +73,16 @@ def leaderboard(uri: str, experiment: str, include_replaced: bool = False) -> li
     return sorted(rows, key=rank)
 
 
+HEADLINE = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "mse"}  # what a dataset is ranked by
+
+
+def _interval(metrics: dict, task: str | None) -> str | None:
+    """The bootstrap interval of the run's headline number, as text ("[0.9103, 0.9459]"); None without."""
+    name = HEADLINE.get(task or "")
+    low, high = (_metric(metrics, f"test/{name}_ci_{end}", f"test_{name}_ci_{end}") for end in ("lo", "hi"))
+    return None if name is None or low is None or high is None else f"[{low:.4f}, {high:.4f}]"
+
+
 def _metric(metrics: dict, name: str, before: str) -> float | None:
     """A metric by its name, or by the name runs logged before the train/ val/ test/ run/ prefixes."""
     return metrics.get(name, metrics.get(before))
@@ -83,12 +95,13 @@ def _verdict(tags: dict) -> str | None:
 
 
 def write_leaderboard(rows: list[dict], csv_path: str | Path | None) -> str:
-    """The leaderboard as text for the terminal (the columns some run fills) and, optionally, as CSV."""
+    """The leaderboard as text for the terminal (the columns some run fills: the headline numbers first, then the
+    interval of the one the dataset is ranked by) and, optionally, as CSV."""
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=LEADERBOARD).dropna(axis=1, how="all")
-    if "overfitting_since" in frame:
-        frame["overfitting_since"] = frame["overfitting_since"].astype("Int64")
+    if "overfitting_since" in frame:  # whole epochs; blank where a run never overfitted (not pandas' <NA>)
+        frame["overfitting_since"] = frame["overfitting_since"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     if csv_path:
         from mlbasics.core.files import atomic_path
 
