@@ -71,6 +71,7 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
     assert {p.relative_to(snakemake_run).as_posix() for p in pages} == {
         stages.INDEX,
         *(stages.DATASET_PAGE.format(dataset=d) for d in datasets),
+        *(stages.PLAYGROUND.format(dataset=d) for d in datasets),  # the boundary where there are two inputs
     }
     broken, unloaded, images = [], [], 0
     for page, state in pages.items():

@@ -4,6 +4,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mlbasics.core import plots
 from mlbasics.core.files import read_csv, write_csv, write_json
@@ -74,6 +75,9 @@ def fake_variant_outputs(root: Path, dataset: str, variant: str, overfit: bool) 
             **numbers_of(judged),
         },
     )
+    side = np.linspace(0, 1, 200)  # the train stage's 200 x 200 boundary grid of a 2-D classifier
+    boundary = np.add.outer(side, side).reshape(-1, 1) / 2 + (0.1 if overfit else 0.0)
+    np.savez(root / stages.SCORES.format(**one), boundary=boundary.astype(np.float32))
     y_test = np.arange(10) % 2  # the fake split's test labels (below)
     # overfit (the baseline): a response that hardly separates; the other separates every event
     response = [0.5 + 0.01 * k for k in range(10)] if overfit else [0.3 + 0.4 * t for t in y_test]
@@ -136,6 +140,7 @@ def dataset_page(
         prefixed(root, pipeline.outputs("report", d)),
         dict.fromkeys(VARIANTS, "hidden_layers [8]"),
         config.section_defaults("overtraining"),
+        {v: {"activation": "relu", "learning_rate": 0.01 if v == "baseline" else 0.1} for v in VARIANTS},
     )
     return root / stages.DATASET_PAGE.format(dataset=d)
 
@@ -330,3 +335,25 @@ def test_the_preview_samples_every_class_even_from_a_file_sorted_by_class():
     digits = np.repeat(np.arange(10), 100)
     assert set(digits[plots.every_class(digits, 25)]) == set(range(10))
     assert sorted(plots.every_class(np.arange(5) % 2, 25)) == list(range(5))
+
+
+def test_the_playground_page_embeds_every_mlp_runs_boundary_losses_and_a_control_per_setting_that_differs(tmp_path):
+    """reports/<dataset>/playground.html: one control per setting the variants differ in (learning rate here,
+    not the activation they share), each run's 50 x 50 boundary from the training stage's grid, its losses, and
+    the training points - all in the page, nothing to fetch."""
+    import re
+
+    pairs = [("toy", v) for v in VARIANTS]
+    for v in VARIANTS:
+        fake_variant_outputs(tmp_path, "toy", v, overfit=(v == "baseline"))
+    page = dataset_page(tmp_path, "toy", pairs, ["toy"]).parent / "playground.html"
+    html = page.read_text()
+    assert '<select id="ctl-learning_rate" data-key="learning_rate"><option>0.01</option><option>0.1</option>' in html
+    assert "ctl-activation" not in html and "http" not in html.split("<script>")[1]  # nothing fetched
+    data = json.loads(re.search(r"const DATA = (\{.*\});", html).group(1))
+    assert set(data["runs"]) == set(VARIANTS) and len(data["points"]) == len(data["labels"]) == 10
+    grid = data["runs"]["baseline"]["grid"]
+    assert len(grid) == 50 and len(grid[0]) == 50 and grid[0][0] == pytest.approx(0.1)  # every 4th point of 200
+    assert data["runs"]["dropout"]["settings"] == {"activation": "relu", "learning_rate": "0.1"}
+    assert len(data["runs"]["dropout"]["val_loss"]) == 10
+    assert 'href="playground.html"' in (tmp_path / "reports/toy/index.html").read_text()

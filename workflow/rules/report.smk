@@ -10,6 +10,7 @@ rule report:
         metrics=each_variant("reports/{dataset}/{variant}/metrics.json"),
         predictions=each_variant("reports/{dataset}/{variant}/predictions.csv"),
         history=each_variant("models/{dataset}/{variant}/history.csv"),
+        scores=each_variant("models/{dataset}/{variant}/scores.npz"),
         curves=each_variant_figure("reports/{dataset}/{variant}/curves.png"),
         confusion_png=each_variant_figure("reports/{dataset}/{variant}/confusion.png"),
         diagnostics=each_variant_figure("reports/{dataset}/{variant}/diagnostics.png"),
@@ -48,6 +49,7 @@ rule report:
             labels={"figure": "input correlations"},
         ),
         verdicts="reports/{dataset}/comparison.json",
+        playground="reports/{dataset}/playground.html",
     params:
         settings=settings("report"),
         paths=job_paths,

@@ -56,6 +56,7 @@ INPUTS_PNG = "reports/{dataset}/inputs.png"
 INPUTS_SCALED_PNG = "reports/{dataset}/inputs_scaled.png"
 CORRELATIONS_PNG = "reports/{dataset}/correlations.png"
 VERDICTS = "reports/{dataset}/comparison.json"
+PLAYGROUND = "reports/{dataset}/playground.html"  # each run's boundary and losses at the pick of a setting
 INDEX = "reports/index.html"
 SUMMARY = "reports/summary.csv"
 HEADLINES = "reports/metrics.json"  # every run's headline numbers: what DVC compares (dvc metrics, dvc exp show)
@@ -193,6 +194,9 @@ def _folds_settings(view: dict, dataset: str, variant: str) -> dict:
     return {"dataset": dataset, "variant": variant, "folds": split.get("folds", 1), "fold_by": split.get("fold_by")}
 
 
+PLAYGROUND_KEYS = ("activation", "learning_rate", "hidden_layers", "optimizer", "dropout", "l2")
+
+
 def _report_settings(view: dict, dataset: str, _: str) -> dict:
     variants = config.dataset_variants(view, dataset)
     return {
@@ -202,6 +206,11 @@ def _report_settings(view: dict, dataset: str, _: str) -> dict:
         "figures": view["figures"]["per_variant"],
         "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants},
         "described": {v: registry.describe(config.model_spec(view, dataset, v)) for v in variants},
+        "playground": {  # what each MLP variant's controls show on the playground page
+            v: {k: spec[k] for k in PLAYGROUND_KEYS if k in spec}
+            for v in variants
+            if (spec := config.model_spec(view, dataset, v))["method"] == registry.MLP
+        },
         "overtraining": view["overtraining"],
     }
 
@@ -336,6 +345,7 @@ STAGES: dict[str, Stage] = {
                 "inputs_scaled": INPUTS_SCALED_PNG,
                 "correlations": CORRELATIONS_PNG,
                 "verdicts": VERDICTS,
+                "playground": PLAYGROUND,
             },
             lambda job: {
                 "raw": job.one(RAW),
@@ -345,6 +355,7 @@ STAGES: dict[str, Stage] = {
                 "metrics": job.each_variant(METRICS),
                 "predictions": job.each_variant(PREDICTIONS),
                 "history": job.each_variant(HISTORY),
+                "scores": job.each_variant(SCORES),
                 **job.figures_of_each_variant(),
                 "importance": job.each_variant(IMPORTANCE),
                 "bootstrap": job.each_variant(BOOTSTRAP),

@@ -18,7 +18,7 @@ from mlbasics.data import arrays as data
 from mlbasics.data import preprocess
 from mlbasics.evaluation import bootstrap, physics_plots, response, variables
 from mlbasics.methods import activations
-from mlbasics.report import verdicts
+from mlbasics.report import playground, verdicts
 from mlbasics.report.rows import KS_SUMMARY, best, leaderboard, ranked_by, table_metrics, variant_row
 
 
@@ -44,11 +44,13 @@ def dataset_page(
     outputs: dict,
     described: dict[str, str],
     rules: dict,
+    played: dict[str, dict] | None = None,
 ) -> None:
     """The per-dataset report: which variants overfit, underfit and helped, which method is best (with error
     bars), the leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
     `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level; `described`: each
-    variant's settings in one line; `rules`: params' overtraining (the verdicts' reasons quote them)."""
+    variant's settings in one line; `rules`: params' overtraining (the verdicts' reasons quote them); `played`:
+    each MLP variant's settings for the playground page (playground.py)."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"], skip=("x_val", "x_test"))  # the page draws the training inputs only
     task = split.task
@@ -67,6 +69,8 @@ def dataset_page(
     write_json(
         outputs["verdicts"], {"best": best(rows, task)[1], "answer": answer, "methods": compared, "verdicts": judged}
     )
+    runs = {"data": inputs["data"], "variants": variants, "history": inputs["history"], "scores": inputs["scores"]}
+    playground.page(dataset, played or {}, runs, outputs["playground"])
     # the responses are the test sample's: a k-fold variant's every event (pooled), else the test split's
     tested = preprocess.pooled(inputs["data"], skip=("x_test",))[0] if preprocess.is_folded(inputs["data"]) else split
     curves = rejection_curves(tested, predictions) if task == "binary" else None

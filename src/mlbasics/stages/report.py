@@ -1,4 +1,4 @@
-"""The report stage: a dataset's page, its comparison figures and verdicts."""
+"""The report stage: a dataset's page, its comparison figures and verdicts, its playground."""
 
 from __future__ import annotations
 
@@ -17,4 +17,5 @@ def run(settings: ReportSettings, inputs: dict, outputs: dict, threads: int = 0)
         outputs,
         settings.described,
         settings.overtraining,
+        settings.playground,
     )

@@ -128,6 +128,7 @@ class ReportSettings:
     methods: dict[str, str]  # variant -> its method
     described: dict[str, str]  # variant -> its settings in one line (methods/registry.describe)
     overtraining: dict[str, Any]  # the rules the verdicts' reasons quote
+    playground: dict[str, dict[str, Any]]  # each MLP variant's activation, learning rate, ... (report/playground.py)
 
 
 @dataclass(frozen=True)

