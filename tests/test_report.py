@@ -357,3 +357,11 @@ def test_the_playground_page_embeds_every_mlp_runs_boundary_losses_and_a_control
     assert data["runs"]["dropout"]["settings"] == {"activation": "relu", "learning_rate": "0.1"}
     assert len(data["runs"]["dropout"]["val_loss"]) == 10
     assert 'href="playground.html"' in (tmp_path / "reports/toy/index.html").read_text()
+
+
+def test_the_page_templates_are_code_of_the_stages_that_render_pages():
+    """Editing a template reruns the report and summary stages (both engines list it among their code), and
+    nothing that renders no page."""
+    templates = {f"src/mlbasics/templates/{p.name}" for p in Path(report.__file__).parent.parent.glob("templates/*.j2")}
+    assert templates and all(templates <= set(pipeline.code(stage)) for stage in ("report", "summary"))
+    assert not templates & set(pipeline.code("train")) and not templates & set(pipeline.code("evaluate"))

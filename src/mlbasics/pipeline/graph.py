@@ -106,10 +106,13 @@ def module_file(module: str) -> str:
 
 def code(stage: str) -> list[str]:
     """The source files a stage runs: its module (stages.<stage>) and every package module that imports
-    (computed from the import statements); inputs, so editing any of them reruns exactly the stages that use it,
-    in both engines."""
+    (computed from the import statements), and the page templates where it renders pages; inputs, so editing any
+    of them reruns exactly the stages that use it, in both engines."""
     module = (STAGES[stage].module or stage) if stage in STAGES else stage
-    return [module_file(name) for name in sorted(imported_modules(f"stages.{module}"))]
+    modules = imported_modules(f"stages.{module}")
+    # the pages' jinja2 templates are code too: a stage that renders them reruns when one changes
+    templates = sorted(p.name for p in (PACKAGE / "templates").glob("*.j2")) if "report.pages" in modules else []
+    return [module_file(name) for name in sorted(modules)] + [f"{package_path()}/templates/{t}" for t in templates]
 
 
 def apply_inputs(job: applying.ApplyJob) -> dict[str, str | list[str]]:
