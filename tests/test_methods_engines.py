@@ -137,7 +137,7 @@ def test_each_page_says_which_method_is_best_with_error_bars(engines):
             and headline in verdicts["methods"]["sentence"]
         )
         assert (
-            "<th>bdt: split gain (TMVA&#39;s BDT ranking)</th>" in page
+            "<th>bdt: split gain (TMVA's BDT ranking)</th>" in page
             and "<th>fisher: Fisher coefficient x input spread" in page
         )
         assert "Fitted in one step, without a learning curve: " in page
