@@ -10,7 +10,7 @@ import contextlib
 
 from mlbasics.core.files import read_json
 from mlbasics.evaluation.bootstrap import HEADLINES, LOWER_IS_BETTER
-from mlbasics.tracking.runs import metric_name
+from mlbasics.tracking.runs import global_uri, metric_name
 
 ALIAS = "champion"
 
@@ -25,7 +25,7 @@ def crowned(uri: str, experiment: str, rows: list[dict]) -> list[tuple[str, dict
     """crown's lines, each with the dataset's best run among `rows` (dataset, variant, run_id, metric, value)."""
     from mlflow import MlflowClient
 
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)  # the registry in the same store, wherever the job runs
     experiment_id = client.get_experiment_by_name(experiment).experiment_id
     best: dict[str, tuple[float, dict]] = {}
     for row in rows:
@@ -64,13 +64,14 @@ def _crown_one(client, experiment: str, experiment_id: str, dataset: str, run: d
     )
     if not logged:
         return f"{model}@{ALIAS}: {run['dataset']}/{run['variant']} is best, but its run holds no model"
-    version = client.create_model_version(
-        model,
-        source=logged[0].model_uri,
-        run_id=run["run_id"],
-        model_id=logged[0].model_id,
-        tags={"dataset": dataset, "variant": run["variant"], run["metric"]: f"{run['value']:.6g}"},
-    )
+    with global_uri(client.tracking_uri):  # MLflow looks the logged model up in its process-wide store
+        version = client.create_model_version(
+            model,
+            source=logged[0].model_uri,
+            run_id=run["run_id"],
+            model_id=logged[0].model_id,
+            tags={"dataset": dataset, "variant": run["variant"], run["metric"]: f"{run['value']:.6g}"},
+        )
     client.set_registered_model_alias(model, ALIAS, version.version)
     who = f"{run['dataset']}/{run['variant']}"
     return f"{model}@{ALIAS}: version {version.version}, {who} ({run['metric']} {run['value']:.4g})"
@@ -98,7 +99,7 @@ def summarise(uri: str, experiment: str, best: list[dict], files: list[str]) -> 
 
     from mlbasics.tracking.runs import invocation, parent_run
 
-    client = MlflowClient(uri)
+    client = MlflowClient(uri, registry_uri=uri)  # the registry in the same store, wherever the job runs
     parent = parent_run(client, uri, client.get_experiment_by_name(experiment).experiment_id, invocation())
     for run in best:
         client.log_metric(parent, f"best/{run['dataset']}/{run['metric'].split('/', 1)[1]}", run["value"])

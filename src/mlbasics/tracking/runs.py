@@ -487,17 +487,25 @@ def _active(uri: str, run_id: str, needed: bool):
         return
     import mlflow
 
+    with global_uri(uri), mlflow.start_run(run_id=run_id):
+        yield
+
+
+@contextlib.contextmanager
+def global_uri(uri: str):
+    """MLflow's process-wide tracking URI set to `uri` inside (what its fluent API and parts of its registry read),
+    then as it was. MLflow also writes the URI to MLFLOW_TRACKING_URI, which would win over params in this process
+    afterwards (a warm worker's next job): the environment is put back too."""
+    import mlflow
+
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
-        with mlflow.start_run(run_id=run_id):
-            yield
-    finally:  # MLflow also writes the URI to MLFLOW_TRACKING_URI, which would win over params in this process after
-        # (a warm worker's next job): the environment as it was
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None: MLflow's own default again
         if before is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def dataset_input(dataset: dict):
