@@ -91,7 +91,7 @@ def test_every_link_and_image_of_the_html_report_works_in_a_real_browser(browser
     # index: the activations figure; each dataset page: preview, comparison, the input variables as read and
     # scaled, their correlations, and per variant curves, confusion matrix, diagnostics and the response train
     # vs test (2 variants here)
-    assert images == 1 + len(datasets) * (5 + 2 * 4)
+    assert images == 1 + len(datasets) * (5 + 2 * 4) + 1  # and the Gaussians' decision boundaries
     # the TMVA-style report of the ROOT ntuples, as the browser shows it
     events = pages[(snakemake_run / stages.DATASET_PAGE.format(dataset="events")).resolve()]
     for text in ("KS p, signal", "Signal efficiency at background efficiency: test (train)", "jet_pt[0]", "separation"):

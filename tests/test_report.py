@@ -35,7 +35,7 @@ class Links(HTMLParser):
 def local_targets(page: Path) -> list[Path]:
     parser = Links()
     parser.feed(page.read_text())
-    return [page.parent / t for t in parser.targets]
+    return [page.parent / t for t in parser.targets if not t.startswith("data:")]  # an embedded figure: no file
 
 
 def numbers_of(judged: dict) -> dict:
@@ -356,7 +356,9 @@ def test_the_playground_page_embeds_every_mlp_runs_boundary_losses_and_a_control
     assert len(grid) == 50 and len(grid[0]) == 50 and grid[0][0] == pytest.approx(0.1)  # every 4th point of 200
     assert data["runs"]["dropout"]["settings"] == {"activation": "relu", "learning_rate": "0.1"}
     assert len(data["runs"]["dropout"]["val_loss"]) == 10
-    assert 'href="playground.html"' in (tmp_path / "reports/toy/index.html").read_text()
+    toy = (tmp_path / "reports/toy/index.html").read_text()
+    assert 'href="playground.html"' in toy
+    assert '<h2>Decision boundaries</h2>\n<img src="data:image/png;base64,' in toy  # two classes of two inputs
 
 
 def test_the_page_templates_are_code_of_the_stages_that_render_pages():
@@ -365,3 +367,20 @@ def test_the_page_templates_are_code_of_the_stages_that_render_pages():
     templates = {f"src/mlbasics/templates/{p.name}" for p in Path(report.__file__).parent.parent.glob("templates/*.j2")}
     assert templates and all(templates <= set(pipeline.code(stage)) for stage in ("report", "summary"))
     assert not templates & set(pipeline.code("train")) and not templates & set(pipeline.code("evaluate"))
+
+
+def test_the_two_gaussians_page_draws_every_boundary_beside_the_bayes_boundary():
+    """The Bayes boundary x0 + x1 = 0 carried into the scaled inputs (z = (x - offset) / scale) by hand: raw
+    points on it land on the drawn line; the Bayes accuracy is Phi(sqrt 2) = 0.9214; a whitening scaler (which
+    turns the plane) gets no line rather than a wrong one."""
+    from scipy.stats import norm
+
+    from mlbasics.report import lecture
+
+    scaler = preprocess.Scaler("standard", np.array([0.03, -0.04]), np.array([1.4, 1.44]))
+    a, b = lecture.bayes_line(scaler)
+    t = np.linspace(-3, 3, 7)
+    z = scaler.transform(np.column_stack([t, -t]))
+    np.testing.assert_allclose(z[:, 1], a * z[:, 0] + b, atol=1e-6)
+    assert pytest.approx(norm.cdf(np.sqrt(2))) == lecture.BAYES_ACCURACY and round(lecture.BAYES_ACCURACY, 3) == 0.921
+    assert lecture.bayes_line(preprocess.Scaler("pca_whiten", np.zeros(2), np.ones(2), matrix=np.eye(2))) is None

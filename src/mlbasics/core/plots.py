@@ -308,29 +308,6 @@ def preview(
     save_figure(fig, path)
 
 
-def activation_table(functions: dict, path: str | Path) -> None:
-    """One panel per activation: f(x) solid, f'(x) dashed."""
-    x = np.linspace(-4, 4, 401)
-    n = len(functions)
-    cols = 3
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), sharex=True)
-    for ax, (name, (f, df)) in zip(axes.flat, functions.items(), strict=False):
-        ax.axhline(0, color="0.8", lw=0.8)
-        ax.axvline(0, color="0.8", lw=0.8)
-        ax.plot(x, f(x), label="f(x)")
-        ax.plot(x, df(x), "--", label="f'(x)")
-        ax.set_title(name)
-        ax.set_ylim(-2.2, 4.2)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle("hidden-layer activations and their derivatives")
-    fig.tight_layout()
-    save_figure(fig, path, laid_out=True)
-
-
 def predicted_vs_true(y_true: np.ndarray, y_pred: np.ndarray, title: str, path: str | Path) -> None:
     """Regression on the test set: each point a sample, the diagonal a perfect prediction."""
     fig, ax = plt.subplots(figsize=(4.6, 4.4))

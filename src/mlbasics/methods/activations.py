@@ -1,7 +1,7 @@
 """The lecture's activation functions and their derivatives, in NumPy.
 
 Used by the from-scratch MLP (backpropagation needs f'), and drawn as the report's activation table
-(plots.activation_table).
+(report/lecture.activation_table).
 Parameterised ones take the model spec's leaky_slope, swish_beta and elu_alpha.
 """
 
@@ -54,3 +54,18 @@ def functions(spec: dict | None = None) -> dict[str, Pair]:
         ),
         "gelu": (gelu, d_gelu),
     }
+
+
+# Each activation's formula and derivative as the lecture writes them (matplotlib mathtext), for the table
+FORMULAS = {
+    "linear": (r"$x$", r"$1$"),
+    "sigmoid": (r"$\sigma(x) = 1 / (1 + e^{-x})$", r"$\sigma(1 - \sigma)$"),
+    "tanh": (r"$\tanh x$", r"$1 - \tanh^2 x$"),
+    "relu": (r"$\max(0, x)$", r"$[x > 0]$"),
+    "leaky_relu": (r"$x$ ($x > 0$), $a x$", r"$1$, $a$"),
+    "swish": (r"$x \, \sigma(\beta x)$", r"$\sigma + \beta x \sigma (1 - \sigma)$"),
+    "elu": (r"$x$ ($x > 0$), $\alpha (e^x - 1)$", r"$1$, $\alpha e^x$"),
+    "selu": (r"$\lambda x$, $\lambda \alpha (e^x - 1)$", r"$\lambda$, $\lambda \alpha e^x$"),
+    "gelu": (r"$x \, \Phi(x)$", r"$\Phi(x) + x \, \varphi(x)$"),
+}
+TABLE_SLOPE = 0.1  # leaky ReLU's slope in the table: at the default 0.01 it is indistinguishable from ReLU

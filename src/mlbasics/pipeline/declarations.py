@@ -206,6 +206,7 @@ def _report_settings(view: dict, dataset: str, _: str) -> dict:
         "figures": view["figures"]["per_variant"],
         "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants},
         "described": {v: registry.describe(config.model_spec(view, dataset, v)) for v in variants},
+        "loader": view["datasets"][dataset]["loader"],
         "playground": {  # what each MLP variant's controls show on the playground page
             v: {k: spec[k] for k in PLAYGROUND_KEYS if k in spec}
             for v in variants

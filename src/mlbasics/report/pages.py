@@ -18,7 +18,7 @@ from mlbasics.data import arrays as data
 from mlbasics.data import preprocess
 from mlbasics.evaluation import bootstrap, physics_plots, response, variables
 from mlbasics.methods import activations
-from mlbasics.report import playground, verdicts
+from mlbasics.report import lecture, playground, verdicts
 from mlbasics.report.rows import KS_SUMMARY, best, leaderboard, ranked_by, table_metrics, variant_row
 
 
@@ -45,12 +45,14 @@ def dataset_page(
     described: dict[str, str],
     rules: dict,
     played: dict[str, dict] | None = None,
+    loader: str = "",
 ) -> None:
     """The per-dataset report: which variants overfit, underfit and helped, which method is best (with error
     bars), the leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
     `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level; `described`: each
     variant's settings in one line; `rules`: params' overtraining (the verdicts' reasons quote them); `played`:
-    each MLP variant's settings for the playground page (playground.py)."""
+    each MLP variant's settings for the playground page (playground.py); `loader`: the dataset's (the two
+    Gaussians get their Bayes boundary, lecture.py)."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"], skip=("x_val", "x_test"))  # the page draws the training inputs only
     task = split.task
@@ -110,6 +112,9 @@ def dataset_page(
         else []
     )  # none: the grid leaves the variants' figures out (figures.per_variant)
     metric = history_metric(next(iter(histories.values())))
+    scores = dict(zip(variants, inputs["scores"], strict=True))
+    accuracy = {r["variant"]: r["accuracy"] for r in rows if "accuracy" in r}
+    drawn = lecture.boundaries(inputs["data"], read_json(inputs["scaler"]), scores, accuracy, loader)
     html = (
         _env()
         .get_template("dataset.html.j2")
@@ -120,6 +125,7 @@ def dataset_page(
             metrics=table_metrics(task, rows[0]),
             metric=metric,
             sections=sections,
+            boundaries=drawn,
             answer=answer,
             methods=compared,
             confidence=confidence,
@@ -261,7 +267,9 @@ def summary(datasets: list[str], pairs: list[tuple[str, str]], methods: list[str
         {"dataset": d, "href": _rel(p, outputs["index"]), **concluded[d]}
         for d, p in zip(datasets, inputs["pages"], strict=True)
     ]
-    plots.activation_table(activations.functions(), outputs["activations"])  # the lecture's table
+    # the lecture's table: every activation with its formula; leaky ReLU's slope large enough to see
+    shown = activations.functions({"leaky_slope": activations.TABLE_SLOPE})
+    lecture.activation_table(shown, outputs["activations"], activations.FORMULAS)
     html = (
         _env()
         .get_template("index.html.j2")

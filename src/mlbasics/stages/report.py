@@ -18,4 +18,5 @@ def run(settings: ReportSettings, inputs: dict, outputs: dict, threads: int = 0)
         settings.described,
         settings.overtraining,
         settings.playground,
+        settings.loader,
     )

@@ -129,6 +129,7 @@ class ReportSettings:
     described: dict[str, str]  # variant -> its settings in one line (methods/registry.describe)
     overtraining: dict[str, Any]  # the rules the verdicts' reasons quote
     playground: dict[str, dict[str, Any]]  # each MLP variant's activation, learning rate, ... (report/playground.py)
+    loader: str  # the dataset's loader (the two Gaussians' page draws their Bayes boundary)
 
 
 @dataclass(frozen=True)
