@@ -141,6 +141,8 @@ def dataset_page(
         dict.fromkeys(VARIANTS, "hidden_layers [8]"),
         config.section_defaults("overtraining"),
         {v: {"activation": "relu", "learning_rate": 0.01 if v == "baseline" else 0.1} for v in VARIANTS},
+        "",
+        {"pt": "GeV"},  # params' units
     )
     return root / stages.DATASET_PAGE.format(dataset=d)
 
@@ -197,7 +199,7 @@ def test_dataset_pages_index_and_summary(tmp_path):
     assert "<th>KS p, a</th><th>KS p, b</th>" in toy and "<td>0.001</td>" in toy
     assert "<td>0.500 (0.500)</td>" in toy and "@B = 0.10" in toy
     assert "<th>Asimov Z</th>" in toy and "<td>2.50</td>" in toy  # the best cut for the expected yields
-    assert "<td>pt</td>" in toy and "<td>eta</td>" in toy and 'src="inputs.png"' in toy
+    assert "<td>pt [GeV]</td>" in toy and "<td>eta</td>" in toy and 'src="inputs.png"' in toy  # with its unit
     assert 'src="baseline/response.png"' in toy
 
 

@@ -3,14 +3,26 @@ classes (the separation <S^2>, ranked), and how the inputs correlate within each
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from mlbasics.evaluation.response import separation, separation_edges, separations_of_histograms
 
 
-def names_of(feature_names: list[str], n_inputs: int) -> list[str]:
-    """The inputs' names: columns or branches where the data has them, else x0, x1, ... (pixels, toys)."""
-    return list(feature_names) if len(feature_names) == n_inputs else [f"x{j}" for j in range(n_inputs)]
+def names_of(feature_names: list[str], n_inputs: int, units: dict[str, str] | None = None) -> list[str]:
+    """The inputs' names: columns or branches where the data has them, else x0, x1, ... (pixels, toys); with
+    `units` (by input or branch name), each with its unit: "jet_pt[0] [GeV]"."""
+    names = list(feature_names) if len(feature_names) == n_inputs else [f"x{j}" for j in range(n_inputs)]
+    return [with_unit(name, units or {}) for name in names]
+
+
+def with_unit(name: str, units: dict[str, str]) -> str:
+    """`name` with its unit, looked up by the whole name, then by the branch it reads (jet_pt[0], max(jet_pt):
+    jet_pt's); the name alone where none is given."""
+    branch = re.sub(r"^\w+\((.*)\)$", r"\1", name).split("[")[0]
+    unit = units.get(name) or units.get(branch)
+    return f"{name} [{unit}]" if unit else name
 
 
 def separations(

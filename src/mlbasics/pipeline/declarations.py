@@ -207,6 +207,7 @@ def _report_settings(view: dict, dataset: str, _: str) -> dict:
         "methods": {v: config.model_spec(view, dataset, v)["method"] for v in variants},
         "described": {v: registry.describe(config.model_spec(view, dataset, v)) for v in variants},
         "loader": view["datasets"][dataset]["loader"],
+        "units": view["datasets"][dataset].get("units", {}),
         "playground": {  # what each MLP variant's controls show on the playground page
             v: {k: spec[k] for k in PLAYGROUND_KEYS if k in spec}
             for v in variants
@@ -368,8 +369,7 @@ STAGES: dict[str, Stage] = {
                 "overtraining",
                 "run.variants",
                 "variants",
-                f"datasets.{d}.loader",
-                f"datasets.{d}.model",
+                f"datasets.{d}",  # its loader, model and units (a key DVC finds whether or not units is written)
             ],
             _report_settings,
             local=True,

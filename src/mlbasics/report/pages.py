@@ -46,13 +46,14 @@ def dataset_page(
     rules: dict,
     played: dict[str, dict] | None = None,
     loader: str = "",
+    units: dict[str, str] | None = None,
 ) -> None:
     """The per-dataset report: which variants overfit, underfit and helped, which method is best (with error
     bars), the leaderboard, the TMVA tables, the inputs, and each variant's figures; comparison.json for the index.
     `methods_of`: each variant's method; `confidence`: the bootstrap intervals' level; `described`: each
     variant's settings in one line; `rules`: params' overtraining (the verdicts' reasons quote them); `played`:
     each MLP variant's settings for the playground page (playground.py); `loader`: the dataset's (the two
-    Gaussians get their Bayes boundary, lecture.py)."""
+    Gaussians get their Bayes boundary, lecture.py); `units`: the inputs' (params' units)."""
     histories = {v: read_csv(p) for v, p in zip(variants, inputs["history"], strict=True)}
     split = preprocess.load(inputs["data"], skip=("x_val", "x_test"))  # the page draws the training inputs only
     task = split.task
@@ -84,7 +85,7 @@ def dataset_page(
     )
     whitened = preprocess.scaler_of(read_json(inputs["scaler"]))["kind"] == "pca_whiten"
     raw = data.load(inputs["raw"])
-    ranking = input_variables(dataset, raw, split, outputs, whitened)
+    ranking = input_variables(dataset, raw, split, outputs, whitened, units)
     process_yields = data.yields(raw) if raw.processes else []
     importance = importances(variants, inputs["importance"], whitened)
     for row in ranking:
@@ -196,7 +197,7 @@ def rejection_curves(split: preprocess.Split, predictions: dict[str, tuple[np.nd
 
 
 def input_variables(
-    dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool
+    dataset: str, raw: data.Dataset, split: preprocess.Split, outputs: dict, whitened: bool, units: dict | None = None
 ) -> list[dict]:
     """The inputs as read, ranked by separation (TMVA's ranking), their distributions per class as read and
     as the network sees them, and their correlations: figures for the best 16 (8 with many classes, where
@@ -206,7 +207,7 @@ def input_variables(
     x = raw.x.reshape(len(raw.x), -1)  # as stored: each figure and number takes its columns as float64
     y = raw.y if split.class_names else np.zeros(len(raw.y), int)
     labels = split.class_names or ["all events"]
-    names = variables.names_of(raw.feature_names, x.shape[1])
+    names = variables.names_of(raw.feature_names, x.shape[1], units)
     ranking = variables.ranking(x, raw.y, raw.w, len(split.class_names), names)
     best = [r["index"] for r in ranking[:shown]]
     shown_names, separations = [names[j] for j in best], [r["separation"] for r in ranking[:shown]]

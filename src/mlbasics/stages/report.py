@@ -19,4 +19,5 @@ def run(settings: ReportSettings, inputs: dict, outputs: dict, threads: int = 0)
         settings.overtraining,
         settings.playground,
         settings.loader,
+        settings.units,
     )

@@ -130,6 +130,7 @@ class ReportSettings:
     overtraining: dict[str, Any]  # the rules the verdicts' reasons quote
     playground: dict[str, dict[str, Any]]  # each MLP variant's activation, learning rate, ... (report/playground.py)
     loader: str  # the dataset's loader (the two Gaussians' page draws their Bayes boundary)
+    units: dict[str, str]  # the inputs' units, by input or branch name (params' datasets.<d>.units)
 
 
 @dataclass(frozen=True)
