@@ -203,3 +203,25 @@ def test_figures_laid_out_without_a_cropping_pass_keep_every_label_inside(tmp_pa
         drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
         assert laid_out and drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
         assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, (drawn, width, height)
+
+
+def test_an_image_classifiers_class_templates_are_its_kernels_multiplied_and_drawn(tmp_path):
+    """The lecture's picture of MNIST's output weights: one template per class, inputs x classes - the dense
+    kernels multiplied (the output weights themselves without hidden layers) - drawn ten tiles to a panel."""
+    from functools import partial
+
+    from mlbasics.evaluation import diagnostics
+    from mlbasics.methods import mlp
+    from mlbasics.params import config
+
+    model = mlp.build_mlp(64, 10, {**config.model_defaults(), "hidden_layers": [6]})
+    kernels = [
+        np.asarray(layer.kernel, np.float64) for layer in model.layers if getattr(layer, "kernel", None) is not None
+    ]
+    templates = mlp.class_templates(model)
+    assert templates.shape == (64, 10)
+    np.testing.assert_allclose(templates, kernels[0] @ kernels[1], rtol=1e-5, atol=1e-6)
+    names = [str(d) for d in range(10)]
+    panel = partial(diagnostics.templates_panel, templates=templates, image_shape=(8, 8), class_names=names)
+    diagnostics.draw("digits / baseline", [panel], tmp_path / "templates.png")
+    assert (tmp_path / "templates.png").stat().st_size > 1000

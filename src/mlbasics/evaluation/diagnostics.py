@@ -91,6 +91,19 @@ def weights_panel(sub, kernel: np.ndarray, image_shape: tuple[int, ...]) -> None
     sub.suptitle("first-layer weights, 16 hidden units (red +, blue \u2212)", fontsize=9)
 
 
+def templates_panel(sub, templates: np.ndarray, image_shape: tuple[int, ...], class_names: list[str]) -> None:
+    """Each class's template (mlp.class_templates) as an image, red where a bright pixel raises the class's
+    score, blue where it lowers it; the classes in order, five to a row."""
+    tiles = []
+    for k in range(templates.shape[1]):
+        w = templates[:, k].reshape(image_shape)
+        w = w.mean(axis=-1) if w.ndim == 3 else w
+        tiles.append(w / (float(np.abs(w).max()) or 1.0))
+    _mosaic_axes(sub, _mosaic(tiles, 5, gap=0.1)[0], "coolwarm", (-1.0, 1.0))
+    names = ", ".join(class_names[:10]) + (" ..." if len(class_names) > 10 else "")
+    sub.suptitle(f"class templates: the layers' weights multiplied ({names})", fontsize=9)
+
+
 def boundary_panel(sub, regions: np.ndarray, x: np.ndarray, y: np.ndarray, class_names: list[str]) -> None:
     """The decision boundary of a 2-D classifier over its test points `x` (the lecture's toy picture): `regions`,
     the predicted class at each point of response.boundary_grid(x)."""

@@ -87,6 +87,15 @@ def classification_panels(
         kernel = scores["input_weights"] if "input_weights" in scores else method.input_weights()
         if kernel is not None and kernel.shape[0] == int(np.prod(image_shape)):
             panels.append(partial(diagnostics.weights_panel, kernel=kernel[:, :16], image_shape=image_shape))
+        if "class_templates" in scores:  # the lecture's picture: what each class's output looks for
+            panels.append(
+                partial(
+                    diagnostics.templates_panel,
+                    templates=scores["class_templates"],
+                    image_shape=image_shape,
+                    class_names=class_names,
+                )
+            )
     if x.shape[1] == 2:
         grid = (
             scores["boundary"]

@@ -7,6 +7,8 @@ import functools
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from mlbasics.core.files import atomic_path
 from mlbasics.core.tasks import metric, task_for
 
@@ -227,3 +229,18 @@ def log_saved_model(path: str | Path, signature) -> str:
         signature=signature,
         pip_requirements=[f"{p}=={version(p)}" for p in ("tensorflow", "keras")],
     ).model_id
+
+
+def class_templates(model) -> np.ndarray | None:
+    """What an image classifier's output units look for, as images: the product of its dense layers' kernels
+    (inputs x classes) - exactly the output layer's weights for a network without hidden layers, the linear part
+    of the way from each pixel to each class's score otherwise (the lecture draws them as class templates)."""
+    kernels = [
+        np.asarray(layer.kernel, np.float64) for layer in model.layers if getattr(layer, "kernel", None) is not None
+    ]
+    if not kernels:
+        return None
+    product = kernels[0]
+    for kernel in kernels[1:]:
+        product = product @ kernel
+    return product.astype(np.float32)

@@ -19,7 +19,7 @@ from mlbasics.data import bundle, preprocess
 from mlbasics.data.event_weights import check_classes
 from mlbasics.data.preprocess import Scaler
 from mlbasics.evaluation import response
-from mlbasics.methods import onnx_export, tensorboard_logs
+from mlbasics.methods import mlp, onnx_export, tensorboard_logs
 from mlbasics.methods import training as methods
 from mlbasics.methods.checkpoint import Checkpoint, checkpoint_folder
 from mlbasics.report.progress import FILE as PROGRESS_FILE
@@ -150,7 +150,7 @@ def outputs_of(method, split: preprocess.Split) -> dict:
     model unless an importance asks for one: the scores on the test, training and validation samples (the same
     numbers: a test compares them with the loaded model's; validation chooses the best cut and the best variant);
     over a 2-D classifier's decision-boundary grid ("boundary"); an image classifier's first 16 hidden units'
-    input weights ("input_weights")."""
+    input weights ("input_weights") and its class templates ("class_templates", mlp.class_templates)."""
     x = split.arrays["x_test"]
     found = {part: method.predict(split.arrays[f"x_{part}"]) for part in ("test", "train", "val")}
     if split.task != "regression" and x.shape[1] == 2:
@@ -158,4 +158,5 @@ def outputs_of(method, split: preprocess.Split) -> dict:
     kernel = method.input_weights() if split.image_shape else None
     if kernel is not None and kernel.shape[0] == int(np.prod(split.image_shape)):
         found["input_weights"] = np.asarray(kernel[:, :16], dtype=np.float32)
+        found["class_templates"] = mlp.class_templates(method.model)  # the MLP's (reference methods take no images)
     return found
