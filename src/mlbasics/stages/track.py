@@ -20,7 +20,6 @@ def run(settings: TrackSettings, inputs: dict, outputs: dict, threads: int = 0) 
     best = champions.crowned(uri, track["experiment"], summary["records"]) if track.get("log_models", True) else []
     for line, _ in best:  # the registry holds models: none without them
         print(f"track: {line}", flush=True)
-    parent = champions.summarise(
-        uri, track["experiment"], [run for _, run in best], [inputs["index"], inputs["summary"]]
-    )
+    files = [inputs["index"], inputs["summary"]]
+    parent = champions.summarise(uri, track["experiment"], summary["records"], [run for _, run in best], files)
     print(f"track: the summary and the index page on the pipeline's run {parent}", flush=True)

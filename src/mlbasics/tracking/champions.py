@@ -91,16 +91,18 @@ def _label(client, run_id: str) -> str:
     return f"{tags.get('dataset')}/{tags.get('variant')}"
 
 
-def summarise(uri: str, experiment: str, best: list[dict], files: list[str]) -> str:
-    """The pipeline's parent run (this invocation's) gets the summary: each dataset's best run as metrics
-    (`best/<dataset>/<metric>`) and a tag naming it, and `files` (the index page, summary.csv) as artifacts.
+def summarise(uri: str, experiment: str, rows: list[dict], best: list[dict], files: list[str]) -> str:
+    """The parent run of the pipeline that ran the latest of the imported runs (`rows`: import_records') gets the
+    summary: each dataset's best run as metrics (`best/<dataset>/<metric>`) and a tag naming it, and `files` (the
+    index page, summary.csv) as artifacts - no parent of its own where the track stage is run again by hand.
     Its run id."""
     from mlflow import MlflowClient
 
-    from mlbasics.tracking.runs import invocation, parent_run
+    from mlbasics.tracking.runs import parent_run
 
     client = MlflowClient(uri, registry_uri=uri)  # the registry in the same store, wherever the job runs
-    parent = parent_run(client, uri, client.get_experiment_by_name(experiment).experiment_id, invocation())
+    latest = max((read_json(row["record"]) for row in rows), key=lambda record: record["end_time"])
+    parent = parent_run(client, uri, client.get_experiment_by_name(experiment).experiment_id, latest["invocation"])
     for run in best:
         client.log_metric(parent, f"best/{run['dataset']}/{run['metric'].split('/', 1)[1]}", run["value"])
         client.set_tag(parent, f"best.{run['dataset']}", run["variant"])
