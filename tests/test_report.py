@@ -298,6 +298,17 @@ def test_underfitting_is_judged_against_the_best_run_on_the_same_events():
     )
     answer = verdicts.overtraining(rows, "binary", replicates, 0.95)
     assert answer["underfit"][0].startswith("fisher (test ROC AUC 0.7500")
+    # a regression: MSE, lower is better; the training loss (MSE) against the best's test MSE
+    rows = [
+        {"variant": "mlp", "mse": 0.10, "train_loss": 0.09, "verdict": "ok", "reason": ""},
+        {"variant": "linear", "mse": 0.50, "train_loss": 0.48, "verdict": "ok", "reason": ""},
+    ]
+    replicates = {r["variant"]: {"mse": r["mse"] + noise} for r in rows}
+    verdicts.underfitting(rows, "regression", replicates, 0.95, margin=0.01)
+    assert (
+        rows[1]["verdict"] == "underfitting"
+        and "MSE 0.4800 on its training events, above the best's" in rows[1]["reason"]
+    )
 
 
 def test_a_pages_variants_keep_their_colour_on_every_panel_and_classes_theirs_on_every_figure():

@@ -74,7 +74,8 @@ def versus_of(name: str, a: dict, b: dict, replicates: dict[str, dict], confiden
 
 
 def _fit_label(key: str) -> str:
-    return {"train_loss": "MSE", "train_accuracy": "accuracy"}.get(key, LABELS[key.removeprefix("train_")])
+    named = {"train_loss": "MSE", "train_accuracy": "accuracy"}
+    return named[key] if key in named else LABELS[key.removeprefix("train_")]
 
 
 def overtraining(rows: list[dict], task: str, replicates: dict[str, dict], confidence: float) -> dict:
